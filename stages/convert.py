@@ -1,0 +1,109 @@
+"""convert stage: derive the ``onnx-fp16`` and ``onnx-int8`` variants from the ONNX export.
+
+One DVC stage per variant, so switching one off or retuning it reruns only that conversion and what reads it.
+A disabled variant still writes its ``variant.json`` (``enabled: false``) so DVC has an output to track and
+later stages know to skip it. FP16 pays off on GPUs; INT8 dynamic quantization is the CPU winner (design.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import onnx
+
+from stages.cli import run_stage
+from stages.params import Fp16Params, Int8Params, load_params
+from stages.variants import MODEL_DIR, ONNX_FILE, VARIANTS_DIR, write_variant_info
+
+
+def optimize_transformer_graph(source: Path, target: Path, model_dir: Path) -> None:
+    """Fuse attention, layer norm and GELU with ONNX Runtime's transformer optimizer (CPU-safe, FP32)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = json.loads((model_dir / "config.json").read_text())
+    optimized = optimize_model(
+        str(source),
+        model_type="bert",
+        num_heads=config["num_attention_heads"],
+        hidden_size=config["hidden_size"],
+        opt_level=1,
+        use_gpu=False,
+    )
+    optimized.save_model_to_file(str(target))
+
+
+def convert_fp16(source: Path, target: Path, params: Fp16Params) -> None:
+    """Cast weights and activations to FP16, keeping FP32 inputs/outputs so callers need not change."""
+    from onnxconverter_common import float16
+
+    model = onnx.load(str(source))
+    converted = float16.convert_float_to_float16(
+        model,
+        keep_io_types=params.keep_io_types,
+        op_block_list=params.op_block_list or None,
+    )
+    onnx.save(converted, str(target))
+
+
+def convert_int8(source: Path, target: Path, params: Int8Params) -> None:
+    """Dynamic quantization: INT8 weights, activations quantized on the fly per batch."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(source),
+        str(target),
+        weight_type=QuantType.QInt8 if params.weight_type == "qint8" else QuantType.QUInt8,
+        per_channel=params.per_channel,
+        reduce_range=params.reduce_range,
+        # Needed on graphs from the transformer optimizer, whose fused nodes carry no type info (design.md).
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+CONVERTERS = {"onnx-fp16": convert_fp16, "onnx-int8": convert_int8}
+
+
+def convert_variant(
+    name: str, params: Fp16Params | Int8Params, export_dir: Path, model_dir: Path, out_dir: Path
+) -> dict:
+    """Produce variant ``name`` from the exported FP32 graph into ``out_dir``; return its ``variant.json``."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    info: dict = {"variant": name, "enabled": params.enabled, **params.model_dump()}
+    if params.enabled:
+        out_dir.mkdir(parents=True)
+        source = export_dir / ONNX_FILE
+        with tempfile.TemporaryDirectory(dir=out_dir.parent) as scratch:
+            if params.optimize_graph:
+                optimized = Path(scratch) / "optimized.onnx"
+                optimize_transformer_graph(source, optimized, model_dir)
+                source = optimized
+            CONVERTERS[name](source, out_dir / ONNX_FILE, params)
+        onnx.checker.check_model(str(out_dir / ONNX_FILE))
+        info["size_bytes"] = (out_dir / ONNX_FILE).stat().st_size
+    write_variant_info(out_dir, info)
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variant", choices=sorted(CONVERTERS))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--model", type=Path, default=MODEL_DIR)
+    parser.add_argument("--export", type=Path, default=VARIANTS_DIR / "onnx-fp32")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    convert = load_params(args.params).convert
+    params = convert.fp16 if args.variant == "onnx-fp16" else convert.int8
+    out_dir = args.out or VARIANTS_DIR / args.variant
+    info = convert_variant(args.variant, params, args.export, args.model, out_dir)
+    size = f"{info['size_bytes'] / 2**20:.1f} MiB" if params.enabled else "disabled"
+    print(f"convert: {args.variant}: {size} -> {out_dir}")
+
+
+if __name__ == "__main__":
+    run_stage("convert", main)

@@ -1,0 +1,87 @@
+"""download stage: put the classifier to serve into ``data/model`` in one normalised Hugging Face layout.
+
+Sources: the Hub (``model.id`` at ``model.revision``), a local folder, or the offline stand-in. Whatever the
+source, the output is re-saved by transformers itself (safetensors weights, ``tokenizer.json``), so every later
+stage loads one format, and ``model_info.json`` records where the model came from and whether it is a stand-in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from stages.cli import run_stage
+from stages.errors import ServebenchError
+from stages.hub import fetch_snapshot, snapshot_commit
+from stages.params import ModelParams, load_params
+from stages.standin import build_standin
+
+MODEL_INFO = "model_info.json"
+HUB_FILES = [
+    "config.json",
+    "*.safetensors",
+    "pytorch_model.bin",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+]
+OFFLINE_OPTIONS = (
+    "set model.source=local with model.local_path=<folder with config.json, weights and tokenizer>, "
+    "pre-fill the cache with `hf download <id> --revision <rev>` on a connected machine, "
+    "or run the offline stand-in with model.source=standin (its predictions are meaningless)"
+)
+
+
+def normalise_checkpoint(source_dir: Path, out_dir: Path) -> None:
+    """Load a sequence-classification checkpoint and save it back in the layout every stage expects."""
+    if not (source_dir / "config.json").is_file():
+        raise ServebenchError(f"{source_dir} holds no config.json: not a transformers checkpoint folder")
+    tokenizer = AutoTokenizer.from_pretrained(source_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(source_dir)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def download_model(params: ModelParams, out_dir: Path) -> dict:
+    """Materialise the model named by ``params`` into ``out_dir``; return its provenance record."""
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    info: dict = {"source": params.source, "standin": params.source == "standin"}
+    if params.source == "standin":
+        build_standin(params.standin, out_dir)
+        info |= {
+            "id": f"standin-roberta-{params.standin.size}",
+            "size": params.standin.size,
+            "seed": params.standin.seed,
+        }
+    elif params.source == "local":
+        normalise_checkpoint(Path(params.local_path or ""), out_dir)
+        info |= {"id": str(params.local_path)}
+    else:
+        snapshot = fetch_snapshot(params.id, params.revision, "model", HUB_FILES, OFFLINE_OPTIONS)
+        normalise_checkpoint(snapshot, out_dir)
+        info |= {"id": params.id, "revision": params.revision, "commit": snapshot_commit(snapshot)}
+    config = json.loads((out_dir / "config.json").read_text())
+    info["labels"] = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
+    (out_dir / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--out", type=Path, default=Path("data/model"))
+    args = parser.parse_args()
+    info = download_model(load_params(args.params).model, args.out)
+    print(f"download: {info['id']} ({info['source']}) -> {args.out}, labels {info['labels']}")
+
+
+if __name__ == "__main__":
+    run_stage("download", main)

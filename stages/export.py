@@ -1,0 +1,161 @@
+"""export stage: PyTorch checkpoint to ONNX (the ``onnx-fp32`` variant), with a parity gate.
+
+The legacy TorchScript exporter with eager attention is the default because it is the only path whose graph ONNX
+Runtime's transformer optimizer fuses into ``Attention`` nodes (design.md, traps). Parity is checked on padded
+batches of real evaluation texts at several shapes: padding is where position ids and attention masks go wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from stages.classifier import OnnxBackend, TorchBackend
+from stages.cli import run_stage
+from stages.dataset import EVAL_FILE
+from stages.errors import ServebenchError
+from stages.params import ExportParams, RuntimeParams, TokenizerParams, load_params
+from stages.variants import MODEL_DIR, ONNX_FILE, VARIANTS_DIR, write_variant_info
+
+INPUT_NAMES = ["input_ids", "attention_mask"]
+
+
+class ParityError(ServebenchError):
+    """The exported graph disagrees with PyTorch beyond ``export.parity_atol``."""
+
+
+class _LogitsOnly(torch.nn.Module):
+    """Positional (input_ids, attention_mask) -> logits, the signature every ONNX consumer expects."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+
+def export_onnx(model_dir: Path, out_path: Path, params: ExportParams, tokenizing: TokenizerParams) -> None:
+    """Write ``model_dir`` as one self-contained ONNX file (no external data) to ``out_path``."""
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    # Static exports are traced at the served maximum shape: batch 1, sequence max_length.
+    sample = tokenizer(
+        ["servebench export sample"] * (2 if params.dynamic_axes else 1),
+        padding="max_length",
+        max_length=16 if params.dynamic_axes else tokenizing.max_length,
+        return_tensors="pt",
+    )
+    args = (sample["input_ids"], sample["attention_mask"])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = _LogitsOnly(model)
+    with torch.no_grad():
+        if params.exporter == "torchscript":
+            axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES} | {"logits": {0: "batch"}}
+            torch.onnx.export(
+                wrapped,
+                args,
+                str(out_path),
+                dynamo=False,
+                opset_version=params.opset,
+                input_names=INPUT_NAMES,
+                output_names=["logits"],
+                dynamic_axes=axes if params.dynamic_axes else None,
+            )
+        else:
+            dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence", max=512)}
+            program = torch.onnx.export(
+                wrapped,
+                args,
+                dynamo=True,
+                opset_version=params.opset,
+                input_names=INPUT_NAMES,
+                output_names=["logits"],
+                dynamic_shapes=(dims, dims) if params.dynamic_axes else None,
+            )
+            program.save(str(out_path), external_data=False)
+
+
+def parity_report(
+    model_dir: Path, onnx_path: Path, texts: list[str], shapes: list[list[int]], threads: int
+) -> list[dict]:
+    """Max abs logit difference between PyTorch and ONNX Runtime for each ``[batch, sequence]`` shape."""
+    runtime = RuntimeParams(threads=threads, providers="cpu")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    reference = TorchBackend(model_dir, "fp32", runtime)
+    exported = OnnxBackend(onnx_path, runtime, tokenizer.pad_token_id)
+    report = []
+    for batch, length in shapes:
+        if exported.static_length is not None:
+            length = exported.static_length
+        chosen = [texts[i % len(texts)] for i in range(batch)]
+        encoded = tokenizer(chosen, padding="max_length", truncation=True, max_length=length, return_tensors="np")
+        ids, mask = encoded["input_ids"].astype(np.int64), encoded["attention_mask"].astype(np.int64)
+        diff = np.abs(reference.logits(ids, mask) - exported.logits(ids, mask))
+        report.append(
+            {
+                "batch": batch,
+                "sequence": length,
+                "padded_fraction": round(float(1 - mask.mean()), 3),
+                "max_abs_logit_diff": float(diff.max()),
+            }
+        )
+    return report
+
+
+def export_stage(
+    model_dir: Path,
+    dataset_dir: Path,
+    out_dir: Path,
+    params: ExportParams,
+    tokenizing: TokenizerParams,
+    threads: int,
+) -> dict:
+    onnx_path = out_dir / ONNX_FILE
+    export_onnx(model_dir, onnx_path, params, tokenizing)
+    texts = pd.read_parquet(dataset_dir / EVAL_FILE)["text"].tolist()
+    report = parity_report(model_dir, onnx_path, texts, params.parity_shapes, threads)
+    worst = max(row["max_abs_logit_diff"] for row in report)
+    info = {
+        "variant": "onnx-fp32",
+        "enabled": True,
+        "exporter": params.exporter,
+        "opset": params.opset,
+        "dynamic_axes": params.dynamic_axes,
+        "size_bytes": onnx_path.stat().st_size,
+        "parity": report,
+        "parity_atol": params.parity_atol,
+        "parity_max_abs_logit_diff": worst,
+    }
+    write_variant_info(out_dir, info)
+    if worst > params.parity_atol:
+        raise ParityError(
+            f"ONNX export differs from PyTorch by {worst:.3g} (> export.parity_atol {params.parity_atol}): "
+            + json.dumps(report)
+        )
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--model", type=Path, default=MODEL_DIR)
+    parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
+    parser.add_argument("--out", type=Path, default=VARIANTS_DIR / "onnx-fp32")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    info = export_stage(args.model, args.dataset, args.out, params.export, params.tokenizer, params.runtime.threads)
+    print(
+        f"export: {info['exporter']} opset {info['opset']}, {info['size_bytes'] / 2**20:.1f} MiB, "
+        f"parity max |Δlogit| {info['parity_max_abs_logit_diff']:.2e} over {len(info['parity'])} shapes -> {args.out}"
+    )
+
+
+if __name__ == "__main__":
+    run_stage("export", main)

@@ -1,0 +1,185 @@
+"""Typed view of ``params.yaml``.
+
+Every stage reads its knobs through :func:`load_params`, so a typo or an impossible value fails before any
+work starts, with a message naming the key, the value given and what is allowed. Unknown keys are errors too:
+a misspelt knob that is silently ignored would make ``dvc params diff`` lie about what changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from stages.errors import ServebenchError
+
+DEFAULT_PARAMS_PATH = Path("params.yaml")
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+BatchShape = Annotated[list[PositiveInt], Field(min_length=2, max_length=2, description="[batch, sequence length]")]
+
+
+class ParamsError(ServebenchError, ValueError):
+    """A ``params.yaml`` that cannot drive the pipeline; the message says which key and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class StandinParams(_Section):
+    """Randomly initialised RoBERTa with real shapes, for machines without Hub access."""
+
+    size: Literal["base", "tiny"] = "base"
+    seed: int = 0
+    logit_spread: Annotated[float, Field(gt=0.0, le=20.0)] = 3.0
+
+
+class ModelParams(_Section):
+    source: Literal["hub", "local", "standin"] = "hub"
+    id: Annotated[str, Field(min_length=1)] = "cardiffnlp/twitter-roberta-base-sentiment-latest"
+    revision: Annotated[str, Field(min_length=1)] = "main"
+    local_path: str | None = None
+    standin: StandinParams = StandinParams()
+
+    @model_validator(mode="after")
+    def _local_needs_path(self) -> ModelParams:
+        if self.source == "local" and not self.local_path:
+            raise ValueError("model.local_path must name a model folder when model.source is 'local'")
+        return self
+
+
+class HubDatasetParams(_Section):
+    id: Annotated[str, Field(min_length=1)] = "cardiffnlp/tweet_eval"
+    revision: Annotated[str, Field(min_length=1)] = "main"
+    file: Annotated[str, Field(min_length=1)] = "sentiment/test-00000-of-00001.parquet"
+
+
+class DataParams(_Section):
+    source: Literal["hub", "local"] = "hub"
+    hub: HubDatasetParams = HubDatasetParams()
+    local_path: str | None = None
+    split: Literal["test", "val"] = "test"
+    max_samples: PositiveInt | None = 1000
+    seed: int = 0
+    corpus_size: PositiveInt = 5000
+    labels: Annotated[list[str], Field(min_length=2)] = ["negative", "neutral", "positive"]
+
+    @model_validator(mode="after")
+    def _local_needs_path(self) -> DataParams:
+        if self.source == "local" and not self.local_path:
+            raise ValueError("data.local_path must name a file or TweetEval folder when data.source is 'local'")
+        return self
+
+
+class TokenizerParams(_Section):
+    max_length: Annotated[int, Field(ge=8, le=512)] = 128
+    padding: Literal["longest", "max_length"] = "longest"
+    truncation: bool = True
+
+
+class ExportParams(_Section):
+    exporter: Literal["torchscript", "dynamo"] = "torchscript"
+    opset: Annotated[int, Field(ge=14, le=21)] = 17
+    dynamic_axes: bool = True
+    parity_atol: Annotated[float, Field(gt=0.0)] = 1e-3
+    parity_shapes: Annotated[list[BatchShape], Field(min_length=1)] = [[1, 16], [4, 32], [8, 64]]
+
+
+class Fp16Params(_Section):
+    enabled: bool = True
+    keep_io_types: bool = True
+    op_block_list: list[str] = []
+    optimize_graph: bool = False
+
+
+class Int8Params(_Section):
+    enabled: bool = True
+    weight_type: Literal["qint8", "quint8"] = "qint8"
+    per_channel: bool = False
+    reduce_range: bool = False
+    optimize_graph: bool = True
+
+
+class ConvertParams(_Section):
+    fp16: Fp16Params = Fp16Params()
+    int8: Int8Params = Int8Params()
+
+
+class RuntimeParams(_Section):
+    threads: Annotated[int, Field(ge=0, le=256)] = 2
+    providers: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class LatencyParams(_Section):
+    batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 32]
+    warmup: Annotated[int, Field(ge=0)] = 3
+    repeats: Annotated[int, Field(ge=3)] = 20
+
+
+class ValidateParams(_Section):
+    batch_size: PositiveInt = 32
+    max_f1_drop: Fraction = 0.01
+    min_agreement: Fraction = 0.98
+    latency: LatencyParams = LatencyParams()
+
+
+class Params(_Section):
+    model: ModelParams = ModelParams()
+    data: DataParams = DataParams()
+    tokenizer: TokenizerParams = TokenizerParams()
+    export: ExportParams = ExportParams()
+    convert: ConvertParams = ConvertParams()
+    runtime: RuntimeParams = RuntimeParams()
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Walk ``loc`` down the schema to list the keys allowed where an unknown one was found."""
+    current: type[BaseModel] = model
+    for part in loc[:-1]:
+        field = next(
+            (f for name, f in current.model_fields.items() if (f.alias or name) == part),
+            None,
+        )
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        current = field.annotation
+    return sorted(f.alias or name for name, f in current.model_fields.items())
+
+
+def _describe(error: dict[str, Any], source: str) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(_allowed_keys(Params, tuple(error["loc"])))
+        return f"{source}: unknown key '{key}' (allowed here: {allowed})"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{source}: {key} = {error.get('input')!r}: {message}"
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    """Validate an already-parsed mapping; raise :class:`ParamsError` listing every problem."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: the top level must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(error, source) for error in exc.errors()]
+        raise ParamsError("\n".join(lines)) from None
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS_PATH) -> Params:
+    """Read and validate ``params.yaml`` (or another file of the same shape)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such file; run from the project root or pass --params") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw, source=str(path))

@@ -1,0 +1,45 @@
+"""Shared fixtures: a tiny stand-in model and a small slice of TweetEval, built once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stages.convert import convert_variant
+from stages.dataset import build_dataset
+from stages.export import export_stage
+from stages.params import DataParams, ExportParams, Fp16Params, Int8Params, StandinParams, TokenizerParams
+from stages.standin import build_standin
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = (REPO_ROOT.parent / "shared" / "data" / "tweet_eval_sentiment").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not (SHARED_DATA / "test_text.txt").is_file():
+        pytest.fail(f"TweetEval copy not found at {SHARED_DATA}; the tests read it from ../shared/data")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_standin(StandinParams(size="tiny"), tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    out = tmp_path_factory.mktemp("dataset")
+    build_dataset(DataParams(source="local", local_path=str(shared_data), max_samples=48, corpus_size=64), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_variants(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, small_dataset: Path) -> Path:
+    """``onnx-fp32``, ``onnx-fp16`` and ``onnx-int8`` of the tiny model, as the pipeline lays them out."""
+    variants = tmp_path_factory.mktemp("variants")
+    export_stage(tiny_model, small_dataset, variants / "onnx-fp32", ExportParams(), TokenizerParams(), threads=1)
+    convert_variant("onnx-fp16", Fp16Params(), variants / "onnx-fp32", tiny_model, variants / "onnx-fp16")
+    convert_variant("onnx-int8", Int8Params(), variants / "onnx-fp32", tiny_model, variants / "onnx-int8")
+    return variants

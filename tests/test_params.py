@@ -1,0 +1,72 @@
+from pathlib import Path
+
+import pytest
+
+from stages.params import ParamsError, load_params, parse_params
+
+REPO_PARAMS = Path(__file__).resolve().parent.parent / "params.yaml"
+
+
+def test_committed_params_file_is_valid() -> None:
+    params = load_params(REPO_PARAMS)
+    assert params.model.id == "cardiffnlp/twitter-roberta-base-sentiment-latest"
+    assert params.validate_.latency.batch_sizes == [1, 32]
+
+
+def test_unknown_key_is_named_with_the_allowed_keys() -> None:
+    with pytest.raises(ParamsError) as error:
+        parse_params({"convert": {"int8": {"enabeld": False}}})
+    message = str(error.value)
+    assert "unknown key 'convert.int8.enabeld'" in message
+    assert "enabled" in message and "weight_type" in message
+
+
+def test_unknown_top_level_section() -> None:
+    with pytest.raises(ParamsError, match=r"unknown key 'serve_typo' \(allowed here: convert, data"):
+        parse_params({"serve_typo": {}})
+
+
+def test_wrong_type_names_key_value_and_expected_type() -> None:
+    with pytest.raises(ParamsError) as error:
+        parse_params({"runtime": {"threads": "two"}})
+    assert "runtime.threads = 'two'" in str(error.value)
+    assert "valid integer" in str(error.value)
+
+
+def test_string_number_is_not_silently_coerced() -> None:
+    with pytest.raises(ParamsError, match=r"data.max_samples = '1000'"):
+        parse_params({"data": {"max_samples": "1000"}})
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"model": {"source": "s3"}}, "model.source = 's3': Input should be 'hub', 'local' or 'standin'"),
+        ({"validate": {"min_agreement": 1.5}}, "validate.min_agreement = 1.5: Input should be less than or equal to 1"),
+        ({"export": {"opset": 9}}, "export.opset = 9: Input should be greater than or equal to 14"),
+        ({"export": {"parity_shapes": [[4]]}}, "export.parity_shapes.0 = [4]: List should have at least 2 items"),
+        ({"model": {"source": "local"}}, "model.local_path must name a model folder"),
+    ],
+)
+def test_impossible_values_are_rejected(raw: dict, expected: str) -> None:
+    with pytest.raises(ParamsError) as error:
+        parse_params(raw)
+    assert expected in str(error.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ParamsError) as error:
+        parse_params({"runtime": {"threads": -1, "providers": "tpu"}})
+    assert len(str(error.value).splitlines()) == 2
+
+
+def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
+    broken = tmp_path / "params.yaml"
+    broken.write_text("model: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(broken)
+    with pytest.raises(ParamsError, match="no such file"):
+        load_params(tmp_path / "absent.yaml")
+    broken.write_text("- just\n- a list\n")
+    with pytest.raises(ParamsError, match="top level must be a mapping"):
+        load_params(broken)
