@@ -99,7 +99,7 @@ class Fp16Params(_Section):
 class Int8Params(_Section):
     enabled: bool = True
     weight_type: Literal["qint8", "quint8"] = "qint8"
-    per_channel: bool = False
+    per_channel: bool = True
     reduce_range: bool = False
     optimize_graph: bool = True
 
@@ -123,8 +123,55 @@ class LatencyParams(_Section):
 class ValidateParams(_Section):
     batch_size: PositiveInt = 32
     max_f1_drop: Fraction = 0.01
-    min_agreement: Fraction = 0.98
+    min_agreement: Fraction = 0.95
     latency: LatencyParams = LatencyParams()
+
+
+class BatchingParams(_Section):
+    enabled: bool = False
+    max_batch_size: Annotated[int, Field(ge=1, le=1024)] = 32
+    max_latency_ms: Annotated[int, Field(ge=1, le=60_000)] = 50
+
+
+class ServiceParams(_Section):
+    """One served model: which variant and how the BentoML service around it behaves."""
+
+    variant: Literal["auto", "pytorch-fp32", "pytorch-fp16", "onnx-fp32", "onnx-fp16", "onnx-int8"] = "pytorch-fp32"
+    threads: Annotated[int, Field(ge=0, le=256)] = 2
+    max_text_chars: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    max_texts: Annotated[int, Field(ge=1, le=1024)] = 32
+    batching: BatchingParams = BatchingParams()
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    timeout_s: Annotated[float, Field(gt=0.0)] = 30.0
+    max_concurrency: Annotated[int, Field(ge=1)] = 256
+    cpu_affinity: list[Annotated[int, Field(ge=0)]] | None = None
+
+    @model_validator(mode="after")
+    def _texts_fit_a_batch(self) -> ServiceParams:
+        if self.batching.enabled and self.max_texts > self.batching.max_batch_size:
+            raise ValueError(
+                f"max_texts ({self.max_texts}) must not exceed batching.max_batch_size "
+                f"({self.batching.max_batch_size}): one request must fit in one batch"
+            )
+        return self
+
+
+class ServeParams(_Section):
+    host: str = "127.0.0.1"
+    max_request_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
+    ready_timeout_s: Annotated[float, Field(gt=0.0)] = 180.0
+    baseline: ServiceParams = ServiceParams()
+    optimized: ServiceParams = ServiceParams(variant="auto", batching=BatchingParams(enabled=True))
+
+
+class LimitsParams(_Section):
+    """The serving-limits benchmark: served latency at low load and throughput at saturation."""
+
+    sequential_requests: Annotated[int, Field(ge=10)] = 200
+    saturation_seconds: Annotated[float, Field(gt=0.0)] = 20.0
+    saturation_concurrency: Annotated[int, Field(ge=1)] = 64
+    warmup_requests: Annotated[int, Field(ge=0)] = 20
+    raw_repeats: Annotated[int, Field(ge=3)] = 30
 
 
 class Params(_Section):
@@ -135,6 +182,8 @@ class Params(_Section):
     convert: ConvertParams = ConvertParams()
     runtime: RuntimeParams = RuntimeParams()
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    serve: ServeParams = ServeParams()
+    limits: LimitsParams = LimitsParams()
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

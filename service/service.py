@@ -1,0 +1,76 @@
+"""BentoML service that serves one servebench model variant behind ``POST /classify``.
+
+One class serves every variant. What it serves and how (variant, threads, limits, adaptive batching, workers,
+traffic) is read from ``serving.json`` beside this file, which the build stage writes into each Bento's build
+context from ``params.yaml``; the BentoML decorators need those values at import time, hence a module-level
+read. Inference goes through the same :class:`SentimentClassifier` that the validate stage scored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import bentoml
+from pydantic import BaseModel, Field, StringConstraints
+
+from service.limits import RequestSizeLimit
+from stages.classifier import SentimentClassifier
+from stages.params import RuntimeParams, ServiceParams, TokenizerParams
+from stages.variants import parse_variant
+
+SERVING_FILE = Path(__file__).with_name("serving.json")
+WARMUP_TEXT = "servebench warm-up request"
+
+if not SERVING_FILE.is_file():
+    raise RuntimeError(
+        f"{SERVING_FILE} is missing: serve a Bento built by the pipeline (`dvc repro build`), not the source tree"
+    )
+SERVING = json.loads(SERVING_FILE.read_text())
+PARAMS = ServiceParams.model_validate(SERVING["service"])
+TOKENIZING = TokenizerParams.model_validate(SERVING["tokenizer"])
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=PARAMS.max_text_chars)]
+
+
+class Result(BaseModel):
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+
+@bentoml.service(
+    name=SERVING["name"],
+    workers=PARAMS.workers,
+    traffic={"timeout": PARAMS.timeout_s, "max_concurrency": PARAMS.max_concurrency},
+    labels={"servebench.variant": SERVING["variant"], "servebench.standin": str(SERVING["standin"]).lower()},
+)
+class SentimentService:
+    """Sentiment classification of short texts; one result per text, in order."""
+
+    model = bentoml.models.BentoModel(SERVING["model_tag"])
+
+    def __init__(self) -> None:
+        root = Path(self.model.path)
+        variant = parse_variant(SERVING["variant"], root / "model", root / "variants")
+        runtime = RuntimeParams(threads=PARAMS.threads, providers=SERVING["providers"])
+        self.classifier = SentimentClassifier.load(variant, root / "model", TOKENIZING, runtime)
+        # Ready only once a real inference has run: the first call pays for lazy allocations.
+        self.classifier.classify([WARMUP_TEXT])
+        self.ready = True
+
+    def __is_ready__(self) -> bool:
+        return getattr(self, "ready", False)
+
+    @bentoml.api(
+        route="/classify",
+        batchable=PARAMS.batching.enabled,
+        max_batch_size=PARAMS.batching.max_batch_size,
+        max_latency_ms=PARAMS.batching.max_latency_ms,
+    )
+    def classify(self, texts: Annotated[list[Text], Field(min_length=1, max_length=PARAMS.max_texts)]) -> list[Result]:
+        return [Result(**vars(prediction)) for prediction in self.classifier.classify(texts)]
+
+
+SentimentService.add_asgi_middleware(RequestSizeLimit, max_bytes=SERVING["max_request_bytes"])

@@ -1,0 +1,133 @@
+"""Start and stop ``bentoml serve`` as a child process that never outlives its caller.
+
+Used by tests, the serving-limits benchmark and the load and fault stages. The server runs in its own process
+group (BentoML forks workers), optionally pinned to CPU cores so it does not compete with the load generator,
+with its log captured to a file. Stopping sends SIGTERM to the whole group, then SIGKILL to what is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from stages.errors import ServebenchError
+
+STOP_GRACE_S = 10.0
+
+
+class ServerStartError(ServebenchError):
+    """The server exited or did not become ready in time; the message carries the end of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class BentoServer:
+    """``with BentoServer(tag, home, log) as server: requests to server.url``."""
+
+    def __init__(
+        self,
+        target: str,
+        bentoml_home: Path,
+        log_path: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        cpu_affinity: list[int] | None = None,
+        ready_timeout_s: float = 180.0,
+    ) -> None:
+        self.target = target
+        self.bentoml_home = bentoml_home
+        self.log_path = log_path
+        self.host = host
+        self.port = port or free_port(host)
+        self.cpu_affinity = cpu_affinity
+        self.ready_timeout_s = ready_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "BENTOML_HOME": str(self.bentoml_home.resolve()), "BENTOML_DO_NOT_TRACK": "true"}
+        command = [sys.executable, "-m", "bentoml", "serve", self.target, "--host", self.host,
+                   "--port", str(self.port)]
+        affinity = self.cpu_affinity
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: the workers BentoML forks die with it
+                preexec_fn=(lambda: os.sched_setaffinity(0, affinity)) if affinity else None,
+            )
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise ServerStartError(f"{self.target} exited before it was ready:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.25)
+        raise ServerStartError(f"{self.target} not ready after {self.ready_timeout_s:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """SIGTERM the process group, wait for a graceful exit, then SIGKILL whatever is left."""
+        if self.process is None:
+            return
+        pgid = self.process.pid
+        if group_alive(pgid):
+            os.killpg(pgid, signal.SIGTERM)
+            deadline = time.monotonic() + STOP_GRACE_S
+            while group_alive(pgid) and time.monotonic() < deadline:
+                self.process.poll()
+                time.sleep(0.1)
+            if group_alive(pgid):
+                os.killpg(pgid, signal.SIGKILL)
+        self.process.wait()
+        self.process = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.is_file():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def __enter__(self) -> BentoServer:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
