@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data/tweet_eval_sentiment
 export BENTOML_DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
+# DVC stage commands call `python`: make it the project's.
+export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup repro repro-offline test lint
 
