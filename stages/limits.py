@@ -31,6 +31,7 @@ from stages.variants import MODEL_DIR, VARIANTS_DIR, parse_variant
 
 OVERHEAD_TARGET_MS = 3.0
 EFFICIENCY_TARGET = 0.8
+SEQUENCE_SEED = 7
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -40,17 +41,28 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
             "count": len(values)}
 
 
+def single_text_sequence(texts: list[str], count: int, seed: int) -> list[str]:
+    """The seeded text sequence that both the raw and the served low-load measurements walk through."""
+    rng = random.Random(seed)
+    return [rng.choice(texts) for _ in range(count)]
+
+
 def raw_limits(variant: str, service: ServiceParams, params: Params, texts: list[str], model_dir: Path,
                variants_dir: Path) -> dict:
-    """In-process latency at batch 1 and throughput at the service's batch size, same threads as served."""
+    """In-process latency at batch 1 and throughput at the service's batch size, same threads as served.
+
+    Batch 1 walks the same text sequence as the served low-load run, so text length cancels out of the
+    overhead; the batched figure is the median over ``raw_repeats`` different random batches.
+    """
     runtime = RuntimeParams(threads=service.threads, providers=params.runtime.providers)
     classifier = SentimentClassifier.load(parse_variant(variant, model_dir, variants_dir), model_dir,
                                           params.tokenizer, runtime)
-    repeats = params.limits.raw_repeats
-    rng = random.Random(0)
-    single = measure_latency(classifier.predict_proba, [rng.choice(texts)], warmup=3, repeats=repeats)
+    sequence = single_text_sequence(texts, params.limits.sequential_requests, SEQUENCE_SEED)
+    single = measure_latency(classifier.predict_proba, [[text] for text in sequence], warmup=3)
     batch_size = service.batching.max_batch_size if service.batching.enabled else 1
-    batched = measure_latency(classifier.predict_proba, rng.sample(texts, batch_size), warmup=2, repeats=repeats)
+    rng = random.Random(0)
+    batches = [rng.sample(texts, batch_size) for _ in range(params.limits.raw_repeats)]
+    batched = measure_latency(classifier.predict_proba, batches, warmup=2)
     del classifier
     gc.collect()
     return {
@@ -79,7 +91,8 @@ async def served_limits(url: str, texts: list[str], params: LimitsParams) -> dic
     async with aiohttp.ClientSession(connector=connector) as session:
         for _ in range(params.warmup_requests):
             await _post(session, endpoint, rng.choice(texts))
-        sequential = [await _post(session, endpoint, rng.choice(texts)) for _ in range(params.sequential_requests)]
+        sequence = single_text_sequence(texts, params.sequential_requests, SEQUENCE_SEED)
+        sequential = [await _post(session, endpoint, text) for text in sequence]
 
         latencies: list[float] = []
         errors: list[str] = []
@@ -90,7 +103,7 @@ async def served_limits(url: str, texts: list[str], params: LimitsParams) -> dic
             while time.perf_counter() < deadline:
                 try:
                     latencies.append(await _post(session, endpoint, user_rng.choice(texts)))
-                except (aiohttp.ClientError, RuntimeError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
                     errors.append(str(exc))
 
         started = time.perf_counter()

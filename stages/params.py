@@ -8,7 +8,7 @@ a misspelt knob that is silently ignored would make ``dvc params diff`` lie abou
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,6 +19,7 @@ DEFAULT_PARAMS_PATH = Path("params.yaml")
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+VariantChoice = Literal["auto", "pytorch-fp32", "pytorch-fp16", "onnx-fp32", "onnx-fp16", "onnx-int8"]
 BatchShape = Annotated[list[PositiveInt], Field(min_length=2, max_length=2, description="[batch, sequence length]")]
 
 
@@ -130,13 +131,13 @@ class ValidateParams(_Section):
 class BatchingParams(_Section):
     enabled: bool = False
     max_batch_size: Annotated[int, Field(ge=1, le=1024)] = 32
-    max_latency_ms: Annotated[int, Field(ge=1, le=60_000)] = 50
+    max_latency_ms: Annotated[int, Field(ge=1, le=60_000)] = 2000
 
 
 class ServiceParams(_Section):
     """One served model: which variant and how the BentoML service around it behaves."""
 
-    variant: Literal["auto", "pytorch-fp32", "pytorch-fp16", "onnx-fp32", "onnx-fp16", "onnx-int8"] = "pytorch-fp32"
+    variant: VariantChoice = "pytorch-fp32"
     threads: Annotated[int, Field(ge=0, le=256)] = 2
     max_text_chars: Annotated[int, Field(ge=1, le=100_000)] = 1000
     max_texts: Annotated[int, Field(ge=1, le=1024)] = 32
@@ -156,12 +157,19 @@ class ServiceParams(_Section):
         return self
 
 
+class OptimizedServiceParams(ServiceParams):
+    """The optimized service's defaults differ: the hardware's best variant, adaptive batching on."""
+
+    variant: VariantChoice = "auto"
+    batching: BatchingParams = BatchingParams(enabled=True)
+
+
 class ServeParams(_Section):
     host: str = "127.0.0.1"
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     ready_timeout_s: Annotated[float, Field(gt=0.0)] = 180.0
     baseline: ServiceParams = ServiceParams()
-    optimized: ServiceParams = ServiceParams(variant="auto", batching=BatchingParams(enabled=True))
+    optimized: OptimizedServiceParams = OptimizedServiceParams()
 
 
 class LimitsParams(_Section):
@@ -174,6 +182,45 @@ class LimitsParams(_Section):
     raw_repeats: Annotated[int, Field(ge=3)] = 30
 
 
+class ScenarioParams(_Section):
+    """One workload: arrival process, size, payload and client limits."""
+
+    process: Literal["exponential", "gamma", "constant", "trace"] = "exponential"
+    rate: Annotated[float, Field(gt=0.0)] = 1.0
+    shape: Annotated[float, Field(gt=0.0)] = 1.0
+    trace_file: str | None = None
+    duration_s: Annotated[float, Field(gt=0.0)] | None = None
+    requests: PositiveInt | None = None
+    warmup_s: Annotated[float, Field(ge=0.0)] = 0.0
+    texts_per_request: PositiveInt = 1
+    timeout_s: Annotated[float, Field(gt=0.0)] = 30.0
+    max_in_flight: PositiveInt = 2000
+    connections: PositiveInt = 200
+    mode: Literal["open", "closed"] = "open"
+    users: PositiveInt = 1
+    think_time_s: Annotated[float, Field(ge=0.0)] = 2.0
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _sized(self) -> ScenarioParams:
+        if (self.duration_s is None) == (self.requests is None) and self.process != "trace":
+            raise ValueError("give exactly one of duration_s and requests")
+        if self.process == "trace" and not self.trace_file:
+            raise ValueError("process 'trace' needs trace_file")
+        return self
+
+
+class LoadgenParams(_Section):
+    """Fidelity bounds of the load generator, and the named scenarios."""
+
+    lag_p99_bound_ms: Annotated[float, Field(gt=0.0)] = 2.0
+    rate_tolerance: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    ks_alpha: Fraction = 0.01
+    max_generator_cpu: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    processes: PositiveInt = 1
+    scenarios: dict[str, ScenarioParams] = {}
+
+
 class Params(_Section):
     model: ModelParams = ModelParams()
     data: DataParams = DataParams()
@@ -184,19 +231,22 @@ class Params(_Section):
     validate_: ValidateParams = Field(ValidateParams(), alias="validate")
     serve: ServeParams = ServeParams()
     limits: LimitsParams = LimitsParams()
+    loadgen: LoadgenParams = LoadgenParams()
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Walk ``loc`` down the schema to list the keys allowed where an unknown one was found."""
     current: type[BaseModel] = model
-    for part in loc[:-1]:
-        field = next(
-            (f for name, f in current.model_fields.items() if (f.alias or name) == part),
-            None,
-        )
-        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+    parts = iter(loc[:-1])
+    for part in parts:
+        field = next((f for name, f in current.model_fields.items() if (f.alias or name) == part), None)
+        annotation = field.annotation if field is not None else None
+        if get_origin(annotation) is dict:  # named entries (scenarios): skip the free-form name
+            annotation = get_args(annotation)[1]
+            next(parts, None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return []
-        current = field.annotation
+        current = annotation
     return sorted(f.alias or name for name, f in current.model_fields.items())
 
 

@@ -8,9 +8,17 @@ import pytest
 
 from stages.convert import convert_variant
 from stages.dataset import build_dataset
+from stages.download import download_model
 from stages.export import export_stage
-from stages.params import DataParams, ExportParams, Fp16Params, Int8Params, StandinParams, TokenizerParams
-from stages.standin import build_standin
+from stages.params import (
+    DataParams,
+    ExportParams,
+    Fp16Params,
+    Int8Params,
+    ModelParams,
+    StandinParams,
+    TokenizerParams,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data" / "tweet_eval_sentiment").resolve()
@@ -25,7 +33,9 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_standin(StandinParams(size="tiny"), tmp_path_factory.mktemp("tiny") / "model")
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    download_model(ModelParams(source="standin", standin=StandinParams(size="tiny")), out)
+    return out
 
 
 @pytest.fixture(scope="session")

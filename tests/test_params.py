@@ -70,3 +70,22 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
     broken.write_text("- just\n- a list\n")
     with pytest.raises(ParamsError, match="top level must be a mapping"):
         load_params(broken)
+
+
+def test_scenario_errors_name_the_scenario_and_its_keys() -> None:
+    with pytest.raises(ParamsError) as error:
+        parse_params({"loadgen": {"scenarios": {"burst": {"rate": 2.0, "requests": 10, "shap": 0.25}}}})
+    assert "unknown key 'loadgen.scenarios.burst.shap' (allowed here: connections, duration_s" in str(error.value)
+    with pytest.raises(ParamsError, match=r"loadgen\.scenarios\.burst = .*give exactly one of duration_s and requests"):
+        parse_params({"loadgen": {"scenarios": {"burst": {"rate": 2.0}}}})
+    with pytest.raises(ParamsError, match=r"loadgen.scenarios.burst.rate = 0: Input should be greater than 0"):
+        parse_params({"loadgen": {"scenarios": {"burst": {"rate": 0, "requests": 5}}}})
+
+
+def test_committed_scenarios_include_the_papers_three() -> None:
+    scenarios = load_params(REPO_PARAMS).loadgen.scenarios
+    assert (scenarios["paper-steady"].process, scenarios["paper-steady"].rate) == ("exponential", 0.5)
+    gamma = scenarios["paper-gamma-1.2"]
+    assert gamma.shape == 1.2 and 1 / (gamma.shape * gamma.rate) == pytest.approx(1.67, abs=0.01)  # scale
+    assert 1 / (scenarios["paper-gamma-0.8"].shape * scenarios["paper-gamma-0.8"].rate) == pytest.approx(2.5)
+    assert scenarios["bursty"].shape <= 0.25

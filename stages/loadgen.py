@@ -1,0 +1,171 @@
+"""Open-loop HTTP load generator (asyncio + aiohttp) that accounts for every request and does not lie.
+
+Each request leaves at its scheduled offset whatever earlier requests are doing (absolute deadlines, no drift);
+its latency is measured from the *scheduled* time, so a server stall shows up in every request that should have
+been sent during it (no coordinated omission), and the send lag (actual - scheduled) is recorded. Every
+scheduled request gets exactly one record with one outcome. A closed-loop mode (N users with think time, like
+Locust) exists for comparison only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+import numpy as np
+import pandas as pd
+
+OUTCOMES = ("ok", "http_error", "timeout", "connection_error", "dropped_by_client_limit", "not_sent")
+OK, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, DROPPED, NOT_SENT = range(len(OUTCOMES))
+JSON_HEADERS = {"Content-Type": "application/json"}
+START_LEAD_S = 0.2  # time to set up before the first deadline, so request 0 is not late by construction
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    max_in_flight: int = 2000
+    connections: int = 200
+    timeout_s: float = 30.0
+
+
+class RunRecorder:
+    """Column arrays for one run; a row per scheduled request, filled in as requests progress."""
+
+    def __init__(self, scheduled: np.ndarray, indices: Sequence[int]) -> None:
+        count = len(indices)
+        self.index = np.asarray(indices, dtype=np.int64)
+        self.scheduled = scheduled.astype(np.float64)
+        self.sent = np.full(count, np.nan)
+        self.done = np.full(count, np.nan)
+        self.status = np.zeros(count, dtype=np.int16)
+        self.outcome = np.full(count, NOT_SENT, dtype=np.int8)
+        self.response_bytes = np.zeros(count, dtype=np.int64)
+        self.error: dict[int, str] = {}
+
+    def frame(self, warmup_s: float) -> pd.DataFrame:
+        frame = pd.DataFrame({
+            "index": self.index,
+            "scheduled_s": self.scheduled,
+            "sent_s": self.sent,
+            "done_s": self.done,
+            "status": self.status,
+            "outcome": pd.Categorical.from_codes(self.outcome, categories=list(OUTCOMES)),
+            "latency_ms": (self.done - self.scheduled) * 1e3,
+            "service_ms": (self.done - self.sent) * 1e3,
+            "lag_ms": (self.sent - self.scheduled) * 1e3,
+            "response_bytes": self.response_bytes,
+            "warmup": self.scheduled < warmup_s,
+        })
+        frame["error"] = [self.error.get(row, "") for row in range(len(frame))]
+        return frame
+
+
+async def _send(session: aiohttp.ClientSession, url: str, body: bytes, row: int, recorder: RunRecorder,
+                clock_origin: float, loop: asyncio.AbstractEventLoop) -> None:
+    recorder.sent[row] = loop.time() - clock_origin
+    try:
+        async with session.post(url, data=body, headers=JSON_HEADERS) as response:
+            payload = await response.read()
+            recorder.status[row] = response.status
+            recorder.response_bytes[row] = len(payload)
+            recorder.outcome[row] = OK if 200 <= response.status < 300 else HTTP_ERROR
+    except TimeoutError:
+        recorder.outcome[row] = TIMEOUT
+    except (aiohttp.ClientError, OSError) as exc:
+        recorder.outcome[row] = CONNECTION_ERROR
+        recorder.error[row] = f"{type(exc).__name__}: {exc}"[:200]
+    finally:
+        recorder.done[row] = loop.time() - clock_origin
+
+
+def _session(limits: ClientLimits) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=limits.connections, force_close=False)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=limits.timeout_s))
+
+
+async def _report_progress(recorder: RunRecorder, origin: float, loop: asyncio.AbstractEventLoop,
+                           every_s: float) -> None:
+    """A periodic progress line on stderr: sent, achieved rate, answered, ETA by the schedule."""
+    total, end = len(recorder.index), recorder.scheduled[-1] if len(recorder.scheduled) else 0.0
+    while True:
+        await asyncio.sleep(every_s)
+        now = loop.time() - origin
+        sent = int(np.count_nonzero(~np.isnan(recorder.sent)))
+        answered = int(np.count_nonzero(~np.isnan(recorder.done)))
+        print(f"loadrun: {sent}/{total} sent ({sent / max(now, 1e-9):.1f}/s), {answered} answered, "
+              f"{sent - answered} in flight, ETA {max(end - now, 0):.0f} s", file=sys.stderr, flush=True)
+
+
+async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], limits: ClientLimits,
+                    shard: tuple[int, int] = (0, 1), start_at: float | None = None,
+                    progress_every_s: float | None = 10.0) -> RunRecorder:
+    """Send request ``i`` at ``schedule[i]`` seconds after the start, for the indices of this shard.
+
+    ``start_at`` (a ``time.time()`` value) lets several processes share one start instant; each takes every
+    ``shard[1]``-th request starting at ``shard[0]``.
+    """
+    loop = asyncio.get_running_loop()
+    indices = range(shard[0], len(schedule), shard[1])
+    recorder = RunRecorder(schedule[shard[0] :: shard[1]], indices)
+    in_flight: set[asyncio.Task[None]] = set()
+    async with _session(limits) as session:
+        lead = START_LEAD_S if start_at is None else start_at - time.time()
+        origin = loop.time() + lead
+        reporter = (loop.create_task(_report_progress(recorder, origin, loop, progress_every_s))
+                    if progress_every_s else None)
+        for row, index in enumerate(indices):
+            delay = origin + schedule[index] - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if len(in_flight) >= limits.max_in_flight:
+                recorder.outcome[row] = DROPPED
+                continue
+            task = loop.create_task(_send(session, url, bodies[index], row, recorder, origin, loop))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        if in_flight:
+            await asyncio.gather(*in_flight)
+        if reporter is not None:
+            reporter.cancel()
+    return recorder
+
+
+async def closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_s: float, duration_s: float | None,
+                      limits: ClientLimits, warmup_s: float = 0.0, seed: int = 0) -> pd.DataFrame:
+    """Locust-style: each user sends, waits for the answer, thinks (exponential, mean ``think_time_s``), repeats.
+
+    Latency here is from the actual send: a closed loop has no schedule, which is exactly why it under-reports.
+    """
+    loop = asyncio.get_running_loop()
+    recorder = RunRecorder(np.full(len(bodies), np.nan), range(len(bodies)))
+    next_row = 0
+    rng = np.random.default_rng(seed)
+    async with _session(limits) as session:
+        origin = loop.time()
+        end = origin + (duration_s if duration_s is not None else float("inf"))
+
+        async def user() -> None:
+            nonlocal next_row
+            while next_row < len(bodies) and loop.time() < end:
+                row, next_row = next_row, next_row + 1
+                recorder.scheduled[row] = loop.time() - origin
+                await _send(session, url, bodies[row], row, recorder, origin, loop)
+                if think_time_s > 0:
+                    await asyncio.sleep(float(rng.exponential(think_time_s)))
+
+        await asyncio.gather(*(user() for _ in range(users)))
+    return recorder.frame(warmup_s).iloc[:next_row]  # a closed loop has no schedule: only issued requests exist
+
+
+def run_open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], limits: ClientLimits,
+                  warmup_s: float, shard: tuple[int, int] = (0, 1), start_at: float | None = None
+                  ) -> tuple[pd.DataFrame, float]:
+    """Run in a fresh event loop; return the records and the generator's CPU use (fraction of one core)."""
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    recorder = asyncio.run(open_loop(url, schedule, bodies, limits, shard, start_at))
+    cpu = (time.process_time() - cpu_started) / max(time.perf_counter() - wall_started, 1e-9)
+    return recorder.frame(warmup_s), cpu

@@ -1,0 +1,189 @@
+"""The load generator against a real aiohttp null server on loopback (outcomes, coordinated omission, shards)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import run_module, write_params
+
+from stages.arrivals import ArrivalSpec, draw_schedule, ks_test
+from stages.load_summary import summarize
+from stages.loadgen import ClientLimits, closed_loop, run_open_loop
+from stages.params import LoadgenParams
+from stages.server import free_port
+
+BODY = json.dumps({"texts": ["hello"]}).encode()
+DEFAULT_LIMITS = ClientLimits()
+
+
+@pytest.fixture(scope="module")
+def null_server() -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "stages.nullserver", "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"{url}/ok", data=b"{}"), timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url
+    os.kill(process.pid, signal.SIGTERM)
+    process.wait(timeout=10)
+
+
+def constant(rate: float, requests: int) -> np.ndarray:
+    return draw_schedule(ArrivalSpec("constant", rate=rate, requests=requests))
+
+
+def run(url: str, schedule: np.ndarray, limits: ClientLimits = DEFAULT_LIMITS, warmup_s: float = 0.0) -> pd.DataFrame:
+    records, _ = run_open_loop(url, schedule, [BODY] * len(schedule), limits, warmup_s)
+    return records
+
+
+def test_every_scheduled_request_gets_one_ok_record(null_server: str) -> None:
+    records = run(f"{null_server}/ok", constant(200, 300), warmup_s=0.25)
+    assert records["index"].tolist() == list(range(300))
+    assert (records["outcome"] == "ok").all() and (records["status"] == 200).all()
+    assert (records["latency_ms"] >= records["service_ms"]).all()
+    assert records["warmup"].sum() == 50  # scheduled before 0.25 s at 200/s
+    summary = summarize(records, ArrivalSpec("constant", rate=200, requests=300), LoadgenParams(), 0.1)
+    assert summary["requests"] == {"scheduled": 300, "warmup": 50, "measured": 250}
+    assert summary["outcomes"]["ok"] == 250 and sum(summary["outcomes"].values()) == 250
+
+
+@pytest.mark.parametrize(
+    ("path", "limits", "outcome", "status"),
+    [
+        ("error", ClientLimits(), "http_error", 500),
+        ("slow?ms=3000", ClientLimits(timeout_s=0.3), "timeout", 0),
+        ("reset", ClientLimits(), "connection_error", 0),
+    ],
+)
+def test_failures_get_the_right_outcome(null_server: str, path: str, limits: ClientLimits, outcome: str,
+                                        status: int) -> None:
+    records = run(f"{null_server}/{path}", constant(50, 20), limits)
+    assert len(records) == 20
+    assert (records["outcome"] == outcome).all(), records["outcome"].value_counts()
+    assert (records["status"] == status).all()
+
+
+def test_client_limit_drops_are_recorded_not_lost(null_server: str) -> None:
+    records = run(f"{null_server}/slow?ms=1000", constant(100, 40), ClientLimits(max_in_flight=5))
+    counts = records["outcome"].value_counts()
+    assert len(records) == 40
+    assert counts["ok"] == 5 and counts["dropped_by_client_limit"] == 35
+    assert records.loc[records["outcome"] == "dropped_by_client_limit", "sent_s"].isna().all()
+
+
+def stall_after(url: str, delay_s: float, seconds: float) -> threading.Timer:
+    body = json.dumps({"seconds": seconds}).encode()
+    timer = threading.Timer(delay_s, lambda: urllib.request.urlopen(
+        urllib.request.Request(f"{url}/control/stall", data=body), timeout=5))
+    timer.start()
+    return timer
+
+
+def test_a_server_stall_shows_in_open_loop_latency(null_server: str) -> None:
+    """Coordinated omission: requests scheduled during a 2 s stall carry the stall in their latency."""
+    schedule = constant(100, 400)  # 4 s
+    timer = stall_after(null_server, 1.0 + 0.2, 2.0)  # 0.2 s: the generator's start lead
+    records = run(f"{null_server}/ok", schedule)
+    timer.join()
+    assert (records["outcome"] == "ok").all()
+    during = records[(records["scheduled_s"] > 1.2) & (records["scheduled_s"] < 2.5)]
+    # Each waited until the stall ended (about 3.0-3.2 s into the run), measured from its scheduled time.
+    assert (during["latency_ms"] >= (2.9 - during["scheduled_s"]) * 1e3).all()
+    assert np.percentile(records["latency_ms"], 99) > 1500
+    assert (records["latency_ms"] > 500).mean() > 0.3  # about half the schedule fell into the stall
+
+
+def test_a_closed_loop_hides_the_same_stall(null_server: str) -> None:
+    """The Locust-style loop sends nothing while it waits, so the stall is one sample among hundreds."""
+    import asyncio
+
+    timer = stall_after(null_server, 1.0, 2.0)
+    records = asyncio.run(closed_loop(f"{null_server}/ok", [BODY] * 100_000, users=1, think_time_s=0.005,
+                                      duration_s=4.0, limits=ClientLimits()))
+    timer.join()
+    assert (records["outcome"] == "ok").all() and len(records) > 100
+    assert records["service_ms"].max() > 1500  # the one request caught in the stall
+    assert np.percentile(records["service_ms"], 99) < 1500
+
+
+def test_seeded_schedules_are_identical_across_runs_and_processes() -> None:
+    spec = ArrivalSpec("gamma", rate=5.0, shape=0.25, requests=1000, seed=7)
+    first, again = draw_schedule(spec), draw_schedule(spec)
+    np.testing.assert_array_equal(first, again)
+    code = ("import hashlib; from stages.arrivals import ArrivalSpec, draw_schedule; "
+            "print(hashlib.sha256(draw_schedule(ArrivalSpec('gamma', rate=5.0, shape=0.25, requests=1000, "
+            "seed=7)).tobytes()).hexdigest())")
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert other == hashlib.sha256(first.tobytes()).hexdigest()
+    assert not np.array_equal(first, draw_schedule(ArrivalSpec("gamma", rate=5.0, shape=0.25, requests=1000)))
+
+
+@pytest.mark.parametrize("spec", [
+    ArrivalSpec("exponential", rate=2.0, requests=3000, seed=1),
+    ArrivalSpec("gamma", rate=0.5, shape=1.2, requests=3000, seed=2),
+    ArrivalSpec("gamma", rate=0.5, shape=0.8, requests=3000, seed=3),
+    ArrivalSpec("gamma", rate=10.0, shape=0.25, requests=3000, seed=4),
+])
+def test_schedules_pass_their_ks_test_and_have_the_target_rate(spec: ArrivalSpec) -> None:
+    schedule = draw_schedule(spec)
+    gaps = np.diff(schedule)
+    assert ks_test(gaps, spec)["pvalue"] > 0.01
+    assert gaps.mean() == pytest.approx(1 / spec.rate, rel=0.1)
+    assert gaps.std() / gaps.mean() == pytest.approx(1 / np.sqrt(spec.shape if spec.process == "gamma" else 1),
+                                                     rel=0.15)
+
+
+def test_a_wrong_distribution_fails_the_ks_test() -> None:
+    poisson = np.diff(draw_schedule(ArrivalSpec("exponential", rate=2.0, requests=3000, seed=1)))
+    assert ks_test(poisson, ArrivalSpec("gamma", rate=2.0, shape=0.25))["pvalue"] < 1e-6
+    assert ks_test(poisson, ArrivalSpec("exponential", rate=4.0))["pvalue"] < 1e-6  # right shape, wrong rate
+
+
+def test_duration_and_trace_schedules(tmp_path: Path) -> None:
+    timed = draw_schedule(ArrivalSpec("exponential", rate=50.0, duration_s=10.0, seed=0))
+    assert timed[0] == 0.0 and timed[-1] < 10.0 and 400 < len(timed) < 600
+    trace = tmp_path / "trace.txt"
+    trace.write_text("# unix timestamps\n100.0\n100.5\n100.5\n103.25\n")
+    np.testing.assert_array_equal(draw_schedule(ArrivalSpec("trace", trace_file=str(trace))), [0, 0.5, 0.5, 3.25])
+    trace.write_text("5\n4\n")
+    with pytest.raises(ValueError, match="non-decreasing"):
+        draw_schedule(ArrivalSpec("trace", trace_file=str(trace)))
+
+
+def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("good\nbad\nfine\n")
+    scenario = {"process": "exponential", "rate": 100.0, "requests": 300, "seed": 3, "texts_per_request": 2}
+    params = write_params(tmp_path / "params.yaml", {"loadgen": {"scenarios": {"s": scenario}}})
+    outputs = {}
+    for processes in (1, 3):
+        out = tmp_path / f"p{processes}"
+        result = run_module("stages.loadrun", "--url", f"{null_server}/ok", "--scenario", "s", "--params",
+                            str(params), "--corpus", str(corpus), "--out", str(out), "--processes", str(processes))
+        assert result.returncode == 0, result.stderr
+        outputs[processes] = pd.read_parquet(out / "records.parquet")
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["outcomes"]["ok"] == 300
+    assert outputs[3]["index"].tolist() == outputs[1]["index"].tolist() == list(range(300))
+    np.testing.assert_allclose(outputs[3]["scheduled_s"], outputs[1]["scheduled_s"])
+    assert (tmp_path / "p1" / "interarrival.png").is_file()
+    assert len(pd.read_csv(tmp_path / "p1" / "interarrival.csv")) == 200

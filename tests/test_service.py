@@ -1,0 +1,194 @@
+"""Real Bentos of the tiny stand-in, built by the build stage and served by ``bentoml serve`` on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import socket
+from pathlib import Path
+
+import aiohttp
+import pytest
+from helpers import run_module, write_params
+
+from stages.build import check_gate, resolve_variant
+from stages.classifier import SentimentClassifier
+from stages.errors import ServebenchError
+from stages.params import RuntimeParams, TokenizerParams, parse_params
+from stages.server import BentoServer, ServerStartError, group_alive
+from stages.validate import validate_variants
+from stages.variants import parse_variant
+
+TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"]
+SERVE = {
+    "baseline": {"variant": "pytorch-fp32", "threads": 1, "max_texts": 8, "max_text_chars": 200},
+    "optimized": {
+        "variant": "onnx-fp32", "threads": 1, "max_texts": 8, "max_text_chars": 200,
+        "batching": {"enabled": True, "max_batch_size": 8, "max_latency_ms": 500},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_variants: Path,
+          small_dataset: Path) -> dict:
+    """Validate the tiny variants and build both Bentos with the real build stage."""
+    root = tmp_path_factory.mktemp("build")
+    raw = {"serve": {"max_request_bytes": 65536, **SERVE}, "runtime": {"threads": 1},
+           "validate": {"latency": {"batch_sizes": [1], "warmup": 0, "repeats": 3}}}
+    params_file = write_params(root / "params.yaml", raw)
+    validation, _ = validate_variants(parse_params(raw), tiny_model, tiny_variants, small_dataset, root / "plots")
+    (root / "validation.json").write_text(json.dumps(validation))
+    result = run_module(
+        "stages.build", "--params", str(params_file), "--model", str(tiny_model), "--variants", str(tiny_variants),
+        "--validation", str(root / "validation.json"), "--bentoml-home", str(root / "bentoml"),
+        "--out", str(root / "bentos.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    return {"root": root, "home": root / "bentoml", "bentos": json.loads((root / "bentos.json").read_text())}
+
+
+def serve(built: dict, name: str, log: str | None = None) -> BentoServer:
+    return BentoServer(built["bentos"]["services"][name]["bento"], built["home"],
+                       built["root"] / (log or f"{name}.log"), ready_timeout_s=120)
+
+
+async def post_many(url: str, bodies: list[bytes]) -> list[tuple[int, str]]:
+    async with aiohttp.ClientSession() as session:
+        async def one(body: bytes) -> tuple[int, str]:
+            async with session.post(f"{url}/classify", data=body,
+                                    headers={"Content-Type": "application/json"}) as response:
+                return response.status, await response.text()
+
+        return await asyncio.gather(*(one(body) for body in bodies))
+
+
+def classify(url: str, texts: list[str]) -> list[dict]:
+    [(status, text)] = asyncio.run(post_many(url, [json.dumps({"texts": texts}).encode()]))
+    assert status == 200, text
+    return json.loads(text)
+
+
+def adaptive_batch_sizes(url: str) -> tuple[float, float]:
+    """(sum, count) of BentoML's adaptive batch size histogram, summed over workers."""
+    async def fetch() -> str:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as response:
+            return await response.text()
+
+    metrics = asyncio.run(fetch())
+    total = sum(float(v) for v in re.findall(r"^bentoml_service_adaptive_batch_size_sum\{.*\} (\S+)$", metrics, re.M))
+    count = sum(float(v) for v in re.findall(r"^bentoml_service_adaptive_batch_size_count\{.*\} (\S+)$", metrics,
+                                             re.M))
+    return total, count
+
+
+def test_bentos_json_names_both_services(built: dict) -> None:
+    services = built["bentos"]["services"]
+    assert services["baseline"]["variant"] == "pytorch-fp32" and services["optimized"]["variant"] == "onnx-fp32"
+    assert services["baseline"]["bento"].startswith("servebench-baseline:")
+    assert services["optimized"]["bento"].startswith("servebench-optimized:")
+    assert built["bentos"]["standin"] is True
+
+
+@pytest.mark.parametrize("name", ["baseline", "optimized"])
+def test_served_labels_match_the_in_process_classifier(built: dict, tiny_model: Path, tiny_variants: Path,
+                                                       name: str) -> None:
+    variant = built["bentos"]["services"][name]["variant"]
+    local = SentimentClassifier.load(parse_variant(variant, tiny_model, tiny_variants), tiny_model,
+                                     TokenizerParams(), RuntimeParams(threads=1))
+    expected = local.classify(TEXTS)
+    with serve(built, name) as server:
+        results = classify(server.url, TEXTS)
+    assert [r["label"] for r in results] == [p.label for p in expected]
+    for result, prediction in zip(results, expected, strict=True):
+        assert result["score"] == pytest.approx(prediction.score, abs=1e-4)
+        assert set(result["probabilities"]) == {"negative", "neutral", "positive"}
+
+
+@pytest.mark.parametrize(("name", "batched"), [("optimized", True), ("baseline", False)])
+def test_concurrent_requests_are_batched_only_when_batching_is_on(built: dict, name: str, batched: bool) -> None:
+    with serve(built, name) as server:
+        bodies = [json.dumps({"texts": [text]}).encode() for text in TEXTS * 4]
+        answers = asyncio.run(post_many(server.url, bodies))
+        assert all(status == 200 for status, _ in answers)
+        total, count = adaptive_batch_sizes(server.url)
+    if batched:
+        assert count >= 1 and total == 16 and total > count, (total, count)  # some batch held >1 request
+    else:
+        assert count == 0  # no dispatcher: every request ran on its own
+
+
+BAD_INPUTS = {
+    "invalid JSON": b'{"texts": [',
+    "missing field": b"{}",
+    "wrong type": b'{"texts": "just a string"}',
+    "non-string item": b'{"texts": [42]}',
+    "empty list": b'{"texts": []}',
+    "empty string": b'{"texts": [""]}',
+    "blank string": b'{"texts": ["   "]}',
+    "text over the limit": json.dumps({"texts": ["x" * 201]}).encode(),
+    "too many texts": json.dumps({"texts": ["hi"] * 9}).encode(),
+    "non-UTF-8 bytes": b'{"texts": ["\xff\xfe\xfd"]}',
+    "huge body": b'{"texts": ["' + b"a" * 100_000 + b'"]}',
+}
+
+
+def test_bad_inputs_get_4xx_and_the_server_stays_up(built: dict) -> None:
+    with serve(built, "optimized", "bad-input.log") as server:
+        answers = asyncio.run(post_many(server.url, list(BAD_INPUTS.values())))
+        for (case, _), (status, text) in zip(BAD_INPUTS.items(), answers, strict=True):
+            assert 400 <= status < 500, f"{case}: {status} {text}"
+            assert text, f"{case}: no message"
+        assert answers[-1][0] == 413
+        assert "String should have at most 200 characters" in answers[7][1]
+        assert len(classify(server.url, ["still answering"])) == 1
+        assert server.process is not None and server.process.poll() is None
+
+
+def test_manager_leaves_nothing_behind_when_the_caller_fails(built: dict) -> None:
+    server = serve(built, "optimized", "fail.log")
+    with pytest.raises(RuntimeError, match="test failed midway"), server:
+        pgid = server.process.pid if server.process else -1
+        port = server.port
+        raise RuntimeError("test failed midway")
+    assert not group_alive(pgid)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_server_that_cannot_start_is_reported_and_cleaned_up(built: dict) -> None:
+    server = BentoServer("servebench-missing:nope", built["home"], built["root"] / "missing.log", ready_timeout_s=60)
+    with pytest.raises(ServerStartError, match="exited before it was ready"), server:
+        pass
+    assert server.process is None
+
+
+def test_build_refuses_a_variant_that_failed_the_gate(built: dict, tiny_model: Path, tiny_variants: Path) -> None:
+    root = built["root"]
+    validation = json.loads((root / "validation.json").read_text())
+    validation["variants"]["onnx-int8"] |= {"passed": False, "failed_because": ["agreement 0.5 < min_agreement 0.95"]}
+    (root / "failed.json").write_text(json.dumps(validation))
+    params_file = write_params(root / "int8.yaml", {"serve": {"optimized": {"variant": "onnx-int8"}}})
+    result = run_module(
+        "stages.build", "--params", str(params_file), "--model", str(tiny_model), "--variants", str(tiny_variants),
+        "--validation", str(root / "failed.json"), "--bentoml-home", str(root / "refused"),
+        "--out", str(root / "refused.json"),
+    )
+    assert result.returncode == 1
+    assert "variant 'onnx-int8' failed the accuracy gate: agreement 0.5" in result.stderr
+    assert not (root / "refused.json").exists()
+
+
+def test_variant_choice_and_gate_rules() -> None:
+    assert resolve_variant("auto", cuda=True) == "onnx-fp16"
+    assert resolve_variant("auto", cuda=False) == "onnx-int8"
+    assert resolve_variant("onnx-fp32", cuda=True) == "onnx-fp32"
+    with pytest.raises(ServebenchError, match="was not produced and validated"):
+        check_gate("onnx-fp16", {"variants": {"pytorch-fp32": {"passed": True}}})
+
+
+def test_batching_params_must_fit_one_request_in_a_batch() -> None:
+    with pytest.raises(ServebenchError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(32\)"):
+        parse_params({"serve": {"optimized": {"max_texts": 64}}})
+
