@@ -44,6 +44,7 @@ class Result(BaseModel):
     name=SERVING["name"],
     workers=PARAMS.workers,
     traffic={"timeout": PARAMS.timeout_s, "max_concurrency": PARAMS.max_concurrency},
+    logging={"access": {"enabled": SERVING["access_log"]}},
     labels={"servebench.variant": SERVING["variant"], "servebench.standin": str(SERVING["standin"]).lower()},
 )
 class SentimentService:

@@ -119,6 +119,7 @@ def serving_config(name: str, variant: str, model_tag: str, service: ServicePara
         "standin": standin,
         "providers": params.runtime.providers,
         "max_request_bytes": params.serve.max_request_bytes,
+        "access_log": params.serve.access_log,
         "service": service.model_dump(),
         "tokenizer": params.tokenizer.model_dump(),
     }

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from stages.arrivals import ArrivalSpec, ks_test
-from stages.loadgen import OUTCOMES
+from stages.loadgen import OUTCOMES, GeneratorUsage
 from stages.params import LoadgenParams
 
 LATENCY_PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p99_9": 99.9}
@@ -32,7 +32,7 @@ def achieved_rate(times_s: np.ndarray) -> float | None:
     return (len(times) - 1) / (times[-1] - times[0])
 
 
-def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, generator_cpu: float,
+def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usage: GeneratorUsage,
           open_loop: bool) -> dict:
     """Fidelity checks of the generator over the measured (non-warm-up) requests."""
     sent = measured["sent_s"].to_numpy()
@@ -53,8 +53,8 @@ def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, gene
         reasons.append(f"send lag p99 {lag_p99:.2f} ms > bound {bounds.lag_p99_bound_ms} ms")
     if ks is not None and ks["pvalue"] < bounds.ks_alpha:
         reasons.append(f"KS test rejects the target inter-arrival distribution (p = {ks['pvalue']:.2g})")
-    if generator_cpu > bounds.max_generator_cpu:
-        reasons.append(f"generator CPU {generator_cpu:.0%} of a core > {bounds.max_generator_cpu:.0%}")
+    if usage.busy > bounds.max_generator_cpu:
+        reasons.append(f"generator busy CPU {usage.busy:.0%} of a core > {bounds.max_generator_cpu:.0%}")
     return {
         "valid": not reasons,
         "reasons": reasons,
@@ -64,11 +64,11 @@ def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, gene
         "lag_ms": {"p50": float(np.percentile(lag, 50)) if len(lag) else None, "p99": lag_p99,
                    "max": float(lag.max()) if len(lag) else None},
         "ks_realised_gaps": ks,
-        "generator_cpu": generator_cpu,
+        "generator_cpu": {"total": usage.cpu, "deadline_spin": usage.spin, "busy": usage.busy},
     }
 
 
-def summarize(records: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, generator_cpu: float,
+def summarize(records: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usage: GeneratorUsage,
               open_loop: bool = True) -> dict:
     """Counts by outcome, rates, throughput, latency percentiles and the fidelity audit of one run."""
     measured = records[~records["warmup"]]
@@ -82,5 +82,5 @@ def summarize(records: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, g
         "throughput_ok_per_s": float(len(ok) / window) if window and window > 0 else None,
         "latency_ms": latency_stats(ok["latency_ms"].to_numpy()),
         "service_time_ms": latency_stats(ok["service_ms"].to_numpy()),
-        "audit": audit(measured, spec, bounds, generator_cpu, open_loop),
+        "audit": audit(measured, spec, bounds, usage, open_loop),
     }

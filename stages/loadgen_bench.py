@@ -10,6 +10,7 @@ endpoint: their maximum request rate is the comparison.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -32,16 +33,17 @@ from stages.params import LoadgenParams
 from stages.server import free_port
 
 BODY = b'{"texts": ["benchmark payload"]}'
+LOCUST_USERS = ("HttpUser", "FastHttpUser")  # Locust's default client (the study's) and its faster one
 LOCUSTFILE = """
-from locust import FastHttpUser, constant, task
+from locust import {user_class}, constant, task
 
-class FastUser(FastHttpUser):
+class Poster({user_class}):
     wait_time = constant(0)
 
     @task
     def post(self):
-        self.client.post("/ok", data=%r, headers={"Content-Type": "application/json"})
-""" % BODY.decode()  # noqa: UP031 (the body is embedded as a Python literal)
+        self.client.post("/ok", data={body!r}, headers={{"Content-Type": "application/json"}})
+"""
 
 
 def start_null_server(port: int, core: int) -> subprocess.Popen[bytes]:
@@ -60,19 +62,20 @@ def start_null_server(port: int, core: int) -> subprocess.Popen[bytes]:
 def servebench_at(url: str, rate: float, seconds: float, bounds: LoadgenParams) -> dict:
     spec = ArrivalSpec("exponential", rate=rate, duration_s=seconds, seed=int(rate))
     schedule = draw_schedule(spec)
-    records, cpu = run_open_loop(url, schedule, [BODY] * len(schedule), ClientLimits(max_in_flight=10_000,
-                                 connections=100, timeout_s=10), warmup_s=1.0)
-    summary = summarize(records, spec, bounds, cpu)
+    records, usage = run_open_loop(url, schedule, [BODY] * len(schedule), ClientLimits(max_in_flight=10_000,
+                                   connections=100, timeout_s=10), warmup_s=1.0)
+    summary = summarize(records, spec, bounds, usage)
     audit = summary["audit"]
     meets = (audit["lag_ms"]["p99"] is not None and audit["lag_ms"]["p99"] <= bounds.lag_p99_bound_ms
              and audit["rate_error"] is not None and audit["rate_error"] <= bounds.rate_tolerance
              and summary["outcomes"]["ok"] == summary["requests"]["measured"])
     row = {"rate": rate, "requests": len(schedule), "ok": summary["outcomes"]["ok"], "lag_ms": audit["lag_ms"],
            "achieved_rate_per_s": audit["achieved_rate_per_s"], "rate_error": audit["rate_error"],
-           "generator_cpu": cpu, "ks_pvalue": (audit["ks_realised_gaps"] or {}).get("pvalue"),
+           "generator_cpu": audit["generator_cpu"], "ks_pvalue": (audit["ks_realised_gaps"] or {}).get("pvalue"),
            "latency_ms_p99": summary["latency_ms"]["p99"], "meets_bounds": meets}
     print(f"loadgen_bench: servebench {rate:>6.0f}/s: lag p99 {audit['lag_ms']['p99']:.2f} ms, "
-          f"rate error {audit['rate_error']:.2%}, cpu {cpu:.0%} -> {'ok' if meets else 'out of bounds'}",
+          f"rate error {audit['rate_error']:.2%}, cpu {usage.cpu:.0%} (spin {usage.spin:.0%}) "
+          f"-> {'ok' if meets else 'out of bounds'}",
           flush=True)
     return row
 
@@ -115,8 +118,8 @@ def requests_per_sec_line(output: str, _: Path) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def locust_csv_rate(_: str, scratch: Path) -> float | None:
-    stats = scratch / "locust_stats.csv"
+def locust_csv_rate(_: str, scratch: Path, prefix: str) -> float | None:
+    stats = scratch / f"{prefix}_stats.csv"
     if not stats.is_file():
         return None
     frame = pd.read_csv(stats)
@@ -128,16 +131,19 @@ def other_tools(url: str, core: int, seconds: int, connections: int) -> list[dic
     (scratch / "post.lua").write_text(
         f"wrk.method = 'POST'\nwrk.body = '{BODY.decode()}'\nwrk.headers['Content-Type'] = 'application/json'\n"
     )
-    (scratch / "locustfile.py").write_text(LOCUSTFILE)
+    for user_class in LOCUST_USERS:
+        (scratch / f"locust_{user_class}.py").write_text(LOCUSTFILE.format(user_class=user_class, body=BODY.decode()))
     locust = str(Path(sys.executable).with_name("locust"))
     tools = [
         ("wrk", ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", "post.lua", url], requests_per_sec_line),
         ("hey", ["hey", "-z", f"{seconds}s", "-c", str(connections), "-m", "POST", "-T", "application/json",
                  "-d", BODY.decode(), url], requests_per_sec_line),
-        ("locust (FastHttpUser, 1 process)",
-         [locust, "-f", "locustfile.py", "--headless", "-u", str(connections), "-r", str(connections),
-          "-t", f"{seconds}s", "--host", url.rsplit("/", 1)[0], "--only-summary", "--csv", "locust"],
-         locust_csv_rate),
+    ] + [
+        (f"locust ({user_class}, 1 process)",
+         [locust, "-f", f"locust_{user_class}.py", "--headless", "-u", str(connections), "-r", str(connections),
+          "-t", f"{seconds}s", "--host", url.rsplit("/", 1)[0], "--only-summary", "--csv", user_class],
+         functools.partial(locust_csv_rate, prefix=user_class))
+        for user_class in LOCUST_USERS
     ]
     return [run_tool(name, command, core, parse, scratch) for name, command, parse in tools]
 
@@ -160,7 +166,7 @@ def main() -> None:
     finally:
         os.kill(server.pid, signal.SIGTERM)
         server.wait(timeout=10)
-    locust = next((t["requests_per_s"] for t in tools if t["tool"].startswith("locust")), None)
+    locust = {t["tool"]: t.get("requests_per_s") for t in tools if t["tool"].startswith("locust")}
     result = {
         "cpu_model": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                            if line.startswith("model name")), "unknown"),
@@ -168,7 +174,7 @@ def main() -> None:
         "bounds": {"lag_p99_ms": bounds.lag_p99_bound_ms, "rate_tolerance": bounds.rate_tolerance},
         "servebench_open_loop": capacity,
         "closed_loop_tools": tools,
-        "ratio_to_locust": capacity["max_rate_within_bounds"] / locust if locust else None,
+        "ratio_to_locust": {name: capacity["max_rate_within_bounds"] / rate for name, rate in locust.items() if rate},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -23,7 +23,7 @@ from stages.arrivals import ArrivalSpec, density_curves, draw_schedule
 from stages.cli import run_stage
 from stages.errors import ServebenchError
 from stages.load_summary import summarize
-from stages.loadgen import ClientLimits, closed_loop, run_open_loop
+from stages.loadgen import ClientLimits, GeneratorUsage, closed_loop, run_open_loop
 from stages.params import LoadgenParams, ScenarioParams, load_params
 
 SHARD_START_LEAD_S = 2.0  # time for shard processes to import and connect before the common start
@@ -48,7 +48,7 @@ def read_corpus(path: Path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def run_shards(args: argparse.Namespace, processes: int) -> tuple[pd.DataFrame, float]:
+def run_shards(args: argparse.Namespace, processes: int) -> tuple[pd.DataFrame, GeneratorUsage]:
     """Start ``processes`` copies of this CLI on one schedule and merge their records."""
     start_at = time.time() + SHARD_START_LEAD_S
     shard_dirs = [args.out / f"shard-{k}" for k in range(processes)]
@@ -59,8 +59,10 @@ def run_shards(args: argparse.Namespace, processes: int) -> tuple[pd.DataFrame, 
     if any(child.wait() != 0 for child in children):
         raise ServebenchError("a generator shard failed; see its output above")
     frames = [pd.read_parquet(d / "records.parquet") for d in shard_dirs]
-    cpu = max(json.loads((d / "summary.json").read_text())["audit"]["generator_cpu"] for d in shard_dirs)
-    return pd.concat(frames).sort_values("index", kind="stable").reset_index(drop=True), cpu
+    usages = [json.loads((d / "summary.json").read_text())["audit"]["generator_cpu"] for d in shard_dirs]
+    busiest = max(usages, key=lambda usage: usage["busy"])
+    merged = pd.concat(frames).sort_values("index", kind="stable").reset_index(drop=True)
+    return merged, GeneratorUsage(busiest["total"], busiest["deadline_spin"])
 
 
 def write_density(out: Path, records: pd.DataFrame, spec: ArrivalSpec) -> None:
@@ -90,22 +92,22 @@ def run_scenario(args: argparse.Namespace, bounds: LoadgenParams, scenario: Scen
     shard = tuple(int(part) for part in args.shard.split("/"))
     processes = args.processes or bounds.processes
     if scenario.mode == "closed":
-        count = scenario.requests or 1_000_000
+        count = scenario.requests or 200_000  # a pool the users draw from until the duration ends
         bodies = request_bodies(texts, count, scenario.texts_per_request, scenario.seed)
         started = time.process_time(), time.perf_counter()
         records = asyncio.run(closed_loop(args.url, bodies, scenario.users, scenario.think_time_s,
                                           scenario.duration_s, limits, scenario.warmup_s, scenario.seed))
-        cpu = (time.process_time() - started[0]) / (time.perf_counter() - started[1])
+        usage = GeneratorUsage((time.process_time() - started[0]) / (time.perf_counter() - started[1]), 0.0)
     elif processes > 1 and args.start_at is None:
-        records, cpu = run_shards(args, processes)
+        records, usage = run_shards(args, processes)
     else:
         schedule = draw_schedule(spec)
         bodies = request_bodies(texts, len(schedule), scenario.texts_per_request, scenario.seed)
         print(f"loadrun: {len(schedule) // shard[1]} requests over {schedule[-1]:.1f} s "
               f"({spec.process}, {spec.rate}/s) -> {args.url}", file=sys.stderr, flush=True)
-        records, cpu = run_open_loop(args.url, schedule, bodies, limits, scenario.warmup_s,
-                                     (shard[0], shard[1]), args.start_at)
-    summary = summarize(records, spec, bounds, cpu, open_loop=scenario.mode == "open")
+        records, usage = run_open_loop(args.url, schedule, bodies, limits, scenario.warmup_s,
+                                       (shard[0], shard[1]), args.start_at)
+    summary = summarize(records, spec, bounds, usage, open_loop=scenario.mode == "open")
     summary["scenario"] = {"name": args.scenario, **scenario.model_dump()}
     records.to_parquet(args.out / "records.parquet", index=False)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

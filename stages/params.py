@@ -161,13 +161,15 @@ class OptimizedServiceParams(ServiceParams):
     """The optimized service's defaults differ: the hardware's best variant, adaptive batching on."""
 
     variant: VariantChoice = "auto"
-    batching: BatchingParams = BatchingParams(enabled=True)
+    max_texts: Annotated[int, Field(ge=1, le=1024)] = 16
+    batching: BatchingParams = BatchingParams(enabled=True, max_batch_size=16)
 
 
 class ServeParams(_Section):
     host: str = "127.0.0.1"
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     ready_timeout_s: Annotated[float, Field(gt=0.0)] = 180.0
+    access_log: bool = False
     baseline: ServiceParams = ServiceParams()
     optimized: OptimizedServiceParams = OptimizedServiceParams()
 

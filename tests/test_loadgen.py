@@ -21,7 +21,7 @@ from helpers import run_module, write_params
 
 from stages.arrivals import ArrivalSpec, draw_schedule, ks_test
 from stages.load_summary import summarize
-from stages.loadgen import ClientLimits, closed_loop, run_open_loop
+from stages.loadgen import ClientLimits, GeneratorUsage, closed_loop, run_open_loop
 from stages.params import LoadgenParams
 from stages.server import free_port
 
@@ -61,7 +61,8 @@ def test_every_scheduled_request_gets_one_ok_record(null_server: str) -> None:
     assert (records["outcome"] == "ok").all() and (records["status"] == 200).all()
     assert (records["latency_ms"] >= records["service_ms"]).all()
     assert records["warmup"].sum() == 50  # scheduled before 0.25 s at 200/s
-    summary = summarize(records, ArrivalSpec("constant", rate=200, requests=300), LoadgenParams(), 0.1)
+    spec = ArrivalSpec("constant", rate=200, requests=300)
+    summary = summarize(records, spec, LoadgenParams(), GeneratorUsage(cpu=0.1, spin=0.0))
     assert summary["requests"] == {"scheduled": 300, "warmup": 50, "measured": 250}
     assert summary["outcomes"]["ok"] == 250 and sum(summary["outcomes"].values()) == 250
 

@@ -189,6 +189,6 @@ def test_variant_choice_and_gate_rules() -> None:
 
 
 def test_batching_params_must_fit_one_request_in_a_batch() -> None:
-    with pytest.raises(ServebenchError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(32\)"):
+    with pytest.raises(ServebenchError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(16\)"):
         parse_params({"serve": {"optimized": {"max_texts": 64}}})
 
