@@ -55,7 +55,7 @@ class SentimentService:
     def __init__(self) -> None:
         root = Path(self.model.path)
         variant = parse_variant(SERVING["variant"], root / "model", root / "variants")
-        runtime = RuntimeParams(threads=PARAMS.threads, providers=SERVING["providers"])
+        runtime = RuntimeParams(threads=PARAMS.threads, **SERVING["runtime"])
         self.classifier = SentimentClassifier.load(variant, root / "model", TOKENIZING, runtime)
         # Ready only once a real inference has run: the first call pays for lazy allocations.
         self.classifier.classify([WARMUP_TEXT])

@@ -117,7 +117,7 @@ def serving_config(name: str, variant: str, model_tag: str, service: ServicePara
         "variant": variant,
         "model_tag": model_tag,
         "standin": standin,
-        "providers": params.runtime.providers,
+        "runtime": params.runtime.model_dump(exclude={"threads"}),
         "max_request_bytes": params.serve.max_request_bytes,
         "access_log": params.serve.access_log,
         "service": service.model_dump(),

@@ -74,6 +74,7 @@ class OnnxBackend:
         options.intra_op_num_threads = runtime.threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if runtime.spinning else "0")
         providers = choose_providers(runtime.providers, ort.get_available_providers())
         self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         self.providers = self.session.get_providers()

@@ -25,7 +25,7 @@ from stages.classifier import SentimentClassifier
 from stages.cli import run_stage
 from stages.dataset import CORPUS_FILE
 from stages.latency import measure_latency
-from stages.params import LimitsParams, Params, RuntimeParams, ServiceParams, load_params
+from stages.params import LimitsParams, Params, ServiceParams, load_params
 from stages.server import BentoServer
 from stages.variants import MODEL_DIR, VARIANTS_DIR, parse_variant
 
@@ -54,7 +54,7 @@ def raw_limits(variant: str, service: ServiceParams, params: Params, texts: list
     Batch 1 walks the same text sequence as the served low-load run, so text length cancels out of the
     overhead; the batched figure is the median over ``raw_repeats`` different random batches.
     """
-    runtime = RuntimeParams(threads=service.threads, providers=params.runtime.providers)
+    runtime = params.runtime.model_copy(update={"threads": service.threads})
     classifier = SentimentClassifier.load(parse_variant(variant, model_dir, variants_dir), model_dir,
                                           params.tokenizer, runtime)
     sequence = single_text_sequence(texts, params.limits.sequential_requests, SEQUENCE_SEED)
