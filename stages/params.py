@@ -114,8 +114,8 @@ class RuntimeParams(_Section):
     threads: Annotated[int, Field(ge=0, le=256)] = 2
     providers: Literal["auto", "cpu", "cuda"] = "auto"
     # ONNX Runtime's intra-op threads busy-wait between ops by default: fastest alone, but on a small machine the
-    # spinning steals the CPU a server's event loop needs to answer.
-    spinning: bool = False
+    # spinning can steal the CPU a server's event loop needs (A/B on the 2-core VM was inconclusive under noise).
+    spinning: bool = True
 
 
 class LatencyParams(_Section):

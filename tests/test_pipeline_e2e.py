@@ -56,6 +56,11 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
     params["data"] |= {"source": "local", "local_path": str(shared_data), "max_samples": 40, "corpus_size": 50}
     params["runtime"]["threads"] = 1
     params["validate"]["latency"] = {"batch_sizes": [1, 8], "warmup": 1, "repeats": 3}
+    # The tiny stand-in's INT8 variant is too noisy to pass the gate: serve the FP32 export as "optimized".
+    params["serve"]["optimized"] |= {"variant": "onnx-fp32", "threads": 1}
+    params["serve"]["baseline"]["threads"] = 1
+    params["limits"] = {"sequential_requests": 10, "saturation_seconds": 2.0, "saturation_concurrency": 8,
+                        "warmup_requests": 2, "raw_repeats": 3}
     write_params(root / "params.yaml", params)
     for args in (
         ["git", "init", "-q"],
@@ -68,7 +73,8 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
 
 def test_repro_runs_every_stage_and_writes_validation(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
-    assert stages_run(output) == {"download", "dataset", "export", "convert_fp16", "convert_int8", "validate"}
+    assert stages_run(output) == {"download", "dataset", "export", "convert_fp16", "convert_int8", "validate",
+                                  "build", "limits"}
     validation = json.loads((pipeline_copy / "results" / "validation.json").read_text())
     assert validation["standin"] is True and validation["examples"] == 40
     assert set(validation["variants"]) == {"pytorch-fp32", "onnx-fp32", "onnx-fp16", "onnx-int8"}
@@ -82,6 +88,18 @@ def test_repro_runs_every_stage_and_writes_validation(pipeline_copy: Path) -> No
     assert len((pipeline_copy / "results" / "confusion" / "onnx-int8.csv").read_text().splitlines()) == 41
 
 
+def test_repro_builds_both_bentos_and_measures_their_limits(pipeline_copy: Path) -> None:
+    bentos = json.loads((pipeline_copy / "results" / "bentos.json").read_text())
+    assert {name: service["variant"] for name, service in bentos["services"].items()} == {
+        "baseline": "pytorch-fp32", "optimized": "onnx-fp32"}
+    assert (pipeline_copy / "bentoml" / "bentos" / "servebench-optimized").is_dir()
+    limits = json.loads((pipeline_copy / "results" / "limits.json").read_text())
+    for service in limits["services"].values():
+        assert service["served"]["low_load_latency_ms"]["count"] == 10
+        assert service["served"]["saturation"]["ok"] > 0 and service["served"]["saturation"]["errors"] == 0
+        assert service["raw"]["bs1_latency_ms"]["p50"] > 0
+
+
 def test_second_repro_reruns_nothing(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
     assert stages_run(output) == set()
@@ -89,7 +107,7 @@ def test_second_repro_reruns_nothing(pipeline_copy: Path) -> None:
 
 def test_switching_off_int8_reruns_only_what_depends_on_it(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "convert.int8.enabled=false"], pipeline_copy)
-    assert stages_run(output) == {"convert_int8", "validate"}
+    assert stages_run(output) == {"convert_int8", "validate", "build", "limits"}
     validation = json.loads((pipeline_copy / "results" / "validation.json").read_text())
     assert "onnx-int8" not in validation["variants"]
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], pipeline_copy)
