@@ -30,4 +30,5 @@ def measure_latency(predict: Callable[[list[str]], object], batches: Sequence[li
             "min": float(samples_ms.min()), "max": float(samples_ms.max()), "repeats": len(batches),
         },
         "throughput_per_s": float(mean_batch / (p50 / 1e3)),
+        "samples_ms": samples_ms.tolist(),
     }

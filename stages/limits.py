@@ -1,9 +1,10 @@
 """limits stage: what serving costs against the physical limit of the same classifier on the same threads.
 
 For each built service: the raw in-process latency at batch 1 and raw throughput at the service's batch size
-(the limit), then the served latency at low load (one request at a time) and the served throughput at
-saturation (a closed loop of concurrent single-text requests). Overhead = served p50 - raw p50; efficiency =
-served saturation throughput / raw batched throughput.
+(the limit), and the served latency at low load (one request at a time, the same texts) and the served
+throughput at saturation (a closed loop of concurrent single-text requests), measured in interleaved rounds.
+Overhead = median over rounds of (served p50 - raw p50); efficiency = served saturation throughput / raw
+batched throughput.
 """
 
 from __future__ import annotations
@@ -47,30 +48,9 @@ def single_text_sequence(texts: list[str], count: int, seed: int) -> list[str]:
     return [rng.choice(texts) for _ in range(count)]
 
 
-def raw_limits(variant: str, service: ServiceParams, params: Params, texts: list[str], model_dir: Path,
-               variants_dir: Path) -> dict:
-    """In-process latency at batch 1 and throughput at the service's batch size, same threads as served.
-
-    Batch 1 walks the same text sequence as the served low-load run, so text length cancels out of the
-    overhead; the batched figure is the median over ``raw_repeats`` different random batches.
-    """
-    runtime = params.runtime.model_copy(update={"threads": service.threads})
-    classifier = SentimentClassifier.load(parse_variant(variant, model_dir, variants_dir), model_dir,
-                                          params.tokenizer, runtime)
-    sequence = single_text_sequence(texts, params.limits.sequential_requests, SEQUENCE_SEED)
-    single = measure_latency(classifier.predict_proba, [[text] for text in sequence], warmup=3)
-    batch_size = service.batching.max_batch_size if service.batching.enabled else 1
-    rng = random.Random(0)
-    batches = [rng.sample(texts, batch_size) for _ in range(params.limits.raw_repeats)]
-    batched = measure_latency(classifier.predict_proba, batches, warmup=2)
-    del classifier
-    gc.collect()
-    return {
-        "bs1_latency_ms": {key: single["latency"][key] for key in ("p50", "p99", "mean")},
-        "batch_size": batch_size,
-        "batch_latency_ms": {key: batched["latency"][key] for key in ("p50", "p99", "mean")},
-        "batch_throughput_per_s": batched["throughput_per_s"],
-    }
+def raw_samples(classifier: SentimentClassifier, batches: list[list[str]]) -> list[float]:
+    """In-process latency (ms) of each batch, tokenization included."""
+    return measure_latency(classifier.predict_proba, batches, warmup=1)["samples_ms"]
 
 
 async def _post(session: aiohttp.ClientSession, url: str, text: str) -> float:
@@ -83,63 +63,107 @@ async def _post(session: aiohttp.ClientSession, url: str, text: str) -> float:
     return (time.perf_counter() - started) * 1e3
 
 
-async def served_limits(url: str, texts: list[str], params: LimitsParams) -> dict:
-    """Low-load latency (sequential) and saturation throughput (closed loop) of a running service."""
+async def saturate(session: aiohttp.ClientSession, endpoint: str, texts: list[str], concurrency: int,
+                   seconds: float, seed: int) -> tuple[list[float], int, float]:
+    """Closed loop of ``concurrency`` users sending single texts for ``seconds``: (latencies, errors, elapsed)."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def user(user_seed: int) -> None:
+        nonlocal errors
+        rng = random.Random(user_seed)
+        while time.perf_counter() < deadline:
+            try:
+                latencies.append(await _post(session, endpoint, rng.choice(texts)))
+            except (TimeoutError, aiohttp.ClientError, RuntimeError):
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(user(seed * 1000 + i) for i in range(concurrency)))
+    return latencies, errors, time.perf_counter() - started
+
+
+async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: list[str], batch_size: int,
+                             params: LimitsParams) -> dict:
+    """Raw and served measurements in alternating blocks (raw, served, raw, served ...).
+
+    The machine's speed drifts (a shared VM varied by 2x within an hour here): measuring the limit and the
+    served figure back to back, round after round, keeps that drift out of their difference.
+    """
+    sequence = single_text_sequence(texts, params.sequential_requests, SEQUENCE_SEED)
+    rng = random.Random(0)
+    batches = [rng.sample(texts, batch_size) for _ in range(params.raw_repeats)]
     endpoint = f"{url}/classify"
-    rng = random.Random(1)
+    pooled: dict[str, list[float]] = {"raw_single": [], "served_single": [], "raw_batch": [], "saturation": []}
+    rounds = []
     connector = aiohttp.TCPConnector(limit=params.saturation_concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        for _ in range(params.warmup_requests):
-            await _post(session, endpoint, rng.choice(texts))
-        sequence = single_text_sequence(texts, params.sequential_requests, SEQUENCE_SEED)
-        sequential = [await _post(session, endpoint, text) for text in sequence]
-
-        latencies: list[float] = []
-        errors: list[str] = []
-        deadline = time.perf_counter() + params.saturation_seconds
-
-        async def user(seed: int) -> None:
-            user_rng = random.Random(seed)
-            while time.perf_counter() < deadline:
-                try:
-                    latencies.append(await _post(session, endpoint, user_rng.choice(texts)))
-                except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
-                    errors.append(str(exc))
-
-        started = time.perf_counter()
-        await asyncio.gather(*(user(seed) for seed in range(params.saturation_concurrency)))
-        elapsed = time.perf_counter() - started
-    return {
-        "low_load_latency_ms": percentiles(sequential),
-        "saturation": {
-            "concurrency": params.saturation_concurrency,
-            "seconds": elapsed,
-            "ok": len(latencies),
-            "errors": len(errors),
-            "throughput_per_s": len(latencies) / elapsed,
-            "latency_ms": percentiles(latencies),
-        },
-    }
+        for text in sequence[: params.warmup_requests]:
+            await _post(session, endpoint, text)
+        for index in range(params.rounds):
+            chunk = sequence[index :: params.rounds]
+            raw_single = raw_samples(classifier, [[text] for text in chunk])
+            served_single = [await _post(session, endpoint, text) for text in chunk]
+            raw_batch = raw_samples(classifier, batches[index :: params.rounds])
+            latencies, errors, elapsed = await saturate(session, endpoint, texts, params.saturation_concurrency,
+                                                        params.saturation_seconds / params.rounds, index)
+            for key, values in (("raw_single", raw_single), ("served_single", served_single),
+                                ("raw_batch", raw_batch), ("saturation", latencies)):
+                pooled[key] += values
+            rounds.append({
+                "overhead_ms": float(np.median(served_single) - np.median(raw_single)),
+                "raw_batch_throughput_per_s": batch_size / (float(np.median(raw_batch)) / 1e3),
+                "saturation_throughput_per_s": len(latencies) / elapsed,
+                "saturation_errors": errors,
+                "saturation_seconds": elapsed,
+            })
+    return {"pooled": pooled, "rounds": rounds}
 
 
 def measure_service(name: str, built: dict, params: Params, texts: list[str], home: Path, logs: Path,
                     model_dir: Path, variants_dir: Path) -> dict:
+    """Serve one Bento and measure it against the same classifier in-process, in interleaved rounds."""
     service: ServiceParams = getattr(params.serve, name)
-    raw = raw_limits(built["variant"], service, params, texts, model_dir, variants_dir)
-    print(f"limits: {name}: raw bs1 p50 {raw['bs1_latency_ms']['p50']:.1f} ms, "
-          f"bs{raw['batch_size']} {raw['batch_throughput_per_s']:.1f} texts/s; serving…", flush=True)
+    runtime = params.runtime.model_copy(update={"threads": service.threads})
+    classifier = SentimentClassifier.load(parse_variant(built["variant"], model_dir, variants_dir), model_dir,
+                                          params.tokenizer, runtime)
+    batch_size = service.batching.max_batch_size if service.batching.enabled else 1
     with BentoServer(built["bento"], home, logs / f"{name}.log", host=params.serve.host,
                      cpu_affinity=service.cpu_affinity, ready_timeout_s=params.serve.ready_timeout_s) as server:
-        served = asyncio.run(served_limits(server.url, texts, params.limits))
-    overhead = served["low_load_latency_ms"]["p50"] - raw["bs1_latency_ms"]["p50"]
-    efficiency = served["saturation"]["throughput_per_s"] / raw["batch_throughput_per_s"]
-    print(f"limits: {name}: served p50 {served['low_load_latency_ms']['p50']:.1f} ms (overhead {overhead:.1f} ms), "
-          f"saturation {served['saturation']['throughput_per_s']:.1f} req/s ({efficiency:.0%} of raw)", flush=True)
+        measured = asyncio.run(interleaved_rounds(classifier, server.url, texts, batch_size, params.limits))
+    del classifier
+    gc.collect()
+    pooled, rounds = measured["pooled"], measured["rounds"]
+    raw_batch_throughput = batch_size / (float(np.median(pooled["raw_batch"])) / 1e3)
+    saturation_seconds = sum(r["saturation_seconds"] for r in rounds)
+    saturation_throughput = len(pooled["saturation"]) / saturation_seconds
+    overhead = float(np.median([r["overhead_ms"] for r in rounds]))
+    efficiency = saturation_throughput / raw_batch_throughput
+    print(f"limits: {name}: raw p50 {np.median(pooled['raw_single']):.1f} ms, served p50 "
+          f"{np.median(pooled['served_single']):.1f} ms (overhead {overhead:.1f} ms); saturation "
+          f"{saturation_throughput:.1f} req/s = {efficiency:.0%} of raw bs{batch_size}", flush=True)
     return {
         "variant": built["variant"],
         "batching": built["batching"],
-        "raw": raw,
-        "served": served,
+        "raw": {
+            "bs1_latency_ms": percentiles(pooled["raw_single"]),
+            "batch_size": batch_size,
+            "batch_latency_ms": percentiles(pooled["raw_batch"]),
+            "batch_throughput_per_s": raw_batch_throughput,
+        },
+        "served": {
+            "low_load_latency_ms": percentiles(pooled["served_single"]),
+            "saturation": {
+                "concurrency": params.limits.saturation_concurrency,
+                "seconds": saturation_seconds,
+                "ok": len(pooled["saturation"]),
+                "errors": sum(r["saturation_errors"] for r in rounds),
+                "throughput_per_s": saturation_throughput,
+                "latency_ms": percentiles(pooled["saturation"]),
+            },
+        },
+        "rounds": rounds,
         "overhead_ms": overhead,
         "saturation_efficiency": efficiency,
         "meets_overhead_target": overhead <= OVERHEAD_TARGET_MS,

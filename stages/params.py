@@ -185,6 +185,13 @@ class LimitsParams(_Section):
     saturation_concurrency: Annotated[int, Field(ge=1)] = 64
     warmup_requests: Annotated[int, Field(ge=0)] = 20
     raw_repeats: Annotated[int, Field(ge=3)] = 30
+    rounds: Annotated[int, Field(ge=1, le=20)] = 4
+
+    @model_validator(mode="after")
+    def _every_round_measures(self) -> LimitsParams:
+        if min(self.raw_repeats, self.sequential_requests) < self.rounds:
+            raise ValueError("raw_repeats and sequential_requests must each be at least rounds")
+        return self
 
 
 class ScenarioParams(_Section):
