@@ -97,27 +97,35 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
     endpoint = f"{url}/classify"
     pooled: dict[str, list[float]] = {"raw_single": [], "served_single": [], "raw_batch": [], "saturation": []}
     rounds = []
-    connector = aiohttp.TCPConnector(limit=params.saturation_concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+
+    def fresh_session() -> aiohttp.ClientSession:
+        # A new pool per served block: the server closes connections left idle during a raw block, and a
+        # reused one would fail with "server disconnected".
+        return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=params.saturation_concurrency))
+
+    async with fresh_session() as session:
         for text in sequence[: params.warmup_requests]:
             await _post(session, endpoint, text)
-        for index in range(params.rounds):
-            chunk = sequence[index :: params.rounds]
-            raw_single = raw_samples(classifier, [[text] for text in chunk])
+    for index in range(params.rounds):
+        chunk = sequence[index :: params.rounds]
+        raw_single = raw_samples(classifier, [[text] for text in chunk])
+        async with fresh_session() as session:
+            await _post(session, endpoint, chunk[0])  # opens the connection, unmeasured
             served_single = [await _post(session, endpoint, text) for text in chunk]
-            raw_batch = raw_samples(classifier, batches[index :: params.rounds])
+        raw_batch = raw_samples(classifier, batches[index :: params.rounds])
+        async with fresh_session() as session:
             latencies, errors, elapsed = await saturate(session, endpoint, texts, params.saturation_concurrency,
                                                         params.saturation_seconds / params.rounds, index)
-            for key, values in (("raw_single", raw_single), ("served_single", served_single),
-                                ("raw_batch", raw_batch), ("saturation", latencies)):
-                pooled[key] += values
-            rounds.append({
-                "overhead_ms": float(np.median(served_single) - np.median(raw_single)),
-                "raw_batch_throughput_per_s": batch_size / (float(np.median(raw_batch)) / 1e3),
-                "saturation_throughput_per_s": len(latencies) / elapsed,
-                "saturation_errors": errors,
-                "saturation_seconds": elapsed,
-            })
+        for key, values in (("raw_single", raw_single), ("served_single", served_single),
+                            ("raw_batch", raw_batch), ("saturation", latencies)):
+            pooled[key] += values
+        rounds.append({
+            "overhead_ms": float(np.median(served_single) - np.median(raw_single)),
+            "raw_batch_throughput_per_s": batch_size / (float(np.median(raw_batch)) / 1e3),
+            "saturation_throughput_per_s": len(latencies) / elapsed,
+            "saturation_errors": errors,
+            "saturation_seconds": elapsed,
+        })
     return {"pooled": pooled, "rounds": rounds}
 
 
