@@ -86,7 +86,7 @@ async def saturate(session: aiohttp.ClientSession, endpoint: str, texts: list[st
 
 async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: list[str], batch_size: int,
                              params: LimitsParams) -> dict:
-    """Raw and served measurements in alternating blocks (raw, served, raw, served ...).
+    """Raw and served measurements in alternating blocks (raw, served, raw, served ...), low load first.
 
     The machine's speed drifts (a shared VM varied by 2x within an hour here): measuring the limit and the
     served figure back to back, round after round, keeps that drift out of their difference.
@@ -103,29 +103,37 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
         # reused one would fail with "server disconnected".
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=params.saturation_concurrency))
 
+    async def served_block(chunk: list[str]) -> list[float]:
+        async with fresh_session() as session:
+            await _post(session, endpoint, chunk[0])  # opens the connection, unmeasured
+            return [await _post(session, endpoint, text) for text in chunk]
+
     async with fresh_session() as session:
         for text in sequence[: params.warmup_requests]:
             await _post(session, endpoint, text)
+    # Low load first, on a server that has not seen saturation: BentoML's batching dispatcher learns a cork wait
+    # under load and keeps making single requests wait afterwards (recorded below as after_saturation).
     for index in range(params.rounds):
         chunk = sequence[index :: params.rounds]
         raw_single = raw_samples(classifier, [[text] for text in chunk])
-        async with fresh_session() as session:
-            await _post(session, endpoint, chunk[0])  # opens the connection, unmeasured
-            served_single = [await _post(session, endpoint, text) for text in chunk]
+        served_single = await served_block(chunk)
+        pooled["raw_single"] += raw_single
+        pooled["served_single"] += served_single
+        rounds.append({"overhead_ms": float(np.median(served_single) - np.median(raw_single))})
+    for index in range(params.rounds):
         raw_batch = raw_samples(classifier, batches[index :: params.rounds])
         async with fresh_session() as session:
             latencies, errors, elapsed = await saturate(session, endpoint, texts, params.saturation_concurrency,
                                                         params.saturation_seconds / params.rounds, index)
-        for key, values in (("raw_single", raw_single), ("served_single", served_single),
-                            ("raw_batch", raw_batch), ("saturation", latencies)):
-            pooled[key] += values
-        rounds.append({
-            "overhead_ms": float(np.median(served_single) - np.median(raw_single)),
+        pooled["raw_batch"] += raw_batch
+        pooled["saturation"] += latencies
+        rounds[index] |= {
             "raw_batch_throughput_per_s": batch_size / (float(np.median(raw_batch)) / 1e3),
             "saturation_throughput_per_s": len(latencies) / elapsed,
             "saturation_errors": errors,
             "saturation_seconds": elapsed,
-        })
+        }
+    pooled["after_saturation"] = await served_block(sequence[: max(len(sequence) // params.rounds, 2)])
     return {"pooled": pooled, "rounds": rounds}
 
 
@@ -150,7 +158,8 @@ def measure_service(name: str, built: dict, params: Params, texts: list[str], ho
     efficiency = saturation_throughput / raw_batch_throughput
     print(f"limits: {name}: raw p50 {np.median(pooled['raw_single']):.1f} ms, served p50 "
           f"{np.median(pooled['served_single']):.1f} ms (overhead {overhead:.1f} ms); saturation "
-          f"{saturation_throughput:.1f} req/s = {efficiency:.0%} of raw bs{batch_size}", flush=True)
+          f"{saturation_throughput:.1f} req/s = {efficiency:.0%} of raw bs{batch_size}; single requests after "
+          f"saturation: p50 {np.median(pooled['after_saturation']):.1f} ms", flush=True)
     return {
         "variant": built["variant"],
         "batching": built["batching"],
@@ -170,6 +179,7 @@ def measure_service(name: str, built: dict, params: Params, texts: list[str], ho
                 "throughput_per_s": saturation_throughput,
                 "latency_ms": percentiles(pooled["saturation"]),
             },
+            "low_load_after_saturation_latency_ms": percentiles(pooled["after_saturation"]),
         },
         "rounds": rounds,
         "overhead_ms": overhead,
