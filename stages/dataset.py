@@ -139,6 +139,13 @@ def build_dataset(params: DataParams, out_dir: Path) -> dict:
     return info
 
 
+def read_corpus(path: Path) -> list[str]:
+    """Payload texts: the ``corpus.jsonl`` this stage writes, or any plain text file with one text per line."""
+    if path.suffix == ".jsonl":
+        return pd.read_json(path, lines=True)["text"].tolist()
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def dataset_labels(out_dir: Path) -> list[str]:
     """Label names of a dataset built by :func:`build_dataset`, index = label id."""
     return json.loads((out_dir / INFO_FILE).read_text())["labels"]

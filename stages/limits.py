@@ -19,13 +19,13 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
-import pandas as pd
 
 from stages.build import SERVICES
 from stages.classifier import SentimentClassifier
 from stages.cli import run_stage
-from stages.dataset import CORPUS_FILE
+from stages.dataset import CORPUS_FILE, read_corpus
 from stages.latency import measure_latency
+from stages.load_summary import latency_stats
 from stages.params import LimitsParams, Params, ServiceParams, load_params
 from stages.server import BentoServer
 from stages.variants import MODEL_DIR, VARIANTS_DIR, parse_variant
@@ -33,13 +33,6 @@ from stages.variants import MODEL_DIR, VARIANTS_DIR, parse_variant
 OVERHEAD_TARGET_MS = 3.0
 EFFICIENCY_TARGET = 0.8
 SEQUENCE_SEED = 7
-
-
-def percentiles(samples_ms: list[float]) -> dict[str, float]:
-    values = np.asarray(samples_ms)
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "mean": float(values.mean()),
-            "count": len(values)}
 
 
 def single_text_sequence(texts: list[str], count: int, seed: int) -> list[str]:
@@ -164,22 +157,22 @@ def measure_service(name: str, built: dict, params: Params, texts: list[str], ho
         "variant": built["variant"],
         "batching": built["batching"],
         "raw": {
-            "bs1_latency_ms": percentiles(pooled["raw_single"]),
+            "bs1_latency_ms": latency_stats(pooled["raw_single"]),
             "batch_size": batch_size,
-            "batch_latency_ms": percentiles(pooled["raw_batch"]),
+            "batch_latency_ms": latency_stats(pooled["raw_batch"]),
             "batch_throughput_per_s": raw_batch_throughput,
         },
         "served": {
-            "low_load_latency_ms": percentiles(pooled["served_single"]),
+            "low_load_latency_ms": latency_stats(pooled["served_single"]),
             "saturation": {
                 "concurrency": params.limits.saturation_concurrency,
                 "seconds": saturation_seconds,
                 "ok": len(pooled["saturation"]),
                 "errors": sum(r["saturation_errors"] for r in rounds),
                 "throughput_per_s": saturation_throughput,
-                "latency_ms": percentiles(pooled["saturation"]),
+                "latency_ms": latency_stats(pooled["saturation"]),
             },
-            "low_load_after_saturation_latency_ms": percentiles(pooled["after_saturation"]),
+            "low_load_after_saturation_latency_ms": latency_stats(pooled["after_saturation"]),
         },
         "rounds": rounds,
         "overhead_ms": overhead,
@@ -201,7 +194,7 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     bentos = json.loads(args.bentos.read_text())
-    texts = pd.read_json(args.dataset / CORPUS_FILE, lines=True)["text"].tolist()
+    texts = read_corpus(args.dataset / CORPUS_FILE)
     home = Path(bentos["bentoml_home"])
     services = {
         name: measure_service(name, bentos["services"][name], params, texts, home, args.logs, args.model,

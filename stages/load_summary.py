@@ -17,11 +17,13 @@ from stages.params import LoadgenParams
 LATENCY_PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p99_9": 99.9}
 
 
-def latency_stats(values_ms: np.ndarray) -> dict[str, float | None]:
-    if len(values_ms) == 0:
-        return {name: None for name in [*LATENCY_PERCENTILES, "max", "mean"]}
-    result = {name: float(np.percentile(values_ms, q)) for name, q in LATENCY_PERCENTILES.items()}
-    return result | {"max": float(values_ms.max()), "mean": float(values_ms.mean())}
+def latency_stats(samples_ms: np.ndarray | list[float]) -> dict[str, float | int | None]:
+    """Percentiles, max, mean and count of latency samples in milliseconds."""
+    values = np.asarray(samples_ms, dtype=float)
+    if len(values) == 0:
+        return {name: None for name in [*LATENCY_PERCENTILES, "max", "mean"]} | {"count": 0}
+    result = {name: float(np.percentile(values, q)) for name, q in LATENCY_PERCENTILES.items()}
+    return result | {"max": float(values.max()), "mean": float(values.mean()), "count": len(values)}
 
 
 def achieved_rate(times_s: np.ndarray) -> float | None:

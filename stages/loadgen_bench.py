@@ -19,8 +19,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import pandas as pd
 from stages.arrivals import ArrivalSpec, draw_schedule
 from stages.load_summary import summarize
 from stages.loadgen import ClientLimits, run_open_loop
+from stages.nullserver import start_null_server
 from stages.params import LoadgenParams
 from stages.server import free_port
 
@@ -44,19 +43,6 @@ class Poster({user_class}):
     def post(self):
         self.client.post("/ok", data={body!r}, headers={{"Content-Type": "application/json"}})
 """
-
-
-def start_null_server(port: int, core: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "stages.nullserver", "--port", str(port), "--cpu", str(core)])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/ok", data=b"{}"), timeout=1)
-            return process
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("null server did not start")
 
 
 def servebench_at(url: str, rate: float, seconds: float, bounds: LoadgenParams) -> dict:

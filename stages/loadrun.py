@@ -21,6 +21,7 @@ import pandas as pd
 
 from stages.arrivals import ArrivalSpec, density_curves, draw_schedule
 from stages.cli import run_stage
+from stages.dataset import read_corpus
 from stages.errors import ServebenchError
 from stages.load_summary import summarize
 from stages.loadgen import ClientLimits, GeneratorUsage, closed_loop, run_open_loop
@@ -40,12 +41,6 @@ def request_bodies(texts: list[str], count: int, texts_per_request: int, seed: i
     rng = np.random.default_rng(seed + 1)
     picks = rng.integers(0, len(texts), size=(count, texts_per_request))
     return [json.dumps({"texts": [texts[i] for i in row]}).encode() for row in picks]
-
-
-def read_corpus(path: Path) -> list[str]:
-    if path.suffix == ".jsonl":
-        return pd.read_json(path, lines=True)["text"].tolist()
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def run_shards(args: argparse.Namespace, processes: int) -> tuple[pd.DataFrame, GeneratorUsage]:

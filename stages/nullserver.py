@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
+import sys
 import time
+import urllib.request
 
 from aiohttp import web
 
@@ -62,6 +65,21 @@ def make_app() -> web.Application:
         web.post("/control/stall", stall),
     ])
     return app
+
+
+def start_null_server(port: int, core: int | None = None) -> subprocess.Popen[bytes]:
+    """Run the null server as a child process (pinned to ``core`` if given); return once it answers."""
+    pin = [] if core is None else ["--cpu", str(core)]
+    process = subprocess.Popen([sys.executable, "-m", "stages.nullserver", "--port", str(port), *pin])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/ok", data=b"{}"), timeout=1)
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("null server did not start")
 
 
 def main() -> None:
