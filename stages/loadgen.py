@@ -13,13 +13,15 @@ import asyncio
 import gc
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aiohttp
 import numpy as np
 import pandas as pd
 
+T = TypeVar("T")
 OUTCOMES = ("ok", "http_error", "timeout", "connection_error", "dropped_by_client_limit", "not_sent")
 OK, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, DROPPED, NOT_SENT = range(len(OUTCOMES))
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -192,20 +194,37 @@ class GeneratorUsage:
         return max(self.cpu - self.spin, 0.0)
 
 
-def run_open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], limits: ClientLimits,
-                  warmup_s: float, shard: tuple[int, int] = (0, 1), start_at: float | None = None
-                  ) -> tuple[pd.DataFrame, GeneratorUsage]:
-    """Run on a fresh asyncio event loop; return the records and the generator's CPU use.
+def _run_timed(coroutine: Coroutine[Any, Any, T]) -> tuple[T, float, float]:
+    """Run ``coroutine`` on a fresh event loop with cyclic GC paused; return (result, CPU share, wall seconds).
 
-    Not uvloop: its clock is libuv's millisecond loop time, too coarse for sub-millisecond send deadlines
-    (measured: lag p99 94 ms at 2,000 req/s where the asyncio loop keeps ~1 ms).
+    A GC pass over aiohttp's objects pauses the loop, which shows up as send lag: no collections while sending.
     """
     cpu_started, wall_started = time.process_time(), time.perf_counter()
     gc.collect()
-    gc.disable()  # a cyclic-GC pass over aiohttp's objects pauses the loop: no collections while sending
+    gc.disable()
     try:
-        recorder = asyncio.run(open_loop(url, schedule, bodies, limits, shard, start_at))
+        result = asyncio.run(coroutine)
     finally:
         gc.enable()
     wall = max(time.perf_counter() - wall_started, 1e-9)
-    return recorder.frame(warmup_s), GeneratorUsage((time.process_time() - cpu_started) / wall, recorder.spin_s / wall)
+    return result, (time.process_time() - cpu_started) / wall, wall
+
+
+def run_open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], limits: ClientLimits,
+                  warmup_s: float, shard: tuple[int, int] = (0, 1), start_at: float | None = None
+                  ) -> tuple[pd.DataFrame, GeneratorUsage]:
+    """Run the open loop; return the records and the generator's CPU use.
+
+    On the asyncio loop, not uvloop: uvloop's clock is libuv's millisecond loop time, too coarse for
+    sub-millisecond deadlines (measured here: send lag p99 94 ms at 2,000 req/s).
+    """
+    recorder, cpu, wall = _run_timed(open_loop(url, schedule, bodies, limits, shard, start_at))
+    return recorder.frame(warmup_s), GeneratorUsage(cpu, recorder.spin_s / wall)
+
+
+def run_closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_s: float, duration_s: float | None,
+                    limits: ClientLimits, warmup_s: float = 0.0, seed: int = 0
+                    ) -> tuple[pd.DataFrame, GeneratorUsage]:
+    """Run the closed loop; return the issued requests' records and the generator's CPU use."""
+    records, cpu, _ = _run_timed(closed_loop(url, bodies, users, think_time_s, duration_s, limits, warmup_s, seed))
+    return records, GeneratorUsage(cpu, 0.0)

@@ -9,7 +9,6 @@ common start instant; their records merge into one run. Works against any HTTP J
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from stages.cli import run_stage
 from stages.dataset import read_corpus
 from stages.errors import ServebenchError
 from stages.load_summary import summarize
-from stages.loadgen import ClientLimits, GeneratorUsage, closed_loop, run_open_loop
+from stages.loadgen import ClientLimits, GeneratorUsage, run_closed_loop, run_open_loop
 from stages.params import LoadgenParams, ScenarioParams, load_params
 
 SHARD_START_LEAD_S = 2.0  # time for shard processes to import and connect before the common start
@@ -84,24 +83,22 @@ def run_scenario(args: argparse.Namespace, bounds: LoadgenParams, scenario: Scen
     limits = ClientLimits(scenario.max_in_flight, scenario.connections, scenario.timeout_s)
     texts = read_corpus(args.corpus)
     args.out.mkdir(parents=True, exist_ok=True)
-    shard = tuple(int(part) for part in args.shard.split("/"))
+    shard_index, shard_count = (int(part) for part in args.shard.split("/"))
     processes = args.processes or bounds.processes
     if scenario.mode == "closed":
         count = scenario.requests or 200_000  # a pool the users draw from until the duration ends
         bodies = request_bodies(texts, count, scenario.texts_per_request, scenario.seed)
-        started = time.process_time(), time.perf_counter()
-        records = asyncio.run(closed_loop(args.url, bodies, scenario.users, scenario.think_time_s,
-                                          scenario.duration_s, limits, scenario.warmup_s, scenario.seed))
-        usage = GeneratorUsage((time.process_time() - started[0]) / (time.perf_counter() - started[1]), 0.0)
+        records, usage = run_closed_loop(args.url, bodies, scenario.users, scenario.think_time_s,
+                                         scenario.duration_s, limits, scenario.warmup_s, scenario.seed)
     elif processes > 1 and args.start_at is None:
         records, usage = run_shards(args, processes)
     else:
         schedule = draw_schedule(spec)
         bodies = request_bodies(texts, len(schedule), scenario.texts_per_request, scenario.seed)
-        print(f"loadrun: {len(schedule) // shard[1]} requests over {schedule[-1]:.1f} s "
+        print(f"loadrun: {len(schedule) // shard_count} requests over {schedule[-1]:.1f} s "
               f"({spec.process}, {spec.rate}/s) -> {args.url}", file=sys.stderr, flush=True)
         records, usage = run_open_loop(args.url, schedule, bodies, limits, scenario.warmup_s,
-                                       (shard[0], shard[1]), args.start_at)
+                                       (shard_index, shard_count), args.start_at)
     summary = summarize(records, spec, bounds, usage, open_loop=scenario.mode == "open")
     summary["scenario"] = {"name": args.scenario, **scenario.model_dump()}
     records.to_parquet(args.out / "records.parquet", index=False)

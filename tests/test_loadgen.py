@@ -20,7 +20,7 @@ from helpers import run_module, write_params
 
 from stages.arrivals import ArrivalSpec, draw_schedule, ks_test
 from stages.load_summary import summarize
-from stages.loadgen import ClientLimits, GeneratorUsage, closed_loop, run_open_loop
+from stages.loadgen import ClientLimits, GeneratorUsage, run_closed_loop, run_open_loop
 from stages.nullserver import start_null_server
 from stages.params import LoadgenParams
 from stages.server import free_port
@@ -111,11 +111,9 @@ def test_a_server_stall_shows_in_open_loop_latency(null_server: str) -> None:
 
 def test_a_closed_loop_hides_the_same_stall(null_server: str) -> None:
     """The Locust-style loop sends nothing while it waits, so the stall is one sample among hundreds."""
-    import asyncio
-
     timer = stall_after(null_server, 1.0, 2.0)
-    records = asyncio.run(closed_loop(f"{null_server}/ok", [BODY] * 100_000, users=1, think_time_s=0.005,
-                                      duration_s=4.0, limits=ClientLimits()))
+    records, _ = run_closed_loop(f"{null_server}/ok", [BODY] * 100_000, users=1, think_time_s=0.005,
+                                 duration_s=4.0, limits=ClientLimits())
     timer.join()
     assert (records["outcome"] == "ok").all() and len(records) > 100
     assert records["service_ms"].max() > 1500  # the one request caught in the stall
