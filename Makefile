@@ -8,15 +8,30 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro repro-offline test lint
+.PHONY: setup repro repro-offline test lint lock bench
 
-# torch first, pinned: any other release would pull a multi-GB CUDA build.
-$(BIN)/.installed: pyproject.toml
+# torch first, pinned: any other release would pull a multi-GB CUDA build. Then the exact versions of
+# requirements.lock (the same environment next month as today), then this package without resolving anything.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e ".[dev]"
 	touch $@
+
+# After changing dependencies in pyproject.toml: resolve them fresh and record the exact versions.
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install --quiet torch==2.13.0 && .lockenv/bin/pip install --quiet ".[dev]"
+	{ echo "# Exact versions of every package in the development environment (Python 3.11), installed by \`make setup\`."; \
+	  echo "# Regenerate with \`make lock\` after changing dependencies in pyproject.toml (which keeps the lower bounds)."; \
+	  .lockenv/bin/pip freeze --exclude-editable | grep -v '^servebench'; } > requirements.lock
+	rm -rf .lockenv
+
+# The load generator's own benchmark (needs Debian's wrk and hey): results/loadgen_bench.json.
+bench: setup
+	$(BIN)/python -m stages.loadgen.bench --out results/loadgen_bench.json
 
 setup: $(BIN)/.installed
 

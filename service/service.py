@@ -15,10 +15,10 @@ from typing import Annotated
 import bentoml
 from pydantic import BaseModel, Field, StringConstraints
 
-from service.limits import RequestSizeLimit
-from stages.classifier import SentimentClassifier
-from stages.params import RuntimeParams, ServiceParams, TokenizerParams
-from stages.variants import parse_variant
+from service.body_limit import RequestSizeLimit
+from stages.common.params import RuntimeParams, ServiceParams, TokenizerParams
+from stages.model.classifier import SentimentClassifier
+from stages.model.variants import parse_variant
 
 SERVING_FILE = Path(__file__).with_name("serving.json")
 WARMUP_TEXT = "servebench warm-up request"

@@ -8,8 +8,6 @@ A variant that failed the accuracy gate is never built.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -19,53 +17,26 @@ from pathlib import Path
 
 import yaml
 
-from stages.cli import run_stage
-from stages.download import MODEL_INFO
-from stages.errors import ServebenchError
-from stages.params import Params, ServiceParams, load_params
-from stages.variants import MODEL_DIR, VARIANTS_DIR, parse_variant
+from stages.common.artifacts import (
+    BENTOML_HOME,
+    BENTOS_JSON,
+    MODEL_DIR,
+    MODEL_INFO,
+    SERVICES,
+    VALIDATION_JSON,
+    VARIANTS_DIR,
+    model_info,
+)
+from stages.common.cli import run_stage, stage_parser
+from stages.common.io import read_result, write_result
+from stages.common.params import Params, ServiceParams, load_params
+from stages.common.results import Bentos, BuiltService, Validation
+from stages.model.variants import parse_variant
+from stages.serving.bentos import BuildError, bentoml_env, check_gate, cuda_available, resolve_variant
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-BENTOML_HOME = Path("bentoml")
-SERVICES = ("baseline", "optimized")
+BENTOFILE = REPO_ROOT / "service" / "bentofile.yaml"
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", MODEL_INFO)
-# What the service imports at run time; recorded in the Bento for `bentoml containerize`.
-RUNTIME_PACKAGES = ["bentoml>=1.4", "transformers>=5.0", "onnxruntime>=1.20", "numpy>=1.26", "pydantic>=2.7",
-                    "torch==2.13.0"]
-
-
-class BuildError(ServebenchError):
-    """A service cannot be built as configured."""
-
-
-def bentoml_env(home: Path) -> dict[str, str]:
-    """Environment for any bentoml process of the pipeline: its own store, no usage tracking."""
-    return {**os.environ, "BENTOML_HOME": str(home.resolve()), "BENTOML_DO_NOT_TRACK": "true"}
-
-
-def cuda_available() -> bool:
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
-def resolve_variant(setting: str, cuda: bool) -> str:
-    """``auto`` serves what the hardware favours: FP16 on a CUDA GPU, INT8 dynamic quantization on a CPU."""
-    if setting != "auto":
-        return setting
-    return "onnx-fp16" if cuda else "onnx-int8"
-
-
-def check_gate(variant: str, validation: dict) -> None:
-    """Refuse to serve a variant that was not validated or failed the accuracy gate."""
-    result = validation["variants"].get(variant)
-    if result is None:
-        raise BuildError(
-            f"variant {variant!r} was not produced and validated in this run (validated: "
-            f"{sorted(validation['variants'])}); enable its conversion or choose another serve.*.variant"
-        )
-    if not result["passed"]:
-        raise BuildError(f"variant {variant!r} failed the accuracy gate: {'; '.join(result['failed_because'])}")
 
 
 def import_model(name: str, variant: str, model_dir: Path, variants_dir: Path, labels: dict[str, str]) -> str:
@@ -91,13 +62,10 @@ def build_bento(context: Path, name: str, serving: dict, home: Path) -> str:
     """Lay out a build context with the service code and ``serving.json``, run ``bentoml build`` on it."""
     for package in ("service", "stages"):
         shutil.copytree(REPO_ROOT / package, context / package, ignore=shutil.ignore_patterns("__pycache__"))
-    (context / "service" / "serving.json").write_text(json.dumps(serving, indent=2) + "\n")
-    bentofile = {
-        "service": "service.service:SentimentService",
+    write_result(context / "service" / "serving.json", serving)
+    bentofile = yaml.safe_load(BENTOFILE.read_text()) | {
         "name": name,
-        "include": ["service/*.py", "service/serving.json", "stages/*.py"],
         "labels": {"servebench.variant": serving["variant"]},
-        "python": {"packages": RUNTIME_PACKAGES, "lock_packages": False},
     }
     (context / "bentofile.yaml").write_text(yaml.safe_dump(bentofile))
     # A fresh process per Bento: the service module reads its config at import, so it must not be cached.
@@ -125,10 +93,11 @@ def serving_config(name: str, variant: str, model_tag: str, service: ServicePara
     }
 
 
-def build_services(params: Params, model_dir: Path, variants_dir: Path, validation: dict, home: Path) -> dict:
+def build_services(params: Params, model_dir: Path, variants_dir: Path, validation: Validation, home: Path
+                   ) -> Bentos:
     """Import and build both services; return the content of ``results/bentos.json``."""
     os.environ.update(bentoml_env(home))
-    standin = json.loads((model_dir / MODEL_INFO).read_text())["standin"]
+    standin = bool(model_info(model_dir)["standin"])
     cuda = cuda_available()
     plans = {}
     for service_name in SERVICES:
@@ -143,31 +112,25 @@ def build_services(params: Params, model_dir: Path, variants_dir: Path, validati
         with tempfile.TemporaryDirectory() as context:
             serving = serving_config(name, variant, model_tag, service, params, standin)
             bento_tag = build_bento(Path(context), name, serving, home)
-        built[service_name] = {
-            "bento": bento_tag,
-            "model": model_tag,
-            "variant": variant,
-            "batching": service.batching.model_dump(),
-            "workers": service.workers,
-            "threads": service.threads,
-        }
+        built[service_name] = BuiltService(bento=bento_tag, model=model_tag, variant=variant,
+                                           batching=service.batching.model_dump(), workers=service.workers,
+                                           threads=service.threads)
         print(f"build: {service_name}: {bento_tag} ({variant})")
-    return {"bentoml_home": str(home), "cuda": cuda, "standin": standin, "services": built}
+    return Bentos(bentoml_home=str(home), cuda=cuda, standin=standin, services=built)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser = stage_parser(__doc__)
     parser.add_argument("--model", type=Path, default=MODEL_DIR)
     parser.add_argument("--variants", type=Path, default=VARIANTS_DIR)
-    parser.add_argument("--validation", type=Path, default=Path("results/validation.json"))
+    parser.add_argument("--validation", type=Path, default=VALIDATION_JSON)
     parser.add_argument("--bentoml-home", type=Path, default=BENTOML_HOME)
-    parser.add_argument("--out", type=Path, default=Path("results/bentos.json"))
+    parser.add_argument("--out", type=Path, default=BENTOS_JSON)
     args = parser.parse_args()
-    validation = json.loads(args.validation.read_text())
+    validation = read_result(args.validation, Validation)
     bentos = build_services(load_params(args.params), args.model, args.variants, validation, args.bentoml_home)
-    args.out.write_text(json.dumps(bentos, indent=2) + "\n")
-    print(f"build: {len(bentos['services'])} Bentos in {args.bentoml_home} -> {args.out}")
+    write_result(args.out, bentos)
+    print(f"build: {len(bentos.services)} Bentos in {args.bentoml_home} -> {args.out}")
 
 
 if __name__ == "__main__":

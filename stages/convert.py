@@ -7,7 +7,6 @@ later stages know to skip it. FP16 pays off on GPUs; INT8 dynamic quantization i
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import tempfile
@@ -15,9 +14,10 @@ from pathlib import Path
 
 import onnx
 
-from stages.cli import run_stage
-from stages.params import Fp16Params, Int8Params, load_params
-from stages.variants import MODEL_DIR, ONNX_FILE, VARIANTS_DIR, write_variant_info
+from stages.common.artifacts import MODEL_DIR, VARIANTS_DIR
+from stages.common.cli import run_stage, stage_parser
+from stages.common.params import Fp16Params, Int8Params, load_params
+from stages.model.variants import ONNX_FILE, write_variant_info
 
 
 def optimize_transformer_graph(source: Path, target: Path, model_dir: Path) -> None:
@@ -90,9 +90,8 @@ def convert_variant(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = stage_parser(__doc__)
     parser.add_argument("variant", choices=sorted(CONVERTERS))
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--model", type=Path, default=MODEL_DIR)
     parser.add_argument("--export", type=Path, default=VARIANTS_DIR / "onnx-fp32")
     parser.add_argument("--out", type=Path)

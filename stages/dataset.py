@@ -8,21 +8,18 @@ row at fault: an empty text or an unknown label would otherwise skew accuracy si
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from stages.cli import run_stage
-from stages.errors import ServebenchError
-from stages.hub import fetch_file, snapshot_commit
-from stages.params import DataParams, load_params
+from stages.common.artifacts import CORPUS_FILE, DATASET_DIR, DATASET_INFO, EVAL_FILE
+from stages.common.cli import run_stage, stage_parser
+from stages.common.errors import ServebenchError
+from stages.common.io import write_result
+from stages.common.params import DataParams, load_params
+from stages.model.hub import fetch_file, snapshot_commit
 
-EVAL_FILE = "eval.parquet"
-CORPUS_FILE = "corpus.jsonl"
-INFO_FILE = "dataset_info.json"
 OFFLINE_OPTIONS = (
     "set data.source=local with data.local_path=<parquet/CSV/JSONL file or TweetEval folder> "
     "(e.g. ../shared/data/tweet_eval_sentiment on the development machines)"
@@ -135,26 +132,13 @@ def build_dataset(params: DataParams, out_dir: Path) -> dict:
         "eval_label_counts": dict(zip(params.labels, counts.tolist(), strict=True)),
         "corpus_texts": len(corpus),
     }
-    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    write_result(out_dir / DATASET_INFO, info)
     return info
 
 
-def read_corpus(path: Path) -> list[str]:
-    """Payload texts: the ``corpus.jsonl`` this stage writes, or any plain text file with one text per line."""
-    if path.suffix == ".jsonl":
-        return pd.read_json(path, lines=True)["text"].tolist()
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def dataset_labels(out_dir: Path) -> list[str]:
-    """Label names of a dataset built by :func:`build_dataset`, index = label id."""
-    return json.loads((out_dir / INFO_FILE).read_text())["labels"]
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("data/dataset"))
+    parser = stage_parser(__doc__)
+    parser.add_argument("--out", type=Path, default=DATASET_DIR)
     args = parser.parse_args()
     info = build_dataset(load_params(args.params).data, args.out)
     print(

@@ -7,20 +7,20 @@ stage loads one format, and ``model_info.json`` records where the model came fro
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from stages.cli import run_stage
-from stages.errors import ServebenchError
-from stages.hub import fetch_snapshot, snapshot_commit
-from stages.params import ModelParams, load_params
-from stages.standin import build_standin
+from stages.common.artifacts import MODEL_DIR, MODEL_INFO
+from stages.common.cli import run_stage, stage_parser
+from stages.common.errors import ServebenchError
+from stages.common.io import write_result
+from stages.common.params import ModelParams, load_params
+from stages.model.hub import fetch_snapshot, snapshot_commit
+from stages.model.standin import build_standin
 
-MODEL_INFO = "model_info.json"
 HUB_FILES = [
     "config.json",
     "*.safetensors",
@@ -70,14 +70,13 @@ def download_model(params: ModelParams, out_dir: Path) -> dict:
         info |= {"id": params.id, "revision": params.revision, "commit": snapshot_commit(snapshot)}
     config = json.loads((out_dir / "config.json").read_text())
     info["labels"] = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    (out_dir / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n")
+    write_result(out_dir / MODEL_INFO, info)
     return info
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--out", type=Path, default=Path("data/model"))
+    parser = stage_parser(__doc__)
+    parser.add_argument("--out", type=Path, default=MODEL_DIR)
     args = parser.parse_args()
     info = download_model(load_params(args.params).model, args.out)
     print(f"download: {info['id']} ({info['source']}) -> {args.out}, labels {info['labels']}")

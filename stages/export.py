@@ -7,7 +7,6 @@ batches of real evaluation texts at several shapes: padding is where position id
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -16,12 +15,12 @@ import pandas as pd
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from stages.classifier import OnnxBackend, TorchBackend
-from stages.cli import run_stage
-from stages.dataset import EVAL_FILE
-from stages.errors import ServebenchError
-from stages.params import ExportParams, RuntimeParams, TokenizerParams, load_params
-from stages.variants import MODEL_DIR, ONNX_FILE, VARIANTS_DIR, write_variant_info
+from stages.common.artifacts import DATASET_DIR, EVAL_FILE, MODEL_DIR, VARIANTS_DIR
+from stages.common.cli import run_stage, stage_parser
+from stages.common.errors import ServebenchError
+from stages.common.params import ExportParams, RuntimeParams, TokenizerParams, load_params
+from stages.model.classifier import OnnxBackend, TorchBackend
+from stages.model.variants import ONNX_FILE, write_variant_info
 
 INPUT_NAMES = ["input_ids", "attention_mask"]
 
@@ -143,10 +142,9 @@ def export_stage(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser = stage_parser(__doc__)
     parser.add_argument("--model", type=Path, default=MODEL_DIR)
-    parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
+    parser.add_argument("--dataset", type=Path, default=DATASET_DIR)
     parser.add_argument("--out", type=Path, default=VARIANTS_DIR / "onnx-fp32")
     args = parser.parse_args()
     params = load_params(args.params)

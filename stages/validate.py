@@ -9,24 +9,32 @@ because its F1 is chance.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from stages.classifier import SentimentClassifier
-from stages.cli import run_stage
-from stages.dataset import EVAL_FILE, dataset_labels
-from stages.download import MODEL_INFO
-from stages.errors import ServebenchError
-from stages.latency import measure_latency
-from stages.metrics import classification_metrics
-from stages.params import Params, ValidateParams, load_params
-from stages.variants import MODEL_DIR, REFERENCE_VARIANT, VARIANTS_DIR, Variant, produced_variants
+from stages.common.artifacts import (
+    DATASET_DIR,
+    EVAL_FILE,
+    MODEL_DIR,
+    RESULTS_DIR,
+    VARIANTS_DIR,
+    dataset_labels,
+    model_info,
+)
+from stages.common.cli import run_stage, stage_parser
+from stages.common.errors import ServebenchError
+from stages.common.io import write_result
+from stages.common.params import Params, ValidateParams, load_params
+from stages.common.results import Gate, Validation, VariantValidation
+from stages.model.classifier import SentimentClassifier
+from stages.model.latency import measure_latency
+from stages.model.metrics import classification_metrics
+from stages.model.variants import REFERENCE_VARIANT, Variant, produced_variants
+from stages.reporting.markdown import validation_report
 
 MIB = 2**20
 
@@ -78,8 +86,8 @@ def evaluate_variant(
         timing = measure_latency(
             classifier.predict_proba, [sample] * params.validate_.latency.repeats, params.validate_.latency.warmup
         )
-        latency_ms[f"bs{batch_size}"] = {key: timing["latency"][key] for key in ("p50", "p99", "mean")}
-        throughput[f"bs{batch_size}"] = timing["throughput_per_s"]
+        latency_ms[f"bs{batch_size}"] = timing.latency
+        throughput[f"bs{batch_size}"] = timing.throughput_per_s
         progress.update(1)
     metrics |= {"size_mb": variant.size_bytes / MIB, "latency_ms": latency_ms, "throughput_per_s": throughput}
     del classifier
@@ -89,15 +97,15 @@ def evaluate_variant(
 
 def validate_variants(
     params: Params, model_dir: Path, variants_dir: Path, dataset_dir: Path, plots_dir: Path
-) -> tuple[dict, dict[str, list[list[int]]]]:
+) -> tuple[Validation, dict[str, list[list[int]]]]:
     """Evaluate every produced variant and write confusion-matrix plot data.
 
     Returns the ``validation.json`` body (DVC metrics: scalars only) and the confusion matrices by variant.
     """
     frame = pd.read_parquet(dataset_dir / EVAL_FILE)
     labels = dataset_labels(dataset_dir)
-    model_info = json.loads((model_dir / MODEL_INFO).read_text())
-    standin = bool(model_info["standin"])
+    info = model_info(model_dir)
+    standin = bool(info["standin"])
     variants = produced_variants(model_dir, variants_dir)
     plots_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
@@ -125,88 +133,38 @@ def validate_variants(
         reasons = gate(metrics, reference, params.validate_, standin)
         metrics["passed"] = not reasons
         metrics["failed_because"] = reasons
-    validation = {
-        "standin": standin,
-        "model": model_info["id"],
-        "examples": len(frame),
-        "gate": {
-            "max_f1_drop": params.validate_.max_f1_drop,
-            "min_agreement": params.validate_.min_agreement,
-            "criteria": "agreement only (stand-in model)" if standin else "macro-F1 drop and agreement",
-        },
-        "passed": [name for name, metrics in results.items() if metrics["passed"]],
-        "variants": results,
-    }
+    validation = Validation(
+        standin=standin,
+        model=info["id"],
+        examples=len(frame),
+        gate=Gate(
+            max_f1_drop=params.validate_.max_f1_drop,
+            min_agreement=params.validate_.min_agreement,
+            criteria="agreement only (stand-in model)" if standin else "macro-F1 drop and agreement",
+        ),
+        passed=[name for name, metrics in results.items() if metrics["passed"]],
+        variants={name: VariantValidation.model_validate(metrics) for name, metrics in results.items()},
+    )
     return validation, confusion
 
 
-def markdown_report(validation: dict, confusion: dict[str, list[list[int]]], labels: list[str]) -> str:
-    """The study's offline table (size, accuracy, F1, latency, throughput per variant) and confusion matrices."""
-    batch_keys = list(next(iter(validation["variants"].values()))["latency_ms"])
-    header = ["variant", "size MiB", "accuracy", "macro-F1", "weighted-F1", "agreement"]
-    for key in batch_keys:
-        header += [f"{key} p50 ms", f"{key} p99 ms", f"{key} texts/s"]
-    header.append("gate")
-    rows = []
-    for name, m in validation["variants"].items():
-        row = [
-            name,
-            f"{m['size_mb']:.1f}",
-            f"{m['accuracy']:.4f}",
-            f"{m['f1_macro']:.4f}",
-            f"{m['f1_weighted']:.4f}",
-            f"{m['agreement']:.4f}",
-        ]
-        for key in batch_keys:
-            row += [
-                f"{m['latency_ms'][key]['p50']:.1f}",
-                f"{m['latency_ms'][key]['p99']:.1f}",
-                f"{m['throughput_per_s'][key]:.1f}",
-            ]
-        row.append("pass" if m["passed"] else "FAIL: " + "; ".join(m["failed_because"]))
-        rows.append(row)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    banner = (
-        "> **Stand-in model**: randomly initialised weights with the real shapes. Accuracy and F1 are chance; "
-        "only agreement, sizes and latencies mean something.\n\n"
-        if validation["standin"]
-        else ""
-    )
-    for name, matrix in confusion.items():
-        lines += [
-            "",
-            f"Confusion matrix, {name} (rows actual, columns predicted):",
-            "",
-            "| | " + " | ".join(labels) + " |",
-            "|" + "---|" * (len(labels) + 1),
-        ]
-        lines += [f"| {label} | " + " | ".join(map(str, row)) + " |" for label, row in zip(labels, matrix, strict=True)]
-    return f"# Offline validation: {validation['model']}, {validation['examples']} examples\n\n{banner}" + (
-        "\n".join(lines) + "\n"
-    )
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser = stage_parser(__doc__)
     parser.add_argument("--model", type=Path, default=MODEL_DIR)
     parser.add_argument("--variants", type=Path, default=VARIANTS_DIR)
-    parser.add_argument("--dataset", type=Path, default=Path("data/dataset"))
-    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--dataset", type=Path, default=DATASET_DIR)
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
     args = parser.parse_args()
     params = load_params(args.params)
     validation, confusion = validate_variants(
         params, args.model, args.variants, args.dataset, args.results / "confusion"
     )
-    (args.results / "validation.json").write_text(json.dumps(validation, indent=2) + "\n")
-    report = markdown_report(validation, confusion, dataset_labels(args.dataset))
+    write_result(args.results / "validation.json", validation)
+    report = validation_report(validation, confusion, dataset_labels(args.dataset))
     (args.results / "validation.md").write_text(report)
     print(report)
-    print(
-        f"validate: {len(validation['passed'])}/{len(validation['variants'])} variants pass: "
-        f"{', '.join(validation['passed'])}"
-    )
+    passed = ", ".join(validation.passed)
+    print(f"validate: {len(validation.passed)}/{len(validation.variants)} variants pass: {passed}")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.convert import convert_variant
-from stages.dataset import build_dataset
-from stages.download import download_model
-from stages.export import export_stage
-from stages.params import (
+from stages.common.params import (
     DataParams,
     ExportParams,
     Fp16Params,
@@ -19,6 +15,10 @@ from stages.params import (
     StandinParams,
     TokenizerParams,
 )
+from stages.convert import convert_variant
+from stages.dataset import build_dataset
+from stages.download import download_model
+from stages.export import export_stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data" / "tweet_eval_sentiment").resolve()

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from stages.common.params import DataParams
 from stages.dataset import DatasetError, build_dataset, load_examples, subsample
-from stages.params import DataParams
 
 LABELS = ["negative", "neutral", "positive"]
 

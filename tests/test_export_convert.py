@@ -7,11 +7,11 @@ import numpy as np
 import onnx
 import pytest
 
-from stages.classifier import SentimentClassifier, choose_providers
+from stages.common.params import ExportParams, Int8Params, RuntimeParams, TokenizerParams
 from stages.convert import convert_variant
 from stages.export import ParityError, export_stage
-from stages.params import ExportParams, Int8Params, RuntimeParams, TokenizerParams
-from stages.variants import parse_variant, produced_variants
+from stages.model.classifier import SentimentClassifier, choose_providers
+from stages.model.variants import parse_variant, produced_variants
 
 TEXTS = ["I love this!", "worst day ever, everything broke", "the meeting is at 3pm", "meh " * 40]
 RUNTIME = RuntimeParams(threads=1, providers="cpu")

@@ -18,15 +18,16 @@ import pandas as pd
 import pytest
 from helpers import run_module, write_params
 
-from stages.arrivals import ArrivalSpec, draw_schedule, ks_test
-from stages.load_summary import summarize
-from stages.loadgen import ClientLimits, GeneratorUsage, run_closed_loop, run_open_loop
-from stages.nullserver import start_null_server
-from stages.params import LoadgenParams
-from stages.server import free_port
+from stages.common.params import LoadgenParams
+from stages.loadgen.arrivals import ArrivalSpec, draw_schedule, schedule_fit
+from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
+from stages.loadgen.nullserver import start_null_server
+from stages.loadgen.shards import merge_runs
+from stages.loadgen.summary import summarize
+from stages.serving.server import free_port
 
 BODY = json.dumps({"texts": ["hello"]}).encode()
-DEFAULT_LIMITS = ClientLimits()
+DEFAULT_LIMITS = ClientConfig()
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +39,21 @@ def null_server() -> Iterator[str]:
     process.wait(timeout=10)
 
 
+@pytest.fixture(scope="module")
+def fast_server() -> Iterator[str]:
+    """The protocol-level null server: fast enough that the generator, not the server, sets the pace."""
+    port = free_port()
+    process = start_null_server(port, fast=True)
+    yield f"http://127.0.0.1:{port}"
+    os.kill(process.pid, signal.SIGTERM)
+    process.wait(timeout=10)
+
+
 def constant(rate: float, requests: int) -> np.ndarray:
     return draw_schedule(ArrivalSpec("constant", rate=rate, requests=requests))
 
 
-def run(url: str, schedule: np.ndarray, limits: ClientLimits = DEFAULT_LIMITS, warmup_s: float = 0.0) -> pd.DataFrame:
+def run(url: str, schedule: np.ndarray, limits: ClientConfig = DEFAULT_LIMITS, warmup_s: float = 0.0) -> pd.DataFrame:
     records, _ = run_open_loop(url, schedule, [BODY] * len(schedule), limits, warmup_s)
     return records
 
@@ -54,20 +65,20 @@ def test_every_scheduled_request_gets_one_ok_record(null_server: str) -> None:
     assert (records["latency_ms"] >= records["service_ms"]).all()
     assert records["warmup"].sum() == 50  # scheduled before 0.25 s at 200/s
     spec = ArrivalSpec("constant", rate=200, requests=300)
-    summary = summarize(records, spec, LoadgenParams(), GeneratorUsage(cpu=0.1, spin=0.0))
-    assert summary["requests"] == {"scheduled": 300, "warmup": 50, "measured": 250}
-    assert summary["outcomes"]["ok"] == 250 and sum(summary["outcomes"].values()) == 250
+    summary = summarize(records, spec, LoadgenParams(), GeneratorUsage(cpu=0.1, idle_wait=0.5))
+    assert summary.requests.model_dump() == {"scheduled": 300, "warmup": 50, "measured": 250}
+    assert summary.outcomes["ok"] == 250 and sum(summary.outcomes.values()) == 250
 
 
 @pytest.mark.parametrize(
     ("path", "limits", "outcome", "status"),
     [
-        ("error", ClientLimits(), "http_error", 500),
-        ("slow?ms=3000", ClientLimits(timeout_s=0.3), "timeout", 0),
-        ("reset", ClientLimits(), "connection_error", 0),
+        ("error", ClientConfig(), "http_error", 500),
+        ("slow?ms=3000", ClientConfig(timeout_s=0.3), "timeout", 0),
+        ("reset", ClientConfig(), "connection_error", 0),
     ],
 )
-def test_failures_get_the_right_outcome(null_server: str, path: str, limits: ClientLimits, outcome: str,
+def test_failures_get_the_right_outcome(null_server: str, path: str, limits: ClientConfig, outcome: str,
                                         status: int) -> None:
     records = run(f"{null_server}/{path}", constant(50, 20), limits)
     assert len(records) == 20
@@ -76,7 +87,7 @@ def test_failures_get_the_right_outcome(null_server: str, path: str, limits: Cli
 
 
 def test_client_limit_drops_are_recorded_not_lost(null_server: str) -> None:
-    records = run(f"{null_server}/slow?ms=1000", constant(100, 40), ClientLimits(max_in_flight=5))
+    records = run(f"{null_server}/slow?ms=1000", constant(100, 40), ClientConfig(max_in_flight=5))
     counts = records["outcome"].value_counts()
     assert len(records) == 40
     assert counts["ok"] == 5 and counts["dropped_by_client_limit"] == 35
@@ -113,7 +124,7 @@ def test_a_closed_loop_hides_the_same_stall(null_server: str) -> None:
     """The Locust-style loop sends nothing while it waits, so the stall is one sample among hundreds."""
     timer = stall_after(null_server, 1.0, 2.0)
     records, _ = run_closed_loop(f"{null_server}/ok", [BODY] * 100_000, users=1, think_time_s=0.005,
-                                 duration_s=4.0, limits=ClientLimits())
+                                 duration_s=4.0, config=ClientConfig())
     timer.join()
     assert (records["outcome"] == "ok").all() and len(records) > 100
     assert records["service_ms"].max() > 1500  # the one request caught in the stall
@@ -124,7 +135,7 @@ def test_seeded_schedules_are_identical_across_runs_and_processes() -> None:
     spec = ArrivalSpec("gamma", rate=5.0, shape=0.25, requests=1000, seed=7)
     first, again = draw_schedule(spec), draw_schedule(spec)
     np.testing.assert_array_equal(first, again)
-    code = ("import hashlib; from stages.arrivals import ArrivalSpec, draw_schedule; "
+    code = ("import hashlib; from stages.loadgen.arrivals import ArrivalSpec, draw_schedule; "
             "print(hashlib.sha256(draw_schedule(ArrivalSpec('gamma', rate=5.0, shape=0.25, requests=1000, "
             "seed=7)).tobytes()).hexdigest())")
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
@@ -141,16 +152,16 @@ def test_seeded_schedules_are_identical_across_runs_and_processes() -> None:
 def test_schedules_pass_their_ks_test_and_have_the_target_rate(spec: ArrivalSpec) -> None:
     schedule = draw_schedule(spec)
     gaps = np.diff(schedule)
-    assert ks_test(gaps, spec)["pvalue"] > 0.01
+    assert schedule_fit(gaps, spec).pvalue > 0.01
     assert gaps.mean() == pytest.approx(1 / spec.rate, rel=0.1)
     assert gaps.std() / gaps.mean() == pytest.approx(1 / np.sqrt(spec.shape if spec.process == "gamma" else 1),
                                                      rel=0.15)
 
 
-def test_a_wrong_distribution_fails_the_ks_test() -> None:
+def test_a_wrong_distribution_fails_the_sampler_test() -> None:
     poisson = np.diff(draw_schedule(ArrivalSpec("exponential", rate=2.0, requests=3000, seed=1)))
-    assert ks_test(poisson, ArrivalSpec("gamma", rate=2.0, shape=0.25))["pvalue"] < 1e-6
-    assert ks_test(poisson, ArrivalSpec("exponential", rate=4.0))["pvalue"] < 1e-6  # right shape, wrong rate
+    assert schedule_fit(poisson, ArrivalSpec("gamma", rate=2.0, shape=0.25)).pvalue < 1e-6
+    assert schedule_fit(poisson, ArrivalSpec("exponential", rate=4.0)).pvalue < 1e-6  # right shape, wrong rate
 
 
 def test_duration_and_trace_schedules(tmp_path: Path) -> None:
@@ -172,7 +183,7 @@ def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) ->
     outputs = {}
     for processes in (1, 3):
         out = tmp_path / f"p{processes}"
-        result = run_module("stages.loadrun", "--url", f"{null_server}/ok", "--scenario", "s", "--params",
+        result = run_module("stages.loadgen", "--url", f"{null_server}/ok", "--scenario", "s", "--params",
                             str(params), "--corpus", str(corpus), "--out", str(out), "--processes", str(processes))
         assert result.returncode == 0, result.stderr
         outputs[processes] = pd.read_parquet(out / "records.parquet")
@@ -182,3 +193,61 @@ def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) ->
     np.testing.assert_allclose(outputs[3]["scheduled_s"], outputs[1]["scheduled_s"])
     assert (tmp_path / "p1" / "interarrival.png").is_file()
     assert len(pd.read_csv(tmp_path / "p1" / "interarrival.csv")) == 200
+
+
+def test_a_faithful_high_rate_run_passes_the_audit(fast_server: str) -> None:
+    """1,000 req/s for 4 s against the protocol-level server: every request sent on time, the audit agrees."""
+    spec = ArrivalSpec("exponential", rate=1000.0, duration_s=4.0, seed=5)
+    schedule = draw_schedule(spec)
+    records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule), ClientConfig(), 0.5,
+                                   progress_every_s=None)
+    summary = summarize(records, spec, LoadgenParams(), usage)
+    assert summary.outcomes["ok"] == summary.requests.measured > 3000
+    assert summary.audit.valid, summary.audit.reasons
+    assert summary.audit.realised_gap_fit is not None and summary.audit.realised_gap_fit.n > 3000
+    assert 0.0 < usage.cpu <= 1.05 and usage.idle_wait is not None
+
+
+def test_a_generator_stalled_for_a_second_fails_the_audit(tmp_path: Path, fast_server: str) -> None:
+    """SIGSTOP the generator process mid-run: the requests due meanwhile leave late, and the audit says so."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("good\nbad\n")
+    scenario = {"process": "exponential", "rate": 200.0, "duration_s": 5.0, "seed": 3}
+    params = write_params(tmp_path / "params.yaml", {"loadgen": {"scenarios": {"s": scenario}}})
+    command = [sys.executable, "-m", "stages.loadgen", "--url", f"{fast_server}/ok", "--scenario", "s",
+               "--params", str(params), "--corpus", str(corpus), "--out", str(tmp_path / "run")]
+    generator = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    assert generator.stderr is not None
+    for line in generator.stderr:  # the first line comes just before the send loop starts
+        if "requests over" in line:
+            break
+    threading.Event().wait(2.0)
+    generator.send_signal(signal.SIGSTOP)
+    threading.Event().wait(1.0)
+    generator.send_signal(signal.SIGCONT)
+    generator.communicate(timeout=60)
+    assert generator.returncode == 0
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["outcomes"]["ok"] == summary["requests"]["measured"]  # nothing lost, only late
+    assert summary["audit"]["valid"] is False
+    assert summary["audit"]["lag_ms"]["max"] > 900
+    assert any("generator stalled" in reason for reason in summary["audit"]["reasons"])
+
+
+def test_a_schedule_from_the_wrong_distribution_fails_the_sampler_audit(fast_server: str) -> None:
+    """Sent faithfully, but the schedule is constant-rate while the scenario claims Poisson arrivals."""
+    schedule = constant(200, 800)
+    records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule), ClientConfig(), 0.0,
+                                   progress_every_s=None)
+    summary = summarize(records, ArrivalSpec("exponential", rate=200.0, requests=800), LoadgenParams(), usage)
+    assert not summary.audit.valid
+    assert any("drawn schedule does not follow" in reason for reason in summary.audit.reasons)
+
+
+def test_merge_runs_keeps_schedule_order_and_the_busiest_process() -> None:
+    frames = [pd.DataFrame({"index": [0, 2, 4], "x": [0, 2, 4]}), pd.DataFrame({"index": [1, 3], "x": [1, 3]})]
+    merged, usage = merge_runs(frames, [GeneratorUsage(0.4, 0.5), GeneratorUsage(0.9, 0.1)])
+    assert merged["index"].tolist() == merged["x"].tolist() == [0, 1, 2, 3, 4]
+    assert usage == GeneratorUsage(0.9, 0.1)
+    with pytest.raises(ValueError, match="overlap"):
+        merge_runs([frames[0], frames[0]], [GeneratorUsage(0.1, None)] * 2)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from stages.metrics import classification_metrics
+from stages.model.metrics import classification_metrics
 
 LABELS = ["negative", "neutral", "positive"]
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.params import ParamsError, load_params, parse_params
+from stages.common.params import ParamsError, load_params, parse_params
 
 REPO_PARAMS = Path(__file__).resolve().parent.parent / "params.yaml"
 
@@ -22,7 +22,7 @@ def test_unknown_key_is_named_with_the_allowed_keys() -> None:
 
 
 def test_unknown_top_level_section() -> None:
-    with pytest.raises(ParamsError, match=r"unknown key 'serve_typo' \(allowed here: convert, data"):
+    with pytest.raises(ParamsError, match=r"unknown key 'serve_typo' \(allowed here: capacity, compare, convert, data"):
         parse_params({"serve_typo": {}})
 
 

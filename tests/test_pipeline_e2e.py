@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from helpers import write_params
 
-from stages.params import load_params
+from stages.common.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
+EXPERIMENT = {"loadtest@e2e-steady", "loadtest@e2e-bursty", "capacity", "compare", "report"}
 
 
 def repo_files() -> list[str]:
@@ -60,7 +61,14 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
     params["serve"]["optimized"] |= {"variant": "onnx-fp32", "threads": 1}
     params["serve"]["baseline"]["threads"] = 1
     params["limits"] = {"sequential_requests": 10, "saturation_seconds": 2.0, "saturation_concurrency": 8,
-                        "warmup_requests": 2, "raw_repeats": 4, "rounds": 2}
+                        "warmup_requests": 2, "raw_repeats": 4, "rounds": 2, "request_timeout_s": 30.0}
+    params["loadgen"]["scenarios"] |= {
+        "e2e-steady": {"process": "exponential", "rate": 8.0, "duration_s": 4.0, "warmup_s": 0.5, "seed": 1},
+        "e2e-bursty": {"process": "gamma", "rate": 8.0, "shape": 0.5, "duration_s": 4.0, "warmup_s": 0.5, "seed": 2},
+    }
+    params["loadtest"] |= {"scenarios": ["e2e-steady", "e2e-bursty"], "repeats": 2, "warmup_requests": 2}
+    params["capacity"] |= {"start_rate": 20.0, "max_steps": 3, "requests_per_step": 40, "warmup_s": 0.5}
+    params["compare"]["bootstrap_resamples"] = 200
     write_params(root / "params.yaml", params)
     for args in (
         ["git", "init", "-q"],
@@ -74,7 +82,7 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
 def test_repro_runs_every_stage_and_writes_validation(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
     assert stages_run(output) == {"download", "dataset", "export", "convert_fp16", "convert_int8", "validate",
-                                  "build", "limits"}
+                                  "build", "limits", *EXPERIMENT}
     validation = json.loads((pipeline_copy / "results" / "validation.json").read_text())
     assert validation["standin"] is True and validation["examples"] == 40
     assert set(validation["variants"]) == {"pytorch-fp32", "onnx-fp32", "onnx-fp16", "onnx-int8"}
@@ -100,6 +108,32 @@ def test_repro_builds_both_bentos_and_measures_their_limits(pipeline_copy: Path)
         assert service["raw"]["bs1_latency_ms"]["count"] == 10 and len(service["rounds"]) == 2
 
 
+def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) -> None:
+    results = pipeline_copy / "results"
+    for scenario in ("e2e-steady", "e2e-bursty"):
+        index = json.loads((results / "loadtest" / scenario / "runs.json").read_text())
+        assert sorted((run["service"], run["repeat"]) for run in index["runs"]) == [
+            ("baseline", 0), ("baseline", 1), ("optimized", 0), ("optimized", 1)]
+        for run in index["runs"]:
+            summary = json.loads((results / "loadtest" / scenario / run["path"] / "summary.json").read_text())
+            assert sum(summary["outcomes"].values()) == summary["requests"]["measured"] > 0
+    comparison = json.loads((results / "comparison.json").read_text())
+    for scenario in ("e2e-steady", "e2e-bursty"):
+        headline = comparison["scenarios"][scenario]
+        if headline.get("comparable", True):
+            assert headline["p50_ratio"] > 0 and headline["p50_ratio_ci"][0] <= headline["p50_ratio_ci"][1]
+    capacity = json.loads((results / "capacity.json").read_text())
+    assert set(capacity["services"]) == {"baseline", "optimized"}
+    assert all(service["steps"] for service in capacity["services"].values())
+    report = (results / "report.md").read_text()
+    for heading in ("## Environment", "## Offline", "## Under load", "## Capacity", "## Figures"):
+        assert heading in report
+    figures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    assert len(figures) == 7 and all((results / figure).is_file() for figure in figures)
+    shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], pipeline_copy)
+    assert "p50_ratio" in shown and "capacity_ratio" in shown
+
+
 def test_second_repro_reruns_nothing(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
     assert stages_run(output) == set()
@@ -107,8 +141,33 @@ def test_second_repro_reruns_nothing(pipeline_copy: Path) -> None:
 
 def test_switching_off_int8_reruns_only_what_depends_on_it(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "convert.int8.enabled=false"], pipeline_copy)
-    assert stages_run(output) == {"convert_int8", "validate", "build", "limits"}
+    assert stages_run(output) == {"convert_int8", "validate", "build", "limits", *EXPERIMENT}
     validation = json.loads((pipeline_copy / "results" / "validation.json").read_text())
     assert "onnx-int8" not in validation["variants"]
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], pipeline_copy)
     assert "f1_macro" in shown and "onnx-fp16" in shown
+
+
+def touch(path: Path) -> None:
+    path.write_text(path.read_text() + "\n# touched by the e2e test\n")
+
+
+def test_touching_the_classifier_reruns_what_runs_it_and_nothing_upstream(pipeline_copy: Path) -> None:
+    touch(pipeline_copy / "stages" / "model" / "classifier.py")
+    output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
+    # A new build means new Bento tags in bentos.json: everything that serves them runs again too.
+    assert stages_run(output) == {"export", "validate", "build", "limits", *EXPERIMENT}
+
+
+def test_touching_the_arrivals_reruns_only_what_runs_the_generator(pipeline_copy: Path) -> None:
+    touch(pipeline_copy / "stages" / "loadgen" / "arrivals.py")
+    output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
+    assert stages_run(output) == {"limits", *EXPERIMENT}
+
+
+def test_one_scenario_knob_reruns_only_that_scenario(pipeline_copy: Path) -> None:
+    output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "loadgen.scenarios.e2e-bursty.rate=6.0"],
+                 pipeline_copy)
+    assert stages_run(output) == {"loadtest@e2e-bursty", "compare", "report"}
+    diff = run([sys.executable, "-m", "dvc", "params", "diff"], pipeline_copy)
+    assert "loadgen.scenarios.e2e-bursty.rate" in diff

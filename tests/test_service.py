@@ -12,13 +12,15 @@ import aiohttp
 import pytest
 from helpers import run_module, write_params
 
-from stages.build import check_gate, resolve_variant
-from stages.classifier import SentimentClassifier
-from stages.errors import ServebenchError
-from stages.params import RuntimeParams, TokenizerParams, parse_params
-from stages.server import BentoServer, ServerStartError, group_alive
+from stages.common.errors import ServebenchError
+from stages.common.io import ResultFileError, read_result, write_result
+from stages.common.params import RuntimeParams, TokenizerParams, parse_params
+from stages.common.results import Validation
+from stages.model.classifier import SentimentClassifier
+from stages.model.variants import parse_variant
+from stages.serving.bentos import check_gate, resolve_variant
+from stages.serving.server import BentoServer, ServerStartError, group_alive
 from stages.validate import validate_variants
-from stages.variants import parse_variant
 
 TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"]
 SERVE = {
@@ -39,7 +41,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_varia
            "validate": {"latency": {"batch_sizes": [1], "warmup": 0, "repeats": 3}}}
     params_file = write_params(root / "params.yaml", raw)
     validation, _ = validate_variants(parse_params(raw), tiny_model, tiny_variants, small_dataset, root / "plots")
-    (root / "validation.json").write_text(json.dumps(validation))
+    write_result(root / "validation.json", validation)
     result = run_module(
         "stages.build", "--params", str(params_file), "--model", str(tiny_model), "--variants", str(tiny_variants),
         "--validation", str(root / "validation.json"), "--bentoml-home", str(root / "bentoml"),
@@ -180,12 +182,28 @@ def test_build_refuses_a_variant_that_failed_the_gate(built: dict, tiny_model: P
     assert not (root / "refused.json").exists()
 
 
-def test_variant_choice_and_gate_rules() -> None:
+def test_variant_choice_and_gate_rules(validation: Validation) -> None:
     assert resolve_variant("auto", cuda=True) == "onnx-fp16"
     assert resolve_variant("auto", cuda=False) == "onnx-int8"
     assert resolve_variant("onnx-fp32", cuda=True) == "onnx-fp32"
     with pytest.raises(ServebenchError, match="was not produced and validated"):
-        check_gate("onnx-fp16", {"variants": {"pytorch-fp32": {"passed": True}}})
+        check_gate("onnx-fp16", validation.model_copy(update={"variants": {
+            name: result for name, result in validation.variants.items() if name != "onnx-fp16"}}))
+    check_gate("onnx-fp32", validation)
+
+
+@pytest.fixture(scope="module")
+def validation(built: dict) -> Validation:
+    return read_result(built["root"] / "validation.json", Validation)
+
+
+def test_a_renamed_key_in_a_results_file_fails_with_the_file_and_key(built: dict, tmp_path: Path) -> None:
+    raw = json.loads((built["root"] / "validation.json").read_text())
+    raw["variants"]["onnx-fp32"]["f1"] = raw["variants"]["onnx-fp32"].pop("f1_macro")
+    doctored = tmp_path / "validation.json"
+    doctored.write_text(json.dumps(raw))
+    with pytest.raises(ResultFileError, match=r"validation.json: does not match Validation: .*onnx-fp32.f1_macro"):
+        read_result(doctored, Validation)
 
 
 def test_batching_params_must_fit_one_request_in_a_batch() -> None:

@@ -1,8 +1,11 @@
+import hashlib
+
 import numpy as np
 import torch
 
-from stages.standin import LABELS, build_config, build_tokenizer
-from stages.variants import parse_variant
+from stages.common.params import StandinParams
+from stages.model.standin import LABELS, build_config, build_standin, build_tokenizer, head_weights
+from stages.model.variants import parse_variant
 
 
 def test_tokenizer_is_byte_level_bpe_with_roberta_special_ids() -> None:
@@ -41,3 +44,24 @@ def test_tiny_standin_has_a_trained_like_logit_spread(tiny_model, small_dataset)
     assert np.median(ordered[:, -1] - ordered[:, -2]) > 0.5  # clear winners, not near-ties
     assert len(set(logits.argmax(axis=1))) >= 2  # predictions spread over classes
     assert parse_variant("pytorch-fp32", tiny_model).size_bytes > 0
+
+
+def test_head_calibration_is_blind_to_last_bit_differences_between_cpus() -> None:
+    """Other instruction sets change float sums in their last bits; the head weights must not change at all."""
+    features = torch.randn(256, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    weight, bias = head_weights(features, spread=3.0)
+    for seed in range(5):
+        noise = torch.randn(features.shape, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+        jittered = features * (1 + 1e-12 * noise)  # far below float32 resolution, as an AVX-512 sum would differ
+        other_weight, other_bias = head_weights(jittered, spread=3.0)
+        assert torch.equal(weight, other_weight) and torch.equal(bias, other_bias)
+    assert torch.equal(head_weights(-features, 3.0)[0].abs(), weight.abs())  # SVD sign choice does not leak
+
+
+def test_the_stand_in_is_byte_identical_across_builds_and_thread_counts(tmp_path) -> None:
+    hashes = set()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        out = build_standin(StandinParams(size="tiny"), tmp_path / f"t{threads}")
+        hashes.add(hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest())
+    assert len(hashes) == 1

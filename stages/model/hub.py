@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from huggingface_hub import constants, hf_hub_download, snapshot_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 
-from stages.errors import ServebenchError
+from stages.common.errors import ServebenchError
 
 PROBE_TIMEOUT_S = 5.0
 

@@ -18,7 +18,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-from stages.errors import ServebenchError
+from stages.common.errors import ServebenchError
+from stages.serving.bentos import bentoml_env
 
 STOP_GRACE_S = 10.0
 
@@ -69,7 +70,7 @@ class BentoServer:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "BENTOML_HOME": str(self.bentoml_home.resolve()), "BENTOML_DO_NOT_TRACK": "true"}
+        env = bentoml_env(self.bentoml_home)
         command = [sys.executable, "-m", "bentoml", "serve", self.target, "--host", self.host,
                    "--port", str(self.port)]
         affinity = self.cpu_affinity

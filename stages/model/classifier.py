@@ -14,8 +14,8 @@ from typing import Protocol
 import numpy as np
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
-from stages.params import RuntimeParams, TokenizerParams
-from stages.variants import Variant
+from stages.common.params import RuntimeParams, TokenizerParams
+from stages.model.variants import Variant
 
 
 class Backend(Protocol):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from stages.errors import ServebenchError
+from stages.common.errors import ServebenchError
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
 
@@ -186,6 +186,7 @@ class LimitsParams(_Section):
     warmup_requests: Annotated[int, Field(ge=0)] = 20
     raw_repeats: Annotated[int, Field(ge=3)] = 30
     rounds: Annotated[int, Field(ge=1, le=20)] = 4
+    request_timeout_s: Annotated[float, Field(gt=0.0)] = 60.0  # a request unanswered this long counts as an error
 
     @model_validator(mode="after")
     def _every_round_measures(self) -> LimitsParams:
@@ -223,14 +224,53 @@ class ScenarioParams(_Section):
 
 
 class LoadgenParams(_Section):
-    """Fidelity bounds of the load generator, and the named scenarios."""
+    """Fidelity bounds of the load generator (README, "Fidelity audit"), and the named scenarios."""
 
+    # Send lag p99 may reach the larger of an absolute bound and a share of the median service time: the lag
+    # is part of every latency measured from the schedule, and what distorts the traffic a server sees is lag
+    # on the scale of its own service time (a 3 ms lag is noise to a 30 ms inference, not to a 1 ms one).
     lag_p99_bound_ms: Annotated[float, Field(gt=0.0)] = 2.0
+    lag_p99_relative_bound: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    lag_max_bound_ms: Annotated[float, Field(gt=0.0)] = 100.0  # one send this late means the generator stalled
     rate_tolerance: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
-    ks_alpha: Fraction = 0.01
-    max_generator_cpu: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    sampler_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001  # KS test of the drawn schedule vs target
+    max_gap_ks_distance: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # realised vs scheduled gaps ...
+    gap_resolution_ms: Annotated[float, Field(gt=0.0)] = 1.0  # ... both floored to this resolution
     processes: PositiveInt = 1
     scenarios: dict[str, ScenarioParams] = {}
+
+
+class LoadtestParams(_Section):
+    """Baseline vs optimized under each scenario: repeats interleaved in a seeded order, a fresh server per run."""
+
+    scenarios: list[str] = []
+    services: Annotated[list[Literal["baseline", "optimized"]], Field(min_length=1)] = ["baseline", "optimized"]
+    repeats: Annotated[int, Field(ge=1, le=50)] = 2
+    seed: int = 0  # order of the services within each repeat
+    warmup_requests: Annotated[int, Field(ge=0)] = 10  # sequential, unmeasured, after /readyz
+    scrape_interval_s: Annotated[float, Field(gt=0.0)] = 1.0  # /metrics during the run (batch size over time)
+
+
+class CapacityParams(_Section):
+    """The highest exponential arrival rate whose p99 (from the schedule) meets the objective."""
+
+    slo_p99_ms: Annotated[float, Field(gt=0.0)] = 1000.0
+    max_error_rate: Fraction = 0.01
+    start_rate: Annotated[float, Field(gt=0.0)] = 8.0
+    growth: Annotated[float, Field(gt=1.0)] = 2.0
+    precision: Annotated[float, Field(gt=0.0)] = 0.15  # stop when the bracket is this narrow (relative)
+    max_steps: Annotated[int, Field(ge=2, le=30)] = 7
+    requests_per_step: Annotated[int, Field(ge=10)] = 480  # measured requests; >= 459 for a p99 claim
+    warmup_s: Annotated[float, Field(ge=0.0)] = 3.0
+    timeout_s: Annotated[float, Field(gt=0.0)] = 30.0
+    seed: int = 21
+
+
+class CompareParams(_Section):
+    practical_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # |ratio - 1| below this: no change
+    alpha: Fraction = 0.05
+    bootstrap_resamples: Annotated[int, Field(ge=100)] = 2000
+    seed: int = 0
 
 
 class Params(_Section):
@@ -244,6 +284,17 @@ class Params(_Section):
     serve: ServeParams = ServeParams()
     limits: LimitsParams = LimitsParams()
     loadgen: LoadgenParams = LoadgenParams()
+    loadtest: LoadtestParams = LoadtestParams()
+    capacity: CapacityParams = CapacityParams()
+    compare: CompareParams = CompareParams()
+
+    @model_validator(mode="after")
+    def _scenarios_exist(self) -> Params:
+        unknown = [name for name in self.loadtest.scenarios if name not in self.loadgen.scenarios]
+        if unknown:
+            raise ValueError(f"loadtest.scenarios names {unknown}, not in loadgen.scenarios "
+                             f"({sorted(self.loadgen.scenarios)})")
+        return self
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -18,10 +18,11 @@ import random
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
 
-from stages.params import StandinParams
+from stages.common.params import StandinParams
 
 LABELS = ("negative", "neutral", "positive")
 SPECIAL_TOKENS = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
@@ -102,6 +103,35 @@ def pseudo_sentences(tokenizer: RobertaTokenizerFast, count: int, seed: int) -> 
     return [" ".join(rng.choices(words, k=rng.randint(4, 30))) for _ in range(count)]
 
 
+HEAD_QUANTUM_BITS = 12  # head weights keep 12 significant bits below their largest magnitude
+
+
+def quantize(values: torch.Tensor, scale: float) -> torch.Tensor:
+    """Round to a power-of-two step 2**-HEAD_QUANTUM_BITS of ``scale``: exact in float32, and blind to the
+    last-bit differences that other instruction sets (AVX2 vs AVX-512 reduction orders) leave in float64 sums."""
+    step = 2.0 ** (np.floor(np.log2(scale)) - HEAD_QUANTUM_BITS)
+    return torch.round(values / step) * step
+
+
+def head_weights(features: torch.Tensor, spread: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``out_proj`` weight and bias that put each class logit at std ``spread`` along the top principal axes.
+
+    Computed in float64, with each axis's sign fixed (largest component positive; SVD may return either sign)
+    and the result quantized, so the same model comes out bit for bit on any x86 or ARM machine.
+    """
+    features = features.double()
+    centre = features.mean(dim=0)
+    _, _, components = torch.linalg.svd(features - centre, full_matrices=False)
+    directions = components[: len(LABELS)]
+    signs = torch.sign(directions.gather(1, directions.abs().argmax(dim=1, keepdim=True)))
+    directions = directions * signs
+    projected_std = ((features - centre) @ directions.T).std(dim=0)
+    weight = directions * (spread / projected_std).unsqueeze(1)
+    bias = -(weight @ centre)
+    weight = quantize(weight, float(weight.abs().max()))
+    return weight.float(), quantize(bias, float(bias.abs().max())).float()
+
+
 @torch.no_grad()
 def calibrate_head(
     model: RobertaForSequenceClassification, tokenizer: RobertaTokenizerFast, spread: float, seed: int
@@ -109,23 +139,21 @@ def calibrate_head(
     """Aim ``out_proj`` at the top principal directions of the head's hidden features.
 
     Each class logit then varies across inputs with standard deviation ``spread`` around a common centre, so
-    predictions are spread over the classes with clear margins, as a trained model's are.
+    predictions are spread over the classes with clear margins, as a trained model's are. The forward passes run
+    in float64 (the float32 weights convert exactly) so their rounding differs across CPUs only in far bits.
     """
     captured: list[torch.Tensor] = []
     hook = model.classifier.out_proj.register_forward_hook(lambda _m, inputs, _o: captured.append(inputs[0]))
     texts = pseudo_sentences(tokenizer, count=256, seed=seed)
+    model.double()
     for start in range(0, len(texts), 32):
         batch = tokenizer(texts[start : start + 32], padding=True, return_tensors="pt")
         model(**batch)
     hook.remove()
-    features = torch.cat(captured).double()
-    centre = features.mean(dim=0)
-    _, _, components = torch.linalg.svd(features - centre, full_matrices=False)
-    directions = components[: len(LABELS)]
-    projected_std = ((features - centre) @ directions.T).std(dim=0)
-    weight = directions * (spread / projected_std).unsqueeze(1)
-    model.classifier.out_proj.weight.copy_(weight.float())
-    model.classifier.out_proj.bias.copy_((-(weight @ centre)).float())
+    model.float()
+    weight, bias = head_weights(torch.cat(captured), spread)
+    model.classifier.out_proj.weight.copy_(weight)
+    model.classifier.out_proj.bias.copy_(bias)
 
 
 def build_standin(params: StandinParams, out_dir: Path) -> Path:

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from stages.errors import ServebenchError
+from stages.common.artifacts import MODEL_DIR, VARIANTS_DIR
+from stages.common.errors import ServebenchError
 
-MODEL_DIR = Path("data/model")
-VARIANTS_DIR = Path("data/variants")
 ONNX_FILE = "model.onnx"
 VARIANT_INFO = "variant.json"
 REFERENCE_VARIANT = "pytorch-fp32"

@@ -1,0 +1,47 @@
+"""The file contract between stages: where each stage writes, what its files are called, and their readers.
+
+Stages never import each other; the paths in ``dvc.yaml`` and the names here are the only thing they share,
+so importing a constant never loads another stage's heavy dependencies (torch, bentoml).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+PARAMS_FILE = Path("params.yaml")
+MODEL_DIR = Path("data/model")
+DATASET_DIR = Path("data/dataset")
+VARIANTS_DIR = Path("data/variants")
+RESULTS_DIR = Path("results")
+BENTOML_HOME = Path("bentoml")
+
+MODEL_INFO = "model_info.json"
+EVAL_FILE = "eval.parquet"
+CORPUS_FILE = "corpus.jsonl"
+DATASET_INFO = "dataset_info.json"
+
+VALIDATION_JSON = RESULTS_DIR / "validation.json"
+BENTOS_JSON = RESULTS_DIR / "bentos.json"
+LIMITS_JSON = RESULTS_DIR / "limits.json"
+
+SERVICES = ("baseline", "optimized")
+
+
+def read_corpus(path: Path) -> list[str]:
+    """Payload texts: the dataset stage's ``corpus.jsonl``, or any plain text file with one text per line."""
+    if path.suffix == ".jsonl":
+        return pd.read_json(path, lines=True)["text"].tolist()
+    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def dataset_labels(dataset_dir: Path) -> list[str]:
+    """Label names of a dataset built by the dataset stage, index = label id."""
+    return json.loads((dataset_dir / DATASET_INFO).read_text())["labels"]
+
+
+def model_info(model_dir: Path) -> dict:
+    """Provenance of the model in ``model_dir`` (source, id, whether it is the stand-in, labels)."""
+    return json.loads((model_dir / MODEL_INFO).read_text())

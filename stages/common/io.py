@@ -1,0 +1,40 @@
+"""One writer and one validating reader for every JSON result file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from stages.common.errors import ServebenchError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ResultFileError(ServebenchError):
+    """A results file is missing or does not have the shape its reader expects."""
+
+
+def write_result(path: Path, result: BaseModel | dict) -> None:
+    """Write a result model (or a plain mapping for free-form files) as indented JSON, creating folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_result(path: Path, model: type[M]) -> M:
+    """Read ``path`` as ``model``; a missing file or a missing, renamed or mistyped key names the file and key."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ResultFileError(f"{path}: no such file; run the stage that writes it first (dvc repro)") from None
+    except json.JSONDecodeError as exc:
+        raise ResultFileError(f"{path}: not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
+                    for error in exc.errors()]
+        raise ResultFileError(f"{path}: does not match {model.__name__}: " + "; ".join(problems[:5])) from None

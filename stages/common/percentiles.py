@@ -1,0 +1,18 @@
+"""One latency summary for every measurement: offline timing, the serving limits and load runs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stages.common.results import LatencyStats
+
+LATENCY_PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p99_9": 99.9}
+
+
+def latency_stats(samples_ms: np.ndarray | list[float]) -> LatencyStats:
+    """Percentiles, max, mean and count of latency samples in milliseconds (all None but count when empty)."""
+    values = np.asarray(samples_ms, dtype=float)
+    if len(values) == 0:
+        return LatencyStats(**{name: None for name in [*LATENCY_PERCENTILES, "max", "mean"]}, count=0)
+    result = {name: float(np.percentile(values, q)) for name, q in LATENCY_PERCENTILES.items()}
+    return LatencyStats(**result, max=float(values.max()), mean=float(values.mean()), count=len(values))

@@ -1,0 +1,188 @@
+"""Typed shapes of the results files stages hand to each other and to the report.
+
+Every JSON result is written from one of these models by :func:`stages.common.io.write_result` and read back
+through :func:`stages.common.io.read_result`, so a renamed or missing key fails where the file is read, naming
+the file and the key, instead of turning into a ``None`` in a table three stages later. The JSON shapes are the
+ones ``dvc metrics show`` and ``dvc exp show`` read.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Result(BaseModel):
+    """Strict about unknown keys: a key the model does not know means writer and reader disagree."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class LatencyStats(Result):
+    """Percentiles, max, mean and count of latency samples in milliseconds (None when there are none)."""
+
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+    p99_9: float | None
+    max: float | None
+    mean: float | None
+    count: int
+
+
+# --- validate -----------------------------------------------------------------------------------------------
+
+
+class VariantValidation(Result):
+    accuracy: float
+    f1_macro: float
+    f1_weighted: float
+    f1_per_class: dict[str, float]
+    agreement: float
+    max_abs_prob_diff: float
+    mean_abs_prob_diff: float
+    size_mb: float
+    latency_ms: dict[str, LatencyStats]  # by batch size key, e.g. "bs1"
+    throughput_per_s: dict[str, float]
+    passed: bool
+    failed_because: list[str]
+
+
+class Gate(Result):
+    max_f1_drop: float
+    min_agreement: float
+    criteria: str
+
+
+class Validation(Result):
+    standin: bool
+    model: str
+    examples: int
+    gate: Gate
+    passed: list[str]
+    variants: dict[str, VariantValidation]
+
+
+# --- build --------------------------------------------------------------------------------------------------
+
+
+class BuiltService(Result):
+    bento: str
+    model: str
+    variant: str
+    batching: dict[str, bool | int]
+    workers: int
+    threads: int
+
+
+class Bentos(Result):
+    bentoml_home: str
+    cuda: bool
+    standin: bool
+    services: dict[str, BuiltService]
+
+
+# --- limits -------------------------------------------------------------------------------------------------
+
+
+class RawLimit(Result):
+    bs1_latency_ms: LatencyStats
+    batch_size: int
+    batch_latency_ms: LatencyStats
+    batch_throughput_per_s: float
+
+
+class Saturation(Result):
+    concurrency: int
+    seconds: float
+    ok: int
+    errors: int
+    throughput_per_s: float
+    latency_ms: LatencyStats
+
+
+class Served(Result):
+    low_load_latency_ms: LatencyStats
+    saturation: Saturation
+    low_load_after_saturation_latency_ms: LatencyStats
+
+
+class LimitsRound(Result):
+    overhead_ms: float
+    raw_batch_throughput_per_s: float
+    saturation_throughput_per_s: float
+    saturation_errors: int
+    saturation_seconds: float
+
+
+class ServiceLimits(Result):
+    variant: str
+    batching: dict[str, bool | int]
+    raw: RawLimit
+    served: Served
+    rounds: list[LimitsRound]
+    overhead_ms: float
+    saturation_efficiency: float
+    meets_overhead_target: bool
+    meets_efficiency_target: bool
+
+
+class Limits(Result):
+    standin: bool
+    targets: dict[str, float]
+    services: dict[str, ServiceLimits]
+    speedup: dict[str, float]
+
+
+# --- a load run -------------------------------------------------------------------------------------------
+
+
+class RequestCounts(Result):
+    scheduled: int
+    warmup: int
+    measured: int
+
+
+class LagStats(Result):
+    p50: float | None
+    p99: float | None
+    max: float | None
+
+
+class GapFit(Result):
+    """Kolmogorov-Smirnov distance between gaps and the target distribution, with its p-value and sample size."""
+
+    statistic: float
+    pvalue: float
+    n: int
+
+
+class GeneratorCpu(Result):
+    """Process CPU time over wall time (1.0 = one core busy); the part spent idling in the event loop's wait."""
+
+    cpu: float
+    idle_wait: float | None
+
+
+class Audit(Result):
+    valid: bool
+    reasons: list[str]
+    schedule_rate_per_s: float | None
+    achieved_rate_per_s: float | None
+    rate_error: float | None
+    lag_ms: LagStats
+    schedule_fit: GapFit | None
+    realised_gap_fit: GapFit | None
+    generator_cpu: GeneratorCpu
+    lag_bound_ms: float
+
+
+class LoadSummary(Result):
+    requests: RequestCounts
+    outcomes: dict[str, int]
+    target_rate_per_s: float | None
+    throughput_ok_per_s: float | None
+    latency_ms: LatencyStats
+    service_time_ms: LatencyStats
+    audit: Audit
+    scenario: dict[str, object] | None = None

@@ -1,0 +1,145 @@
+"""compare stage: optimized vs baseline per scenario, with effect sizes, confidence intervals and corrected tests.
+
+For p50, p95, p99 and mean latency (from the scheduled time, ok requests) and ok throughput: the ratio
+optimized / baseline with a bootstrap 95 % CI (resampling runs when there are repeats, requests otherwise; the
+unit is recorded), the Hodges-Lehmann shift with its CI, Mann-Whitney U and two-sample KS p-values, Cliff's
+delta, Holm's correction across every test of the stage, and a verdict against ``compare.practical_threshold``.
+Also the between-repeat spread of each service's p50 and p99, and how many invalid runs were excluded.
+``results/comparison.json`` (DVC metrics) holds the headline; ``results/comparison_detail.json`` everything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from stages.common.artifacts import RESULTS_DIR
+from stages.common.cli import run_stage, stage_parser
+from stages.common.errors import ServebenchError
+from stages.common.io import write_result
+from stages.common.params import CompareParams, load_params
+from stages.stats.effects import Interval, cliffs_delta, hodges_lehmann, ratio_ci
+from stages.stats.samples import ServiceRuns, read_scenario
+from stages.stats.significance import holm, ks_p, mann_whitney_p, verdict
+
+STATISTICS = {"p50": lambda x: float(np.percentile(x, 50)), "p95": lambda x: float(np.percentile(x, 95)),
+              "p99": lambda x: float(np.percentile(x, 99)), "mean": lambda x: float(np.mean(x))}
+
+
+def interval(value: Interval) -> dict[str, float]:
+    return {"estimate": value.estimate, "low": value.low, "high": value.high}
+
+
+def spread(runs: ServiceRuns) -> dict[str, dict[str, float]]:
+    """Between-repeat spread of a service's p50 and p99: min, max and coefficient of variation."""
+    result = {}
+    for name in ("p50", "p99"):
+        values = np.array([STATISTICS[name](latencies) for latencies in runs.latencies])
+        result[name] = {"min": float(values.min()), "max": float(values.max()),
+                        "cv": float(values.std(ddof=1) / values.mean()) if len(values) > 1 else 0.0}
+    return result
+
+
+def throughput_ratio(baseline: ServiceRuns, optimized: ServiceRuns, params: CompareParams) -> dict:
+    """Ok throughput is one number per run: the ratio of means, bootstrapped over runs when there are repeats."""
+    per_run = ([np.array([t]) for t in baseline.throughputs], [np.array([t]) for t in optimized.throughputs])
+    ratio, unit = ratio_ci(*per_run, np.mean, params.bootstrap_resamples, seed=params.seed)
+    return {"ratio": interval(ratio), "resampled": unit if unit == "runs" else "none (one run each)",
+            "baseline_per_s": float(baseline.throughputs.mean()),
+            "optimized_per_s": float(optimized.throughputs.mean())}
+
+
+def compare_scenario(services: dict[str, ServiceRuns], params: CompareParams) -> dict:
+    baseline, optimized = services.get("baseline"), services.get("optimized")
+    if not baseline or not optimized or not baseline.latencies or not optimized.latencies:
+        return {"comparable": False, "excluded_runs": {name: runs.excluded for name, runs in services.items()}}
+    base_all, opt_all = np.concatenate(baseline.latencies), np.concatenate(optimized.latencies)
+    latency = {}
+    for name, statistic in STATISTICS.items():
+        ratio, unit = ratio_ci(baseline.latencies, optimized.latencies, statistic, params.bootstrap_resamples,
+                               seed=params.seed)
+        latency[name] = {"baseline_ms": statistic(base_all), "optimized_ms": statistic(opt_all),
+                         "ratio": interval(ratio), "resampled": unit}
+    outcomes = {name: {key: sum(s.outcomes[key] for s in runs.summaries) for key in runs.summaries[0].outcomes}
+                for name, runs in services.items() if runs.summaries}
+    return {
+        "comparable": True,
+        "runs_used": {name: len(runs.latencies) for name, runs in services.items()},
+        "excluded_runs": {name: runs.excluded for name, runs in services.items()},
+        "requests_used": {"baseline": len(base_all), "optimized": len(opt_all)},
+        "latency": latency,
+        "throughput": throughput_ratio(baseline, optimized, params),
+        "hodges_lehmann_shift_ms": interval(hodges_lehmann(base_all, opt_all, seed=params.seed)),
+        "cliffs_delta": cliffs_delta(base_all, opt_all),
+        "pvalues": {"mann_whitney": mann_whitney_p(base_all, opt_all), "ks": ks_p(base_all, opt_all)},
+        "outcomes": outcomes,
+        "spread": {name: spread(runs) for name, runs in services.items() if runs.latencies},
+    }
+
+
+def add_verdicts(scenarios: dict[str, dict], params: CompareParams) -> None:
+    """Holm across every p-value of the stage, then a verdict per latency statistic and for throughput."""
+    keys = [(name, test) for name, result in scenarios.items() if result["comparable"] for test in result["pvalues"]]
+    adjusted = holm([scenarios[name]["pvalues"][test] for name, test in keys])
+    for (name, test), value in zip(keys, adjusted, strict=True):
+        scenarios[name].setdefault("pvalues_holm", {})[test] = value
+    for result in scenarios.values():
+        if not result["comparable"]:
+            continue
+        p = result["pvalues_holm"]["mann_whitney"]
+        for stats in result["latency"].values():
+            stats["verdict"] = verdict(Interval(**stats["ratio"]), p, params.practical_threshold, params.alpha)
+        throughput = result["throughput"]
+        throughput["verdict"] = verdict(Interval(**throughput["ratio"]), 0.0 if throughput["resampled"] == "runs"
+                                        else 1.0, params.practical_threshold, params.alpha, higher_is_better=True)
+
+
+def headline(scenarios: dict[str, dict], capacity_ratio: float | None) -> dict:
+    """What ``dvc exp show`` lists: per scenario the p50/p99 ratios with CIs, the throughput ratio, verdicts."""
+    result: dict = {"scenarios": {}}
+    for name, data in scenarios.items():
+        if not data["comparable"]:
+            result["scenarios"][name] = {"comparable": False}
+            continue
+        result["scenarios"][name] = {
+            f"{stat}_ratio": data["latency"][stat]["ratio"]["estimate"] for stat in ("p50", "p99")
+        } | {f"{stat}_ratio_ci": [data["latency"][stat]["ratio"]["low"], data["latency"][stat]["ratio"]["high"]]
+             for stat in ("p50", "p99")} | {
+            "throughput_ratio": data["throughput"]["ratio"]["estimate"],
+            "p50_verdict": data["latency"]["p50"]["verdict"],
+            "excluded_runs": sum(len(v) for v in data["excluded_runs"].values()),
+        }
+    result["capacity_ratio"] = capacity_ratio
+    return result
+
+
+def main() -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--loadtest", type=Path, default=RESULTS_DIR / "loadtest")
+    parser.add_argument("--capacity", type=Path, default=RESULTS_DIR / "capacity.json")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "comparison.json")
+    parser.add_argument("--detail", type=Path, default=RESULTS_DIR / "comparison_detail.json")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    missing = [name for name in params.loadtest.scenarios if not (args.loadtest / name / "runs.json").is_file()]
+    if missing:
+        raise ServebenchError(f"no load test results for {missing} under {args.loadtest}; run `dvc repro loadtest`")
+    scenarios = {name: compare_scenario(read_scenario(args.loadtest / name), params.compare)
+                 for name in params.loadtest.scenarios}
+    add_verdicts(scenarios, params.compare)
+    capacity = json.loads(args.capacity.read_text()) if args.capacity.is_file() else {}
+    write_result(args.detail, {"scenarios": scenarios, "capacity": capacity, "params": params.compare.model_dump()})
+    write_result(args.out, headline(scenarios, capacity.get("ratio")))
+    for name, data in scenarios.items():
+        if data["comparable"]:
+            p50 = data["latency"]["p50"]
+            print(f"compare: {name}: p50 {p50['baseline_ms']:.1f} -> {p50['optimized_ms']:.1f} ms, ratio "
+                  f"{p50['ratio']['estimate']:.3f} [{p50['ratio']['low']:.3f}, {p50['ratio']['high']:.3f}] "
+                  f"({p50['verdict']})")
+    print(f"compare: {len(scenarios)} scenarios -> {args.out}")
+
+
+if __name__ == "__main__":
+    run_stage("compare", main)

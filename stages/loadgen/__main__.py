@@ -1,0 +1,50 @@
+"""Run one load scenario against a URL: ``python -m stages.loadgen --url URL --scenario NAME --out DIR``.
+
+Writes ``records.parquet``, ``summary.json`` and ``interarrival.csv``/``.png`` (see :mod:`stages.loadgen.run`).
+With ``--processes N`` the schedule is shared by N generator processes, each sending every N-th request from
+one common start instant; their records merge into one run. Works against any HTTP JSON endpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stages.common.artifacts import CORPUS_FILE, DATASET_DIR, read_corpus
+from stages.common.cli import run_stage, stage_parser
+from stages.common.errors import ServebenchError
+from stages.common.params import load_params
+from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.run import Shard, one_line, scenario_summary, send_scenario, write_run
+from stages.loadgen.shards import run_shards
+
+
+def main() -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--url", required=True, help="endpoint receiving POSTed JSON bodies")
+    parser.add_argument("--scenario", required=True, help="name under loadgen.scenarios in params.yaml")
+    parser.add_argument("--corpus", type=Path, default=DATASET_DIR / CORPUS_FILE)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--processes", type=int, help="generator processes sharing the schedule")
+    parser.add_argument("--shard", default="0/1", help="k/n: send every n-th request starting at k")
+    parser.add_argument("--start-at", type=float, help="common start (unix time) of sharded processes")
+    args = parser.parse_args()
+    bounds = load_params(args.params).loadgen
+    if args.scenario not in bounds.scenarios:
+        raise ServebenchError(f"no scenario {args.scenario!r} in {args.params}; have {sorted(bounds.scenarios)}")
+    scenario = bounds.scenarios[args.scenario]
+    processes = args.processes or bounds.processes
+    shard_index, shard_count = (int(part) for part in args.shard.split("/"))
+    whole_run = args.start_at is None
+    if scenario.mode == "open" and processes > 1 and whole_run:
+        records, usage = run_shards(args.url, args.scenario, args.params, args.corpus, args.out, processes)
+    else:
+        records, usage = send_scenario(args.url, scenario, read_corpus(args.corpus),
+                                       Shard(shard_index, shard_count, args.start_at))
+    summary = scenario_summary(records, usage, args.scenario, scenario, bounds)
+    open_whole = scenario.mode == "open" and whole_run
+    write_run(args.out, records, summary, arrival_spec(scenario) if open_whole else None)
+    print(f"loadgen: {one_line(args.scenario, summary)} -> {args.out}")
+
+
+if __name__ == "__main__":
+    run_stage("loadgen", main)

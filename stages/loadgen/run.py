@@ -1,0 +1,92 @@
+"""One load run end to end: schedule and payloads from the scenario, the send loop, and the files it leaves.
+
+Each run writes ``records.parquet`` (one row per scheduled request), ``summary.json`` (outcomes, rates, latency
+percentiles, fidelity audit) and, for a whole open-loop run, ``interarrival.csv``/``.png`` (realised vs target
+gap density).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages.common.io import write_result
+from stages.common.params import LoadgenParams, ScenarioParams
+from stages.common.results import LoadSummary
+from stages.loadgen.arrivals import ArrivalSpec, density_curves, draw_schedule
+from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
+from stages.loadgen.payloads import arrival_spec, request_bodies
+from stages.loadgen.shards import RECORDS_FILE, SUMMARY_FILE
+from stages.loadgen.summary import summarize
+from stages.reporting.plots import plot_density
+
+CLOSED_LOOP_POOL = 200_000  # payloads closed-loop users draw from until the duration ends
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process sends every ``count``-th request starting at ``index``, from ``start_at`` (unix time)."""
+
+    index: int = 0
+    count: int = 1
+    start_at: float | None = None
+
+
+def client_config(scenario: ScenarioParams) -> ClientConfig:
+    return ClientConfig(scenario.max_in_flight, scenario.connections, scenario.timeout_s)
+
+
+def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], shard: Shard = Shard(),
+                  progress_every_s: float | None = 10.0) -> tuple[pd.DataFrame, GeneratorUsage]:
+    """Run one scenario's traffic (open or closed loop) against ``url``; return the records and CPU use."""
+    config = client_config(scenario)
+    if scenario.mode == "closed":
+        bodies = request_bodies(texts, scenario.requests or CLOSED_LOOP_POOL, scenario.texts_per_request,
+                                scenario.seed)
+        return run_closed_loop(url, bodies, scenario.users, scenario.think_time_s, scenario.duration_s, config,
+                               scenario.warmup_s, scenario.seed)
+    spec = arrival_spec(scenario)
+    schedule = draw_schedule(spec)
+    bodies = request_bodies(texts, len(schedule), scenario.texts_per_request, scenario.seed)
+    print(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
+          f"({spec.process}, {spec.rate}/s) -> {url}", file=sys.stderr, flush=True)
+    return run_open_loop(url, schedule, bodies, config, scenario.warmup_s, (shard.index, shard.count),
+                         shard.start_at, progress_every_s)
+
+
+def write_density(out: Path, records: pd.DataFrame, spec: ArrivalSpec) -> None:
+    """Realised vs target inter-arrival density as CSV and PNG: the study's fidelity figure."""
+    sent = np.sort(records["sent_s"].dropna().to_numpy())
+    curves = density_curves(np.diff(sent), spec)
+    pd.DataFrame(curves).to_csv(out / "interarrival.csv", index=False)
+    plot_density(curves, f"{spec.process}, rate {spec.rate}/s", out / "interarrival.png")
+
+
+def write_run(out: Path, records: pd.DataFrame, summary: LoadSummary, spec: ArrivalSpec | None) -> None:
+    """The run's files; the density figure only for whole open-loop runs (``spec`` given)."""
+    out.mkdir(parents=True, exist_ok=True)
+    records.to_parquet(out / RECORDS_FILE, index=False)
+    write_result(out / SUMMARY_FILE, summary)
+    if spec is not None:
+        write_density(out, records, spec)
+
+
+def scenario_summary(records: pd.DataFrame, usage: GeneratorUsage, name: str, scenario: ScenarioParams,
+                     bounds: LoadgenParams) -> LoadSummary:
+    summary = summarize(records, arrival_spec(scenario), bounds, usage, open_loop=scenario.mode == "open")
+    return summary.model_copy(update={"scenario": {"name": name, **scenario.model_dump()}})
+
+
+def one_line(name: str, summary: LoadSummary) -> str:
+    """A run's closing line: ok count, percentiles, lag, verdict."""
+    latency, audit = summary.latency_ms, summary.audit
+    p50 = f"{latency.p50:.1f}" if latency.p50 is not None else "n/a"
+    p99 = f"{latency.p99:.1f}" if latency.p99 is not None else "n/a"
+    lag = f"{audit.lag_ms.p99:.2f} ms" if audit.lag_ms.p99 is not None else "n/a"
+    verdict = "valid" if audit.valid else "INVALID: " + "; ".join(audit.reasons)
+    return (f"{name}: {summary.outcomes['ok']}/{summary.requests.measured} ok, p50 {p50} ms, p99 {p99} ms, "
+            f"lag p99 {lag}, {verdict}")

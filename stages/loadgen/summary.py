@@ -1,0 +1,90 @@
+"""Summary and fidelity audit of one load run, computed from its per-request records only.
+
+Statistics exclude warm-up requests. The audit answers one question: was the traffic what the schedule said?
+A run is *invalid* (the generator, not the server, may have shaped the result) when its achieved send rate
+strays from the schedule's, its send lag is too large (p99 against a bound scaled to the service time, max
+against a stall bound), its realised inter-arrival gaps are too far (KS distance) from the scheduled ones, or
+the drawn schedule itself fails a KS test against the target distribution (a sampler bug).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from stages.common.params import LoadgenParams
+from stages.common.percentiles import latency_stats
+from stages.common.results import Audit, GeneratorCpu, LagStats, LoadSummary, RequestCounts
+from stages.loadgen.arrivals import ArrivalSpec, realised_fit, schedule_fit
+from stages.loadgen.client import OUTCOMES, GeneratorUsage
+
+
+def achieved_rate(times_s: np.ndarray) -> float | None:
+    """Requests per second over the span of ``times_s``: (n - 1) intervals between first and last."""
+    times = np.sort(times_s[np.isfinite(times_s)])
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def lag_bound_ms(bounds: LoadgenParams, service_p50_ms: float | None) -> float:
+    """The larger of the absolute lag bound and the relative one scaled by the median service time."""
+    relative = bounds.lag_p99_relative_bound * service_p50_ms if service_p50_ms else 0.0
+    return max(bounds.lag_p99_bound_ms, relative)
+
+
+def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usage: GeneratorUsage,
+          open_loop: bool, service_p50_ms: float | None) -> Audit:
+    """Fidelity checks of the generator over the measured (non-warm-up) requests."""
+    sent = measured["sent_s"].to_numpy()
+    scheduled = measured["scheduled_s"].to_numpy()
+    schedule_rate, send_rate = achieved_rate(scheduled), achieved_rate(sent)
+    lag = measured["lag_ms"].dropna().to_numpy()
+    lag_stats = LagStats(p50=float(np.percentile(lag, 50)) if len(lag) else None,
+                         p99=float(np.percentile(lag, 99)) if len(lag) else None,
+                         max=float(lag.max()) if len(lag) else None)
+    scheduled_gaps = np.diff(np.sort(scheduled[np.isfinite(scheduled)]))
+    sampler = schedule_fit(scheduled_gaps, spec) if open_loop else None
+    bound = lag_bound_ms(bounds, service_p50_ms)
+    realised = (realised_fit(np.diff(np.sort(sent[np.isfinite(sent)])), scheduled_gaps, bounds.gap_resolution_ms / 1e3)
+                if open_loop else None)
+    reasons = []
+    rate_error = None
+    if open_loop and schedule_rate and send_rate:
+        rate_error = abs(send_rate / schedule_rate - 1.0)
+        if rate_error > bounds.rate_tolerance:
+            reasons.append(f"achieved rate {send_rate:.2f}/s is {rate_error:.1%} off the schedule's "
+                           f"{schedule_rate:.2f}/s (tolerance {bounds.rate_tolerance:.0%})")
+    if open_loop and lag_stats.p99 is not None and lag_stats.p99 > bound:
+        reasons.append(f"send lag p99 {lag_stats.p99:.2f} ms > bound {bound:.2f} ms")
+    if open_loop and lag_stats.max is not None and lag_stats.max > bounds.lag_max_bound_ms:
+        reasons.append(f"send lag max {lag_stats.max:.1f} ms > bound {bounds.lag_max_bound_ms} ms (generator stalled)")
+    if realised is not None and realised.statistic > bounds.max_gap_ks_distance:
+        reasons.append(f"realised inter-arrival gaps are {realised.statistic:.3f} (KS distance at "
+                       f"{bounds.gap_resolution_ms} ms resolution) from the scheduled ones > bound "
+                       f"{bounds.max_gap_ks_distance}")
+    if sampler is not None and sampler.pvalue < bounds.sampler_alpha:
+        reasons.append(f"the drawn schedule does not follow the target {spec.process} distribution "
+                       f"(KS p = {sampler.pvalue:.2g} < {bounds.sampler_alpha})")
+    return Audit(valid=not reasons, reasons=reasons, schedule_rate_per_s=schedule_rate, achieved_rate_per_s=send_rate,
+                 rate_error=rate_error, lag_ms=lag_stats, schedule_fit=sampler, realised_gap_fit=realised,
+                 generator_cpu=GeneratorCpu(cpu=usage.cpu, idle_wait=usage.idle_wait), lag_bound_ms=bound)
+
+
+def summarize(records: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usage: GeneratorUsage,
+              open_loop: bool = True) -> LoadSummary:
+    """Counts by outcome, rates, throughput, latency percentiles and the fidelity audit of one run."""
+    measured = records[~records["warmup"]]
+    counts = measured["outcome"].value_counts().reindex(OUTCOMES, fill_value=0)
+    ok = measured[measured["outcome"] == "ok"]
+    window = measured["done_s"].max() - measured["scheduled_s"].min() if len(measured) else np.nan
+    service = latency_stats(ok["service_ms"].to_numpy())
+    return LoadSummary(
+        requests=RequestCounts(scheduled=len(records), warmup=int(records["warmup"].sum()), measured=len(measured)),
+        outcomes={name: int(count) for name, count in counts.items()},
+        target_rate_per_s=spec.rate if spec.process != "trace" else None,
+        throughput_ok_per_s=float(len(ok) / window) if window and window > 0 else None,
+        latency_ms=latency_stats(ok["latency_ms"].to_numpy()),
+        service_time_ms=service,
+        audit=audit(measured, spec, bounds, usage, open_loop, service.p50),
+    )

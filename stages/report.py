@@ -1,0 +1,148 @@
+"""report stage: ``results/report.md`` and its figures, generated from results files only.
+
+Environment fingerprint, the study's offline table, the per-scenario load table (baseline vs optimized
+percentiles, throughput, errors by outcome, ratio with CI, verdict), capacity under the p99 objective, and
+figures (latency CDFs, percentiles across scenarios, per-run timelines with the dispatcher's batch size,
+realised vs target inter-arrival density) written to ``results/plots/`` and declared as DVC plots.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from stages.common.artifacts import RESULTS_DIR, VALIDATION_JSON
+from stages.common.cli import run_stage, stage_parser
+from stages.common.io import read_result
+from stages.common.params import load_params
+from stages.common.results import Validation
+from stages.loadgen.shards import RECORDS_FILE
+from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
+from stages.reporting.plots import plot_cdfs, plot_density_runs, plot_percentiles, plot_timelines
+from stages.stats.samples import read_scenario
+
+
+def environment_section(runs_index: dict) -> str:
+    env = runs_index["environment"]
+    flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in env["cpu_flags"].items())
+    libraries = ", ".join(f"{name} {version}" for name, version in env["libraries"].items() if version)
+    return (f"- CPU: {env['cpu_model']}, {env['cores']} cores, generator affinity {env['affinity']}\n"
+            f"- ISA: {flags}\n- Python {env['python']} on {env['platform']}\n- Libraries: {libraries}\n"
+            f"- git revision {env['git_revision']}, params.yaml sha256 {env['params_sha256']}\n"
+            f"- served variants: {runs_index['variants']}; stand-in model: {runs_index['standin']}\n")
+
+
+def ci(ratio: dict) -> str:
+    return f"{ratio['estimate']:.3f} [{ratio['low']:.3f}, {ratio['high']:.3f}]"
+
+
+def load_table(detail: dict) -> str:
+    header = ["scenario", "service", "runs", "p50 ms", "p95 ms", "p99 ms", "mean ms", "ok/s", "outcomes"]
+    rows = []
+    for name, data in detail["scenarios"].items():
+        if not data["comparable"]:
+            rows.append([name, "-", "not comparable (no valid runs)", *[""] * 6])
+            continue
+        for service in ("baseline", "optimized"):
+            lat = data["latency"]
+            outcomes = ", ".join(f"{k} {v}" for k, v in data["outcomes"][service].items() if v)
+            rows.append([name, service, data["runs_used"][service],
+                         *[fmt(lat[s][f"{service}_ms"]) for s in ("p50", "p95", "p99", "mean")],
+                         fmt(data["throughput"][f"{service}_per_s"], 2), outcomes])
+        lat = data["latency"]
+        rows.append([name, "**ratio opt/base [95 % CI]**", f"resampled: {lat['p50']['resampled']}",
+                     *[f"{ci(lat[s]['ratio'])} {lat[s]['verdict']}" for s in ("p50", "p95", "p99", "mean")],
+                     f"{ci(data['throughput']['ratio'])} {data['throughput']['verdict']}", ""])
+    return table(header, rows)
+
+
+def tests_table(detail: dict) -> str:
+    header = ["scenario", "HL shift ms [95 % CI]", "Cliff's delta", "MWU p (Holm)", "KS p (Holm)", "excluded runs",
+              "p50 spread base / opt (CV)", "p99 spread base / opt (CV)"]
+    rows = []
+    for name, data in detail["scenarios"].items():
+        if not data["comparable"]:
+            continue
+        shift, spread = data["hodges_lehmann_shift_ms"], data["spread"]
+        rows.append([name, f"{shift['estimate']:.1f} [{shift['low']:.1f}, {shift['high']:.1f}]",
+                     f"{data['cliffs_delta']:.3f}", f"{data['pvalues_holm']['mann_whitney']:.2g}",
+                     f"{data['pvalues_holm']['ks']:.2g}", sum(len(v) for v in data["excluded_runs"].values()),
+                     *[" / ".join(f"{spread[s][stat]['min']:.1f}-{spread[s][stat]['max']:.1f} "
+                                  f"({spread[s][stat]['cv']:.2f})" for s in ("baseline", "optimized"))
+                       for stat in ("p50", "p99")]])
+    return table(header, rows)
+
+
+def capacity_section(capacity: dict) -> str:
+    if not capacity:
+        return "No capacity results.\n"
+    rows = [[name, s["variant"], fmt(s["capacity_per_s"], 2), f"{s['bracket']}", len(s["steps"]), s["short_steps"]]
+            for name, s in capacity["services"].items()]
+    ratio = f"{capacity['ratio']:.2f}x" if capacity.get("ratio") else "n/a"
+    return (f"Objective: p99 from the scheduled time <= {capacity['slo_p99_ms']} ms, failed requests <= "
+            f"{capacity['max_error_rate']:.0%}. Capacity ratio optimized / baseline: **{ratio}**.\n\n"
+            + table(["service", "variant", "capacity req/s", "bracket [pass, fail]", "steps", "steps < 459 req"],
+                    rows))
+
+
+def draw_figures(loadtest: Path, scenarios: list[str], plots: Path) -> list[str]:
+    plots.mkdir(parents=True, exist_ok=True)
+    percentiles: dict[str, dict[str, dict[str, float]]] = {}
+    names = []
+    for scenario in scenarios:
+        services = read_scenario(loadtest / scenario)
+        plot_cdfs({s: r.latencies for s, r in services.items()}, f"latency CDF, {scenario}",
+                  plots / f"cdf-{scenario}.png")
+        percentiles[scenario] = {s: {stat: getattr(r.summaries[0].latency_ms, stat) or float("nan")
+                                     for stat in ("p50", "p95", "p99")} for s, r in services.items() if r.summaries}
+        index = json.loads((loadtest / scenario / "runs.json").read_text())
+        runs, curves = [], []
+        for run in index["runs"]:
+            folder = loadtest / scenario / run["path"]
+            label = f"{run['service']} #{run['repeat']}"
+            runs.append({"label": label, "records": pd.read_parquet(folder / RECORDS_FILE),
+                         "timeline": pd.read_csv(folder / "batch_timeline.csv")})
+            curves.append((label, pd.read_csv(folder / "interarrival.csv")))
+        plot_timelines(runs, f"runs over time, {scenario}", plots / f"timeline-{scenario}.png")
+        plot_density_runs(curves, f"inter-arrival density, {scenario}", plots / f"interarrival-{scenario}.png")
+        names += [f"cdf-{scenario}.png", f"timeline-{scenario}.png", f"interarrival-{scenario}.png"]
+    plot_percentiles(percentiles, plots / "percentiles.png")
+    return ["percentiles.png", *names]
+
+
+def main() -> None:
+    parser = stage_parser(__doc__)
+    parser.add_argument("--validation", type=Path, default=VALIDATION_JSON)
+    parser.add_argument("--loadtest", type=Path, default=RESULTS_DIR / "loadtest")
+    parser.add_argument("--detail", type=Path, default=RESULTS_DIR / "comparison_detail.json")
+    parser.add_argument("--plots", type=Path, default=RESULTS_DIR / "plots")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "report.md")
+    args = parser.parse_args()
+    params = load_params(args.params)
+    validation = read_result(args.validation, Validation)
+    detail = json.loads(args.detail.read_text())
+    figures = draw_figures(args.loadtest, params.loadtest.scenarios, args.plots)
+    first = json.loads((args.loadtest / params.loadtest.scenarios[0] / "runs.json").read_text())
+    relative = Path("plots") if args.plots.parent == args.out.parent else args.plots
+    parts = [
+        f"# servebench report: {validation.model}\n",
+        STANDIN_BANNER if validation.standin else "",
+        "## Environment\n", environment_section(first),
+        f"## Offline: accuracy, size and in-process latency ({validation.examples} examples)\n",
+        variants_table(validation),
+        "## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
+        "Latency is measured from each request's scheduled time (open loop, coordinated-omission safe), ok "
+        "requests only; failures are counted by outcome. Ratios are optimized / baseline with bootstrap 95 % CIs.\n",
+        load_table(detail),
+        "\n### Tests and run-to-run noise\n", tests_table(detail),
+        "\n## Capacity under the p99 objective\n", capacity_section(detail.get("capacity", {})),
+        "\n## Figures\n", *[f"![{name}]({relative / name})\n" for name in figures],
+    ]
+    args.out.write_text("\n".join(part for part in parts if part))
+    print(f"report: {len(figures)} figures, {len(detail['scenarios'])} scenarios -> {args.out}")
+
+
+if __name__ == "__main__":
+    run_stage("report", main)

@@ -1,0 +1,49 @@
+"""One measured run against a freshly started Bento: start, wait for /readyz, warm up, load, scrape, stop.
+
+A fresh server per run because BentoML's adaptive batching dispatcher learns a wait under load and keeps it
+(design.md, traps): a run must not inherit the last one's state. Used by the loadtest and capacity stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from stages.common.params import Params, ScenarioParams
+from stages.common.results import BuiltService
+from stages.loadgen.client import ClientConfig, GeneratorUsage, closed_loop
+from stages.loadgen.payloads import single_text_bodies
+from stages.loadgen.run import send_scenario
+from stages.serving.metrics import Scraper, delta, scrape
+from stages.serving.server import BentoServer
+
+CLASSIFY = "/classify"
+
+
+@dataclass(frozen=True)
+class ServedRun:
+    records: pd.DataFrame
+    usage: GeneratorUsage
+    metrics_delta: dict[str, float]
+    batch_timeline: pd.DataFrame
+
+
+def served_run(service_name: str, built: BuiltService, home: Path, log: Path, params: Params,
+               scenario: ScenarioParams, texts: list[str], warmup_requests: int, scrape_interval_s: float
+               ) -> ServedRun:
+    """Serve ``built`` fresh, warm it up with sequential requests, run ``scenario`` open loop, stop it."""
+    service = getattr(params.serve, service_name)
+    with BentoServer(built.bento, home, log, host=params.serve.host, cpu_affinity=service.cpu_affinity,
+                     ready_timeout_s=params.serve.ready_timeout_s) as server:
+        endpoint = f"{server.url}{CLASSIFY}"
+        if warmup_requests:
+            warm = single_text_bodies(texts[:warmup_requests])
+            asyncio.run(closed_loop(endpoint, warm, 1, 0.0, None, ClientConfig(timeout_s=scenario.timeout_s)))
+        before = scrape(server.url)
+        with Scraper(server.url, scrape_interval_s) as scraper:
+            records, usage = send_scenario(endpoint, scenario, texts)
+        after = scrape(server.url)
+    return ServedRun(records, usage, delta(before, after), scraper.timeline())
