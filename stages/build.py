@@ -120,12 +120,8 @@ def build_services(params: Params, model_dir: Path, variants_dir: Path, validati
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--model", type=Path, default=MODEL_DIR)
-    parser.add_argument("--variants", type=Path, default=VARIANTS_DIR)
-    parser.add_argument("--validation", type=Path, default=VALIDATION_JSON)
-    parser.add_argument("--bentoml-home", type=Path, default=BENTOML_HOME)
-    parser.add_argument("--out", type=Path, default=BENTOS_JSON)
+    parser = stage_parser(__doc__, model=MODEL_DIR, variants=VARIANTS_DIR, validation=VALIDATION_JSON,
+                          bentoml_home=BENTOML_HOME, out=BENTOS_JSON)
     args = parser.parse_args()
     validation = read_result(args.validation, Validation)
     bentos = build_services(load_params(args.params), args.model, args.variants, validation, args.bentoml_home)

@@ -61,11 +61,8 @@ def find_capacity(name: str, built: BuiltService, home: Path, logs: Path, params
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--bentos", type=Path, default=BENTOS_JSON)
-    parser.add_argument("--dataset", type=Path, default=DATASET_DIR)
-    parser.add_argument("--logs", type=Path, default=RESULTS_DIR / "capacity_logs")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "capacity.json")
+    parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, logs=RESULTS_DIR / "capacity_logs",
+                          out=RESULTS_DIR / "capacity.json")
     args = parser.parse_args()
     params = load_params(args.params)
     bentos = read_result(args.bentos, Bentos)

@@ -11,7 +11,6 @@ Also the between-repeat spread of each service's p50 and p99, and how many inval
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -116,11 +115,8 @@ def headline(scenarios: dict[str, dict], capacity_ratio: float | None) -> dict:
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--loadtest", type=Path, default=RESULTS_DIR / "loadtest")
-    parser.add_argument("--capacity", type=Path, default=RESULTS_DIR / "capacity.json")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "comparison.json")
-    parser.add_argument("--detail", type=Path, default=RESULTS_DIR / "comparison_detail.json")
+    parser = stage_parser(__doc__, loadtest=RESULTS_DIR / "loadtest", capacity=RESULTS_DIR / "capacity.json",
+                          out=RESULTS_DIR / "comparison.json", detail=RESULTS_DIR / "comparison_detail.json")
     args = parser.parse_args()
     params = load_params(args.params)
     missing = [name for name in params.loadtest.scenarios if not (args.loadtest / name / "runs.json").is_file()]

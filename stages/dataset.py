@@ -137,8 +137,7 @@ def build_dataset(params: DataParams, out_dir: Path) -> dict:
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--out", type=Path, default=DATASET_DIR)
+    parser = stage_parser(__doc__, out=DATASET_DIR)
     args = parser.parse_args()
     info = build_dataset(load_params(args.params).data, args.out)
     print(

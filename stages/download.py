@@ -75,8 +75,7 @@ def download_model(params: ModelParams, out_dir: Path) -> dict:
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--out", type=Path, default=MODEL_DIR)
+    parser = stage_parser(__doc__, out=MODEL_DIR)
     args = parser.parse_args()
     info = download_model(load_params(args.params).model, args.out)
     print(f"download: {info['id']} ({info['source']}) -> {args.out}, labels {info['labels']}")

@@ -142,10 +142,7 @@ def export_stage(
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--model", type=Path, default=MODEL_DIR)
-    parser.add_argument("--dataset", type=Path, default=DATASET_DIR)
-    parser.add_argument("--out", type=Path, default=VARIANTS_DIR / "onnx-fp32")
+    parser = stage_parser(__doc__, model=MODEL_DIR, dataset=DATASET_DIR, out=VARIANTS_DIR / "onnx-fp32")
     args = parser.parse_args()
     params = load_params(args.params)
     info = export_stage(args.model, args.dataset, args.out, params.export, params.tokenizer, params.runtime.threads)

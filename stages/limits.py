@@ -164,13 +164,8 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--bentos", type=Path, default=BENTOS_JSON)
-    parser.add_argument("--dataset", type=Path, default=DATASET_DIR)
-    parser.add_argument("--model", type=Path, default=MODEL_DIR)
-    parser.add_argument("--variants", type=Path, default=VARIANTS_DIR)
-    parser.add_argument("--logs", type=Path, default=Path("results/logs"))
-    parser.add_argument("--out", type=Path, default=LIMITS_JSON)
+    parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, model=MODEL_DIR, variants=VARIANTS_DIR,
+                          logs=Path("results/logs"), out=LIMITS_JSON)
     args = parser.parse_args()
     params = load_params(args.params)
     bentos = read_result(args.bentos, Bentos)

@@ -40,10 +40,8 @@ def run_order(services: list[str], repeats: int, seed: int) -> list[tuple[int, s
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
+    parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR)
     parser.add_argument("--scenario", required=True)
-    parser.add_argument("--bentos", type=Path, default=BENTOS_JSON)
-    parser.add_argument("--dataset", type=Path, default=DATASET_DIR)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = load_params(args.params)

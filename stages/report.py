@@ -87,6 +87,25 @@ def capacity_section(capacity: dict) -> str:
                     rows))
 
 
+def resilience_section(resilience: dict) -> str:
+    if not resilience:
+        return "No resilience results.\n"
+    rows = []
+    for name, run in resilience["runs"].items():
+        failed = ", ".join(f"{k} {v}" for k, v in run["failed_by_outcome"].items() if v) or "none"
+        window = run["error_window_s"]
+        in_flight = run["in_flight_at_fault"]
+        fates = ", ".join(f"{k} {v}" for k, v in in_flight["outcomes"].items() if v) or "-"
+        rows.append([name, f"{run['failed']} / {run['measured']}", failed,
+                     f"{window['length']:.2f}" if window else "-", fmt(run["time_to_first_success_s"], 2),
+                     fmt(run["time_to_p99_recovery_s"], 1), f"{in_flight['count']}: {fates}",
+                     f"{run['recorded']} / {run['scheduled']}", f"[figure]({run['timeline']})"])
+    return (f"Target: {resilience['target']}, service: {resilience['service']}, load: scenario "
+            f"`{resilience['scenario']}`. Times in seconds from the fault.\n\n"
+            + table(["fault", "failed / measured", "failed by outcome", "error window s", "first success s",
+                     "p99 recovered s", "in flight at fault: fates", "recorded / scheduled", "timeline"], rows))
+
+
 def draw_figures(loadtest: Path, scenarios: list[str], plots: Path) -> list[str]:
     plots.mkdir(parents=True, exist_ok=True)
     percentiles: dict[str, dict[str, dict[str, float]]] = {}
@@ -113,16 +132,14 @@ def draw_figures(loadtest: Path, scenarios: list[str], plots: Path) -> list[str]
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--validation", type=Path, default=VALIDATION_JSON)
-    parser.add_argument("--loadtest", type=Path, default=RESULTS_DIR / "loadtest")
-    parser.add_argument("--detail", type=Path, default=RESULTS_DIR / "comparison_detail.json")
-    parser.add_argument("--plots", type=Path, default=RESULTS_DIR / "plots")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "report.md")
+    parser = stage_parser(__doc__, validation=VALIDATION_JSON, resilience=RESULTS_DIR / "resilience.json",
+                          loadtest=RESULTS_DIR / "loadtest", detail=RESULTS_DIR / "comparison_detail.json",
+                          plots=RESULTS_DIR / "plots", out=RESULTS_DIR / "report.md")
     args = parser.parse_args()
     params = load_params(args.params)
     validation = read_result(args.validation, Validation)
     detail = json.loads(args.detail.read_text())
+    resilience = json.loads(args.resilience.read_text()) if args.resilience.is_file() else {}
     figures = draw_figures(args.loadtest, params.loadtest.scenarios, args.plots)
     first = json.loads((args.loadtest / params.loadtest.scenarios[0] / "runs.json").read_text())
     relative = Path("plots") if args.plots.parent == args.out.parent else args.plots
@@ -138,6 +155,7 @@ def main() -> None:
         load_table(detail),
         "\n### Tests and run-to-run noise\n", tests_table(detail),
         "\n## Capacity under the p99 objective\n", capacity_section(detail.get("capacity", {})),
+        "\n## Resilience: faults under load\n", resilience_section(resilience),
         "\n## Figures\n", *[f"![{name}]({relative / name})\n" for name in figures],
     ]
     args.out.write_text("\n".join(part for part in parts if part))

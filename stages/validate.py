@@ -149,11 +149,7 @@ def validate_variants(
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
-    parser.add_argument("--model", type=Path, default=MODEL_DIR)
-    parser.add_argument("--variants", type=Path, default=VARIANTS_DIR)
-    parser.add_argument("--dataset", type=Path, default=DATASET_DIR)
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR)
+    parser = stage_parser(__doc__, model=MODEL_DIR, variants=VARIANTS_DIR, dataset=DATASET_DIR, results=RESULTS_DIR)
     args = parser.parse_args()
     params = load_params(args.params)
     validation, confusion = validate_variants(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from helpers import SERVE, run_module, write_params
 
+from stages.common.io import write_result
 from stages.common.params import (
     DataParams,
     ExportParams,
@@ -14,11 +17,13 @@ from stages.common.params import (
     ModelParams,
     StandinParams,
     TokenizerParams,
+    parse_params,
 )
 from stages.convert import convert_variant
 from stages.dataset import build_dataset
 from stages.download import download_model
 from stages.export import export_stage
+from stages.validate import validate_variants
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data" / "tweet_eval_sentiment").resolve()
@@ -53,3 +58,22 @@ def tiny_variants(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, sm
     convert_variant("onnx-fp16", Fp16Params(), variants / "onnx-fp32", tiny_model, variants / "onnx-fp16")
     convert_variant("onnx-int8", Int8Params(), variants / "onnx-fp32", tiny_model, variants / "onnx-int8")
     return variants
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_variants: Path,
+          small_dataset: Path) -> dict:
+    """Validate the tiny variants and build both Bentos with the real build stage."""
+    root = tmp_path_factory.mktemp("build")
+    raw = {"serve": {"max_request_bytes": 65536, **SERVE}, "runtime": {"threads": 1},
+           "validate": {"latency": {"batch_sizes": [1], "warmup": 0, "repeats": 3}}}
+    params_file = write_params(root / "params.yaml", raw)
+    validation, _ = validate_variants(parse_params(raw), tiny_model, tiny_variants, small_dataset, root / "plots")
+    write_result(root / "validation.json", validation)
+    result = run_module(
+        "stages.build", "--params", str(params_file), "--model", str(tiny_model), "--variants", str(tiny_variants),
+        "--validation", str(root / "validation.json"), "--bentoml-home", str(root / "bentoml"),
+        "--out", str(root / "bentos.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    return {"root": root, "home": root / "bentoml", "bentos": json.loads((root / "bentos.json").read_text())}

@@ -9,6 +9,15 @@ from pathlib import Path
 
 import yaml
 
+# Serving settings of the tiny stand-in Bentos the tests build: one thread, small requests, batching on.
+SERVE = {
+    "baseline": {"variant": "pytorch-fp32", "threads": 1, "max_texts": 8, "max_text_chars": 200},
+    "optimized": {
+        "variant": "onnx-fp32", "threads": 1, "max_texts": 8, "max_text_chars": 200,
+        "batching": {"enabled": True, "max_batch_size": 8, "max_latency_ms": 500},
+    },
+}
+
 
 def write_params(path: Path, params: dict) -> Path:
     path.write_text(yaml.safe_dump(params))

@@ -16,7 +16,7 @@ from stages.common.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
-EXPERIMENT = {"loadtest@e2e-steady", "loadtest@e2e-bursty", "capacity", "compare", "report"}
+EXPERIMENT = {"loadtest@e2e-steady", "loadtest@e2e-bursty", "capacity", "compare", "resilience", "report"}
 
 
 def repo_files() -> list[str]:
@@ -69,6 +69,10 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
     params["loadtest"] |= {"scenarios": ["e2e-steady", "e2e-bursty"], "repeats": 2, "warmup_requests": 2}
     params["capacity"] |= {"start_rate": 20.0, "max_steps": 3, "requests_per_step": 40, "warmup_s": 0.5}
     params["compare"]["bootstrap_resamples"] = 200
+    params["loadgen"]["scenarios"]["e2e-fault"] = {"process": "exponential", "rate": 8.0, "duration_s": 10.0,
+                                                   "warmup_s": 0.5, "seed": 3, "timeout_s": 5.0}
+    params["resilience"] |= {"scenario": "e2e-fault", "faults": ["stall", "kill-worker"], "fault_at_s": 3.0,
+                             "stall_s": 1.0}
     write_params(root / "params.yaml", params)
     for args in (
         ["git", "init", "-q"],
@@ -82,7 +86,7 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
 def test_repro_runs_every_stage_and_writes_validation(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
     assert stages_run(output) == {"download", "dataset", "export", "convert_fp16", "convert_int8", "validate",
-                                  "build", "limits", *EXPERIMENT}
+                                  "build", "limits", "k3s", *EXPERIMENT}
     validation = json.loads((pipeline_copy / "results" / "validation.json").read_text())
     assert validation["standin"] is True and validation["examples"] == 40
     assert set(validation["variants"]) == {"pytorch-fp32", "onnx-fp32", "onnx-fp16", "onnx-int8"}
@@ -126,8 +130,11 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     assert set(capacity["services"]) == {"baseline", "optimized"}
     assert all(service["steps"] for service in capacity["services"].values())
     report = (results / "report.md").read_text()
-    for heading in ("## Environment", "## Offline", "## Under load", "## Capacity", "## Figures"):
+    for heading in ("## Environment", "## Offline", "## Under load", "## Capacity", "## Resilience", "## Figures"):
         assert heading in report
+    resilience = json.loads((results / "resilience.json").read_text())
+    assert set(resilience["runs"]) == {"stall", "kill-worker"} and resilience["all_requests_recorded"]
+    assert (pipeline_copy / "k3s" / "servebench-2-replicas.yaml").is_file()
     figures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     assert len(figures) == 7 and all((results / figure).is_file() for figure in figures)
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], pipeline_copy)

@@ -13,44 +13,15 @@ import pytest
 from helpers import run_module, write_params
 
 from stages.common.errors import ServebenchError
-from stages.common.io import ResultFileError, read_result, write_result
+from stages.common.io import ResultFileError, read_result
 from stages.common.params import RuntimeParams, TokenizerParams, parse_params
 from stages.common.results import Validation
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
 from stages.serving.bentos import check_gate, resolve_variant
 from stages.serving.server import BentoServer, ServerStartError, group_alive
-from stages.validate import validate_variants
 
 TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"]
-SERVE = {
-    "baseline": {"variant": "pytorch-fp32", "threads": 1, "max_texts": 8, "max_text_chars": 200},
-    "optimized": {
-        "variant": "onnx-fp32", "threads": 1, "max_texts": 8, "max_text_chars": 200,
-        "batching": {"enabled": True, "max_batch_size": 8, "max_latency_ms": 500},
-    },
-}
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_variants: Path,
-          small_dataset: Path) -> dict:
-    """Validate the tiny variants and build both Bentos with the real build stage."""
-    root = tmp_path_factory.mktemp("build")
-    raw = {"serve": {"max_request_bytes": 65536, **SERVE}, "runtime": {"threads": 1},
-           "validate": {"latency": {"batch_sizes": [1], "warmup": 0, "repeats": 3}}}
-    params_file = write_params(root / "params.yaml", raw)
-    validation, _ = validate_variants(parse_params(raw), tiny_model, tiny_variants, small_dataset, root / "plots")
-    write_result(root / "validation.json", validation)
-    result = run_module(
-        "stages.build", "--params", str(params_file), "--model", str(tiny_model), "--variants", str(tiny_variants),
-        "--validation", str(root / "validation.json"), "--bentoml-home", str(root / "bentoml"),
-        "--out", str(root / "bentos.json"),
-    )
-    assert result.returncode == 0, result.stderr
-    return {"root": root, "home": root / "bentoml", "bentos": json.loads((root / "bentos.json").read_text())}
-
-
 def serve(built: dict, name: str, log: str | None = None) -> BentoServer:
     return BentoServer(built["bentos"]["services"][name]["bento"], built["home"],
                        built["root"] / (log or f"{name}.log"), ready_timeout_s=120)

@@ -11,10 +11,13 @@ from stages.common.artifacts import PARAMS_FILE
 from stages.common.errors import ServebenchError
 
 
-def stage_parser(doc: str | None) -> argparse.ArgumentParser:
-    """An argument parser described by the first line of the stage's docstring, with ``--params``."""
-    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+def stage_parser(doc: str | None, **paths: Path) -> argparse.ArgumentParser:
+    """An argument parser described by the first line of the stage's docstring, with ``--params`` and one
+    ``--<name>`` path option per keyword (underscores become dashes), defaulting to the artifact path given."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
     parser.add_argument("--params", type=Path, default=PARAMS_FILE)
+    for name, default in paths.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, default=default)
     return parser
 
 

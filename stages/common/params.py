@@ -273,6 +273,67 @@ class CompareParams(_Section):
     seed: int = 0
 
 
+LocalFault = Literal["kill-worker", "kill-server", "restart", "stall"]
+ClusterDisruption = Literal["delete-pod", "delete-replicaset", "rollout-restart", "restart-k3s", "kill-containerd"]
+
+
+class ClusterParams(_Section):
+    """Where cluster-mode disruptions go: only this kubectl context and namespace, never another."""
+
+    context: str | None = None
+    namespace: Annotated[str, Field(min_length=1)] = "servebench"
+    deployment: Annotated[str, Field(min_length=1)] = "servebench-optimized"
+    url: str | None = None  # the Service as the load generator reaches it, e.g. http://127.0.0.1:30080
+    disruptions: list[ClusterDisruption] = ["delete-pod", "delete-replicaset", "rollout-restart", "restart-k3s",
+                                            "kill-containerd"]
+    replicas: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2]
+
+
+class ResilienceParams(_Section):
+    """Faults under load: what is disrupted, when, and what counts as recovered."""
+
+    target: Literal["local", "cluster"] = "local"
+    service: Literal["baseline", "optimized"] = "optimized"
+    scenario: str = "resilience"  # a name under loadgen.scenarios
+    faults: Annotated[list[LocalFault], Field(min_length=1)] = ["kill-worker", "kill-server", "restart", "stall"]
+    fault_at_s: Annotated[float, Field(gt=0.0)] = 15.0  # seconds into the run
+    restart_delay_s: Annotated[float, Field(ge=0.0)] = 1.0  # local supervisor, as restartPolicy: Always
+    stall_s: Annotated[float, Field(gt=0.0)] = 5.0
+    window_s: Annotated[float, Field(gt=0.0)] = 2.0  # sliding window of the p99 recovery check
+    tolerance: Annotated[float, Field(ge=0.0)] = 0.5  # recovered: window p99 <= (1 + tolerance) x p99 before
+    cluster: ClusterParams = ClusterParams()
+
+
+class ProbeParams(_Section):
+    startup_period_s: PositiveInt = 5
+    startup_failure_threshold: PositiveInt = 60  # 5 min for the model to load
+    readiness_period_s: PositiveInt = 5
+    liveness_period_s: PositiveInt = 10
+    timeout_s: PositiveInt = 3
+    failure_threshold: PositiveInt = 3
+
+
+class K3sParams(_Section):
+    """The Kubernetes objects of the served Bento, rendered into ``k3s/`` by the k3s stage."""
+
+    image: Annotated[str, Field(min_length=1)] = "servebench-optimized:latest"
+    namespace: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "servebench"
+    name: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "servebench-optimized"
+    replicas: PositiveInt = 1
+    port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    node_port: Annotated[int, Field(ge=30000, le=32767)] = 30080
+    cpu_request: str = "2"
+    cpu_limit: str = "2"
+    memory_request: str = "2Gi"
+    memory_limit: str = "3Gi"
+    probes: ProbeParams = ProbeParams()
+    prestop_s: Annotated[int, Field(ge=0)] = 5
+    termination_grace_s: Annotated[int, Field(ge=1)] = 40
+    hpa_max_replicas: PositiveInt = 4
+    hpa_cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 70
+    kubernetes_version: str = "1.31.0"  # schemas the manifests are validated against
+
+
 class Params(_Section):
     model: ModelParams = ModelParams()
     data: DataParams = DataParams()
@@ -287,6 +348,8 @@ class Params(_Section):
     loadtest: LoadtestParams = LoadtestParams()
     capacity: CapacityParams = CapacityParams()
     compare: CompareParams = CompareParams()
+    resilience: ResilienceParams = ResilienceParams()
+    k3s: K3sParams = K3sParams()
 
     @model_validator(mode="after")
     def _scenarios_exist(self) -> Params:

@@ -40,7 +40,7 @@ def main() -> None:
     else:
         records, usage = send_scenario(args.url, scenario, read_corpus(args.corpus),
                                        Shard(shard_index, shard_count, args.start_at))
-    summary = scenario_summary(records, usage, args.scenario, scenario, bounds)
+    summary = scenario_summary(records, usage, args.scenario, scenario, bounds, 1 if whole_run else shard_count)
     open_whole = scenario.mode == "open" and whole_run
     write_run(args.out, records, summary, arrival_spec(scenario) if open_whole else None)
     print(f"loadgen: {one_line(args.scenario, summary)} -> {args.out}")

@@ -115,7 +115,7 @@ async def _report_progress(recorder: RunRecorder, origin: float, loop: asyncio.A
         now = loop.time() - origin
         sent = int(np.count_nonzero(~np.isnan(recorder.sent)))
         answered = int(np.count_nonzero(~np.isnan(recorder.done)))
-        print(f"loadrun: {sent}/{total} sent ({sent / max(now, 1e-9):.1f}/s), {answered} answered, "
+        print(f"loadgen: {sent}/{total} sent ({sent / max(now, 1e-9):.1f}/s), {answered} answered, "
               f"{sent - answered} in flight, ETA {max(end - now, 0):.0f} s", file=sys.stderr, flush=True)
 
 

@@ -22,8 +22,13 @@ def single_text_bodies(texts: list[str]) -> list[bytes]:
     return [json.dumps({"texts": [text]}).encode() for text in texts]
 
 
-def arrival_spec(scenario: ScenarioParams) -> ArrivalSpec:
-    """The arrival process a scenario's params describe."""
-    return ArrivalSpec(process=scenario.process, rate=scenario.rate, shape=scenario.shape,
-                       requests=scenario.requests, duration_s=scenario.duration_s, trace_file=scenario.trace_file,
-                       seed=scenario.seed)
+def arrival_spec(scenario: ScenarioParams, shards: int = 1) -> ArrivalSpec:
+    """The arrival process a scenario's params describe, or what one of ``shards`` processes sees of it.
+
+    Every n-th arrival of a gamma(shape) process is n gaps apart: gamma(n * shape) at 1/n of the rate, so a
+    shard's own audit tests its share against the right distribution.
+    """
+    shape = scenario.shape * shards if scenario.process in ("gamma", "exponential") else scenario.shape
+    process = "gamma" if scenario.process == "exponential" and shards > 1 else scenario.process
+    return ArrivalSpec(process=process, rate=scenario.rate / shards, shape=shape, requests=scenario.requests,
+                       duration_s=scenario.duration_s, trace_file=scenario.trace_file, seed=scenario.seed)

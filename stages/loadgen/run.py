@@ -76,8 +76,10 @@ def write_run(out: Path, records: pd.DataFrame, summary: LoadSummary, spec: Arri
 
 
 def scenario_summary(records: pd.DataFrame, usage: GeneratorUsage, name: str, scenario: ScenarioParams,
-                     bounds: LoadgenParams) -> LoadSummary:
-    summary = summarize(records, arrival_spec(scenario), bounds, usage, open_loop=scenario.mode == "open")
+                     bounds: LoadgenParams, shards: int = 1) -> LoadSummary:
+    """Summary and audit of a whole run, or of one shard's share of it (``shards`` processes)."""
+    spec = arrival_spec(scenario, shards)
+    summary = summarize(records, spec, bounds, usage, open_loop=scenario.mode == "open")
     return summary.model_copy(update={"scenario": {"name": name, **scenario.model_dump()}})
 
 

@@ -95,3 +95,25 @@ def plot_density_runs(curves: list[tuple[str, dict]], title: str, out: Path) -> 
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)
+
+
+def plot_fault_timeline(records, fault_s: float, fault_end_s: float, title: str, out: Path) -> None:
+    """Latency per request, ok and failed responses per second, with the fault marked."""
+    figure, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+    ok = records[records["outcome"] == "ok"]
+    failed = records[records["outcome"] != "ok"]
+    axes[0].plot(ok["scheduled_s"], ok["latency_ms"], ".", markersize=2)
+    axes[0].set(yscale="log", ylabel="latency (ms)", title=title)
+    ok_per_s = ok["done_s"].floordiv(1).value_counts().sort_index()
+    axes[1].plot(ok_per_s.index, ok_per_s.values)
+    axes[1].set(ylabel="ok responses / s")
+    failed_per_s = failed["scheduled_s"].floordiv(1).value_counts().sort_index()
+    axes[2].bar(failed_per_s.index, failed_per_s.values, width=1.0, color="tab:red")
+    axes[2].set(ylabel="failed requests / s", xlabel="time on the schedule (s)")
+    for axis in axes:
+        axis.axvspan(fault_s, max(fault_end_s, fault_s + 0.1), color="tab:orange", alpha=0.3)
+        axis.axvline(fault_s, color="tab:orange")
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)

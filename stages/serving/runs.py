@@ -31,6 +31,13 @@ class ServedRun:
     batch_timeline: pd.DataFrame
 
 
+def warm_up(endpoint: str, texts: list[str], requests: int, timeout_s: float) -> None:
+    """Sequential, unmeasured requests after /readyz: lazy allocations and connection set-up happen here."""
+    if requests:
+        bodies = single_text_bodies(texts[:requests])
+        asyncio.run(closed_loop(endpoint, bodies, 1, 0.0, None, ClientConfig(timeout_s=timeout_s)))
+
+
 def served_run(service_name: str, built: BuiltService, home: Path, log: Path, params: Params,
                scenario: ScenarioParams, texts: list[str], warmup_requests: int, scrape_interval_s: float
                ) -> ServedRun:
@@ -39,9 +46,7 @@ def served_run(service_name: str, built: BuiltService, home: Path, log: Path, pa
     with BentoServer(built.bento, home, log, host=params.serve.host, cpu_affinity=service.cpu_affinity,
                      ready_timeout_s=params.serve.ready_timeout_s) as server:
         endpoint = f"{server.url}{CLASSIFY}"
-        if warmup_requests:
-            warm = single_text_bodies(texts[:warmup_requests])
-            asyncio.run(closed_loop(endpoint, warm, 1, 0.0, None, ClientConfig(timeout_s=scenario.timeout_s)))
+        warm_up(endpoint, texts, warmup_requests, scenario.timeout_s)
         before = scrape(server.url)
         with Scraper(server.url, scrape_interval_s) as scraper:
             records, usage = send_scenario(endpoint, scenario, texts)

@@ -1,0 +1,1 @@
+"""Faults under load: injection (local processes, or a cluster through kubectl) and recovery figures."""

@@ -1,0 +1,49 @@
+"""One open-loop run with a fault injected at a set time: the part local and cluster modes share."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from stages.common.params import ScenarioParams
+from stages.faults.local import FaultLog
+from stages.loadgen.client import GeneratorUsage
+from stages.loadgen.run import Shard, send_scenario
+
+START_DELAY_S = 1.0  # between arming the fault timer and the first scheduled request
+
+
+@dataclass(frozen=True)
+class FaultedRun:
+    records: pd.DataFrame
+    usage: GeneratorUsage
+    log: FaultLog
+    fault_s: float  # when the fault began, on the schedule's clock
+    fault_end_s: float
+
+
+def faulted_run(url: str, scenario: ScenarioParams, texts: list[str], fault_at_s: float,
+                inject: Callable[[FaultLog], None]) -> FaultedRun:
+    """Send ``scenario`` to ``url`` open loop; ``fault_at_s`` into the schedule, call ``inject`` in a thread."""
+    start_at = time.time() + START_DELAY_S
+    log = FaultLog()
+    errors: list[BaseException] = []
+
+    def fire() -> None:
+        try:
+            inject(log)
+        except BaseException as exc:  # reported after the run: the load must finish and be accounted
+            errors.append(exc)
+
+    timer = threading.Timer(start_at + fault_at_s - time.time(), fire)
+    timer.start()
+    records, usage = send_scenario(url, scenario, texts, Shard(0, 1, start_at))
+    timer.join()
+    if errors:
+        raise errors[0]
+    assert log.started is not None and log.ended is not None
+    return FaultedRun(records, usage, log, log.started - start_at, log.ended - start_at)

@@ -1,0 +1,1 @@
+"""Kubernetes manifests of the served Bento, rendered from params.yaml and validated against pinned schemas."""

@@ -1,0 +1,138 @@
+"""Faults under load on a real tiny-stand-in server, the rendered K3s manifests, and the cluster disruptor."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stages.common.params import ClusterParams, K3sParams, ScenarioParams
+from stages.faults.cluster import ClusterTargetError, Disruptor
+from stages.faults.local import inject, worker_pids
+from stages.faults.recovery import recovery
+from stages.faults.run import faulted_run
+from stages.manifests.render import ManifestError, render, validate
+from stages.serving.runs import CLASSIFY, warm_up
+from stages.serving.server import BentoServer
+
+TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"] * 10
+LOAD = ScenarioParams(process="exponential", rate=10.0, duration_s=24.0, warmup_s=1.0, seed=5, timeout_s=5.0)
+
+
+def serve_optimized(built: dict, log: Path) -> BentoServer:
+    return BentoServer(built["bentos"]["services"]["optimized"]["bento"], built["home"], log, ready_timeout_s=120)
+
+
+def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict, tmp_path: Path) -> None:
+    with serve_optimized(built, tmp_path / "kill.log") as server:
+        warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
+        before = worker_pids(server)
+        run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
+                          lambda log: inject("kill-worker", server, log, 1.0, 1.0))
+        after = worker_pids(server)
+    assert before and after and not set(before) & set(after)  # BentoML's supervisor started a new worker
+    figures = recovery(run.records, run.fault_s, window_s=2.0, tolerance=2.0)
+    assert figures["scheduled"] == figures["recorded"] == len(run.records) > 200  # nothing lost
+    assert figures["failed"] > 0 and figures["failed"] == sum(figures["failed_by_outcome"].values())
+    assert figures["time_to_first_success_s"] is not None  # it came back without help
+    measured = run.records[~run.records["warmup"]]
+    assert (measured[measured["scheduled_s"] > measured["scheduled_s"].max() - 3]["outcome"] == "ok").all()
+
+
+def test_a_stall_shows_in_the_latency_of_requests_scheduled_during_it(built: dict, tmp_path: Path) -> None:
+    with serve_optimized(built, tmp_path / "stall.log") as server:
+        warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
+        run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
+                          lambda log: inject("stall", server, log, 1.0, 2.0))
+    records = run.records
+    during = records[(records["scheduled_s"] > run.fault_s + 0.2) & (records["scheduled_s"] < run.fault_end_s - 0.5)]
+    assert len(during) >= 5 and (during["outcome"] == "ok").all()
+    # Each waited until SIGCONT, counted from its own scheduled time.
+    assert (during["latency_ms"] >= (run.fault_end_s - during["scheduled_s"]) * 1e3 - 50).all()
+    figures = recovery(records, run.fault_s, window_s=2.0, tolerance=2.0)
+    assert figures["in_flight_at_fault"]["count"] >= 0 and figures["failed"] == 0
+    assert figures["time_to_p99_recovery_s"] is not None and figures["time_to_p99_recovery_s"] >= 2.0
+
+
+def test_recovery_figures_on_a_hand_made_run() -> None:
+    import pandas as pd
+
+    scheduled = np.arange(0.0, 10.0, 0.5)
+    outcome = ["ok"] * 20
+    for i in (10, 11, 12):  # scheduled at 5.0, 5.5, 6.0: failed
+        outcome[i] = "connection_error"
+    frame = pd.DataFrame({"scheduled_s": scheduled, "sent_s": scheduled, "done_s": scheduled + 0.1,
+                          "latency_ms": 100.0, "outcome": outcome, "warmup": scheduled < 1.0})
+    frame.loc[9, "done_s"] = 5.3  # sent at 4.5, in flight at the fault (4.8), answered late
+    figures = recovery(frame, fault_s=4.8, window_s=1.0, tolerance=0.5)
+    assert figures["failed"] == 3 and figures["failed_by_outcome"]["connection_error"] == 3
+    assert figures["error_window_s"] == {"first": 5.0, "last": pytest.approx(6.1), "length": pytest.approx(1.1)}
+    assert figures["time_to_first_success_s"] == pytest.approx(6.6 - 4.8)  # request at 6.5 answered at 6.6
+    assert figures["in_flight_at_fault"] == {"count": 1, "outcomes": {**{k: 0 for k in figures["failed_by_outcome"]},
+                                                                       "ok": 1}}
+    assert figures["time_to_p99_recovery_s"] == pytest.approx(6.8 - 4.8 + 0.5)  # window [6.3, 7.3) is clean
+
+
+def test_rendered_manifests_validate_and_carry_the_operational_settings() -> None:
+    params = K3sParams()
+    for replicas in (1, 2):
+        objects = render(params, replicas)
+        validate(objects, params.kubernetes_version)
+        kinds = [manifest["kind"] for manifest in objects]
+        assert kinds == ["Namespace", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"]
+        deployment = objects[1]
+        pod = deployment["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        assert deployment["spec"]["replicas"] == replicas
+        assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 120  # room to load the model
+        assert container["resources"]["limits"] == {"cpu": "2", "memory": "3Gi"}
+        assert container["lifecycle"]["preStop"]["sleep"]["seconds"] == params.prestop_s
+        assert pod["terminationGracePeriodSeconds"] > params.prestop_s + 30  # prestop + the service's timeout
+        security = container["securityContext"]
+        assert security["runAsNonRoot"] and not security["allowPrivilegeEscalation"]
+        assert security["readOnlyRootFilesystem"] and security["capabilities"]["drop"] == ["ALL"]
+        assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        assert pod["automountServiceAccountToken"] is False
+        assert any("emptyDir" in volume for volume in pod["volumes"])
+        assert objects[4]["apiVersion"] == "autoscaling/v2"
+
+
+def test_a_manifest_with_an_invalid_field_fails_validation() -> None:
+    objects = render(K3sParams(), 1)
+    broken = copy.deepcopy(objects)
+    broken[1]["spec"]["template"]["spec"]["containers"][0]["resources"]["limitz"] = {"cpu": "1"}
+    with pytest.raises(ManifestError, match="Deployment servebench-optimized"):
+        validate(broken, "1.31.0")
+    wrong_type = copy.deepcopy(objects)
+    wrong_type[1]["spec"]["replicas"] = "two"
+    with pytest.raises(ManifestError, match="replicas"):
+        validate(wrong_type, "1.31.0")
+
+
+def test_the_cluster_disruptor_runs_the_right_commands_and_only_on_its_target() -> None:
+    disruptor = Disruptor(ClusterParams(context="k3s-lab", namespace="servebench", deployment="svc"))
+    kubectl = ["kubectl", "--context", "k3s-lab", "--namespace", "servebench"]
+    assert disruptor.commands("delete-pod") == [[*kubectl, "delete", "pod", "-l", "app=svc", "--wait=false"]]
+    assert disruptor.commands("delete-replicaset") == [[*kubectl, "delete", "replicaset", "-l", "app=svc",
+                                                        "--wait=false"]]
+    assert disruptor.commands("rollout-restart") == [[*kubectl, "rollout", "restart", "deployment/svc"]]
+    assert disruptor.commands("restart-k3s") == [["sudo", "systemctl", "restart", "k3s"]]
+    assert disruptor.commands("kill-containerd") == [["sudo", "pkill", "-9", "-f", "containerd"]]
+    assert disruptor.scale(2)[0] == [*kubectl, "scale", "deployment/svc", "--replicas=2"]
+    disruptor.check_target("k3s-lab", "servebench")
+    with pytest.raises(ClusterTargetError, match="refusing"):
+        disruptor.check_target("production", "servebench")
+    with pytest.raises(ClusterTargetError, match="refusing"):
+        disruptor.check_target("k3s-lab", "kube-system")
+    with pytest.raises(ClusterTargetError, match="refusing"):  # before running anything
+        disruptor.run([["kubectl", "--context", "production", "--namespace", "servebench", "delete", "pod", "x"]])
+    with pytest.raises(ClusterTargetError, match="no explicit"):
+        disruptor.run([["kubectl", "delete", "pod", "x"]])
+    with pytest.raises(ClusterTargetError, match="context is not set"):
+        Disruptor(ClusterParams())
