@@ -16,6 +16,7 @@ import bentoml
 from pydantic import BaseModel, Field, StringConstraints
 
 from service.body_limit import RequestSizeLimit
+from service.error_contract import ErrorContract
 from stages.common.params import RuntimeParams, ServiceParams, TokenizerParams
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
@@ -74,4 +75,6 @@ class SentimentService:
         return [Result(**vars(prediction)) for prediction in self.classifier.classify(texts)]
 
 
+# The first added is the outermost (Starlette order): every error body, the 413 included, leaves in one shape.
+SentimentService.add_asgi_middleware(ErrorContract)
 SentimentService.add_asgi_middleware(RequestSizeLimit, max_bytes=SERVING["max_request_bytes"])

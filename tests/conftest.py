@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +26,8 @@ from stages.convert import convert_variant
 from stages.dataset import build_dataset
 from stages.download import download_model
 from stages.export import export_stage
+from stages.loadgen.nullserver import start_null_server
+from stages.serving.server import free_port
 from stages.validate import validate_variants
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -77,3 +82,23 @@ def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_varia
     )
     assert result.returncode == 0, result.stderr
     return {"root": root, "home": root / "bentoml", "bentos": json.loads((root / "bentos.json").read_text())}
+
+
+def running_null_server(fast: bool) -> Iterator[str]:
+    port = free_port()
+    process = start_null_server(port, fast=fast)
+    yield f"http://127.0.0.1:{port}"
+    os.kill(process.pid, signal.SIGTERM)
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def null_server() -> Iterator[str]:
+    """The aiohttp null server, with its error, slow, serial, reset and stall routes."""
+    yield from running_null_server(fast=False)
+
+
+@pytest.fixture(scope="session")
+def fast_server() -> Iterator[str]:
+    """The protocol-level null server: fast enough that the generator, not the server, sets the pace."""
+    yield from running_null_server(fast=True)

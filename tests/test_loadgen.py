@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,32 +19,13 @@ from helpers import run_module, write_params
 from stages.common.params import LoadgenParams
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule, schedule_fit
 from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
-from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.shards import merge_runs
 from stages.loadgen.summary import summarize
-from stages.serving.server import free_port
 
 BODY = json.dumps({"texts": ["hello"]}).encode()
 DEFAULT_LIMITS = ClientConfig()
 
 
-@pytest.fixture(scope="module")
-def null_server() -> Iterator[str]:
-    port = free_port()
-    process = start_null_server(port)
-    yield f"http://127.0.0.1:{port}"
-    os.kill(process.pid, signal.SIGTERM)
-    process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def fast_server() -> Iterator[str]:
-    """The protocol-level null server: fast enough that the generator, not the server, sets the pace."""
-    port = free_port()
-    process = start_null_server(port, fast=True)
-    yield f"http://127.0.0.1:{port}"
-    os.kill(process.pid, signal.SIGTERM)
-    process.wait(timeout=10)
 
 
 def constant(rate: float, requests: int) -> np.ndarray:

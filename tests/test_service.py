@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from helpers import run_module, write_params
+from helpers import SERVE, run_module, write_params
 
 from stages.common.errors import ServebenchError
 from stages.common.io import ResultFileError, read_result
@@ -181,3 +181,45 @@ def test_batching_params_must_fit_one_request_in_a_batch() -> None:
     with pytest.raises(ServebenchError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(16\)"):
         parse_params({"serve": {"optimized": {"max_texts": 64}}})
 
+
+
+def documented_schema(document: dict, path: str, status: int) -> dict:
+    """The JSON schema the OpenAPI document declares for one response, with components inlined."""
+    response = document["paths"][path]["post"]["responses"][str(status)]
+    schema = response["content"]["application/json"]["schema"]
+    return {**schema, "components": document["components"]}
+
+
+def test_every_error_response_matches_the_openapi_document(built: dict, tmp_path: Path, tiny_model: Path,
+                                                          tiny_variants: Path) -> None:
+    """A client generated from /docs.json must parse every error the service sends: 4xx, 413 and 503."""
+    import jsonschema
+
+    async def fetch(url: str) -> dict:
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/docs.json") as response:
+            return await response.json()
+
+    with serve(built, "optimized", "openapi.log") as server:
+        document = asyncio.run(fetch(server.url))
+        answers = asyncio.run(post_many(server.url, list(BAD_INPUTS.values())))
+    for (case, _), (status, text) in zip(BAD_INPUTS.items(), answers, strict=True):
+        body = json.loads(text)
+        jsonschema.validate(body, documented_schema(document, "/classify", status))
+        assert isinstance(body["error"], str) and body["error"], case
+    wrong_type = json.loads(answers[2][1])
+    assert "texts" in wrong_type["detail"] and isinstance(wrong_type["detail"], str)
+    # 503: a Bento whose dispatcher may wait 1 ms sheds most of a burst of concurrent requests.
+    params_file = write_params(tmp_path / "shed.yaml", {"serve": {**SERVE, "optimized": {
+        **SERVE["optimized"], "batching": {"enabled": True, "max_batch_size": 8, "max_latency_ms": 1}}}})
+    result = run_module("stages.build", "--params", str(params_file), "--model", str(tiny_model), "--variants",
+                        str(tiny_variants), "--validation", str(built["root"] / "validation.json"),
+                        "--bentoml-home", str(tmp_path / "bentoml"), "--out", str(tmp_path / "bentos.json"))
+    assert result.returncode == 0, result.stderr
+    shedding = {"bentos": json.loads((tmp_path / "bentos.json").read_text()), "home": tmp_path / "bentoml",
+                "root": tmp_path}
+    with serve(shedding, "optimized", "shed.log") as server:
+        burst = asyncio.run(post_many(server.url, [json.dumps({"texts": TEXTS * 2}).encode()] * 200))
+    shed = [json.loads(text) for status, text in burst if status == 503]
+    assert shed, sorted({status for status, _ in burst})
+    for body in shed:
+        jsonschema.validate(body, documented_schema(document, "/classify", 503))

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
 from stages.loadgen.client import ClientConfig, run_open_loop
-from stages.loadgen.nullserver import start_null_server
-from stages.serving.server import free_port
 from stages.stats.effects import cliffs_delta, hodges_lehmann, ratio_ci
 from stages.stats.significance import holm, mann_whitney_p, verdict
 
@@ -74,14 +68,6 @@ def test_verdict_rules() -> None:
     assert verdict(Interval(0.5, 0.4, 0.6), 0.2, 0.05, 0.05) == "no meaningful change"  # not significant
     assert verdict(Interval(2.0, 1.5, 2.5), 0.0, 0.05, 0.05, higher_is_better=True) == "faster"
 
-
-@pytest.fixture(scope="module")
-def null_server() -> Iterator[str]:
-    port = free_port()
-    process = start_null_server(port)
-    yield f"http://127.0.0.1:{port}"
-    os.kill(process.pid, signal.SIGTERM)
-    process.wait(timeout=10)
 
 
 def test_capacity_search_finds_the_knee_of_a_server_with_a_known_service_time(null_server: str) -> None:

@@ -8,7 +8,7 @@ a misspelt knob that is silently ignored would make ``dvc params diff`` lie abou
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -31,6 +31,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _require_local_path(section: ModelParams | DataParams) -> ModelParams | DataParams:
+    """``source: local`` is useless without a path: say which key must name what."""
+    if section.source == "local" and not section.local_path:
+        raise ValueError(f"{section._section}.local_path must name {section._local_what} when "
+                         f"{section._section}.source is 'local'")
+    return section
+
+
 class StandinParams(_Section):
     """Randomly initialised RoBERTa with real shapes, for machines without Hub access."""
 
@@ -46,11 +54,10 @@ class ModelParams(_Section):
     local_path: str | None = None
     standin: StandinParams = StandinParams()
 
-    @model_validator(mode="after")
-    def _local_needs_path(self) -> ModelParams:
-        if self.source == "local" and not self.local_path:
-            raise ValueError("model.local_path must name a model folder when model.source is 'local'")
-        return self
+    _section: ClassVar[str] = "model"
+    _local_what: ClassVar[str] = "a model folder"
+
+    _local_needs_path = model_validator(mode="after")(lambda self: _require_local_path(self))
 
 
 class HubDatasetParams(_Section):
@@ -69,11 +76,10 @@ class DataParams(_Section):
     corpus_size: PositiveInt = 5000
     labels: Annotated[list[str], Field(min_length=2)] = ["negative", "neutral", "positive"]
 
-    @model_validator(mode="after")
-    def _local_needs_path(self) -> DataParams:
-        if self.source == "local" and not self.local_path:
-            raise ValueError("data.local_path must name a file or TweetEval folder when data.source is 'local'")
-        return self
+    _section: ClassVar[str] = "data"
+    _local_what: ClassVar[str] = "a file or TweetEval folder"
+
+    _local_needs_path = model_validator(mode="after")(lambda self: _require_local_path(self))
 
 
 class TokenizerParams(_Section):
@@ -230,7 +236,7 @@ class LoadgenParams(_Section):
     # is part of every latency measured from the schedule, and what distorts the traffic a server sees is lag
     # on the scale of its own service time (a 3 ms lag is noise to a 30 ms inference, not to a 1 ms one).
     lag_p99_bound_ms: Annotated[float, Field(gt=0.0)] = 2.0
-    lag_p99_relative_bound: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    lag_p99_relative_bound: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
     lag_max_bound_ms: Annotated[float, Field(gt=0.0)] = 100.0  # one send this late means the generator stalled
     rate_tolerance: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
     sampler_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001  # KS test of the drawn schedule vs target

@@ -1,10 +1,13 @@
 """Faults on processes this stage started, and nothing else: the server's process group and its workers.
 
 - ``kill-worker``: SIGKILL of BentoML's model worker process(es); BentoML's own supervisor respawns them.
-- ``kill-server``: SIGKILL of the whole server; a local supervisor restarts it after ``restart_delay_s``, as
+- ``kill-server``: SIGKILL of every server process; a local supervisor restarts it after ``restart_delay_s``, as
   Kubernetes' ``restartPolicy: Always`` restarts a crashed container.
 - ``restart``: SIGTERM, wait for a graceful exit, start again: what a rollout restart does to one replica.
-- ``stall``: SIGSTOP of the whole group, SIGCONT after ``stall_s``: a node under memory pressure.
+- ``stall``: SIGSTOP of every server process, SIGCONT after ``stall_s``: a node under memory pressure.
+
+BentoML's supervisor (circus) starts each worker in a session of its own, so signals go to the server's
+process group and to each of its descendants (:meth:`BentoServer.signal_tree`).
 """
 
 from __future__ import annotations
@@ -55,9 +58,9 @@ def kill_worker(server: BentoServer, log: FaultLog, _: float, __: float) -> None
 
 def kill_server(server: BentoServer, log: FaultLog, restart_delay_s: float, _: float) -> None:
     assert server.process is not None
-    os.killpg(server.process.pid, signal.SIGKILL)
+    pids = server.signal_tree(signal.SIGKILL)
     server.process.wait()
-    log.note(f"SIGKILL process group {server.process.pid}")
+    log.note(f"SIGKILL server {server.process.pid} and its processes {pids}")
     time.sleep(restart_delay_s)
     server.start()
     log.note(f"supervisor restarted the server (pid {server.process.pid})")
@@ -73,10 +76,10 @@ def restart(server: BentoServer, log: FaultLog, restart_delay_s: float, _: float
 
 def stall(server: BentoServer, log: FaultLog, _: float, stall_s: float) -> None:
     assert server.process is not None
-    os.killpg(server.process.pid, signal.SIGSTOP)
-    log.note(f"SIGSTOP process group {server.process.pid}")
+    pids = server.signal_tree(signal.SIGSTOP)
+    log.note(f"SIGSTOP server {server.process.pid} and its processes {pids}")
     time.sleep(stall_s)
-    os.killpg(server.process.pid, signal.SIGCONT)
+    server.signal_tree(signal.SIGCONT)
     log.note("SIGCONT")
 
 

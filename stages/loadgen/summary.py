@@ -33,6 +33,12 @@ def lag_bound_ms(bounds: LoadgenParams, service_p50_ms: float | None) -> float:
     return max(bounds.lag_p99_bound_ms, relative)
 
 
+def gap_distance_bound(bounds: LoadgenParams, gaps: int) -> float:
+    """The KS distance allowed between realised and scheduled gaps: the param, but never less than three gaps'
+    worth (3/n), so that in a short run two gaps nudged across a resolution step do not condemn it."""
+    return max(bounds.max_gap_ks_distance, 3.0 / max(gaps, 1))
+
+
 def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usage: GeneratorUsage,
           open_loop: bool, service_p50_ms: float | None) -> Audit:
     """Fidelity checks of the generator over the measured (non-warm-up) requests."""
@@ -59,10 +65,10 @@ def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usag
         reasons.append(f"send lag p99 {lag_stats.p99:.2f} ms > bound {bound:.2f} ms")
     if open_loop and lag_stats.max is not None and lag_stats.max > bounds.lag_max_bound_ms:
         reasons.append(f"send lag max {lag_stats.max:.1f} ms > bound {bounds.lag_max_bound_ms} ms (generator stalled)")
-    if realised is not None and realised.statistic > bounds.max_gap_ks_distance:
+    gap_bound = gap_distance_bound(bounds, realised.n) if realised is not None else None
+    if realised is not None and gap_bound is not None and realised.statistic > gap_bound:
         reasons.append(f"realised inter-arrival gaps are {realised.statistic:.3f} (KS distance at "
-                       f"{bounds.gap_resolution_ms} ms resolution) from the scheduled ones > bound "
-                       f"{bounds.max_gap_ks_distance}")
+                       f"{bounds.gap_resolution_ms} ms resolution) from the scheduled ones > bound {gap_bound:.3f}")
     if sampler is not None and sampler.pvalue < bounds.sampler_alpha:
         reasons.append(f"the drawn schedule does not follow the target {spec.process} distribution "
                        f"(KS p = {sampler.pvalue:.2g} < {bounds.sampler_alpha})")

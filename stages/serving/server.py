@@ -7,6 +7,7 @@ with its log captured to a file. Stopping sends SIGTERM to the whole group, then
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+import psutil
 
 from stages.common.errors import ServebenchError
 from stages.serving.bentos import bentoml_env
@@ -98,11 +101,32 @@ class BentoServer:
             time.sleep(0.25)
         raise ServerStartError(f"{self.target} not ready after {self.ready_timeout_s:.0f} s:\n{self.log_tail()}")
 
+    def descendants(self) -> list[psutil.Process]:
+        """Every process the server started. BentoML's supervisor (circus) runs each worker in a session of its
+        own, so the server's process group does not reach them."""
+        if self.process is None:
+            return []
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def signal_tree(self, sig: signal.Signals) -> list[int]:
+        """Send ``sig`` to the server's process group and to every descendant; return the descendants' pids."""
+        assert self.process is not None
+        pids = [child.pid for child in self.descendants()]
+        os.killpg(self.process.pid, sig)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        return pids
+
     def stop(self) -> None:
-        """SIGTERM the process group, wait for a graceful exit, then SIGKILL whatever is left."""
+        """SIGTERM the process group, wait for a graceful exit, then SIGKILL whatever is left, workers included."""
         if self.process is None:
             return
         pgid = self.process.pid
+        children = self.descendants()
         if group_alive(pgid):
             os.killpg(pgid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_GRACE_S
@@ -111,6 +135,9 @@ class BentoServer:
                 time.sleep(0.1)
             if group_alive(pgid):
                 os.killpg(pgid, signal.SIGKILL)
+        for child in children:  # workers in their own sessions, orphaned if the supervisor died first
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
         self.process.wait()
         self.process = None
 
