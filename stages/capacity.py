@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.artifacts import BENTOS_JSON, CORPUS_FILE, DATASET_DIR, RESULTS_DIR, read_corpus
+from stages.common.artifacts import BENTOS_JSON, CAPACITY_JSON, CORPUS_FILE, DATASET_DIR, RESULTS_DIR, read_corpus
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result, write_result
 from stages.common.params import CapacityParams, Params, ScenarioParams, load_params
-from stages.common.results import Bentos, BuiltService
+from stages.common.results import Bentos, BuiltService, Capacity, CapacityStep, ServiceCapacity
 from stages.loadgen.capacity import bracket_search
 from stages.serving.runs import served_run
 
@@ -33,7 +33,7 @@ def step_scenario(rate: float, params: CapacityParams) -> ScenarioParams:
 
 
 def probe(name: str, built: BuiltService, home: Path, logs: Path, params: Params, texts: list[str],
-          rate: float) -> tuple[bool, dict]:
+          rate: float) -> tuple[bool, CapacityStep]:
     """One step of the search: a fresh server, one run at ``rate``; pass or fail against the objective."""
     served = served_run(name, built, home, logs / f"{name}-{rate:.2f}.log", params,
                         step_scenario(rate, params.capacity), texts, warmup_requests=5, scrape_interval_s=5.0)
@@ -45,36 +45,37 @@ def probe(name: str, built: BuiltService, home: Path, logs: Path, params: Params
     passed = p99 <= params.capacity.slo_p99_ms and error_rate <= params.capacity.max_error_rate
     print(f"capacity: {name} at {rate:.2f}/s: p99 {p99:.0f} ms, errors {error_rate:.1%} -> "
           f"{'pass' if passed else 'fail'}", file=sys.stderr, flush=True)
-    return passed, {"rate": rate, "measured": len(measured), "failed": failed, "error_rate": error_rate,
-                    "p99_ms": p99 if np.isfinite(p99) else None, "p50_ms": float(ok["latency_ms"].median())
-                    if len(ok) else None, "passed": passed,
-                    "p99_claim": len(measured) >= P99_CLAIM_MIN_REQUESTS}
+    return passed, CapacityStep(rate=rate, measured=len(measured), failed=failed, error_rate=error_rate,
+                                p99_ms=p99 if np.isfinite(p99) else None,
+                                p50_ms=float(ok["latency_ms"].median()) if len(ok) else None, passed=passed,
+                                p99_claim=len(measured) >= P99_CLAIM_MIN_REQUESTS)
 
 
-def find_capacity(name: str, built: BuiltService, home: Path, logs: Path, params: Params, texts: list[str]) -> dict:
+def find_capacity(name: str, built: BuiltService, home: Path, logs: Path, params: Params,
+                  texts: list[str]) -> ServiceCapacity:
     found = bracket_search(lambda rate: probe(name, built, home, logs, params, texts, rate),
                            start=params.capacity.start_rate, growth=params.capacity.growth,
                            precision=params.capacity.precision, max_probes=params.capacity.max_steps)
-    return {"variant": built.variant, "capacity_per_s": found.passed, "bracket": [found.passed, found.failed],
-            "steps": [step.detail for step in found.probes],
-            "short_steps": sum(not step.detail["p99_claim"] for step in found.probes)}
+    return ServiceCapacity(variant=built.variant, capacity_per_s=found.passed, bracket=[found.passed, found.failed],
+                           steps=[step.detail for step in found.probes],
+                           short_steps=sum(not step.detail.p99_claim for step in found.probes))
 
 
 def main() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, logs=RESULTS_DIR / "capacity_logs",
-                          out=RESULTS_DIR / "capacity.json")
+                          out=CAPACITY_JSON)
     args = parser.parse_args()
     params = load_params(args.params)
     bentos = read_result(args.bentos, Bentos)
     texts = read_corpus(args.dataset / CORPUS_FILE)
     services = {name: find_capacity(name, bentos.services[name], Path(bentos.bentoml_home), args.logs, params, texts)
                 for name in params.loadtest.services}
-    base, opt = (services.get(name, {}).get("capacity_per_s") for name in ("baseline", "optimized"))
-    result = {"slo_p99_ms": params.capacity.slo_p99_ms, "max_error_rate": params.capacity.max_error_rate,
-              "services": services, "ratio": opt / base if base and opt else None}
+    base, opt = (services[name].capacity_per_s if name in services else None for name in ("baseline", "optimized"))
+    result = Capacity(slo_p99_ms=params.capacity.slo_p99_ms, max_error_rate=params.capacity.max_error_rate,
+                      services=services, ratio=opt / base if base and opt else None)
     write_result(args.out, result)
-    brackets = ", ".join(f"{name} {s['capacity_per_s']} req/s (bracket {s['bracket']})" for name, s in services.items())
-    print(f"capacity: {brackets}; ratio {result['ratio']} -> {args.out}")
+    brackets = ", ".join(f"{name} {s.capacity_per_s} req/s (bracket {s.bracket})" for name, s in services.items())
+    print(f"capacity: {brackets}; ratio {result.ratio} -> {args.out}")
 
 
 if __name__ == "__main__":

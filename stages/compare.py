@@ -10,15 +10,14 @@ Also the between-repeat spread of each service's p50 and p99, and how many inval
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
-from stages.common.artifacts import RESULTS_DIR
+from stages.common.artifacts import CAPACITY_JSON, LOADTEST_DIR, RESULTS_DIR, RUNS_INDEX
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
-from stages.common.io import write_result
+from stages.common.io import read_result, write_result
 from stages.common.params import CompareParams, load_params
+from stages.common.results import Capacity
 from stages.stats.effects import Interval, cliffs_delta, hodges_lehmann, ratio_ci
 from stages.stats.samples import ServiceRuns, read_scenario
 from stages.stats.significance import holm, ks_p, mann_whitney_p, verdict
@@ -115,19 +114,20 @@ def headline(scenarios: dict[str, dict], capacity_ratio: float | None) -> dict:
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, loadtest=RESULTS_DIR / "loadtest", capacity=RESULTS_DIR / "capacity.json",
+    parser = stage_parser(__doc__, loadtest=LOADTEST_DIR, capacity=CAPACITY_JSON,
                           out=RESULTS_DIR / "comparison.json", detail=RESULTS_DIR / "comparison_detail.json")
     args = parser.parse_args()
     params = load_params(args.params)
-    missing = [name for name in params.loadtest.scenarios if not (args.loadtest / name / "runs.json").is_file()]
+    missing = [name for name in params.loadtest.scenarios if not (args.loadtest / name / RUNS_INDEX).is_file()]
     if missing:
         raise ServebenchError(f"no load test results for {missing} under {args.loadtest}; run `dvc repro loadtest`")
     scenarios = {name: compare_scenario(read_scenario(args.loadtest / name), params.compare)
                  for name in params.loadtest.scenarios}
     add_verdicts(scenarios, params.compare)
-    capacity = json.loads(args.capacity.read_text()) if args.capacity.is_file() else {}
-    write_result(args.detail, {"scenarios": scenarios, "capacity": capacity, "params": params.compare.model_dump()})
-    write_result(args.out, headline(scenarios, capacity.get("ratio")))
+    capacity = read_result(args.capacity, Capacity) if args.capacity.is_file() else None
+    write_result(args.detail, {"scenarios": scenarios, "capacity": capacity.model_dump() if capacity else None,
+                               "params": params.compare.model_dump()})
+    write_result(args.out, headline(scenarios, capacity.ratio if capacity else None))
     for name, data in scenarios.items():
         if data["comparable"]:
             p50 = data["latency"]["p50"]

@@ -19,10 +19,8 @@ from stages.common.artifacts import DATASET_DIR, EVAL_FILE, MODEL_DIR, VARIANTS_
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.params import ExportParams, RuntimeParams, TokenizerParams, load_params
-from stages.model.classifier import OnnxBackend, TorchBackend
+from stages.model.classifier import OnnxBackend, TorchBackend, encode
 from stages.model.variants import ONNX_FILE, write_variant_info
-
-INPUT_NAMES = ["input_ids", "attention_mask"]
 
 
 class ParityError(ServebenchError):
@@ -30,14 +28,16 @@ class ParityError(ServebenchError):
 
 
 class _LogitsOnly(torch.nn.Module):
-    """Positional (input_ids, attention_mask) -> logits, the signature every ONNX consumer expects."""
+    """Positional inputs, named as the tokenizer names them, -> logits: the graph takes exactly what the
+    tokenizer makes (two inputs for RoBERTa, three with ``token_type_ids`` for BERT) and returns one tensor."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, input_names: list[str]) -> None:
         super().__init__()
         self.model = model
+        self.input_names = input_names
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(**dict(zip(self.input_names, inputs, strict=True))).logits
 
 
 def export_onnx(model_dir: Path, out_path: Path, params: ExportParams, tokenizing: TokenizerParams) -> None:
@@ -51,32 +51,34 @@ def export_onnx(model_dir: Path, out_path: Path, params: ExportParams, tokenizin
         max_length=16 if params.dynamic_axes else tokenizing.max_length,
         return_tensors="pt",
     )
-    args = (sample["input_ids"], sample["attention_mask"])
+    input_names = [name for name in tokenizer.model_input_names if name in sample]
+    args = tuple(sample[name] for name in input_names)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = _LogitsOnly(model)
+    wrapped = _LogitsOnly(model, input_names)
     with torch.no_grad():
         if params.exporter == "torchscript":
-            axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES} | {"logits": {0: "batch"}}
+            axes = {name: {0: "batch", 1: "sequence"} for name in input_names} | {"logits": {0: "batch"}}
             torch.onnx.export(
                 wrapped,
                 args,
                 str(out_path),
                 dynamo=False,
                 opset_version=params.opset,
-                input_names=INPUT_NAMES,
+                input_names=input_names,
                 output_names=["logits"],
                 dynamic_axes=axes if params.dynamic_axes else None,
             )
         else:
             dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence", max=512)}
+            # ``forward(*inputs)``: torch.export sees one tuple argument holding every input.
             program = torch.onnx.export(
                 wrapped,
                 args,
                 dynamo=True,
                 opset_version=params.opset,
-                input_names=INPUT_NAMES,
+                input_names=input_names,
                 output_names=["logits"],
-                dynamic_shapes=(dims, dims) if params.dynamic_axes else None,
+                dynamic_shapes=(((dims,) * len(input_names)),) if params.dynamic_axes else None,
             )
             program.save(str(out_path), external_data=False)
 
@@ -94,14 +96,13 @@ def parity_report(
         if exported.static_length is not None:
             length = exported.static_length
         chosen = [texts[i % len(texts)] for i in range(batch)]
-        encoded = tokenizer(chosen, padding="max_length", truncation=True, max_length=length, return_tensors="np")
-        ids, mask = encoded["input_ids"].astype(np.int64), encoded["attention_mask"].astype(np.int64)
-        diff = np.abs(reference.logits(ids, mask) - exported.logits(ids, mask))
+        encoded = encode(tokenizer, chosen, TokenizerParams(padding="max_length", max_length=length))
+        diff = np.abs(reference.logits(encoded) - exported.logits(encoded))
         report.append(
             {
                 "batch": batch,
                 "sequence": length,
-                "padded_fraction": round(float(1 - mask.mean()), 3),
+                "padded_fraction": round(float(1 - encoded["attention_mask"].mean()), 3),
                 "max_abs_logit_diff": float(diff.max()),
             }
         )

@@ -14,15 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-from stages.common.artifacts import BENTOS_JSON, CORPUS_FILE, DATASET_DIR, read_corpus
+from stages.common.artifacts import BENTOS_JSON, CORPUS_FILE, DATASET_DIR, RUNS_INDEX, read_corpus
 from stages.common.cli import run_stage, stage_parser
 from stages.common.environment import fingerprint
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
 from stages.common.params import load_params
-from stages.common.results import Bentos
+from stages.common.results import Bentos, LoadtestIndex, LoadtestRun
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import one_line, scenario_summary, write_run
+from stages.reporting.plots import write_density
 from stages.serving.runs import served_run
 
 SERVER_START_ESTIMATE_S = 20.0  # model load and warm-up, for the ETA only
@@ -63,16 +64,17 @@ def main() -> None:
         served = served_run(service, bentos.services[service], Path(bentos.bentoml_home), out / "server.log", params,
                             scenario, texts, params.loadtest.warmup_requests, params.loadtest.scrape_interval_s)
         summary = scenario_summary(served.records, served.usage, args.scenario, scenario, params.loadgen)
-        write_run(out, served.records, summary, arrival_spec(scenario))
+        write_run(out, served.records, summary)
+        write_density(out, served.records, arrival_spec(scenario))
         write_result(out / "server_metrics.json", served.metrics_delta)
         served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
-        runs.append({"service": service, "repeat": repeat, "order": position, "path": str(out.relative_to(args.out)),
-                     "valid": summary.audit.valid, "reasons": summary.audit.reasons})
+        runs.append(LoadtestRun(service=service, repeat=repeat, order=position, path=str(out.relative_to(args.out)),
+                                valid=summary.audit.valid, reasons=summary.audit.reasons))
         print(f"loadtest: {service} run {repeat}: {one_line(args.scenario, summary)}", file=sys.stderr, flush=True)
-    write_result(args.out / "runs.json", {"scenario": args.scenario, "variants": {
-        name: bentos.services[name].variant for name in params.loadtest.services}, "standin": bentos.standin,
-        "runs": runs, "environment": fingerprint(args.params)})
-    invalid = sum(not run["valid"] for run in runs)
+    write_result(args.out / RUNS_INDEX, LoadtestIndex(
+        scenario=args.scenario, variants={name: bentos.services[name].variant for name in params.loadtest.services},
+        standin=bentos.standin, runs=runs, environment=fingerprint(args.params)))
+    invalid = sum(not run.valid for run in runs)
     print(f"loadtest: {args.scenario}: {len(runs)} runs in {(time.monotonic() - started) / 60:.1f} min, "
           f"{invalid} invalid -> {args.out}")
 

@@ -13,25 +13,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common.artifacts import RESULTS_DIR, VALIDATION_JSON
+from stages.common.artifacts import LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result
 from stages.common.params import load_params
-from stages.common.results import Validation
-from stages.loadgen.shards import RECORDS_FILE
+from stages.common.results import Capacity, LoadtestIndex, Resilience, Validation
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
 from stages.reporting.plots import plot_cdfs, plot_density_runs, plot_percentiles, plot_timelines
-from stages.stats.samples import read_scenario
+from stages.stats.samples import ScenarioRuns, group_by_service, read_runs
 
 
-def environment_section(runs_index: dict) -> str:
-    env = runs_index["environment"]
+def environment_section(runs_index: LoadtestIndex) -> str:
+    env = runs_index.environment
     flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in env["cpu_flags"].items())
     libraries = ", ".join(f"{name} {version}" for name, version in env["libraries"].items() if version)
     return (f"- CPU: {env['cpu_model']}, {env['cores']} cores, generator affinity {env['affinity']}\n"
             f"- ISA: {flags}\n- Python {env['python']} on {env['platform']}\n- Libraries: {libraries}\n"
             f"- git revision {env['git_revision']}, params.yaml sha256 {env['params_sha256']}\n"
-            f"- served variants: {runs_index['variants']}; stand-in model: {runs_index['standin']}\n")
+            f"- served variants: {runs_index.variants}; stand-in model: {runs_index.standin}\n")
 
 
 def ci(ratio: dict) -> str:
@@ -75,53 +74,51 @@ def tests_table(detail: dict) -> str:
     return table(header, rows)
 
 
-def capacity_section(capacity: dict) -> str:
-    if not capacity:
+def capacity_section(capacity: Capacity | None) -> str:
+    if capacity is None:
         return "No capacity results.\n"
-    rows = [[name, s["variant"], fmt(s["capacity_per_s"], 2), f"{s['bracket']}", len(s["steps"]), s["short_steps"]]
-            for name, s in capacity["services"].items()]
-    ratio = f"{capacity['ratio']:.2f}x" if capacity.get("ratio") else "n/a"
-    return (f"Objective: p99 from the scheduled time <= {capacity['slo_p99_ms']} ms, failed requests <= "
-            f"{capacity['max_error_rate']:.0%}. Capacity ratio optimized / baseline: **{ratio}**.\n\n"
+    rows = [[name, s.variant, fmt(s.capacity_per_s, 2), f"{s.bracket}", len(s.steps), s.short_steps]
+            for name, s in capacity.services.items()]
+    ratio = f"{capacity.ratio:.2f}x" if capacity.ratio else "n/a"
+    return (f"Objective: p99 from the scheduled time <= {capacity.slo_p99_ms} ms, failed requests <= "
+            f"{capacity.max_error_rate:.0%}. Capacity ratio optimized / baseline: **{ratio}**.\n\n"
             + table(["service", "variant", "capacity req/s", "bracket [pass, fail]", "steps", "steps < 459 req"],
                     rows))
 
 
-def resilience_section(resilience: dict) -> str:
-    if not resilience:
+def resilience_section(resilience: Resilience | None) -> str:
+    if resilience is None:
         return "No resilience results.\n"
     rows = []
-    for name, run in resilience["runs"].items():
-        failed = ", ".join(f"{k} {v}" for k, v in run["failed_by_outcome"].items() if v) or "none"
-        window = run["error_window_s"]
-        in_flight = run["in_flight_at_fault"]
-        fates = ", ".join(f"{k} {v}" for k, v in in_flight["outcomes"].items() if v) or "-"
-        rows.append([name, f"{run['failed']} / {run['measured']}", failed,
-                     f"{window['length']:.2f}" if window else "-", fmt(run["time_to_first_success_s"], 2),
-                     fmt(run["time_to_p99_recovery_s"], 1), f"{in_flight['count']}: {fates}",
-                     f"{run['recorded']} / {run['scheduled']}", f"[figure]({run['timeline']})"])
-    return (f"Target: {resilience['target']}, service: {resilience['service']}, load: scenario "
-            f"`{resilience['scenario']}`. Times in seconds from the fault.\n\n"
+    for name, run in resilience.runs.items():
+        failed = ", ".join(f"{k} {v}" for k, v in run.failed_by_outcome.items() if v) or "none"
+        window, in_flight = run.error_window_s, run.in_flight_at_fault
+        fates = ", ".join(f"{k} {v}" for k, v in in_flight.outcomes.items() if v) or "-"
+        rows.append([name, f"{run.failed} / {run.measured}", failed,
+                     f"{window.length:.2f}" if window else "-", fmt(run.time_to_first_success_s, 2),
+                     fmt(run.time_to_p99_recovery_s, 1), f"{in_flight.count}: {fates}",
+                     f"{run.recorded} / {run.scheduled}", f"[figure]({run.timeline})"])
+    return (f"Target: {resilience.target}, service: {resilience.service}, load: scenario "
+            f"`{resilience.scenario}`. Times in seconds from the fault.\n\n"
             + table(["fault", "failed / measured", "failed by outcome", "error window s", "first success s",
                      "p99 recovered s", "in flight at fault: fates", "recorded / scheduled", "timeline"], rows))
 
 
-def draw_figures(loadtest: Path, scenarios: list[str], plots: Path) -> list[str]:
+def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], plots: Path) -> list[str]:
     plots.mkdir(parents=True, exist_ok=True)
     percentiles: dict[str, dict[str, dict[str, float]]] = {}
     names = []
-    for scenario in scenarios:
-        services = read_scenario(loadtest / scenario)
+    for scenario, scenario_runs in scenarios.items():
+        services = group_by_service(loadtest / scenario, scenario_runs)
         plot_cdfs({s: r.latencies for s, r in services.items()}, f"latency CDF, {scenario}",
                   plots / f"cdf-{scenario}.png")
         percentiles[scenario] = {s: {stat: getattr(r.summaries[0].latency_ms, stat) or float("nan")
                                      for stat in ("p50", "p95", "p99")} for s, r in services.items() if r.summaries}
-        index = json.loads((loadtest / scenario / "runs.json").read_text())
         runs, curves = [], []
-        for run in index["runs"]:
-            folder = loadtest / scenario / run["path"]
-            label = f"{run['service']} #{run['repeat']}"
-            runs.append({"label": label, "records": pd.read_parquet(folder / RECORDS_FILE),
+        for run in scenario_runs.index.runs:
+            folder = loadtest / scenario / run.path
+            label = f"{run.service} #{run.repeat}"
+            runs.append({"label": label, "records": scenario_runs.records[run.path],
                          "timeline": pd.read_csv(folder / "batch_timeline.csv")})
             curves.append((label, pd.read_csv(folder / "interarrival.csv")))
         plot_timelines(runs, f"runs over time, {scenario}", plots / f"timeline-{scenario}.png")
@@ -132,16 +129,18 @@ def draw_figures(loadtest: Path, scenarios: list[str], plots: Path) -> list[str]
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, validation=VALIDATION_JSON, resilience=RESULTS_DIR / "resilience.json",
-                          loadtest=RESULTS_DIR / "loadtest", detail=RESULTS_DIR / "comparison_detail.json",
+    parser = stage_parser(__doc__, validation=VALIDATION_JSON, resilience=RESILIENCE_JSON, loadtest=LOADTEST_DIR,
+                          detail=RESULTS_DIR / "comparison_detail.json",
                           plots=RESULTS_DIR / "plots", out=RESULTS_DIR / "report.md")
     args = parser.parse_args()
     params = load_params(args.params)
     validation = read_result(args.validation, Validation)
     detail = json.loads(args.detail.read_text())
-    resilience = json.loads(args.resilience.read_text()) if args.resilience.is_file() else {}
-    figures = draw_figures(args.loadtest, params.loadtest.scenarios, args.plots)
-    first = json.loads((args.loadtest / params.loadtest.scenarios[0] / "runs.json").read_text())
+    resilience = read_result(args.resilience, Resilience) if args.resilience.is_file() else None
+    capacity = Capacity.model_validate(detail["capacity"]) if detail.get("capacity") else None
+    scenarios = {name: read_runs(args.loadtest / name) for name in params.loadtest.scenarios}
+    figures = draw_figures(args.loadtest, scenarios, args.plots)
+    first = scenarios[params.loadtest.scenarios[0]].index
     relative = Path("plots") if args.plots.parent == args.out.parent else args.plots
     parts = [
         f"# servebench report: {validation.model}\n",
@@ -154,7 +153,7 @@ def main() -> None:
         "requests only; failures are counted by outcome. Ratios are optimized / baseline with bootstrap 95 % CIs.\n",
         load_table(detail),
         "\n### Tests and run-to-run noise\n", tests_table(detail),
-        "\n## Capacity under the p99 objective\n", capacity_section(detail.get("capacity", {})),
+        "\n## Capacity under the p99 objective\n", capacity_section(capacity),
         "\n## Resilience: faults under load\n", resilience_section(resilience),
         "\n## Figures\n", *[f"![{name}]({relative / name})\n" for name in figures],
     ]

@@ -14,12 +14,12 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from stages.common.artifacts import BENTOS_JSON, CORPUS_FILE, DATASET_DIR, RESULTS_DIR, read_corpus
+from stages.common.artifacts import BENTOS_JSON, CORPUS_FILE, DATASET_DIR, RESILIENCE_JSON, RESULTS_DIR, read_corpus
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
 from stages.common.params import Params, ScenarioParams, load_params
-from stages.common.results import Bentos
+from stages.common.results import Bentos, FaultRecovery, Resilience
 from stages.faults.cluster import Disruptor
 from stages.faults.local import inject
 from stages.faults.recovery import recovery
@@ -31,7 +31,7 @@ from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
 
 
-def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Params, out: Path) -> dict:
+def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Params, out: Path) -> FaultRecovery:
     """Recovery figures, audit and files of one faulted run."""
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,12 +44,13 @@ def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Par
     recovered = figures["time_to_p99_recovery_s"]
     print(f"resilience: {name}: {failed} failed of {figures['measured']}, first success after "
           f"{figures['time_to_first_success_s']} s, p99 recovered after {recovered} s", file=sys.stderr, flush=True)
-    return {"fault_at_s": run.fault_s, "fault_end_s": run.fault_end_s, "actions": run.log.actions, **figures,
-            "generator_audit_valid": summary.audit.valid, "generator_audit_reasons": summary.audit.reasons,
-            "timeline": str((folder / "timeline.png").relative_to(out.parent))}
+    return FaultRecovery(fault_at_s=run.fault_s, fault_end_s=run.fault_end_s, actions=run.log.actions, **figures,
+                         generator_audit_valid=summary.audit.valid, generator_audit_reasons=summary.audit.reasons,
+                         timeline=str((folder / "timeline.png").relative_to(out.parent)))
 
 
-def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: list[str], out: Path) -> dict:
+def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: list[str],
+               out: Path) -> dict[str, FaultRecovery]:
     settings = params.resilience
     built = bentos.services[settings.service]
     service = getattr(params.serve, settings.service)
@@ -65,7 +66,7 @@ def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: 
     return results
 
 
-def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out: Path) -> dict:
+def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out: Path) -> dict[str, FaultRecovery]:
     settings = params.resilience.cluster
     disruptor = Disruptor(settings)
     if not settings.url:
@@ -85,7 +86,7 @@ def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out
 
 def main() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, runs=RESULTS_DIR / "resilience",
-                          out=RESULTS_DIR / "resilience.json")
+                          out=RESILIENCE_JSON)
     args = parser.parse_args()
     params = load_params(args.params)
     settings = params.resilience
@@ -97,12 +98,11 @@ def main() -> None:
         runs = local_runs(params, read_result(args.bentos, Bentos), scenario, texts, args.runs)
     else:
         runs = cluster_runs(params, scenario, texts, args.runs)
-    lost = {name: run["scheduled"] - run["recorded"] for name, run in runs.items()
-            if run["scheduled"] != run["recorded"]}
-    write_result(args.out, {"target": settings.target, "service": settings.service, "scenario": settings.scenario,
-                            "runs": runs, "all_requests_recorded": not lost})
+    lost = {name: run.scheduled - run.recorded for name, run in runs.items() if run.scheduled != run.recorded}
+    write_result(args.out, Resilience(target=settings.target, service=settings.service, scenario=settings.scenario,
+                                      runs=runs, all_requests_recorded=not lost))
     print(f"resilience: {len(runs)} fault runs, "
-          f"{sum(run['failed'] for run in runs.values())} failed requests in all, none lost -> {args.out}"
+          f"{sum(run.failed for run in runs.values())} failed requests in all, none lost -> {args.out}"
           if not lost else f"resilience: requests missing from the records: {lost}")
 
 

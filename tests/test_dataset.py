@@ -6,8 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from stages.common.examples import DatasetError
 from stages.common.params import DataParams
-from stages.dataset import DatasetError, build_dataset, load_examples, subsample
+from stages.dataset import build_dataset, load_examples, subsample
 
 LABELS = ["negative", "neutral", "positive"]
 

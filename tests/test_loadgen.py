@@ -17,7 +17,7 @@ import pytest
 from helpers import run_module, write_params
 
 from stages.common.params import LoadgenParams
-from stages.loadgen.arrivals import ArrivalSpec, draw_schedule, schedule_fit
+from stages.loadgen.arrivals import ArrivalSpec, TraceError, draw_schedule, schedule_fit
 from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
 from stages.loadgen.shards import merge_runs
 from stages.loadgen.summary import summarize
@@ -149,9 +149,12 @@ def test_duration_and_trace_schedules(tmp_path: Path) -> None:
     trace = tmp_path / "trace.txt"
     trace.write_text("# unix timestamps\n100.0\n100.5\n100.5\n103.25\n")
     np.testing.assert_array_equal(draw_schedule(ArrivalSpec("trace", trace_file=str(trace))), [0, 0.5, 0.5, 3.25])
-    trace.write_text("5\n4\n")
-    with pytest.raises(ValueError, match="non-decreasing"):
-        draw_schedule(ArrivalSpec("trace", trace_file=str(trace)))
+    for content, problem in (("5\n4\n", "non-decreasing"), ("1.0\nsoon\n", "one number per line")):
+        trace.write_text(content)
+        with pytest.raises(TraceError, match=problem):
+            draw_schedule(ArrivalSpec("trace", trace_file=str(trace)))
+    with pytest.raises(TraceError, match="no such trace file"):
+        draw_schedule(ArrivalSpec("trace", trace_file=str(tmp_path / "missing.txt")))
 
 
 def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) -> None:

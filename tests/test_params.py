@@ -41,7 +41,7 @@ def test_string_number_is_not_silently_coerced() -> None:
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"model": {"source": "s3"}}, "model.source = 's3': Input should be 'hub', 'local' or 'standin'"),
+        ({"model": {"source": "s3"}}, "model.source = 's3': Input should be 'hub', 'local', 'standin' or 'finetune'"),
         ({"validate": {"min_agreement": 1.5}}, "validate.min_agreement = 1.5: Input should be less than or equal to 1"),
         ({"export": {"opset": 9}}, "export.opset = 9: Input should be greater than or equal to 14"),
         ({"export": {"parity_shapes": [[4]]}}, "export.parity_shapes.0 = [4]: List should have at least 2 items"),

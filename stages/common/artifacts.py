@@ -26,6 +26,10 @@ DATASET_INFO = "dataset_info.json"
 VALIDATION_JSON = RESULTS_DIR / "validation.json"
 BENTOS_JSON = RESULTS_DIR / "bentos.json"
 LIMITS_JSON = RESULTS_DIR / "limits.json"
+LOADTEST_DIR = RESULTS_DIR / "loadtest"
+RUNS_INDEX = "runs.json"  # in each LOADTEST_DIR/<scenario>/
+CAPACITY_JSON = RESULTS_DIR / "capacity.json"
+RESILIENCE_JSON = RESULTS_DIR / "resilience.json"
 
 SERVICES = ("baseline", "optimized")
 

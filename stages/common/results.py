@@ -186,3 +186,93 @@ class LoadSummary(Result):
     service_time_ms: LatencyStats
     audit: Audit
     scenario: dict[str, object] | None = None
+
+
+# --- loadtest, capacity, resilience ---------------------------------------------------------------------------
+
+
+class LoadtestRun(Result):
+    """One run of a scenario; ``path`` is relative to the scenario's folder."""
+
+    service: str
+    repeat: int
+    order: int
+    path: str
+    valid: bool
+    reasons: list[str]
+
+
+class LoadtestIndex(Result):
+    """``results/loadtest/<scenario>/runs.json``: every run in the order it ran, with its validity."""
+
+    scenario: str
+    variants: dict[str, str]
+    standin: bool
+    runs: list[LoadtestRun]
+    environment: dict[str, object]
+
+
+class CapacityStep(Result):
+    rate: float
+    measured: int
+    failed: int
+    error_rate: float
+    p99_ms: float | None
+    p50_ms: float | None
+    passed: bool
+    p99_claim: bool  # at least 459 measured requests: a p99 claim at 99 % confidence
+
+
+class ServiceCapacity(Result):
+    variant: str
+    capacity_per_s: float | None  # None: even the lowest rate probed failed
+    bracket: list[float | None]  # [highest pass, lowest fail above it]
+    steps: list[CapacityStep]
+    short_steps: int
+
+
+class Capacity(Result):
+    slo_p99_ms: float
+    max_error_rate: float
+    services: dict[str, ServiceCapacity]
+    ratio: float | None
+
+
+class ErrorWindow(Result):
+    first: float
+    last: float
+    length: float
+
+
+class InFlight(Result):
+    count: int
+    outcomes: dict[str, int]
+
+
+class FaultRecovery(Result):
+    """One faulted run; times in seconds of the run's clock, ``*_s`` durations from the fault."""
+
+    fault_at_s: float
+    fault_end_s: float
+    actions: list[str]
+    scheduled: int
+    recorded: int
+    measured: int
+    failed: int
+    failed_by_outcome: dict[str, int]
+    error_window_s: ErrorWindow | None
+    time_to_first_success_s: float | None
+    p99_before_ms: float | None
+    time_to_p99_recovery_s: float | None
+    in_flight_at_fault: InFlight
+    generator_audit_valid: bool
+    generator_audit_reasons: list[str]
+    timeline: str
+
+
+class Resilience(Result):
+    target: str
+    service: str
+    scenario: str
+    runs: dict[str, FaultRecovery]
+    all_requests_recorded: bool

@@ -41,8 +41,12 @@ def main() -> None:
         records, usage = send_scenario(args.url, scenario, read_corpus(args.corpus),
                                        Shard(shard_index, shard_count, args.start_at))
     summary = scenario_summary(records, usage, args.scenario, scenario, bounds, 1 if whole_run else shard_count)
-    open_whole = scenario.mode == "open" and whole_run
-    write_run(args.out, records, summary, arrival_spec(scenario) if open_whole else None)
+    write_run(args.out, records, summary)
+    if scenario.mode == "open" and whole_run:
+        # Imported here, after the run: shard processes (and the generator before its run) never load matplotlib.
+        from stages.reporting.plots import write_density
+
+        write_density(args.out, records, arrival_spec(scenario))
     print(f"loadgen: {one_line(args.scenario, summary)} -> {args.out}")
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 from scipy import stats
 
+from stages.common.errors import ServebenchError
 from stages.common.results import GapFit
 
 Process = Literal["exponential", "gamma", "constant", "trace"]
@@ -42,13 +43,22 @@ def gap_distribution(spec: ArrivalSpec) -> stats.rv_continuous | None:
     return None
 
 
+class TraceError(ServebenchError):
+    """An arrival trace file that cannot drive a run."""
+
+
 def read_trace(path: Path) -> np.ndarray:
     """Timestamps (seconds, one per line, any origin, '#' comments allowed) as offsets from the first."""
-    values = np.loadtxt(path, comments="#", ndmin=1, dtype=float)
+    if not path.is_file():
+        raise TraceError(f"{path}: no such trace file (loadgen.scenarios.<name>.trace_file)")
+    try:
+        values = np.loadtxt(path, comments="#", ndmin=1, dtype=float)
+    except ValueError as exc:
+        raise TraceError(f"{path}: not one number per line: {exc}") from None
     if values.size == 0:
-        raise ValueError(f"{path}: trace holds no timestamps")
+        raise TraceError(f"{path}: trace holds no timestamps")
     if np.any(np.diff(values) < 0):
-        raise ValueError(f"{path}: trace timestamps must be non-decreasing")
+        raise TraceError(f"{path}: trace timestamps must be non-decreasing")
     return values - values[0]
 
 

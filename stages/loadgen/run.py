@@ -1,8 +1,7 @@
 """One load run end to end: schedule and payloads from the scenario, the send loop, and the files it leaves.
 
-Each run writes ``records.parquet`` (one row per scheduled request), ``summary.json`` (outcomes, rates, latency
-percentiles, fidelity audit) and, for a whole open-loop run, ``interarrival.csv``/``.png`` (realised vs target
-gap density).
+Each run writes ``records.parquet`` (one row per scheduled request) and ``summary.json`` (outcomes, rates, latency
+percentiles, fidelity audit); callers add the gap-density figure with :func:`stages.reporting.plots.write_density`.
 """
 
 from __future__ import annotations
@@ -11,18 +10,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from stages.common.io import write_result
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.common.results import LoadSummary
-from stages.loadgen.arrivals import ArrivalSpec, density_curves, draw_schedule
+from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
 from stages.loadgen.payloads import arrival_spec, request_bodies
 from stages.loadgen.shards import RECORDS_FILE, SUMMARY_FILE
 from stages.loadgen.summary import summarize
-from stages.reporting.plots import plot_density
 
 CLOSED_LOOP_POOL = 200_000  # payloads closed-loop users draw from until the duration ends
 
@@ -58,21 +55,12 @@ def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], shard: S
                          shard.start_at, progress_every_s)
 
 
-def write_density(out: Path, records: pd.DataFrame, spec: ArrivalSpec) -> None:
-    """Realised vs target inter-arrival density as CSV and PNG: the study's fidelity figure."""
-    sent = np.sort(records["sent_s"].dropna().to_numpy())
-    curves = density_curves(np.diff(sent), spec)
-    pd.DataFrame(curves).to_csv(out / "interarrival.csv", index=False)
-    plot_density(curves, f"{spec.process}, rate {spec.rate}/s", out / "interarrival.png")
-
-
-def write_run(out: Path, records: pd.DataFrame, summary: LoadSummary, spec: ArrivalSpec | None) -> None:
-    """The run's files; the density figure only for whole open-loop runs (``spec`` given)."""
+def write_run(out: Path, records: pd.DataFrame, summary: LoadSummary) -> None:
+    """The run's records and summary; figures are drawn by the callers (:mod:`stages.reporting.plots`), so that
+    generator processes never import a plotting library."""
     out.mkdir(parents=True, exist_ok=True)
     records.to_parquet(out / RECORDS_FILE, index=False)
     write_result(out / SUMMARY_FILE, summary)
-    if spec is not None:
-        write_density(out, records, spec)
 
 
 def scenario_summary(records: pd.DataFrame, usage: GeneratorUsage, name: str, scenario: ScenarioParams,

@@ -19,7 +19,7 @@ from stages.common.io import read_result
 from stages.common.results import LoadSummary
 from stages.loadgen.client import GeneratorUsage
 
-SHARD_START_LEAD_S = 5.0  # time for shard processes to import (pandas, scipy, matplotlib) and connect first
+SHARD_START_LEAD_S = 2.0  # time for shard processes to import (pandas, scipy) and connect first
 RECORDS_FILE = "records.parquet"
 SUMMARY_FILE = "summary.json"
 

@@ -14,14 +14,20 @@ from typing import Protocol
 import numpy as np
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from stages.common.errors import ServebenchError
 from stages.common.params import RuntimeParams, TokenizerParams
 from stages.model.variants import Variant
 
+Encoded = dict[str, np.ndarray]
+"""The tokenizer's arrays by name (``input_ids``, ``attention_mask``, and ``token_type_ids`` for BERT), int64.
+
+Passed through by name, never by position, so that RoBERTa's two inputs and BERT's three take one code path."""
+
 
 class Backend(Protocol):
-    """Maps a padded batch of token ids to raw logits."""
+    """Maps a padded, encoded batch to raw logits."""
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray: ...
+    def logits(self, encoded: Encoded) -> np.ndarray: ...
 
 
 class TorchBackend:
@@ -44,13 +50,10 @@ class TorchBackend:
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype)
         self.model = model.to(self.device).eval()
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def logits(self, encoded: Encoded) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
-            output = self.model(
-                input_ids=torch.from_numpy(input_ids).to(self.device),
-                attention_mask=torch.from_numpy(attention_mask).to(self.device),
-            )
+            output = self.model(**{name: torch.from_numpy(array).to(self.device) for name, array in encoded.items()})
         return output.logits.float().cpu().numpy()
 
 
@@ -78,26 +81,57 @@ class OnnxBackend:
         providers = choose_providers(runtime.providers, ort.get_available_providers())
         self.session = ort.InferenceSession(str(model_path), options, providers=providers)
         self.providers = self.session.get_providers()
+        self.input_names = [graph_input.name for graph_input in self.session.get_inputs()]
         shape = self.session.get_inputs()[0].shape
         self.static_batch = shape[0] if isinstance(shape[0], int) else None
         self.static_length = shape[1] if isinstance(shape[1], int) else None
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    def _fill(self, name: str, row: bool) -> int:
+        """Padding value: the pad id for token ids; a fully attended row for filler rows (an all-zero mask
+        makes softmax over nothing, NaN); zero otherwise."""
+        if name == "input_ids":
+            return self.pad_token_id
+        return 1 if row and name == "attention_mask" else 0
+
+    def logits(self, encoded: Encoded) -> np.ndarray:
+        missing_inputs = set(self.input_names) - set(encoded)
+        if missing_inputs:
+            raise ServebenchError(
+                f"the ONNX graph needs inputs {sorted(missing_inputs)} that the tokenizer did not produce"
+            )
+        arrays = {name: encoded[name] for name in self.input_names}
         if self.static_length is not None:
-            pad = self.static_length - input_ids.shape[1]
-            input_ids = np.pad(input_ids, ((0, 0), (0, pad)), constant_values=self.pad_token_id)
-            attention_mask = np.pad(attention_mask, ((0, 0), (0, pad)))
-        step = self.static_batch or len(input_ids)
+            arrays = {
+                name: np.pad(array, ((0, 0), (0, self.static_length - array.shape[1])),
+                             constant_values=self._fill(name, row=False))
+                for name, array in arrays.items()
+            }
+        rows = len(arrays["input_ids"])
+        step = self.static_batch or rows
         chunks = []
-        for start in range(0, len(input_ids), step):
-            ids, mask = input_ids[start : start + step], attention_mask[start : start + step]
-            missing = step - len(ids)
+        for start in range(0, rows, step):
+            batch = {name: array[start : start + step] for name, array in arrays.items()}
+            missing = step - len(batch["input_ids"])
             if missing:
-                ids = np.pad(ids, ((0, missing), (0, 0)), constant_values=self.pad_token_id)
-                mask = np.pad(mask, ((0, missing), (0, 0)), constant_values=1)
-            out = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+                batch = {
+                    name: np.pad(array, ((0, missing), (0, 0)), constant_values=self._fill(name, row=True))
+                    for name, array in batch.items()
+                }
+            out = self.session.run(["logits"], batch)[0]
             chunks.append(out[: step - missing])
         return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], tokenizing: TokenizerParams) -> Encoded:
+    """Every array the tokenizer makes for its model (``model_input_names``), as int64."""
+    encoded = tokenizer(
+        texts,
+        padding=tokenizing.padding,
+        truncation=tokenizing.truncation,
+        max_length=tokenizing.max_length,
+        return_tensors="np",
+    )
+    return {name: encoded[name].astype(np.int64) for name in tokenizer.model_input_names if name in encoded}
 
 
 @dataclass(frozen=True)
@@ -143,20 +177,12 @@ class SentimentClassifier:
                 )
         return cls(backend, tokenizer, labels, tokenizing)
 
-    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        encoded = self.tokenizer(
-            texts,
-            padding=self.tokenizing.padding,
-            truncation=self.tokenizing.truncation,
-            max_length=self.tokenizing.max_length,
-            return_tensors="np",
-        )
-        return encoded["input_ids"].astype(np.int64), encoded["attention_mask"].astype(np.int64)
+    def encode(self, texts: list[str]) -> Encoded:
+        return encode(self.tokenizer, texts, self.tokenizing)
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, shape ``(len(texts), len(labels))``."""
-        input_ids, attention_mask = self.encode(texts)
-        return softmax(self.backend.logits(input_ids, attention_mask))
+        return softmax(self.backend.logits(self.encode(texts)))
 
     def classify(self, texts: list[str]) -> list[Prediction]:
         probabilities = self.predict_proba(texts)

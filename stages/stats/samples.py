@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from stages.common.artifacts import RUNS_INDEX
 from stages.common.io import read_result
-from stages.common.results import LoadSummary
+from stages.common.results import LoadSummary, LoadtestIndex
 from stages.loadgen.shards import RECORDS_FILE, SUMMARY_FILE
 
 
@@ -27,17 +27,35 @@ class ServiceRuns:
         return np.array([s.throughput_ok_per_s or 0.0 for s in self.summaries])
 
 
-def read_scenario(folder: Path) -> dict[str, ServiceRuns]:
+@dataclass
+class ScenarioRuns:
+    """A scenario's index and every run's records (valid or not), keyed by the run's path; read once."""
+
+    index: LoadtestIndex
+    records: dict[str, pd.DataFrame]
+
+
+def read_runs(folder: Path) -> ScenarioRuns:
+    """The index and the records of every run of one scenario."""
+    index = read_result(folder / RUNS_INDEX, LoadtestIndex)
+    return ScenarioRuns(index, {run.path: pd.read_parquet(folder / run.path / RECORDS_FILE) for run in index.runs})
+
+
+def group_by_service(folder: Path, runs: ScenarioRuns) -> dict[str, ServiceRuns]:
     """Every service's valid runs of one scenario; invalid runs are listed, not used."""
-    index = json.loads((folder / "runs.json").read_text())
     services: dict[str, ServiceRuns] = {}
-    for run in index["runs"]:
-        runs = services.setdefault(run["service"], ServiceRuns())
-        if not run["valid"]:
-            runs.excluded.append({"path": run["path"], "reasons": run["reasons"]})
+    for run in runs.index.runs:
+        service = services.setdefault(run.service, ServiceRuns())
+        if not run.valid:
+            service.excluded.append({"path": run.path, "reasons": run.reasons})
             continue
-        records = pd.read_parquet(folder / run["path"] / RECORDS_FILE)
+        records = runs.records[run.path]
         measured = records[~records["warmup"] & (records["outcome"] == "ok")]
-        runs.latencies.append(measured["latency_ms"].to_numpy())
-        runs.summaries.append(read_result(folder / run["path"] / SUMMARY_FILE, LoadSummary))
+        service.latencies.append(measured["latency_ms"].to_numpy())
+        service.summaries.append(read_result(folder / run.path / SUMMARY_FILE, LoadSummary))
     return services
+
+
+def read_scenario(folder: Path) -> dict[str, ServiceRuns]:
+    """Every service's valid runs of one scenario, read from its folder."""
+    return group_by_service(folder, read_runs(folder))
