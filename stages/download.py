@@ -1,8 +1,10 @@
 """download stage: put the classifier to serve into ``data/model`` in one normalised Hugging Face layout.
 
-Sources: the Hub (``model.id`` at ``model.revision``), a local folder, or the offline stand-in. Whatever the
-source, the output is re-saved by transformers itself (safetensors weights, ``tokenizer.json``), so every later
-stage loads one format, and ``model_info.json`` records where the model came from and whether it is a stand-in.
+Sources: the Hub (``model.id`` at ``model.revision``), a local folder, the offline stand-in, or a pretrained
+encoder fine-tuned here (``model.source: finetune``, :mod:`stages.model.finetune`). Whatever the source, the output
+is saved by transformers itself (safetensors weights, ``tokenizer.json``), so every later stage loads one format,
+and ``model_info.json`` records where the model came from and whether it is a stand-in. ``results/training.json``
+(DVC metrics) and ``results/training_loss.csv`` (DVC plot) record the fine-tuning run, or say there was none.
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from stages.common.artifacts import MODEL_DIR, MODEL_INFO
+from stages.common.artifacts import MODEL_DIR, MODEL_INFO, RESULTS_DIR
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import write_result
 from stages.common.params import ModelParams, load_params
+from stages.model.finetune import finetune
 from stages.model.hub import fetch_snapshot, snapshot_commit
 from stages.model.standin import build_standin
 
+TRAINING_JSON = RESULTS_DIR / "training.json"  # read by DVC and people only, so named here
+TRAINING_LOSS_CSV = RESULTS_DIR / "training_loss.csv"
 HUB_FILES = [
     "config.json",
     "*.safetensors",
@@ -48,13 +54,19 @@ def normalise_checkpoint(source_dir: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def download_model(params: ModelParams, out_dir: Path) -> dict:
-    """Materialise the model named by ``params`` into ``out_dir``; return its provenance record."""
+def download_model(params: ModelParams, labels: list[str], out_dir: Path, threads: int) -> tuple[dict, dict | None]:
+    """Materialise the model named by ``params`` into ``out_dir``; return its provenance record and, when it was
+    fine-tuned here, the training record."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     info: dict = {"source": params.source, "standin": params.source == "standin"}
-    if params.source == "standin":
+    training = None
+    if params.source == "finetune":
+        training = finetune(params.finetune, labels, out_dir, threads)
+        info |= {"id": f"{params.finetune.base}-finetuned", "base": params.finetune.base,
+                 "trained_on": f"{params.finetune.data_path} ({params.finetune.split})"}
+    elif params.source == "standin":
         build_standin(params.standin, out_dir)
         info |= {
             "id": f"standin-roberta-{params.standin.size}",
@@ -71,14 +83,26 @@ def download_model(params: ModelParams, out_dir: Path) -> dict:
     config = json.loads((out_dir / "config.json").read_text())
     info["labels"] = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     write_result(out_dir / MODEL_INFO, info)
-    return info
+    return info, training
+
+
+def write_training(training: dict | None, source: str, metrics: Path, curve: Path) -> None:
+    """The training record without its curve (metrics) and the loss per step (plot); empty when not trained."""
+    record = {"source": source, "trained": training is not None}
+    record |= {key: value for key, value in (training or {}).items() if key != "loss_curve"}
+    write_result(metrics, record)
+    frame = pd.DataFrame((training or {}).get("loss_curve", []), columns=["step", "epoch", "loss"])
+    frame.to_csv(curve, index=False)
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, out=MODEL_DIR)
+    parser = stage_parser(__doc__, out=MODEL_DIR, training=TRAINING_JSON, training_loss=TRAINING_LOSS_CSV)
     args = parser.parse_args()
-    info = download_model(load_params(args.params).model, args.out)
-    print(f"download: {info['id']} ({info['source']}) -> {args.out}, labels {info['labels']}")
+    params = load_params(args.params)
+    info, training = download_model(params.model, params.data.labels, args.out, params.runtime.threads)
+    write_training(training, params.model.source, args.training, args.training_loss)
+    trained = f", fine-tuned in {training['wall_s']:.0f} s, final loss {training['final_loss']:.3f}" if training else ""
+    print(f"download: {info['id']} ({info['source']}) -> {args.out}, labels {info['labels']}{trained}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ realised vs target inter-arrival density) written to ``results/plots/`` and decl
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +19,7 @@ from stages.common.params import load_params
 from stages.common.results import Capacity, LoadtestIndex, Resilience, Validation
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
 from stages.reporting.plots import plot_cdfs, plot_density_runs, plot_percentiles, plot_timelines
+from stages.stats.comparison import ComparisonDetail, Estimate
 from stages.stats.samples import ScenarioRuns, group_by_service, read_runs
 
 
@@ -33,43 +33,42 @@ def environment_section(runs_index: LoadtestIndex) -> str:
             f"- served variants: {runs_index.variants}; stand-in model: {runs_index.standin}\n")
 
 
-def ci(ratio: dict) -> str:
-    return f"{ratio['estimate']:.3f} [{ratio['low']:.3f}, {ratio['high']:.3f}]"
+def ci(ratio: Estimate) -> str:
+    return f"{ratio.estimate:.3f} [{ratio.low:.3f}, {ratio.high:.3f}]"
 
 
-def load_table(detail: dict) -> str:
+def load_table(detail: ComparisonDetail) -> str:
     header = ["scenario", "service", "runs", "p50 ms", "p95 ms", "p99 ms", "mean ms", "ok/s", "outcomes"]
     rows = []
-    for name, data in detail["scenarios"].items():
-        if not data["comparable"]:
+    for name, data in detail.scenarios.items():
+        lat, throughput = data.latency, data.throughput
+        if lat is None or throughput is None:
             rows.append([name, "-", "not comparable (no valid runs)", *[""] * 6])
             continue
         for service in ("baseline", "optimized"):
-            lat = data["latency"]
-            outcomes = ", ".join(f"{k} {v}" for k, v in data["outcomes"][service].items() if v)
-            rows.append([name, service, data["runs_used"][service],
-                         *[fmt(lat[s][f"{service}_ms"]) for s in ("p50", "p95", "p99", "mean")],
-                         fmt(data["throughput"][f"{service}_per_s"], 2), outcomes])
-        lat = data["latency"]
-        rows.append([name, "**ratio opt/base [95 % CI]**", f"resampled: {lat['p50']['resampled']}",
-                     *[f"{ci(lat[s]['ratio'])} {lat[s]['verdict']}" for s in ("p50", "p95", "p99", "mean")],
-                     f"{ci(data['throughput']['ratio'])} {data['throughput']['verdict']}", ""])
+            outcomes = ", ".join(f"{k} {v}" for k, v in (data.outcomes or {})[service].items() if v)
+            rows.append([name, service, (data.runs_used or {})[service],
+                         *[fmt(getattr(lat[s], f"{service}_ms")) for s in ("p50", "p95", "p99", "mean")],
+                         fmt(getattr(throughput, f"{service}_per_s"), 2), outcomes])
+        rows.append([name, "**ratio opt/base [95 % CI]**", f"resampled: {lat['p50'].resampled}",
+                     *[f"{ci(lat[s].ratio)} {lat[s].verdict}" for s in ("p50", "p95", "p99", "mean")],
+                     f"{ci(throughput.ratio)} {throughput.verdict}", ""])
     return table(header, rows)
 
 
-def tests_table(detail: dict) -> str:
+def tests_table(detail: ComparisonDetail) -> str:
     header = ["scenario", "HL shift ms [95 % CI]", "Cliff's delta", "MWU p (Holm)", "KS p (Holm)", "excluded runs",
               "p50 spread base / opt (CV)", "p99 spread base / opt (CV)"]
     rows = []
-    for name, data in detail["scenarios"].items():
-        if not data["comparable"]:
+    for name, data in detail.scenarios.items():
+        shift, spread, holm = data.hodges_lehmann_shift_ms, data.spread, data.pvalues_holm
+        if shift is None or spread is None or holm is None:
             continue
-        shift, spread = data["hodges_lehmann_shift_ms"], data["spread"]
-        rows.append([name, f"{shift['estimate']:.1f} [{shift['low']:.1f}, {shift['high']:.1f}]",
-                     f"{data['cliffs_delta']:.3f}", f"{data['pvalues_holm']['mann_whitney']:.2g}",
-                     f"{data['pvalues_holm']['ks']:.2g}", sum(len(v) for v in data["excluded_runs"].values()),
-                     *[" / ".join(f"{spread[s][stat]['min']:.1f}-{spread[s][stat]['max']:.1f} "
-                                  f"({spread[s][stat]['cv']:.2f})" for s in ("baseline", "optimized"))
+        rows.append([name, f"{shift.estimate:.1f} [{shift.low:.1f}, {shift.high:.1f}]",
+                     f"{data.cliffs_delta:.3f}", f"{holm['mann_whitney']:.2g}", f"{holm['ks']:.2g}",
+                     sum(len(v) for v in data.excluded_runs.values()),
+                     *[" / ".join(f"{spread[s][stat].min:.1f}-{spread[s][stat].max:.1f} ({spread[s][stat].cv:.2f})"
+                                  for s in ("baseline", "optimized"))
                        for stat in ("p50", "p99")]])
     return table(header, rows)
 
@@ -135,9 +134,8 @@ def main() -> None:
     args = parser.parse_args()
     params = load_params(args.params)
     validation = read_result(args.validation, Validation)
-    detail = json.loads(args.detail.read_text())
+    detail = read_result(args.detail, ComparisonDetail)
     resilience = read_result(args.resilience, Resilience) if args.resilience.is_file() else None
-    capacity = Capacity.model_validate(detail["capacity"]) if detail.get("capacity") else None
     scenarios = {name: read_runs(args.loadtest / name) for name in params.loadtest.scenarios}
     figures = draw_figures(args.loadtest, scenarios, args.plots)
     first = scenarios[params.loadtest.scenarios[0]].index
@@ -153,12 +151,12 @@ def main() -> None:
         "requests only; failures are counted by outcome. Ratios are optimized / baseline with bootstrap 95 % CIs.\n",
         load_table(detail),
         "\n### Tests and run-to-run noise\n", tests_table(detail),
-        "\n## Capacity under the p99 objective\n", capacity_section(capacity),
+        "\n## Capacity under the p99 objective\n", capacity_section(detail.capacity),
         "\n## Resilience: faults under load\n", resilience_section(resilience),
         "\n## Figures\n", *[f"![{name}]({relative / name})\n" for name in figures],
     ]
     args.out.write_text("\n".join(part for part in parts if part))
-    print(f"report: {len(figures)} figures, {len(detail['scenarios'])} scenarios -> {args.out}")
+    print(f"report: {len(figures)} figures, {len(detail.scenarios)} scenarios -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "model"
-    download_model(ModelParams(source="standin", standin=StandinParams(size="tiny")), out)
+    standin = ModelParams(source="standin", standin=StandinParams(size="tiny"))
+    download_model(standin, DataParams().labels, out, threads=1)
     return out
 
 

