@@ -20,7 +20,7 @@ from stages.common.artifacts import MODEL_DIR, MODEL_INFO, RESULTS_DIR
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import write_result
-from stages.common.params import ModelParams, load_params
+from stages.common.params import DataParams, ModelParams, load_params
 from stages.model.finetune import finetune
 from stages.model.hub import fetch_snapshot, snapshot_commit
 from stages.model.standin import build_standin
@@ -54,7 +54,7 @@ def normalise_checkpoint(source_dir: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def download_model(params: ModelParams, labels: list[str], out_dir: Path, threads: int) -> tuple[dict, dict | None]:
+def download_model(params: ModelParams, data: DataParams, out_dir: Path, threads: int) -> tuple[dict, dict | None]:
     """Materialise the model named by ``params`` into ``out_dir``; return its provenance record and, when it was
     fine-tuned here, the training record."""
     if out_dir.exists():
@@ -63,7 +63,7 @@ def download_model(params: ModelParams, labels: list[str], out_dir: Path, thread
     info: dict = {"source": params.source, "standin": params.source == "standin"}
     training = None
     if params.source == "finetune":
-        training = finetune(params.finetune, labels, out_dir, threads)
+        training = finetune(params.finetune, data, out_dir, threads)
         info |= {"id": f"{params.finetune.base}-finetuned", "base": params.finetune.base,
                  "trained_on": f"{params.finetune.data_path} ({params.finetune.split})"}
     elif params.source == "standin":
@@ -99,7 +99,7 @@ def main() -> None:
     parser = stage_parser(__doc__, out=MODEL_DIR, training=TRAINING_JSON, training_loss=TRAINING_LOSS_CSV)
     args = parser.parse_args()
     params = load_params(args.params)
-    info, training = download_model(params.model, params.data.labels, args.out, params.runtime.threads)
+    info, training = download_model(params.model, params.data, args.out, params.runtime.threads)
     write_training(training, params.model.source, args.training, args.training_loss)
     trained = f", fine-tuned in {training['wall_s']:.0f} s, final loss {training['final_loss']:.3f}" if training else ""
     print(f"download: {info['id']} ({info['source']}) -> {args.out}, labels {info['labels']}{trained}")

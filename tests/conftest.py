@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import SERVE, run_module, write_params
+from helpers import build_bentos
 
-from stages.common.io import write_result
 from stages.common.params import (
     DataParams,
     ExportParams,
@@ -20,7 +18,6 @@ from stages.common.params import (
     ModelParams,
     StandinParams,
     TokenizerParams,
-    parse_params,
 )
 from stages.convert import convert_variant
 from stages.dataset import build_dataset
@@ -28,7 +25,6 @@ from stages.download import download_model
 from stages.export import export_stage
 from stages.loadgen.nullserver import start_null_server
 from stages.serving.server import free_port
-from stages.validate import validate_variants
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = (REPO_ROOT.parent / "shared" / "data" / "tweet_eval_sentiment").resolve()
@@ -45,7 +41,7 @@ def shared_data() -> Path:
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "model"
     standin = ModelParams(source="standin", standin=StandinParams(size="tiny"))
-    download_model(standin, DataParams().labels, out, threads=1)
+    download_model(standin, DataParams(), out, threads=1)
     return out
 
 
@@ -69,20 +65,8 @@ def tiny_variants(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, sm
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_variants: Path,
           small_dataset: Path) -> dict:
-    """Validate the tiny variants and build both Bentos with the real build stage."""
-    root = tmp_path_factory.mktemp("build")
-    raw = {"serve": {"max_request_bytes": 65536, **SERVE}, "runtime": {"threads": 1},
-           "validate": {"latency": {"batch_sizes": [1], "warmup": 0, "repeats": 3}}}
-    params_file = write_params(root / "params.yaml", raw)
-    validation, _ = validate_variants(parse_params(raw), tiny_model, tiny_variants, small_dataset, root / "plots")
-    write_result(root / "validation.json", validation)
-    result = run_module(
-        "stages.build", "--params", str(params_file), "--model", str(tiny_model), "--variants", str(tiny_variants),
-        "--validation", str(root / "validation.json"), "--bentoml-home", str(root / "bentoml"),
-        "--out", str(root / "bentos.json"),
-    )
-    assert result.returncode == 0, result.stderr
-    return {"root": root, "home": root / "bentoml", "bentos": json.loads((root / "bentos.json").read_text())}
+    """The tiny stand-in's two Bentos."""
+    return build_bentos(tmp_path_factory.mktemp("build"), tiny_model, tiny_variants, small_dataset)
 
 
 def running_null_server(fast: bool) -> Iterator[str]:

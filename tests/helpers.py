@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import yaml
+
+from stages.common.io import write_result
+from stages.common.params import parse_params
+from stages.validate import validate_variants
 
 # Serving settings of the tiny stand-in Bentos the tests build: one thread, small requests, batching on.
 SERVE = {
@@ -36,3 +43,37 @@ def run_module(
         text=True,
         timeout=timeout,
     )
+
+
+async def post_many(url: str, bodies: list[bytes]) -> list[tuple[int, str]]:
+    """POST every body to ``url``/classify at once; (status, text) of each answer."""
+    async with aiohttp.ClientSession() as session:
+        async def one(body: bytes) -> tuple[int, str]:
+            async with session.post(f"{url}/classify", data=body,
+                                    headers={"Content-Type": "application/json"}) as response:
+                return response.status, await response.text()
+
+        return await asyncio.gather(*(one(body) for body in bodies))
+
+
+def classify(url: str, texts: list[str]) -> list[dict]:
+    """One /classify request for ``texts``; its parsed answer (a 200 is asserted)."""
+    [(status, text)] = asyncio.run(post_many(url, [json.dumps({"texts": texts}).encode()]))
+    assert status == 200, text
+    return json.loads(text)
+
+
+def build_bentos(root: Path, model: Path, variants: Path, dataset: Path) -> dict:
+    """Validate ``variants`` and build both Bentos with the real build stage, as the pipeline does."""
+    raw = {"serve": {"max_request_bytes": 65536, **SERVE}, "runtime": {"threads": 1},
+           "validate": {"latency": {"batch_sizes": [1], "warmup": 0, "repeats": 3}}}
+    params_file = write_params(root / "params.yaml", raw)
+    validation, _ = validate_variants(parse_params(raw), model, variants, dataset, root / "plots")
+    write_result(root / "validation.json", validation)
+    result = run_module(
+        "stages.build", "--params", str(params_file), "--model", str(model), "--variants", str(variants),
+        "--validation", str(root / "validation.json"), "--bentoml-home", str(root / "bentoml"),
+        "--out", str(root / "bentos.json"),
+    )
+    assert result.returncode == 0, result.stderr
+    return {"root": root, "home": root / "bentoml", "bentos": json.loads((root / "bentos.json").read_text())}

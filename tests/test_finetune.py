@@ -11,12 +11,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
-from helpers import run_module, write_params
+from helpers import build_bentos, classify, run_module, write_params
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from stages.common.params import (
+    DataParams,
     ExportParams,
     FinetuneParams,
     Int8Params,
@@ -30,8 +32,14 @@ from stages.export import export_stage
 from stages.model.classifier import SentimentClassifier
 from stages.model.finetune import FinetuneError, finetune, resolve_base
 from stages.model.variants import parse_variant
+from stages.serving.server import BentoServer
 
-LABELS = ["negative", "neutral", "positive"]
+TEXTS = ["what a great day", "this is awful, worst service ever", "the meeting is at noon", "meh"]
+
+
+def evaluation(shared_data: Path, split: str = "test") -> DataParams:
+    """The evaluation split the training data is checked against, as the dataset stage would read it."""
+    return DataParams(source="local", local_path=str(shared_data), split=split)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +64,7 @@ def training_params(base: Path, shared_data: Path, **changes: object) -> Finetun
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, shared_data: Path) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("trained")
-    return out, finetune(training_params(tiny_bert, shared_data), LABELS, out, threads=1)
+    return out, finetune(training_params(tiny_bert, shared_data), evaluation(shared_data), out, threads=1)
 
 
 def weights_digest(folder: Path) -> str:
@@ -76,32 +84,52 @@ def test_finetune_writes_a_standard_classifier_checkpoint_and_learns(trained: tu
 
 def test_finetune_is_deterministic(tmp_path: Path, trained: tuple[Path, dict], tiny_bert: Path,
                                    shared_data: Path) -> None:
-    again = finetune(training_params(tiny_bert, shared_data), LABELS, tmp_path, threads=1)
+    again = finetune(training_params(tiny_bert, shared_data), evaluation(shared_data), tmp_path, threads=1)
     assert weights_digest(tmp_path) == weights_digest(trained[0])
     assert again["loss_curve"] == trained[1]["loss_curve"]
-    reseeded = finetune(training_params(tiny_bert, shared_data, seed=4), LABELS, tmp_path / "other", threads=1)
+    reseeded = finetune(training_params(tiny_bert, shared_data, seed=4), evaluation(shared_data), tmp_path / "other",
+                        threads=1)
     assert reseeded["loss_curve"] != trained[1]["loss_curve"]
 
 
-def test_bert_inputs_go_through_export_int8_and_the_classifier(tmp_path: Path, trained: tuple[Path, dict],
-                                                               small_dataset: Path) -> None:
+@pytest.fixture(scope="module")
+def bert_variants(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Path, dict], small_dataset: Path) -> Path:
+    model, _ = trained
+    variants = tmp_path_factory.mktemp("bert-variants")
+    export_stage(model, small_dataset, variants / "onnx-fp32", ExportParams(), TokenizerParams(), threads=1)
+    convert_variant("onnx-int8", Int8Params(), variants / "onnx-fp32", model, variants / "onnx-int8")
+    return variants
+
+
+def test_bert_inputs_go_through_export_int8_and_the_classifier(trained: tuple[Path, dict],
+                                                               bert_variants: Path) -> None:
     import onnx
 
     model, _ = trained
-    variants = tmp_path / "variants"
-    export_stage(model, small_dataset, variants / "onnx-fp32", ExportParams(), TokenizerParams(), threads=1)
-    graph_inputs = [graph_input.name for graph_input in onnx.load(variants / "onnx-fp32" / "model.onnx").graph.input]
-    assert graph_inputs == ["input_ids", "token_type_ids", "attention_mask"]
-    convert_variant("onnx-int8", Int8Params(), variants / "onnx-fp32", model, variants / "onnx-int8")
-    texts = ["what a great day", "this is awful, worst service ever", "the meeting is at noon", "meh"]
+    graph = onnx.load(bert_variants / "onnx-fp32" / "model.onnx").graph
+    assert [graph_input.name for graph_input in graph.input] == ["input_ids", "token_type_ids", "attention_mask"]
     runtime = RuntimeParams(threads=1, providers="cpu")
     probabilities = {}
     for name in ("pytorch-fp32", "onnx-fp32", "onnx-int8"):
-        classifier = SentimentClassifier.load(parse_variant(name, model, variants), model, TokenizerParams(), runtime)
-        assert set(classifier.encode(texts)) == {"input_ids", "token_type_ids", "attention_mask"}
-        probabilities[name] = classifier.predict_proba(texts)
+        variant = parse_variant(name, model, bert_variants)
+        classifier = SentimentClassifier.load(variant, model, TokenizerParams(), runtime)
+        assert set(classifier.encode(TEXTS)) == {"input_ids", "token_type_ids", "attention_mask"}
+        probabilities[name] = classifier.predict_proba(TEXTS)
     np.testing.assert_allclose(probabilities["onnx-fp32"], probabilities["pytorch-fp32"], atol=1e-4)
     np.testing.assert_allclose(probabilities["onnx-int8"], probabilities["pytorch-fp32"], atol=0.1)
+
+
+def test_the_fine_tuned_bert_is_served(tmp_path: Path, trained: tuple[Path, dict], bert_variants: Path,
+                                       small_dataset: Path) -> None:
+    model, _ = trained
+    built = build_bentos(tmp_path, model, bert_variants, small_dataset)
+    expected = SentimentClassifier.load(parse_variant("onnx-fp32", model, bert_variants), model, TokenizerParams(),
+                                        RuntimeParams(threads=1)).classify(TEXTS)
+    with BentoServer(built["bentos"]["services"]["optimized"]["bento"], built["home"], tmp_path / "serve.log",
+                     ready_timeout_s=120) as server:
+        served = classify(server.url, TEXTS)
+    assert [answer["label"] for answer in served] == [prediction.label for prediction in expected]
+    assert built["bentos"]["standin"] is False
 
 
 def test_base_is_a_folder_or_an_installed_package(tmp_path: Path, tiny_bert: Path,
@@ -128,9 +156,19 @@ def test_base_is_a_folder_or_an_installed_package(tmp_path: Path, tiny_bert: Pat
         resolve_base("fake-encoder")
 
 
-def test_training_never_reads_the_test_split() -> None:
+def test_training_never_reads_the_evaluation_split(tmp_path: Path, tiny_bert: Path, shared_data: Path) -> None:
     with pytest.raises(ParamsError, match=r"model\.finetune\.split = 'test': Input should be 'train' or 'val'"):
         parse_params({"model": {"source": "finetune", "finetune": {"split": "test"}}})
+    # The validation split evaluated and trained on: refused before any training.
+    with pytest.raises(FinetuneError, match=r"2000 of the 2000 training texts .* are in the evaluation split"):
+        finetune(training_params(tiny_bert, shared_data), evaluation(shared_data, "val"), tmp_path, threads=1)
+    # A table file holding some of the test split's tweets.
+    overlapping = tmp_path / "train.csv"
+    test_texts = (shared_data / "test_text.txt").read_text().splitlines()[:5]
+    pd.DataFrame({"text": [*test_texts, "a fresh tweet"], "label": [0, 1, 2, 0, 1, 2]}).to_csv(overlapping, index=False)
+    with pytest.raises(FinetuneError, match=r"5 of the 6 training texts"):
+        finetune(training_params(tiny_bert, overlapping), evaluation(shared_data), tmp_path, threads=1)
+    assert not (tmp_path / "model.safetensors").exists()
 
 
 def test_download_stage_finetunes_and_records_training(tmp_path: Path, tiny_bert: Path, shared_data: Path) -> None:

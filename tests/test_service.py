@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from helpers import SERVE, run_module, write_params
+from helpers import SERVE, classify, post_many, run_module, write_params
 
 from stages.common.errors import ServebenchError
 from stages.common.io import ResultFileError, read_result
@@ -25,22 +25,6 @@ TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "no
 def serve(built: dict, name: str, log: str | None = None) -> BentoServer:
     return BentoServer(built["bentos"]["services"][name]["bento"], built["home"],
                        built["root"] / (log or f"{name}.log"), ready_timeout_s=120)
-
-
-async def post_many(url: str, bodies: list[bytes]) -> list[tuple[int, str]]:
-    async with aiohttp.ClientSession() as session:
-        async def one(body: bytes) -> tuple[int, str]:
-            async with session.post(f"{url}/classify", data=body,
-                                    headers={"Content-Type": "application/json"}) as response:
-                return response.status, await response.text()
-
-        return await asyncio.gather(*(one(body) for body in bodies))
-
-
-def classify(url: str, texts: list[str]) -> list[dict]:
-    [(status, text)] = asyncio.run(post_many(url, [json.dumps({"texts": texts}).encode()]))
-    assert status == 200, text
-    return json.loads(text)
 
 
 def adaptive_batch_sizes(url: str) -> tuple[float, float]:

