@@ -22,12 +22,14 @@ from stages.common.params import (
     ExportParams,
     FinetuneParams,
     Int8Params,
+    ModelParams,
     ParamsError,
     RuntimeParams,
     TokenizerParams,
     parse_params,
 )
 from stages.convert import convert_variant
+from stages.download import download_model
 from stages.export import export_stage
 from stages.model.classifier import SentimentClassifier
 from stages.model.finetune import FinetuneError, finetune, resolve_base
@@ -63,8 +65,12 @@ def training_params(base: Path, shared_data: Path, **changes: object) -> Finetun
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, shared_data: Path) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("trained")
-    return out, finetune(training_params(tiny_bert, shared_data), evaluation(shared_data), out, threads=1)
+    """Fine-tuned through the download stage's own function, so the folder is what every later stage reads."""
+    out = tmp_path_factory.mktemp("trained") / "model"
+    params = ModelParams(source="finetune", finetune=training_params(tiny_bert, shared_data))
+    info, record = download_model(params, evaluation(shared_data), out, threads=1)
+    assert info["source"] == "finetune" and info["standin"] is False and record is not None
+    return out, record
 
 
 def weights_digest(folder: Path) -> str:
