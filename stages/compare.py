@@ -90,14 +90,11 @@ def compare_scenario(services: dict[str, ServiceRuns], params: CompareParams) ->
 
 def add_verdicts(scenarios: dict[str, ScenarioComparison], params: CompareParams) -> None:
     """Holm across every p-value of the stage, then a verdict per latency statistic and for throughput."""
-    compared = {name: result for name, result in scenarios.items() if result.comparable}
-    keys = [(name, test) for name, result in compared.items() for test in result.pvalues or {}]
-    adjusted = holm([(compared[name].pvalues or {})[test] for name, test in keys])
-    for name, result in compared.items():
-        result.pvalues_holm = {test: value for (owner, test), value in zip(keys, adjusted, strict=True)
-                               if owner == name}
-    for result in compared.values():
-        p = result.pvalues_holm["mann_whitney"] if result.pvalues_holm else 1.0
+    compared = [result for result in scenarios.values() if result.comparable]
+    adjusted = iter(holm([p for result in compared for p in (result.pvalues or {}).values()]))
+    for result in compared:
+        result.pvalues_holm = {test: next(adjusted) for test in result.pvalues or {}}
+        p = result.pvalues_holm.get("mann_whitney", 1.0)
         for stats in (result.latency or {}).values():
             stats.verdict = verdict(Interval(**stats.ratio.model_dump()), p, params.practical_threshold, params.alpha)
         if (throughput := result.throughput) is not None:

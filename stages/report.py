@@ -103,16 +103,21 @@ def resilience_section(resilience: Resilience | None) -> str:
                      "p99 recovered s", "in flight at fault: fates", "recorded / scheduled", "timeline"], rows))
 
 
-def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], plots: Path) -> list[str]:
+def pooled_percentiles(detail: ComparisonDetail) -> dict[str, dict[str, dict[str, float]]]:
+    """p50/p95/p99 per scenario and service over all valid runs: the load table's figures, from compare."""
+    return {name: {service: {stat: getattr(data.latency[stat], f"{service}_ms") for stat in ("p50", "p95", "p99")}
+                   for service in ("baseline", "optimized")}
+            for name, data in detail.scenarios.items() if data.latency is not None}
+
+
+def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], detail: ComparisonDetail,
+                 plots: Path) -> list[str]:
     plots.mkdir(parents=True, exist_ok=True)
-    percentiles: dict[str, dict[str, dict[str, float]]] = {}
     names = []
     for scenario, scenario_runs in scenarios.items():
         services = group_by_service(loadtest / scenario, scenario_runs)
         plot_cdfs({s: r.latencies for s, r in services.items()}, f"latency CDF, {scenario}",
                   plots / f"cdf-{scenario}.png")
-        percentiles[scenario] = {s: {stat: getattr(r.summaries[0].latency_ms, stat) or float("nan")
-                                     for stat in ("p50", "p95", "p99")} for s, r in services.items() if r.summaries}
         runs, curves = [], []
         for run in scenario_runs.index.runs:
             folder = loadtest / scenario / run.path
@@ -123,7 +128,7 @@ def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], plots: Path
         plot_timelines(runs, f"runs over time, {scenario}", plots / f"timeline-{scenario}.png")
         plot_density_runs(curves, f"inter-arrival density, {scenario}", plots / f"interarrival-{scenario}.png")
         names += [f"cdf-{scenario}.png", f"timeline-{scenario}.png", f"interarrival-{scenario}.png"]
-    plot_percentiles(percentiles, plots / "percentiles.png")
+    plot_percentiles(pooled_percentiles(detail), plots / "percentiles.png")
     return ["percentiles.png", *names]
 
 
@@ -137,7 +142,7 @@ def main() -> None:
     detail = read_result(args.detail, ComparisonDetail)
     resilience = read_result(args.resilience, Resilience) if args.resilience.is_file() else None
     scenarios = {name: read_runs(args.loadtest / name) for name in params.loadtest.scenarios}
-    figures = draw_figures(args.loadtest, scenarios, args.plots)
+    figures = draw_figures(args.loadtest, scenarios, detail, args.plots)
     first = scenarios[params.loadtest.scenarios[0]].index
     relative = Path("plots") if args.plots.parent == args.out.parent else args.plots
     parts = [

@@ -26,6 +26,11 @@ SERVE = {
 }
 
 
+def training_outputs(tmp_path: Path) -> list[str]:
+    """The download stage's training-record options, pointed into ``tmp_path`` (out of the repo's results/)."""
+    return ["--training", str(tmp_path / "training.json"), "--training-loss", str(tmp_path / "training_loss.csv")]
+
+
 def write_params(path: Path, params: dict) -> Path:
     path.write_text(yaml.safe_dump(params))
     return path

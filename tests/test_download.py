@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import run_module, write_params
+from helpers import run_module, training_outputs, write_params
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO_ID = "servebench-test/tiny-sentiment"
@@ -24,11 +24,6 @@ def lay_out_hub_cache(cache: Path, repo_type: str, repo_id: str, files: dict[str
     (repo_dir / "refs").mkdir(parents=True, exist_ok=True)
     (repo_dir / "refs" / "main").write_text(COMMIT)
     return snapshot
-
-
-def training_outputs(tmp_path: Path) -> list[str]:
-    """Where the stage writes its training record, kept out of the repository's results/."""
-    return ["--training", str(tmp_path / "training.json"), "--training-loss", str(tmp_path / "training_loss.csv")]
 
 
 def model_params(tmp_path: Path, revision: str) -> Path:

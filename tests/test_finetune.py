@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import build_bentos, classify, run_module, write_params
+from helpers import build_bentos, classify, run_module, training_outputs, write_params
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -182,13 +182,12 @@ def test_download_stage_finetunes_and_records_training(tmp_path: Path, tiny_bert
         "model": {"source": "finetune", "finetune": {"base": str(tiny_bert), "data_path": str(shared_data),
                                                      "epochs": 1, "batch_size": 16, "max_samples": 32}},
         "runtime": {"threads": 1}})
-    result = run_module("stages.download", "--params", str(params), "--out", str(tmp_path / "model"),
-                        "--training", str(tmp_path / "training.json"),
-                        "--training-loss", str(tmp_path / "loss.csv"))
+    result = run_module("stages.download", *training_outputs(tmp_path), "--params", str(params), "--out",
+                        str(tmp_path / "model"))
     assert result.returncode == 0, result.stderr
     assert "finetune: 100%" in result.stderr  # the progress bar
     record = json.loads((tmp_path / "training.json").read_text())
     assert record["trained"] is True and record["steps"] == 2 and record["examples"] == 32 and record["wall_s"] > 0
-    assert len((tmp_path / "loss.csv").read_text().splitlines()) == 3
+    assert len((tmp_path / "training_loss.csv").read_text().splitlines()) == 3
     info = json.loads((tmp_path / "model" / "model_info.json").read_text())
     assert info["standin"] is False and info["source"] == "finetune"

@@ -118,8 +118,9 @@ def finetune(params: FinetuneParams, data: DataParams, out_dir: Path, threads: i
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad()
-                losses.append({"step": len(losses) + 1, "epoch": epoch + 1, "loss": loss.item()})
-                progress.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
+                value = loss.item()
+                losses.append({"step": len(losses) + 1, "epoch": epoch + 1, "loss": value})
+                progress.set_postfix(epoch=epoch + 1, loss=f"{value:.3f}")
                 progress.update()
     wall_s = time.monotonic() - started
     model.eval()
