@@ -1,4 +1,5 @@
-"""The load generator against a real aiohttp null server on loopback (outcomes, coordinated omission, shards)."""
+"""The load generator against a real aiohttp null server on loopback (outcomes, connections, coordinated omission,
+shards)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from stages.loadgen.arrivals import ArrivalSpec, TraceError, draw_schedule, sche
 from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
 from stages.loadgen.shards import merge_runs
 from stages.loadgen.summary import summarize
+from stages.serving.server import free_port
 
 BODY = json.dumps({"texts": ["hello"]}).encode()
 DEFAULT_LIMITS = ClientConfig()
@@ -63,6 +65,26 @@ def test_failures_get_the_right_outcome(null_server: str, path: str, limits: Cli
     assert len(records) == 20
     assert (records["outcome"] == outcome).all(), records["outcome"].value_counts()
     assert (records["status"] == status).all()
+
+
+def test_connections_closed_by_the_server_are_replaced(null_server: str) -> None:
+    records = run(f"{null_server}/close", constant(100, 50))
+    assert (records["outcome"] == "ok").all(), records["error"].unique()
+
+
+def test_a_refused_connection_fails_each_request_and_loses_none() -> None:
+    records = run(f"http://127.0.0.1:{free_port()}/ok", constant(100, 30), ClientConfig(connections=4))
+    assert len(records) == 30 and (records["outcome"] == "connection_error").all()
+    assert records["error"].str.contains("Connect|refused", case=False).all()
+
+
+def test_requests_wait_for_a_connection_and_time_out_from_their_issue(null_server: str) -> None:
+    """One connection, a server that never answers in time: the first request times out in flight, the others
+    while queued behind it, each ``timeout_s`` after it was issued (as aiohttp's total timeout)."""
+    records = run(f"{null_server}/slow?ms=3000", constant(50, 10), ClientConfig(connections=1, timeout_s=0.3))
+    assert (records["outcome"] == "timeout").all()
+    waited = records["done_s"] - records["sent_s"]
+    assert waited.between(0.3, 0.45).all(), waited.describe()
 
 
 def test_client_limit_drops_are_recorded_not_lost(null_server: str) -> None:

@@ -1,4 +1,4 @@
-"""Open-loop HTTP load generator (asyncio + aiohttp) that accounts for every request and does not lie.
+"""Open-loop HTTP load generator (asyncio, httptools) that accounts for every request and does not lie.
 
 Each request leaves at its scheduled offset whatever earlier requests are doing (absolute deadlines, no drift);
 its latency is measured from the *scheduled* time, so a server stall shows up in every request that should have
@@ -18,14 +18,16 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import aiohttp
 import numpy as np
 import pandas as pd
 
+from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, ConnectionPool, OnAnswer
+
 T = TypeVar("T")
-OUTCOMES = ("ok", "http_error", "timeout", "connection_error", "dropped_by_client_limit", "not_sent")
-OK, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, DROPPED, NOT_SENT = range(len(OUTCOMES))
-JSON_HEADERS = {"Content-Type": "application/json"}
+# A request's outcome: the pool's answers, or the generator's own (over the in-flight cap; never sent).
+OUTCOMES = (OK, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, "dropped_by_client_limit", "not_sent")
+OUTCOME_CODE = {name: code for code, name in enumerate(OUTCOMES)}
+DROPPED, NOT_SENT = OUTCOME_CODE["dropped_by_client_limit"], OUTCOME_CODE["not_sent"]
 START_LEAD_S = 0.2  # time to set up before the first deadline, so request 0 is not late by construction
 # The event loop rounds sleeps up to whole milliseconds (epoll) and an idle core wakes slowly: sleep until this
 # long before a deadline, then yield to the loop (which keeps serving responses) until the deadline passes.
@@ -74,22 +76,16 @@ class RunRecorder:
         return frame
 
 
-async def _send(session: aiohttp.ClientSession, url: str, body: bytes, row: int, recorder: RunRecorder,
-                clock_origin: float, loop: asyncio.AbstractEventLoop) -> None:
-    recorder.sent[row] = loop.time() - clock_origin
-    try:
-        async with session.post(url, data=body, headers=JSON_HEADERS) as response:
-            payload = await response.read()
-            recorder.status[row] = response.status
-            recorder.response_bytes[row] = len(payload)
-            recorder.outcome[row] = OK if 200 <= response.status < 300 else HTTP_ERROR
-    except TimeoutError:
-        recorder.outcome[row] = TIMEOUT
-    except (aiohttp.ClientError, OSError) as exc:
-        recorder.outcome[row] = CONNECTION_ERROR
-        recorder.error[row] = f"{type(exc).__name__}: {exc}"[:200]
-    finally:
+def _recording(recorder: RunRecorder, clock_origin: float, loop: asyncio.AbstractEventLoop) -> OnAnswer:
+    """The pool's callback: stamp the answer's time and fate into the run's columns."""
+    def record(row: int, answer: Answer) -> None:
         recorder.done[row] = loop.time() - clock_origin
+        recorder.status[row] = answer.status
+        recorder.response_bytes[row] = answer.response_bytes
+        recorder.outcome[row] = OUTCOME_CODE[answer.outcome]
+        if answer.error:
+            recorder.error[row] = answer.error
+    return record
 
 
 async def _until(deadline: float, loop: asyncio.AbstractEventLoop) -> None:
@@ -99,11 +95,6 @@ async def _until(deadline: float, loop: asyncio.AbstractEventLoop) -> None:
         await asyncio.sleep(delay - SPIN_MARGIN_S)
     while loop.time() < deadline:
         await asyncio.sleep(0)
-
-
-def _session(config: ClientConfig) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=config.connections, force_close=False)
-    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=config.timeout_s))
 
 
 async def _report_progress(recorder: RunRecorder, origin: float, loop: asyncio.AbstractEventLoop,
@@ -130,22 +121,22 @@ async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], con
     loop = asyncio.get_running_loop()
     indices = range(shard[0], len(schedule), shard[1])
     recorder = RunRecorder(schedule[shard[0] :: shard[1]], indices)
-    in_flight: set[asyncio.Task[None]] = set()
-    async with _session(config) as session:
-        lead = START_LEAD_S if start_at is None else start_at - time.time()
-        origin = loop.time() + lead
-        reporter = (loop.create_task(_report_progress(recorder, origin, loop, progress_every_s))
-                    if progress_every_s else None)
+    lead = START_LEAD_S if start_at is None else start_at - time.time()
+    origin = loop.time() + lead
+    pool = ConnectionPool(url, config.connections, config.timeout_s, _recording(recorder, origin, loop))
+    reporter = (loop.create_task(_report_progress(recorder, origin, loop, progress_every_s))
+                if progress_every_s else None)
+    try:
         for row, index in enumerate(indices):
             await _until(origin + schedule[index], loop)
-            if len(in_flight) >= config.max_in_flight:
+            if pool.pending >= config.max_in_flight:
                 recorder.outcome[row] = DROPPED
                 continue
-            task = loop.create_task(_send(session, url, bodies[index], row, recorder, origin, loop))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-        if in_flight:
-            await asyncio.gather(*in_flight)
+            recorder.sent[row] = loop.time() - origin
+            pool.submit(row, bodies[index])
+        await pool.drained()
+    finally:
+        pool.close()
         if reporter is not None:
             reporter.cancel()
     return recorder
@@ -161,20 +152,32 @@ async def closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_
     recorder = RunRecorder(np.full(len(bodies), np.nan), range(len(bodies)))
     next_row = 0
     rng = np.random.default_rng(seed)
-    async with _session(config) as session:
-        origin = loop.time()
-        end = origin + (duration_s if duration_s is not None else float("inf"))
+    origin = loop.time()
+    end = origin + (duration_s if duration_s is not None else float("inf"))
+    waiters: dict[int, asyncio.Future[None]] = {}
+    record = _recording(recorder, origin, loop)
 
-        async def user() -> None:
-            nonlocal next_row
-            while next_row < len(bodies) and loop.time() < end:
-                row, next_row = next_row, next_row + 1
-                recorder.scheduled[row] = loop.time() - origin
-                await _send(session, url, bodies[row], row, recorder, origin, loop)
-                if think_time_s > 0:
-                    await asyncio.sleep(float(rng.exponential(think_time_s)))
+    def answer_and_wake(row: int, answer: Answer) -> None:
+        record(row, answer)
+        waiters.pop(row).set_result(None)
 
+    pool = ConnectionPool(url, config.connections, config.timeout_s, answer_and_wake)
+
+    async def user() -> None:
+        nonlocal next_row
+        while next_row < len(bodies) and loop.time() < end:
+            row, next_row = next_row, next_row + 1
+            recorder.scheduled[row] = recorder.sent[row] = loop.time() - origin
+            answered = waiters[row] = loop.create_future()
+            pool.submit(row, bodies[row])
+            await answered
+            if think_time_s > 0:
+                await asyncio.sleep(float(rng.exponential(think_time_s)))
+
+    try:
         await asyncio.gather(*(user() for _ in range(users)))
+    finally:
+        pool.close()
     return recorder.frame(warmup_s).iloc[:next_row]  # a closed loop has no schedule: only issued requests exist
 
 

@@ -5,9 +5,10 @@ every request with 200 and a fixed JSON body; driven at 3,500-5,000 req/s it use
 (``server_cpu`` in results/loadgen_bench.json), so a benchmark of the generator measures the generator.
 
 Otherwise an aiohttp server with routes for the tests: ``POST /ok`` answers 200 at once; ``/error`` answers 500;
-``/slow?ms=N`` answers after N ms; ``/serial?ms=N`` serves one request at a time, N ms each; ``/reset`` drops
-the connection without answering. ``POST /control/stall`` with ``{"seconds": s}`` holds every request
-(arriving or in progress) until ``s`` seconds from now: the coordinated-omission test's server hiccup.
+``/slow?ms=N`` answers after N ms; ``/serial?ms=N`` serves one request at a time, N ms each; ``/close`` answers
+200 and closes the connection (no keep-alive); ``/reset`` drops the connection without answering.
+``POST /control/stall`` with ``{"seconds": s}`` holds every request (arriving or in progress) until ``s`` seconds
+from now: the coordinated-omission test's server hiccup.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ async def serial(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def close(request: web.Request) -> web.Response:
+    await request.read()
+    response = web.json_response({"ok": True})
+    response.force_close()
+    return response
+
+
 async def reset(request: web.Request) -> web.Response:
     await request.read()
     if request.transport is not None:
@@ -79,7 +87,7 @@ def make_app() -> web.Application:
     app[SERIAL_LOCK] = asyncio.Lock()
     app.add_routes([
         web.post("/ok", ok), web.post("/error", error), web.post("/slow", slow), web.post("/serial", serial),
-        web.post("/reset", reset),
+        web.post("/close", close), web.post("/reset", reset),
         web.post("/control/stall", stall),
     ])
     return app
