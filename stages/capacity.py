@@ -4,7 +4,9 @@ A bracketing search (:mod:`stages.loadgen.capacity`) of short open-loop runs, ea
 passes when p99 latency from the scheduled time is within ``capacity.slo_p99_ms`` and the share of failed
 requests (any outcome but ok, 503 sheds and timeouts included) within ``capacity.max_error_rate``. Each step
 measures ``capacity.requests_per_step`` requests after its warm-up; at 459 or more with no violation the p99
-claim holds at 99 % confidence (MLPerf LoadGen's rule), and a step with fewer says so.
+claim holds at 99 % confidence (MLPerf LoadGen's rule), and a step with fewer says so. By default the first step
+runs at the service's served saturation throughput from ``limits`` (an upper bound on its capacity), which saves
+the slow low-rate steps of walking up from a fixed start.
 """
 
 from __future__ import annotations
@@ -14,11 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.common.artifacts import BENTOS_JSON, CAPACITY_JSON, CORPUS_FILE, DATASET_DIR, RESULTS_DIR, read_corpus
+from stages.common.artifacts import (
+    BENTOS_JSON,
+    CAPACITY_JSON,
+    CORPUS_FILE,
+    DATASET_DIR,
+    LIMITS_JSON,
+    RESULTS_DIR,
+    read_corpus,
+)
 from stages.common.cli import run_stage, stage_parser
+from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
 from stages.common.params import CapacityParams, Params, ScenarioParams, load_params
-from stages.common.results import Bentos, BuiltService, Capacity, CapacityStep, ServiceCapacity
+from stages.common.results import Bentos, BuiltService, Capacity, CapacityStep, Limits, ServiceCapacity
 from stages.loadgen.capacity import bracket_search
 from stages.serving.runs import served_run
 
@@ -51,24 +62,37 @@ def probe(name: str, built: BuiltService, home: Path, logs: Path, params: Params
                                 p99_claim=len(measured) >= P99_CLAIM_MIN_REQUESTS)
 
 
+def start_rate(name: str, params: CapacityParams, limits: Limits | None) -> float:
+    """The first step's rate: fixed in params, or the service's saturation throughput measured by ``limits``."""
+    if params.start_rate != "saturation":
+        return params.start_rate
+    if limits is None or name not in limits.services:  # limits measures the same services as capacity
+        raise ServebenchError(f"capacity.start_rate: saturation needs {name!r} in {LIMITS_JSON} (run the limits "
+                              "stage), or give capacity.start_rate a rate in req/s")
+    return round(limits.services[name].served.saturation.throughput_per_s, 2)
+
+
 def find_capacity(name: str, built: BuiltService, home: Path, logs: Path, params: Params,
-                  texts: list[str]) -> ServiceCapacity:
+                  texts: list[str], start: float) -> ServiceCapacity:
     found = bracket_search(lambda rate: probe(name, built, home, logs, params, texts, rate),
-                           start=params.capacity.start_rate, growth=params.capacity.growth,
+                           start=start, growth=params.capacity.growth,
                            precision=params.capacity.precision, max_probes=params.capacity.max_steps)
-    return ServiceCapacity(variant=built.variant, capacity_per_s=found.passed, bracket=[found.passed, found.failed],
+    return ServiceCapacity(variant=built.variant, start_rate=start, capacity_per_s=found.passed,
+                           bracket=[found.passed, found.failed],
                            steps=[step.detail for step in found.probes],
                            short_steps=sum(not step.detail.p99_claim for step in found.probes))
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, logs=RESULTS_DIR / "capacity_logs",
-                          out=CAPACITY_JSON)
+    parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, limits=LIMITS_JSON,
+                          logs=RESULTS_DIR / "capacity_logs", out=CAPACITY_JSON)
     args = parser.parse_args()
     params = load_params(args.params)
     bentos = read_result(args.bentos, Bentos)
     texts = read_corpus(args.dataset / CORPUS_FILE)
-    services = {name: find_capacity(name, bentos.services[name], Path(bentos.bentoml_home), args.logs, params, texts)
+    limits = read_result(args.limits, Limits) if params.capacity.start_rate == "saturation" else None
+    services = {name: find_capacity(name, bentos.services[name], Path(bentos.bentoml_home), args.logs, params, texts,
+                                    start_rate(name, params.capacity, limits))
                 for name in params.loadtest.services}
     base, opt = (services[name].capacity_per_s if name in services else None for name in ("baseline", "optimized"))
     result = Capacity(slo_p99_ms=params.capacity.slo_p99_ms, max_error_rate=params.capacity.max_error_rate,

@@ -76,12 +76,14 @@ def tests_table(detail: ComparisonDetail) -> str:
 def capacity_section(capacity: Capacity | None) -> str:
     if capacity is None:
         return "No capacity results.\n"
-    rows = [[name, s.variant, fmt(s.capacity_per_s, 2), f"{s.bracket}", len(s.steps), s.short_steps]
+    rows = [[name, s.variant, fmt(s.capacity_per_s, 2), f"{s.bracket}", fmt(s.start_rate, 2), len(s.steps),
+             s.short_steps]
             for name, s in capacity.services.items()]
     ratio = f"{capacity.ratio:.2f}x" if capacity.ratio else "n/a"
     return (f"Objective: p99 from the scheduled time <= {capacity.slo_p99_ms} ms, failed requests <= "
             f"{capacity.max_error_rate:.0%}. Capacity ratio optimized / baseline: **{ratio}**.\n\n"
-            + table(["service", "variant", "capacity req/s", "bracket [pass, fail]", "steps", "steps < 459 req"],
+            + table(["service", "variant", "capacity req/s", "bracket [pass, fail]", "first step req/s", "steps",
+                     "steps < 459 req"],
                     rows))
 
 

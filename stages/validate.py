@@ -84,7 +84,8 @@ def evaluate_variant(
     for batch_size in params.validate_.latency.batch_sizes:
         sample = [texts[i] for i in rng.choice(len(texts), size=batch_size, replace=batch_size > len(texts))]
         timing = measure_latency(
-            classifier.predict_proba, [sample] * params.validate_.latency.repeats, params.validate_.latency.warmup
+            classifier.predict_proba, [sample] * params.validate_.latency.repeats, params.validate_.latency.warmup,
+            params.validate_.latency.max_seconds,
         )
         latency_ms[f"bs{batch_size}"] = timing.latency
         throughput[f"bs{batch_size}"] = timing.throughput_per_s

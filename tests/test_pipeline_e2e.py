@@ -67,7 +67,7 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
         "e2e-bursty": {"process": "gamma", "rate": 8.0, "shape": 0.5, "duration_s": 4.0, "warmup_s": 0.5, "seed": 2},
     }
     params["loadtest"] |= {"scenarios": ["e2e-steady", "e2e-bursty"], "repeats": 2, "warmup_requests": 2}
-    params["capacity"] |= {"start_rate": 20.0, "max_steps": 3, "requests_per_step": 40, "warmup_s": 0.5}
+    params["capacity"] |= {"start_rate": "saturation", "max_steps": 3, "requests_per_step": 40, "warmup_s": 0.5}
     params["compare"]["bootstrap_resamples"] = 200
     # The tiny model answers in a few ms and shares 2 cores with the generator: a few ms of send lag is the
     # norm here, and this test checks the pipeline's mechanics, not the generator's fidelity.
@@ -135,6 +135,10 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     capacity = json.loads((results / "capacity.json").read_text())
     assert set(capacity["services"]) == {"baseline", "optimized"}
     assert all(service["steps"] for service in capacity["services"].values())
+    limits = json.loads((results / "limits.json").read_text())
+    for name, service in capacity["services"].items():  # the search starts at the saturation limits measured
+        saturation = limits["services"][name]["served"]["saturation"]["throughput_per_s"]
+        assert service["start_rate"] == service["steps"][0]["rate"] == pytest.approx(saturation, abs=0.01)
     report = (results / "report.md").read_text()
     for heading in ("## Environment", "## Offline", "## Under load", "## Capacity", "## Resilience", "## Figures"):
         assert heading in report

@@ -145,9 +145,12 @@ class RuntimeParams(_Section):
 
 
 class LatencyParams(_Section):
+    """Each batch size is timed ``repeats`` times, or until ``max_seconds`` of timing (at least 5 calls)."""
+
     batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 32]
     warmup: Annotated[int, Field(ge=0)] = 3
     repeats: Annotated[int, Field(ge=3)] = 20
+    max_seconds: Annotated[float, Field(gt=0.0)] | None = 10.0
 
 
 class ValidateParams(_Section):
@@ -282,9 +285,11 @@ class CapacityParams(_Section):
 
     slo_p99_ms: Annotated[float, Field(gt=0.0)] = 1000.0
     max_error_rate: Fraction = 0.01
-    start_rate: Annotated[float, Field(gt=0.0)] = 8.0
+    # The first step's rate; "saturation": the service's served saturation throughput from the limits stage,
+    # which bounds capacity from above, so the search starts near the knee instead of walking up to it.
+    start_rate: Annotated[float, Field(gt=0.0)] | Literal["saturation"] = "saturation"
     growth: Annotated[float, Field(gt=1.0)] = 2.0
-    precision: Annotated[float, Field(gt=0.0)] = 0.15  # stop when the bracket is this narrow (relative)
+    precision: Annotated[float, Field(gt=0.0)] = 0.25  # stop when the bracket is this narrow (relative)
     max_steps: Annotated[int, Field(ge=2, le=30)] = 7
     requests_per_step: Annotated[int, Field(ge=10)] = 480  # measured requests; >= 459 for a p99 claim
     warmup_s: Annotated[float, Field(ge=0.0)] = 3.0

@@ -225,6 +225,7 @@ class CapacityStep(Result):
 
 class ServiceCapacity(Result):
     variant: str
+    start_rate: float  # the search's first step (capacity.start_rate, or the saturation throughput from limits)
     capacity_per_s: float | None  # None: even the lowest rate probed failed
     bracket: list[float | None]  # [highest pass, lowest fail above it]
     steps: list[CapacityStep]
