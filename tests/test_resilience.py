@@ -33,6 +33,9 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
                           lambda log: inject("kill-worker", server, log, 1.0, 1.0))
         after = worker_pids(server)
     assert before and after and not set(before) & set(after)  # BentoML's supervisor started a new worker
+    scheduled = run.records["scheduled_s"]
+    last_send = scheduled[scheduled <= run.fault_s].max()  # the fault lands just after a send, not in a gap
+    assert 0 < run.fault_s - last_send < min(0.05, float(scheduled.diff().median()))
     figures = recovery(run.records, run.fault_s, window_s=2.0, tolerance=2.0)
     assert figures["scheduled"] == figures["recorded"] == len(run.records) > 200  # nothing lost
     assert figures["failed"] > 0 and figures["failed"] == sum(figures["failed_by_outcome"].values())

@@ -7,14 +7,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from stages.common.params import ScenarioParams
 from stages.faults.local import FaultLog
+from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import GeneratorUsage
+from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import Shard, send_scenario
 
 START_DELAY_S = 1.0  # between arming the fault timer and the first scheduled request
+AFTER_SEND_S = 0.001  # the fault lands this long after a send, while that request is surely in flight
+
+
+def fault_time(schedule: np.ndarray, fault_at_s: float) -> float:
+    """The first scheduled send at or after ``fault_at_s``, plus ``AFTER_SEND_S``.
+
+    A fixed instant can fall into a gap of the seeded schedule with nothing in flight (it did, in every run of
+    one offline repro), and then the fate of in-flight requests, which a fault decides, is never measured.
+    """
+    later = schedule[schedule >= fault_at_s]
+    return float(later[0] if len(later) else fault_at_s) + AFTER_SEND_S
 
 
 @dataclass(frozen=True)
@@ -28,8 +42,10 @@ class FaultedRun:
 
 def faulted_run(url: str, scenario: ScenarioParams, texts: list[str], fault_at_s: float,
                 inject: Callable[[FaultLog], None]) -> FaultedRun:
-    """Send ``scenario`` to ``url`` open loop; ``fault_at_s`` into the schedule, call ``inject`` in a thread."""
+    """Send ``scenario`` to ``url`` open loop; just after the first send from ``fault_at_s`` into the schedule on,
+    call ``inject`` in a thread."""
     start_at = time.time() + START_DELAY_S
+    fault_s = fault_time(draw_schedule(arrival_spec(scenario)), fault_at_s)
     log = FaultLog()
     errors: list[BaseException] = []
 
@@ -39,7 +55,7 @@ def faulted_run(url: str, scenario: ScenarioParams, texts: list[str], fault_at_s
         except BaseException as exc:  # reported after the run: the load must finish and be accounted
             errors.append(exc)
 
-    timer = threading.Timer(start_at + fault_at_s - time.time(), fire)
+    timer = threading.Timer(start_at + fault_s - time.time(), fire)
     timer.start()
     records, usage = send_scenario(url, scenario, texts, Shard(0, 1, start_at))
     timer.join()

@@ -94,11 +94,6 @@ class OnnxBackend:
         return 1 if row and name == "attention_mask" else 0
 
     def logits(self, encoded: Encoded) -> np.ndarray:
-        missing_inputs = set(self.input_names) - set(encoded)
-        if missing_inputs:
-            raise ServebenchError(
-                f"the ONNX graph needs inputs {sorted(missing_inputs)} that the tokenizer did not produce"
-            )
         arrays = {name: encoded[name] for name in self.input_names}
         if self.static_length is not None:
             arrays = {
@@ -171,6 +166,10 @@ class SentimentClassifier:
             backend = TorchBackend(variant.path, variant.precision, runtime)
         else:
             backend = OnnxBackend(variant.path, runtime, tokenizer.pad_token_id)
+            missing_inputs = set(backend.input_names) - set(tokenizer.model_input_names)
+            if missing_inputs:  # checked once here, not on every call
+                raise ServebenchError(f"the ONNX graph {variant.path} needs inputs {sorted(missing_inputs)} that the "
+                                      f"tokenizer does not produce ({tokenizer.model_input_names})")
             if backend.static_length is not None:
                 tokenizing = tokenizing.model_copy(
                     update={"max_length": min(tokenizing.max_length, backend.static_length)}
