@@ -291,7 +291,7 @@ class CapacityParams(_Section):
     growth: Annotated[float, Field(gt=1.0)] = 2.0
     precision: Annotated[float, Field(gt=0.0)] = 0.25  # stop when the bracket is this narrow (relative)
     max_steps: Annotated[int, Field(ge=2, le=30)] = 7
-    requests_per_step: Annotated[int, Field(ge=10)] = 480  # measured requests; >= 459 for a p99 claim
+    requests_per_step: Annotated[int, Field(ge=10)] = 460  # measured requests; >= 459 for a p99 claim
     warmup_s: Annotated[float, Field(ge=0.0)] = 3.0
     timeout_s: Annotated[float, Field(gt=0.0)] = 30.0
     seed: int = 21
