@@ -179,12 +179,13 @@ class ConnectionPool:
         elif connection.transport is not None:
             connection.transport.close()
 
-    def fail(self, connection: _Connection, reason: str) -> None:
-        """Drop a connection that broke protocol; its request (if any) fails with ``reason``."""
+    def fail(self, connection: _Connection, reason: str, outcome: str = CONNECTION_ERROR) -> None:
+        """Drop a connection (broken protocol, lost, or timed out: an HTTP/1.1 request cannot be cancelled on its
+        connection); its request, if any, gets ``outcome`` with ``reason``."""
         row, connection.row = connection.row, None
         self.busy.discard(connection)
         if row is not None:
-            self._answer(row, Answer(CONNECTION_ERROR, error=reason[:200]))
+            self._answer(row, Answer(outcome, error=reason[:200]))
         if connection.transport is not None:
             connection.transport.abort()
 
@@ -194,7 +195,6 @@ class ConnectionPool:
         if connection.row is not None:
             reason = f"{type(exc).__name__}: {exc}" if exc else "ServerDisconnected: connection closed by the server"
             self.fail(connection, reason)
-        self.busy.discard(connection)
         self._open_for_waiting()
 
     def _answer(self, row: int, answer: Answer) -> None:
@@ -203,8 +203,7 @@ class ConnectionPool:
             self._drained.set_result(None)
 
     async def _sweep(self) -> None:
-        """Time out requests ``timeout_s`` after they were submitted: waiting ones, then written ones (whose
-        connection is aborted, since an HTTP/1.1 request cannot be cancelled on its connection)."""
+        """Time out requests ``timeout_s`` after they were submitted: waiting ones, then written ones."""
         while True:
             await asyncio.sleep(SWEEP_INTERVAL_S)
             now = self.loop.time()
@@ -212,12 +211,7 @@ class ConnectionPool:
                 row, _, _ = self.waiting.popleft()
                 self._answer(row, Answer(TIMEOUT, error="timed out waiting for a connection"))
             for connection in [c for c in self.busy if c.deadline <= now]:
-                row, connection.row = connection.row, None
-                self.busy.discard(connection)
-                if row is not None:
-                    self._answer(row, Answer(TIMEOUT, error=f"no answer within {self.timeout_s} s"))
-                if connection.transport is not None:
-                    connection.transport.abort()
+                self.fail(connection, f"no answer within {self.timeout_s} s", TIMEOUT)
 
     async def drained(self) -> None:
         """Wait until every submitted request has been answered."""
