@@ -1,5 +1,9 @@
 # servebench: `make repro` runs the pipeline, `make test` the tests. Both create .venv first when needed.
-PYTHON ?= python3.11
+# The first Python 3.11+ on PATH by its usual names; `make PYTHON=/path/to/python3.12 setup` picks another.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+TORCH_VERSION := 2.13.0
+# PyTorch's CPU-only wheel index (~200 MB per wheel, against several GB for PyPI's default CUDA build on Linux).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 VENV := .venv
 BIN := $(VENV)/bin
 SHARED_DATA ?= ../shared/data/tweet_eval_sentiment
@@ -8,14 +12,24 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-trained test lint lock bench
+.PHONY: setup setup-finetune repro repro-offline repro-offline-trained test test-e2e lint lock bench
 
-# torch first, pinned: any other release would pull a multi-GB CUDA build. Then the exact versions of
-# requirements.lock (the same environment next month as today), then this package without resolving anything.
+# $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
+# local wheel directory pip is configured with (--no-index: nothing from the network), else from PyTorch's CPU
+# index. Never from PyPI, whose Linux torch is the multi-GB CUDA build.
+install_torch = $(1) install --quiet --no-deps --no-index torch==$(TORCH_VERSION) 2>/dev/null \
+	    && echo "torch $(TORCH_VERSION) from a local wheel directory" \
+	    || { echo "torch $(TORCH_VERSION): CPU build from $(TORCH_INDEX)"; \
+	         $(1) install --quiet --no-deps --extra-index-url $(TORCH_INDEX) torch==$(TORCH_VERSION)+cpu; }
+
+# torch first (CPU build), then the exact versions of requirements.lock (the same environment next month as
+# today; torch is not in it), then this package without resolving anything.
 $(BIN)/.installed: pyproject.toml requirements.lock
+	@test -n "$(PYTHON)" || { echo "servebench needs Python >= 3.11: neither python3.11 nor python3 is on PATH (set PYTHON=...)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else f"servebench needs Python >= 3.11; $(PYTHON) is {sys.version.split()[0]} (set PYTHON=...)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(call install_torch,$(BIN)/pip)
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e ".[dev]"
 	touch $@
@@ -23,10 +37,12 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 # After changing dependencies in pyproject.toml: resolve them fresh and record the exact versions.
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
-	.lockenv/bin/pip install --quiet torch==2.13.0 && .lockenv/bin/pip install --quiet ".[dev]"
+	$(call install_torch,.lockenv/bin/pip)
+	.lockenv/bin/pip install --quiet ".[dev]"
 	{ echo "# Exact versions of every package in the development environment (Python 3.11), installed by \`make setup\`."; \
 	  echo "# Regenerate with \`make lock\` after changing dependencies in pyproject.toml (which keeps the lower bounds)."; \
-	  .lockenv/bin/pip freeze --exclude-editable | grep -v '^servebench'; } > requirements.lock
+	  echo "# torch is not here: \`make setup\` installs its CPU build first (PyPI's Linux torch is the CUDA build)."; \
+	  .lockenv/bin/pip freeze --exclude-editable | grep -v -e '^servebench' -e '^torch=='; } > requirements.lock
 	rm -rf .lockenv
 
 # The load generator's own benchmark (needs Debian's wrk and hey): results/loadgen_bench.json.
@@ -46,6 +62,8 @@ repro: setup
 # The random stand-in's logits are near-tied far more often than a trained model's, so INT8 rounding flips more
 # labels (agreement 0.930 here): its agreement gate is 0.92 instead of the default 0.95.
 repro-offline: setup
+	@test -e "$(SHARED_DATA)" || { echo "repro-offline: no TweetEval copy at $(SHARED_DATA) (it becomes data.local_path); \
+	    run make repro-offline SHARED_DATA=<TweetEval folder or parquet/CSV/JSONL file with text,label>"; exit 1; }
 	$(BIN)/dvc exp run -S model.source=standin -S data.source=local -S data.local_path=$(SHARED_DATA) \
 	    -S validate.min_agreement=0.92
 
@@ -55,8 +73,14 @@ repro-offline-trained: setup-finetune
 	$(BIN)/dvc exp run -S model.source=finetune -S model.finetune.data_path=$(SHARED_DATA) -S data.source=local \
 	    -S data.local_path=$(SHARED_DATA)
 
+# The fast suite (every module, real servers on loopback, the tiny stand-in): minutes on 2 cores.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not e2e"
+
+# The real `dvc repro` of the whole tiny pipeline in a temporary copy of the repository, and DVC's own answer to
+# which stages a change reruns.
+test-e2e: setup
+	$(BIN)/python -m pytest -m e2e
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,122 +1,55 @@
-"""compare stage: optimized vs baseline per scenario, with effect sizes, confidence intervals and corrected tests.
+"""compare stage: optimized vs baseline per scenario, the run as the unit, and the A/A check.
 
-For p50, p95, p99 and mean latency (from the scheduled time, ok requests) and ok throughput: the ratio
-optimized / baseline with a bootstrap 95 % CI (resampling runs when there are repeats, requests otherwise; the
-unit is recorded), the Hodges-Lehmann shift with its CI, Mann-Whitney U and two-sample KS p-values, Cliff's
-delta, Holm's correction across every test of the stage, and a verdict against ``compare.practical_threshold``.
-Also the between-repeat spread of each service's p50 and p99, and how many invalid runs were excluded.
-``results/comparison.json`` (DVC metrics) holds the headline; ``results/comparison_detail.json`` everything.
+Each scenario's blocks (repeats) hold one run of each arm under the same seeded schedule. Per run: p50, p95, p99
+and mean latency from the scheduled time over every measured request (failures censored at the timeout), ok
+throughput and error rate. Per block: the ratio optimized / baseline (the difference, for error rates). Over
+blocks: a t interval and test on the log ratios, Holm's correction across scenarios per statistic, and one of
+four verdicts (stages/stats/paired.py). Percentiles only where enough requests back them (p99: 459 per arm).
+The A/A check (``loadtest.aa``) compares a service with itself in one scenario the same way; it must not come
+out "faster" or "slower". ``results/comparison.json`` (DVC metrics) holds the headline; ``comparison_detail.json``
+everything.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from stages.common.artifacts import CAPACITY_JSON, LOADTEST_DIR, RESULTS_DIR, RUNS_INDEX
+from stages.common.artifacts import CAPACITY_JSON, LOADTEST_DIR, RESULTS_DIR, RUNS_INDEX, aa_arm
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
-from stages.common.params import CompareParams, load_params
+from stages.common.params import load_params
 from stages.common.results import Capacity
-from stages.stats.comparison import (
-    Comparison,
-    ComparisonDetail,
-    Estimate,
-    LatencyComparison,
-    ScenarioComparison,
-    ScenarioHeadline,
-    Spread,
-    ThroughputComparison,
-)
-from stages.stats.effects import Interval, cliffs_delta, hodges_lehmann, ratio_ci
-from stages.stats.samples import ServiceRuns, read_scenario
-from stages.stats.significance import holm, ks_p, mann_whitney_p, verdict
+from stages.stats.arms import add_verdicts, compare_arms
+from stages.stats.comparison import Comparison, ComparisonDetail, ScenarioComparison, ScenarioHeadline
+from stages.stats.samples import read_scenario
 
-STATISTICS = {"p50": lambda x: float(np.percentile(x, 50)), "p95": lambda x: float(np.percentile(x, 95)),
-              "p99": lambda x: float(np.percentile(x, 99)), "mean": lambda x: float(np.mean(x))}
+REFERENCE, CANDIDATE = "baseline", "optimized"
 
 
-def interval(value: Interval) -> Estimate:
-    return Estimate(estimate=value.estimate, low=value.low, high=value.high)
+def headline_of(data: ScenarioComparison) -> ScenarioHeadline:
+    """What ``dvc exp show`` lists for one comparison: p50/p99 ratios with CIs and verdicts, throughput, errors."""
+    excluded = sum(len(runs) for runs in data.excluded_runs.values())
+    if not data.comparable or data.latency is None or data.throughput is None or data.error_rate is None:
+        return ScenarioHeadline(comparable=False, excluded_runs=excluded)
+    p50, p99 = data.latency["p50"], data.latency["p99"]
+    return ScenarioHeadline(
+        comparable=True, blocks=len(data.blocks), excluded_runs=excluded,
+        p50_ratio=p50.ratio.estimate if p50.ratio else None,
+        p50_ratio_ci=[p50.ratio.low, p50.ratio.high] if p50.ratio else None, p50_verdict=p50.verdict,
+        p99_ratio=p99.ratio.estimate if p99.ratio else None,
+        p99_ratio_ci=[p99.ratio.low, p99.ratio.high] if p99.ratio else None, p99_verdict=p99.verdict,
+        throughput_ratio=data.throughput.ratio.estimate if data.throughput.ratio else None,
+        throughput_verdict=data.throughput.verdict, error_rate_verdict=data.error_rate.verdict)
 
 
-def spread(runs: ServiceRuns) -> dict[str, Spread]:
-    """Between-repeat spread of a service's p50 and p99: min, max and coefficient of variation."""
-    result = {}
-    for name in ("p50", "p99"):
-        values = np.array([STATISTICS[name](latencies) for latencies in runs.latencies])
-        result[name] = Spread(min=float(values.min()), max=float(values.max()),
-                              cv=float(values.std(ddof=1) / values.mean()) if len(values) > 1 else 0.0)
-    return result
-
-
-def throughput_ratio(baseline: ServiceRuns, optimized: ServiceRuns, params: CompareParams) -> ThroughputComparison:
-    """Ok throughput is one number per run: the ratio of means, bootstrapped over runs when there are repeats."""
-    per_run = ([np.array([t]) for t in baseline.throughputs], [np.array([t]) for t in optimized.throughputs])
-    ratio, unit = ratio_ci(*per_run, np.mean, params.bootstrap_resamples, seed=params.seed)
-    return ThroughputComparison(ratio=interval(ratio), resampled=unit if unit == "runs" else "none (one run each)",
-                                baseline_per_s=float(baseline.throughputs.mean()),
-                                optimized_per_s=float(optimized.throughputs.mean()))
-
-
-def compare_scenario(services: dict[str, ServiceRuns], params: CompareParams) -> ScenarioComparison:
-    baseline, optimized = services.get("baseline"), services.get("optimized")
-    excluded = {name: runs.excluded for name, runs in services.items()}
-    if not baseline or not optimized or not baseline.latencies or not optimized.latencies:
-        return ScenarioComparison(comparable=False, excluded_runs=excluded)
-    base_all, opt_all = np.concatenate(baseline.latencies), np.concatenate(optimized.latencies)
-    latency = {}
-    for name, statistic in STATISTICS.items():
-        ratio, unit = ratio_ci(baseline.latencies, optimized.latencies, statistic, params.bootstrap_resamples,
-                               seed=params.seed)
-        latency[name] = LatencyComparison(baseline_ms=statistic(base_all), optimized_ms=statistic(opt_all),
-                                          ratio=interval(ratio), resampled=unit)
-    outcomes = {name: {key: sum(s.outcomes[key] for s in runs.summaries) for key in runs.summaries[0].outcomes}
-                for name, runs in services.items() if runs.summaries}
-    return ScenarioComparison(
-        comparable=True,
-        excluded_runs=excluded,
-        runs_used={name: len(runs.latencies) for name, runs in services.items()},
-        requests_used={"baseline": len(base_all), "optimized": len(opt_all)},
-        latency=latency,
-        throughput=throughput_ratio(baseline, optimized, params),
-        hodges_lehmann_shift_ms=interval(hodges_lehmann(base_all, opt_all, seed=params.seed)),
-        cliffs_delta=cliffs_delta(base_all, opt_all),
-        pvalues={"mann_whitney": mann_whitney_p(base_all, opt_all), "ks": ks_p(base_all, opt_all)},
-        outcomes=outcomes,
-        spread={name: spread(runs) for name, runs in services.items() if runs.latencies},
-    )
-
-
-def add_verdicts(scenarios: dict[str, ScenarioComparison], params: CompareParams) -> None:
-    """Holm across every p-value of the stage, then a verdict per latency statistic and for throughput."""
-    compared = [result for result in scenarios.values() if result.comparable]
-    adjusted = iter(holm([p for result in compared for p in (result.pvalues or {}).values()]))
-    for result in compared:
-        result.pvalues_holm = {test: next(adjusted) for test in result.pvalues or {}}
-        p = result.pvalues_holm.get("mann_whitney", 1.0)
-        for stats in (result.latency or {}).values():
-            stats.verdict = verdict(Interval(**stats.ratio.model_dump()), p, params.practical_threshold, params.alpha)
-        if (throughput := result.throughput) is not None:
-            throughput.verdict = verdict(Interval(**throughput.ratio.model_dump()),
-                                         0.0 if throughput.resampled == "runs" else 1.0, params.practical_threshold,
-                                         params.alpha, higher_is_better=True)
-
-
-def headline(scenarios: dict[str, ScenarioComparison], capacity_ratio: float | None) -> Comparison:
-    """What ``dvc exp show`` lists: per scenario the p50/p99 ratios with CIs, the throughput ratio, verdicts."""
-    lines = {}
-    for name, data in scenarios.items():
-        excluded = sum(len(runs) for runs in data.excluded_runs.values())
-        if not data.comparable or data.latency is None or data.throughput is None:
-            lines[name] = ScenarioHeadline(comparable=False, excluded_runs=excluded)
-            continue
-        p50, p99 = data.latency["p50"].ratio, data.latency["p99"].ratio
-        lines[name] = ScenarioHeadline(
-            comparable=True, p50_ratio=p50.estimate, p99_ratio=p99.estimate, p50_ratio_ci=[p50.low, p50.high],
-            p99_ratio_ci=[p99.low, p99.high], throughput_ratio=data.throughput.ratio.estimate,
-            p50_verdict=data.latency["p50"].verdict, excluded_runs=excluded)
-    return Comparison(scenarios=lines, capacity_ratio=capacity_ratio)
+def one_line(name: str, data: ScenarioComparison) -> str:
+    if not data.comparable or data.latency is None:
+        return f"compare: {name}: {data.reason}"
+    p50 = data.latency["p50"]
+    if p50.ratio is None:
+        return f"compare: {name}: p50 {p50.verdict}"
+    return (f"compare: {name}: {data.candidate} / {data.reference} p50 {p50.reference:.1f} -> {p50.candidate:.1f} ms, "
+            f"ratio {p50.ratio.estimate:.3f} [{p50.ratio.low:.3f}, {p50.ratio.high:.3f}] over {len(data.blocks)} "
+            f"blocks: {p50.verdict}")
 
 
 def main() -> None:
@@ -127,19 +60,27 @@ def main() -> None:
     missing = [name for name in params.loadtest.scenarios if not (args.loadtest / name / RUNS_INDEX).is_file()]
     if missing:
         raise ServebenchError(f"no load test results for {missing} under {args.loadtest}; run `dvc repro loadtest`")
-    scenarios = {name: compare_scenario(read_scenario(args.loadtest / name), params.compare)
+    arms = {name: read_scenario(args.loadtest / name) for name in params.loadtest.scenarios}
+    scenarios = {name: compare_arms(arms[name], REFERENCE, CANDIDATE, params.compare)
                  for name in params.loadtest.scenarios}
-    add_verdicts(scenarios, params.compare)
+    add_verdicts(list(scenarios.values()), params.compare)
+    aa_service, aa_scenario = params.loadtest.aa.service, params.loadtest.aa_scenario
+    aa = None
+    if aa_service is not None and aa_scenario is not None:
+        aa = compare_arms(arms[aa_scenario], aa_service, aa_arm(aa_service), params.compare)
+        add_verdicts([aa], params.compare)
     capacity = read_result(args.capacity, Capacity) if args.capacity.is_file() else None
-    write_result(args.detail, ComparisonDetail(scenarios=scenarios, capacity=capacity,
-                                               params=params.compare.model_dump()))
-    write_result(args.out, headline(scenarios, capacity.ratio if capacity else None))
+    write_result(args.detail, ComparisonDetail(scenarios=scenarios, aa=aa,
+                                               aa_scenario=aa_scenario,
+                                               capacity=capacity, params=params.compare.model_dump()))
+    write_result(args.out, Comparison(scenarios={name: headline_of(data) for name, data in scenarios.items()},
+                                      aa=headline_of(aa) if aa else None,
+                                      capacity_ratio=capacity.ratio if capacity else None))
     for name, data in scenarios.items():
-        if data.latency is not None:
-            p50 = data.latency["p50"]
-            print(f"compare: {name}: p50 {p50.baseline_ms:.1f} -> {p50.optimized_ms:.1f} ms, ratio "
-                  f"{p50.ratio.estimate:.3f} [{p50.ratio.low:.3f}, {p50.ratio.high:.3f}] ({p50.verdict})")
-    print(f"compare: {len(scenarios)} scenarios -> {args.out}")
+        print(one_line(name, data))
+    if aa is not None:
+        print(one_line(f"A/A ({aa_scenario})", aa))
+    print(f"compare: {len(scenarios)} scenarios{' and the A/A check' if aa else ''} -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def load_examples(params: DataParams) -> tuple[pd.DataFrame, dict]:
     if params.source == "local":
         path = Path(params.local_path or "")
         origin = {"path": str(path), "split": params.split if path.is_dir() else None}
-        return read_local_examples(path, params.split, params.labels), {"source": params.source, **origin}
+        examples = read_local_examples(path, params.split, params.labels, "data.local_path")
+        return examples, {"source": params.source, **origin}
     path = fetch_file(params.hub.id, params.hub.revision, "dataset", params.hub.file, OFFLINE_OPTIONS)
     origin = {"id": params.hub.id, "file": params.hub.file, "revision": params.hub.revision,
               "commit": snapshot_commit(path)}

@@ -38,9 +38,11 @@ HUB_FILES = [
     "merges.txt",
 ]
 OFFLINE_OPTIONS = (
-    "set model.source=local with model.local_path=<folder with config.json, weights and tokenizer>, "
+    "`make repro-offline` (the whole pipeline on the offline stand-in and a local TweetEval copy), "
+    "model.source=finetune (fine-tune a packaged pretrained encoder: `make repro-offline-trained`), "
+    "model.source=local with model.local_path=<folder with config.json, weights and tokenizer>, "
     "pre-fill the cache with `hf download <id> --revision <rev>` on a connected machine, "
-    "or run the offline stand-in with model.source=standin (its predictions are meaningless)"
+    "or model.source=standin alone (its predictions are meaningless)"
 )
 
 

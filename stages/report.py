@@ -15,12 +15,18 @@ import pandas as pd
 from stages.common.artifacts import LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result
-from stages.common.params import load_params
+from stages.common.params import Params, load_params
 from stages.common.results import Capacity, LoadtestIndex, Resilience, Validation
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
 from stages.reporting.plots import plot_cdfs, plot_density_runs, plot_percentiles, plot_timelines
-from stages.stats.comparison import ComparisonDetail, Estimate
-from stages.stats.samples import ScenarioRuns, group_by_service, read_runs
+from stages.stats.comparison import (
+    Calibration,
+    ComparisonDetail,
+    Estimate,
+    ScenarioComparison,
+    StatisticComparison,
+)
+from stages.stats.samples import ScenarioRuns, group_by_arm, read_runs
 
 
 def environment_section(runs_index: LoadtestIndex) -> str:
@@ -33,44 +39,109 @@ def environment_section(runs_index: LoadtestIndex) -> str:
             f"- served variants: {runs_index.variants}; stand-in model: {runs_index.standin}\n")
 
 
-def ci(ratio: Estimate) -> str:
-    return f"{ratio.estimate:.3f} [{ratio.low:.3f}, {ratio.high:.3f}]"
+def ci(value: Estimate | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value.estimate:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
 
 
-def load_table(detail: ComparisonDetail) -> str:
-    header = ["scenario", "service", "runs", "p50 ms", "p95 ms", "p99 ms", "mean ms", "ok/s", "outcomes"]
+def cell(stat: StatisticComparison | None, digits: int = 3) -> str:
+    """A verdict cell: the paired ratio (or difference) with its CI and the verdict, or why there is none."""
+    if stat is None:
+        return "n/a"
+    if stat.ratio is None:
+        return stat.verdict
+    return f"{ci(stat.ratio, digits)} **{stat.verdict}**"
+
+
+def load_table(comparisons: dict[str, ScenarioComparison]) -> str:
+    """Pooled figures per arm over the blocks used: failures counted at the timeout in every percentile."""
+    header = ["scenario", "arm", "blocks", "requests", "p50 ms", "p95 ms", "p99 ms", "mean ms", "ok/s", "error rate",
+              "outcomes"]
     rows = []
-    for name, data in detail.scenarios.items():
-        lat, throughput = data.latency, data.throughput
-        if lat is None or throughput is None:
-            rows.append([name, "-", "not comparable (no valid runs)", *[""] * 6])
+    for name, data in comparisons.items():
+        if not data.comparable or data.latency is None or data.throughput is None or data.error_rate is None:
+            rows.append([name, "-", len(data.blocks), "", *[""] * 6, data.reason])
             continue
-        for service in ("baseline", "optimized"):
-            outcomes = ", ".join(f"{k} {v}" for k, v in (data.outcomes or {})[service].items() if v)
-            rows.append([name, service, (data.runs_used or {})[service],
-                         *[fmt(getattr(lat[s], f"{service}_ms")) for s in ("p50", "p95", "p99", "mean")],
-                         fmt(getattr(throughput, f"{service}_per_s"), 2), outcomes])
-        rows.append([name, "**ratio opt/base [95 % CI]**", f"resampled: {lat['p50'].resampled}",
-                     *[f"{ci(lat[s].ratio)} {lat[s].verdict}" for s in ("p50", "p95", "p99", "mean")],
-                     f"{ci(throughput.ratio)} {throughput.verdict}", ""])
+        for side, arm in (("reference", data.reference), ("candidate", data.candidate)):
+            outcomes = ", ".join(f"{k} {v}" for k, v in (data.outcomes or {})[arm].items() if v)
+            rows.append([name, arm, len(data.blocks), (data.requests_used or {})[arm],
+                         *[fmt(getattr(data.latency[s], side)) for s in ("p50", "p95", "p99", "mean")],
+                         fmt(getattr(data.throughput, side), 2), f"{getattr(data.error_rate, side):.2%}", outcomes])
     return table(header, rows)
 
 
-def tests_table(detail: ComparisonDetail) -> str:
-    header = ["scenario", "HL shift ms [95 % CI]", "Cliff's delta", "MWU p (Holm)", "KS p (Holm)", "excluded runs",
-              "p50 spread base / opt (CV)", "p99 spread base / opt (CV)"]
+def verdict_table(comparisons: dict[str, ScenarioComparison]) -> str:
+    """Per scenario: the paired ratios candidate / reference with CIs and verdicts, and the error-rate difference."""
+    header = ["scenario", "candidate / reference", "p50", "p95", "p99", "mean", "ok throughput",
+              "error rate difference"]
     rows = []
-    for name, data in detail.scenarios.items():
-        shift, spread, holm = data.hodges_lehmann_shift_ms, data.spread, data.pvalues_holm
-        if shift is None or spread is None or holm is None:
+    for name, data in comparisons.items():
+        if not data.comparable or data.latency is None:
+            rows.append([name, f"{data.candidate} / {data.reference}", data.reason, *[""] * 5])
             continue
-        rows.append([name, f"{shift.estimate:.1f} [{shift.low:.1f}, {shift.high:.1f}]",
-                     f"{data.cliffs_delta:.3f}", f"{holm['mann_whitney']:.2g}", f"{holm['ks']:.2g}",
-                     sum(len(v) for v in data.excluded_runs.values()),
-                     *[" / ".join(f"{spread[s][stat].min:.1f}-{spread[s][stat].max:.1f} ({spread[s][stat].cv:.2f})"
-                                  for s in ("baseline", "optimized"))
-                       for stat in ("p50", "p99")]])
+        rows.append([name, f"{data.candidate} / {data.reference}",
+                     *[cell(data.latency[s]) for s in ("p50", "p95", "p99", "mean")], cell(data.throughput),
+                     cell(data.error_rate, 4)])
     return table(header, rows)
+
+
+def spread_table(comparisons: dict[str, ScenarioComparison]) -> str:
+    header = ["scenario", "arm", "p50 min-max ms (CV)", "p99 min-max ms (CV)", "excluded runs", "unpaired blocks"]
+    rows = []
+    for name, data in comparisons.items():
+        for arm, spread in (data.spread or {}).items():
+            rows.append([name, arm, *[f"{spread[s].min:.1f}-{spread[s].max:.1f} ({spread[s].cv:.2f})"
+                                      for s in ("p50", "p99")],
+                         len(data.excluded_runs.get(arm, [])), data.unpaired_blocks.get(arm, []) or "-"])
+    return table(header, rows)
+
+
+def methods_section(params: Params, detail: ComparisonDetail) -> str:
+    """How the verdicts were made, from the params the stage ran with: checkable in one paragraph."""
+    compare, loadtest = params.compare, params.loadtest
+    scenarios = "; ".join(
+        f"`{name}` {s.process} {s.rate:g} req/s" + (f" (gamma shape {s.shape:g})" if s.process == "gamma" else "")
+        + (f", {s.duration_s:g} s" if s.duration_s else f", {s.requests} requests")
+        + f" of which {s.warmup_s:g} s warm-up, timeout {s.timeout_s:g} s"
+        for name in loadtest.scenarios if (s := params.loadgen.scenarios[name]))
+    aa = (f" The A/A check serves `{loadtest.aa.service}` as both arms of `{detail.aa_scenario}` (arm "
+          f"`aa-{loadtest.aa.service}`, a fresh server of the same Bento): identical services, so it must come out "
+          "equivalent or inconclusive." if detail.aa is not None else
+          f" The A/A check is off: loadtest.aa.service is {loadtest.aa.service} and loadtest.aa.scenario "
+          f"{loadtest.aa.scenario!r} is {'' if loadtest.aa.scenario in loadtest.scenarios else 'not '}one of "
+          "loadtest.scenarios.")
+    return (
+        f"Scenarios: {scenarios}. Each runs **{loadtest.repeats} blocks**; a block serves every arm once, in a "
+        f"seeded random order (loadtest.seed {loadtest.seed}), each on a fresh server after "
+        f"{loadtest.warmup_requests} unmeasured requests, all with the same seeded schedule and payloads. The run is "
+        "the unit: per run, p50/p95/p99/mean latency from the scheduled time over every measured request, failed "
+        "ones counted at the timeout (a service cannot look faster by failing its slow requests), ok throughput and "
+        "error rate. Per block, the ratio candidate / reference (the difference for error rates); over blocks, a "
+        f"Student t {compare.level:.0%} interval and test on the log ratios; Holm's correction across scenarios per "
+        f"statistic at alpha {compare.alpha:g}. Verdicts: **faster/slower** when the corrected test rejects and "
+        f"the whole CI lies on one side of 1; **equivalent** when the whole CI lies within 1 +- "
+        f"{compare.equivalence:g} (error rates: +- {compare.error_rate_equivalence:g}); **inconclusive** "
+        f"otherwise. A percentile is compared only when each arm has enough requests (MLPerf LoadGen's rule "
+        f"1 - q^n >= {compare.tail_confidence:g}: p99 needs 459). A run that fails the generator's fidelity "
+        "audit is excluded with its block.{aa} Measured error rates of this procedure are in the calibration "
+        "table below.\n"
+    ).replace("{aa}", aa)
+
+
+def calibration_table(calibration: Calibration | None) -> str:
+    if calibration is None:
+        return "No calibration results.\n"
+    rows = []
+    for key, case in calibration.cases.items():
+        p50, p99 = case.verdicts["p50"], case.verdicts["p99"]
+        share = ", ".join(f"{verdict} {rate:.1%}" for verdict, rate in p50.items())
+        rows.append([key.split("@")[0], f"{case.run_cv:g}", share,
+                     ", ".join(f"{verdict} {rate:.1%}" for verdict, rate in p99.items()),
+                     "n/a" if case.coverage["p50"] is None else f"{case.coverage['p50']:.1%}",
+                     "n/a" if case.coverage["p99"] is None else f"{case.coverage['p99']:.1%}"])
+    return (f"{calibration.trials} seeded trials per row through the compare code, {calibration.blocks} blocks of "
+            f"{calibration.requests_per_run} requests per arm (lag-1 autocorrelation {calibration.autocorrelation:g},"
+            f" run CV as given); Monte-Carlo error of a 5 % rate +-{calibration.monte_carlo_error_at_5pct:.1%}.\n\n"
+            + table(["case", "run CV", "p50 verdicts", "p99 verdicts", "p50 CI coverage", "p99 CI coverage"], rows))
 
 
 def capacity_section(capacity: Capacity | None) -> str:
@@ -106,9 +177,10 @@ def resilience_section(resilience: Resilience | None) -> str:
 
 
 def pooled_percentiles(detail: ComparisonDetail) -> dict[str, dict[str, dict[str, float]]]:
-    """p50/p95/p99 per scenario and service over all valid runs: the load table's figures, from compare."""
-    return {name: {service: {stat: getattr(data.latency[stat], f"{service}_ms") for stat in ("p50", "p95", "p99")}
-                   for service in ("baseline", "optimized")}
+    """p50/p95/p99 per scenario and arm over the blocks used: the load table's figures, from compare."""
+    return {name: {arm: {stat: value for stat in ("p50", "p95", "p99")
+                         if (value := getattr(data.latency[stat], side)) is not None}
+                   for side, arm in (("reference", data.reference), ("candidate", data.candidate))}
             for name, data in detail.scenarios.items() if data.latency is not None}
 
 
@@ -117,8 +189,9 @@ def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], detail: Com
     plots.mkdir(parents=True, exist_ok=True)
     names = []
     for scenario, scenario_runs in scenarios.items():
-        services = group_by_service(loadtest / scenario, scenario_runs)
-        plot_cdfs({s: r.latencies for s, r in services.items()}, f"latency CDF, {scenario}",
+        arms = group_by_arm(loadtest / scenario, scenario_runs)
+        plot_cdfs({arm: runs.latencies for arm, runs in arms.items() if runs.runs},
+                  f"latency CDF (failures at the timeout), {scenario}",
                   plots / f"cdf-{scenario}.png")
         runs, curves = [], []
         for run in scenario_runs.index.runs:
@@ -137,12 +210,17 @@ def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], detail: Com
 def main() -> None:
     parser = stage_parser(__doc__, validation=VALIDATION_JSON, resilience=RESILIENCE_JSON, loadtest=LOADTEST_DIR,
                           detail=RESULTS_DIR / "comparison_detail.json",
+                          calibration=RESULTS_DIR / "calibration.json",
                           plots=RESULTS_DIR / "plots", out=RESULTS_DIR / "report.md")
     args = parser.parse_args()
     params = load_params(args.params)
     validation = read_result(args.validation, Validation)
     detail = read_result(args.detail, ComparisonDetail)
     resilience = read_result(args.resilience, Resilience) if args.resilience.is_file() else None
+    calibration = read_result(args.calibration, Calibration) if args.calibration.is_file() else None
+    comparisons = dict(detail.scenarios)
+    if detail.aa is not None:
+        comparisons[f"A/A ({detail.aa_scenario})"] = detail.aa
     scenarios = {name: read_runs(args.loadtest / name) for name in params.loadtest.scenarios}
     figures = draw_figures(args.loadtest, scenarios, detail, args.plots)
     first = scenarios[params.loadtest.scenarios[0]].index
@@ -154,10 +232,11 @@ def main() -> None:
         f"## Offline: accuracy, size and in-process latency ({validation.examples} examples)\n",
         variants_table(validation),
         "## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
-        "Latency is measured from each request's scheduled time (open loop, coordinated-omission safe), ok "
-        "requests only; failures are counted by outcome. Ratios are optimized / baseline with bootstrap 95 % CIs.\n",
-        load_table(detail),
-        "\n### Tests and run-to-run noise\n", tests_table(detail),
+        "### Method\n", methods_section(params, detail),
+        "\n### Verdicts (ratios candidate / reference, paired by block, 95 % CI)\n", verdict_table(comparisons),
+        "\n### Pooled figures per arm\n", load_table(comparisons),
+        "\n### Run-to-run spread\n", spread_table(comparisons),
+        "\n### Calibration: measured error rates of these verdicts\n", calibration_table(calibration),
         "\n## Capacity under the p99 objective\n", capacity_section(detail.capacity),
         "\n## Resilience: faults under load\n", resilience_section(resilience),
         "\n## Figures\n", *[f"![{name}]({relative / name})\n" for name in figures],

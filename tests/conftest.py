@@ -27,14 +27,12 @@ from stages.loadgen.nullserver import start_null_server
 from stages.serving.server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = (REPO_ROOT.parent / "shared" / "data" / "tweet_eval_sentiment").resolve()
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not (SHARED_DATA / "test_text.txt").is_file():
-        pytest.fail(f"TweetEval copy not found at {SHARED_DATA}; the tests read it from ../shared/data")
-    return SHARED_DATA
+def sentences() -> Path:
+    """The committed synthetic sentences (tests/data/sentiment), laid out like a TweetEval folder."""
+    return REPO_ROOT / "tests" / "data" / "sentiment"
 
 
 @pytest.fixture(scope="session")
@@ -46,9 +44,9 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_dataset(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+def small_dataset(tmp_path_factory: pytest.TempPathFactory, sentences: Path) -> Path:
     out = tmp_path_factory.mktemp("dataset")
-    build_dataset(DataParams(source="local", local_path=str(shared_data), max_samples=48, corpus_size=64), out)
+    build_dataset(DataParams(source="local", local_path=str(sentences), max_samples=48, corpus_size=64), out)
     return out
 
 

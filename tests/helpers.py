@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from stages.common.io import write_result
 from stages.common.params import parse_params
 from stages.validate import validate_variants
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 # Serving settings of the tiny stand-in Bentos the tests build: one thread, small requests, batching on.
 SERVE = {
     "baseline": {"variant": "pytorch-fp32", "threads": 1, "max_texts": 8, "max_text_chars": 200},
@@ -24,6 +26,23 @@ SERVE = {
         "batching": {"enabled": True, "max_batch_size": 8, "max_latency_ms": 500},
     },
 }
+
+
+def repo_files() -> list[str]:
+    """Tracked files plus untracked ones that git does not ignore: what a commit of the work tree would hold."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    return [name for name in listed if (REPO_ROOT / name).is_file()]
+
+
+def copy_repo(root: Path) -> Path:
+    """The work tree's files in ``root`` as a fresh git repository of one commit (DVC wants an SCM)."""
+    for name in repo_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, root / name)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+    return root
 
 
 def training_outputs(tmp_path: Path) -> list[str]:

@@ -25,11 +25,11 @@ def tweeteval_folder(root: Path, texts: list[str], labels: list[str]) -> Path:
     return root
 
 
-def test_shared_tweeteval_split_is_read_whole(shared_data: Path) -> None:
-    frame, origin = load_examples(local(shared_data, split="val"))
-    assert len(frame) == 2000
+def test_a_tweeteval_folder_split_is_read_whole(sentences: Path) -> None:
+    frame, origin = load_examples(local(sentences, split="val"))
+    assert len(frame) == 128
     assert set(frame["label"]) == {0, 1, 2}
-    assert origin == {"source": "local", "path": str(shared_data), "split": "val"}
+    assert origin == {"source": "local", "path": str(sentences), "split": "val"}
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
@@ -77,6 +77,8 @@ def test_missing_column_and_unsupported_file(tmp_path: Path) -> None:
     (tmp_path / "d.xlsx").write_text("")
     with pytest.raises(DatasetError, match="unsupported file type"):
         load_examples(local(tmp_path / "d.xlsx"))
+    with pytest.raises(DatasetError, match=r"^data\.local_path: .*tweet_eval_sentiment does not exist"):
+        load_examples(local(tmp_path / "tweet_eval_sentiment"))
 
 
 def test_subsample_is_seeded_and_keeps_source_order() -> None:
@@ -88,9 +90,9 @@ def test_subsample_is_seeded_and_keeps_source_order() -> None:
     assert len(subsample(frame, None, 0)) == 100
 
 
-def test_build_writes_eval_set_corpus_and_info(tmp_path: Path, shared_data: Path) -> None:
-    info = build_dataset(local(shared_data, max_samples=30, corpus_size=40), tmp_path)
+def test_build_writes_eval_set_corpus_and_info(tmp_path: Path, sentences: Path) -> None:
+    info = build_dataset(local(sentences, max_samples=30, corpus_size=40), tmp_path)
     assert len(pd.read_parquet(tmp_path / "eval.parquet")) == 30
     corpus = [json.loads(line)["text"] for line in (tmp_path / "corpus.jsonl").read_text().splitlines()]
     assert len(corpus) == 40 and all(corpus)
-    assert info["total_examples"] == 12284 and sum(info["eval_label_counts"].values()) == 30
+    assert info["total_examples"] == 160 and sum(info["eval_label_counts"].values()) == 30

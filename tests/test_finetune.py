@@ -39,16 +39,16 @@ from stages.serving.server import BentoServer
 TEXTS = ["what a great day", "this is awful, worst service ever", "the meeting is at noon", "meh"]
 
 
-def evaluation(shared_data: Path, split: str = "test") -> DataParams:
+def evaluation(sentences: Path, split: str = "test") -> DataParams:
     """The evaluation split the training data is checked against, as the dataset stage would read it."""
-    return DataParams(source="local", local_path=str(shared_data), split=split)
+    return DataParams(source="local", local_path=str(sentences), split=split)
 
 
 @pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory, sentences: Path) -> Path:
     folder = tmp_path_factory.mktemp("tiny-bert")
     wordpiece = BertWordPieceTokenizer(lowercase=True)
-    wordpiece.train_from_iterator((shared_data / "val_text.txt").read_text().splitlines(), vocab_size=800)
+    wordpiece.train_from_iterator((sentences / "val_text.txt").read_text().splitlines(), vocab_size=800)
     wordpiece.save_model(str(folder))
     tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
@@ -58,17 +58,17 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Pa
     return folder
 
 
-def training_params(base: Path, shared_data: Path, **changes: object) -> FinetuneParams:
-    return FinetuneParams(base=str(base), data_path=str(shared_data), epochs=3, learning_rate=2e-3, batch_size=16,
+def training_params(base: Path, sentences: Path, **changes: object) -> FinetuneParams:
+    return FinetuneParams(base=str(base), data_path=str(sentences), epochs=3, learning_rate=2e-3, batch_size=16,
                           max_length=32, max_samples=96, seed=3).model_copy(update=changes)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, shared_data: Path) -> tuple[Path, dict]:
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, sentences: Path) -> tuple[Path, dict]:
     """Fine-tuned through the download stage's own function, so the folder is what every later stage reads."""
     out = tmp_path_factory.mktemp("trained") / "model"
-    params = ModelParams(source="finetune", finetune=training_params(tiny_bert, shared_data))
-    info, record = download_model(params, evaluation(shared_data), out, threads=1)
+    params = ModelParams(source="finetune", finetune=training_params(tiny_bert, sentences))
+    info, record = download_model(params, evaluation(sentences), out, threads=1)
     assert info["source"] == "finetune" and info["standin"] is False and record is not None
     return out, record
 
@@ -89,11 +89,11 @@ def test_finetune_writes_a_standard_classifier_checkpoint_and_learns(trained: tu
 
 
 def test_finetune_is_deterministic(tmp_path: Path, trained: tuple[Path, dict], tiny_bert: Path,
-                                   shared_data: Path) -> None:
-    again = finetune(training_params(tiny_bert, shared_data), evaluation(shared_data), tmp_path, threads=1)
+                                   sentences: Path) -> None:
+    again = finetune(training_params(tiny_bert, sentences), evaluation(sentences), tmp_path, threads=1)
     assert weights_digest(tmp_path) == weights_digest(trained[0])
     assert again["loss_curve"] == trained[1]["loss_curve"]
-    reseeded = finetune(training_params(tiny_bert, shared_data, seed=4), evaluation(shared_data), tmp_path / "other",
+    reseeded = finetune(training_params(tiny_bert, sentences, seed=4), evaluation(sentences), tmp_path / "other",
                         threads=1)
     assert reseeded["loss_curve"] != trained[1]["loss_curve"]
 
@@ -162,24 +162,24 @@ def test_base_is_a_folder_or_an_installed_package(tmp_path: Path, tiny_bert: Pat
         resolve_base("fake-encoder")
 
 
-def test_training_never_reads_the_evaluation_split(tmp_path: Path, tiny_bert: Path, shared_data: Path) -> None:
+def test_training_never_reads_the_evaluation_split(tmp_path: Path, tiny_bert: Path, sentences: Path) -> None:
     with pytest.raises(ParamsError, match=r"model\.finetune\.split = 'test': Input should be 'train' or 'val'"):
         parse_params({"model": {"source": "finetune", "finetune": {"split": "test"}}})
     # The validation split evaluated and trained on: refused before any training.
-    with pytest.raises(FinetuneError, match=r"2000 of the 2000 training texts .* are in the evaluation split"):
-        finetune(training_params(tiny_bert, shared_data), evaluation(shared_data, "val"), tmp_path, threads=1)
+    with pytest.raises(FinetuneError, match=r"128 of the 128 training texts .* are in the evaluation split"):
+        finetune(training_params(tiny_bert, sentences), evaluation(sentences, "val"), tmp_path, threads=1)
     # A table file holding some of the test split's tweets.
     overlapping = tmp_path / "train.csv"
-    test_texts = (shared_data / "test_text.txt").read_text().splitlines()[:5]
+    test_texts = (sentences / "test_text.txt").read_text().splitlines()[:5]
     pd.DataFrame({"text": [*test_texts, "a fresh tweet"], "label": [0, 1, 2, 0, 1, 2]}).to_csv(overlapping, index=False)
     with pytest.raises(FinetuneError, match=r"5 of the 6 training texts"):
-        finetune(training_params(tiny_bert, overlapping), evaluation(shared_data), tmp_path, threads=1)
+        finetune(training_params(tiny_bert, overlapping), evaluation(sentences), tmp_path, threads=1)
     assert not (tmp_path / "model.safetensors").exists()
 
 
-def test_download_stage_finetunes_and_records_training(tmp_path: Path, tiny_bert: Path, shared_data: Path) -> None:
+def test_download_stage_finetunes_and_records_training(tmp_path: Path, tiny_bert: Path, sentences: Path) -> None:
     params = write_params(tmp_path / "params.yaml", {
-        "model": {"source": "finetune", "finetune": {"base": str(tiny_bert), "data_path": str(shared_data),
+        "model": {"source": "finetune", "finetune": {"base": str(tiny_bert), "data_path": str(sentences),
                                                      "epochs": 1, "batch_size": 16, "max_samples": 32}},
         "runtime": {"threads": 1}})
     result = run_module("stages.download", *training_outputs(tmp_path), "--params", str(params), "--out",

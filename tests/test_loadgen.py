@@ -18,7 +18,7 @@ import pytest
 from helpers import run_module, write_params
 
 from stages.common.params import LoadgenParams
-from stages.loadgen.arrivals import ArrivalSpec, TraceError, draw_schedule, schedule_fit
+from stages.loadgen.arrivals import ArrivalSpec, TraceError, draw_schedule, realised_fit, schedule_fit
 from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
 from stages.loadgen.shards import merge_runs
 from stages.loadgen.summary import summarize
@@ -255,3 +255,18 @@ def test_merge_runs_keeps_schedule_order_and_the_busiest_process() -> None:
     assert usage == GeneratorUsage(0.9, 0.1)
     with pytest.raises(ValueError, match="overlap"):
         merge_runs([frames[0], frames[0]], [GeneratorUsage(0.1, None)] * 2)
+
+
+def test_the_gap_audit_forgives_jitter_below_its_resolution_and_catches_distortion() -> None:
+    """A faithful 4 req/s constant-rate run (every gap 250 ms, sent with ~0.1 ms of jitter) used to score 0.505
+    (floored to 1 ms, 249.9 ms and 250 ms fall on different steps); bunching and stalls still score high."""
+    rng = np.random.default_rng(3)
+    scheduled = np.full(400, 0.250)
+    sent = np.diff(np.cumsum(np.concatenate([[0.0], scheduled])) + rng.normal(0, 1e-4, 401))
+    assert realised_fit(sent, scheduled, 0.001).statistic == 0.0
+    bunched = np.tile([0.010, 0.490], 200)  # pairs sent together: same mean rate, wrong traffic
+    assert realised_fit(bunched, scheduled, 0.001).statistic == pytest.approx(0.5)
+    stalled = np.concatenate([scheduled[:300], [10.0], np.full(99, 0.0)])  # a 10 s stall, then a burst
+    assert realised_fit(stalled, scheduled, 0.001).statistic >= 0.24
+    poisson = rng.exponential(0.25, 2000)
+    assert realised_fit(poisson + rng.normal(0, 2e-4, 2000), poisson, 0.001).statistic < 0.01

@@ -1,34 +1,24 @@
-"""The real ``dvc repro`` of the model chain in a temporary copy of the repository, on the tiny stand-in."""
+"""The real ``dvc repro`` of the whole pipeline in a temporary copy of the repository, on the tiny stand-in.
+
+Which stages a change reruns is DVC's answer without a second repro: ``test_rerun_scope.py``."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import write_params
+from helpers import copy_repo, write_params
 
 from stages.common.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
-EXPERIMENT = {"loadtest@e2e-steady", "loadtest@e2e-bursty", "capacity", "compare", "resilience", "report"}
-
-
-def repo_files() -> list[str]:
-    """Tracked files plus untracked ones that git does not ignore: what a commit of the work tree would hold."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    return [name for name in listed if (REPO_ROOT / name).is_file()]
+EXPERIMENT = {"loadtest@e2e-steady", "loadtest@e2e-bursty", "capacity", "compare", "calibrate", "resilience",
+              "report"}
 
 
 def run(args: list[str], cwd: Path) -> str:
@@ -47,14 +37,11 @@ def stages_run(output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
-    root = tmp_path_factory.mktemp("repo")
-    for name in repo_files():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO_ROOT / name, root / name)
+def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, sentences: Path) -> Path:
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
     params = load_params(REPO_ROOT / "params.yaml").model_dump(by_alias=True)
     params["model"] |= {"source": "standin", "standin": {"size": "tiny", "seed": 0, "logit_spread": 3.0}}
-    params["data"] |= {"source": "local", "local_path": str(shared_data), "max_samples": 40, "corpus_size": 50}
+    params["data"] |= {"source": "local", "local_path": str(sentences), "max_samples": 40, "corpus_size": 50}
     params["runtime"]["threads"] = 1
     params["validate"]["latency"] = {"batch_sizes": [1, 8], "warmup": 1, "repeats": 3}
     # The tiny stand-in's INT8 variant is too noisy to pass the gate: serve the FP32 export as "optimized".
@@ -66,9 +53,10 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
         "e2e-steady": {"process": "exponential", "rate": 8.0, "duration_s": 4.0, "warmup_s": 0.5, "seed": 1},
         "e2e-bursty": {"process": "gamma", "rate": 8.0, "shape": 0.5, "duration_s": 4.0, "warmup_s": 0.5, "seed": 2},
     }
-    params["loadtest"] |= {"scenarios": ["e2e-steady", "e2e-bursty"], "repeats": 2, "warmup_requests": 2}
+    params["loadtest"] |= {"scenarios": ["e2e-steady", "e2e-bursty"], "repeats": 2, "warmup_requests": 2,
+                           "aa": {"service": "optimized", "scenario": "e2e-steady"}}
     params["capacity"] |= {"start_rate": "saturation", "max_steps": 3, "requests_per_step": 40, "warmup_s": 0.5}
-    params["compare"]["bootstrap_resamples"] = 200
+    params["compare"]["calibration"] |= {"trials": 60}
     # The tiny model answers in a few ms and shares 2 cores with the generator: a few ms of send lag is the
     # norm here, and this test checks the pipeline's mechanics, not the generator's fidelity.
     params["loadgen"]["lag_p99_bound_ms"] = 20.0
@@ -80,12 +68,6 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -
     # The committed lock records the offline run; without it every stage must run, k3s included (its params
     # and outputs would otherwise match the lock and it would rightly be skipped).
     (root / "dvc.lock").unlink(missing_ok=True)
-    for args in (
-        ["git", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
-    ):
-        run(args, root)
     return root
 
 
@@ -120,18 +102,24 @@ def test_repro_builds_both_bentos_and_measures_their_limits(pipeline_copy: Path)
 
 def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) -> None:
     results = pipeline_copy / "results"
-    for scenario in ("e2e-steady", "e2e-bursty"):
+    for scenario, arms in (("e2e-steady", ["aa-optimized", "baseline", "optimized"]),
+                           ("e2e-bursty", ["baseline", "optimized"])):
         index = json.loads((results / "loadtest" / scenario / "runs.json").read_text())
         assert sorted((run["service"], run["repeat"]) for run in index["runs"]) == [
-            ("baseline", 0), ("baseline", 1), ("optimized", 0), ("optimized", 1)]
+            (arm, repeat) for arm in arms for repeat in (0, 1)]
         for entry in index["runs"]:
             summary = json.loads((results / "loadtest" / scenario / entry["path"] / "summary.json").read_text())
             assert sum(summary["outcomes"].values()) == summary["requests"]["measured"] > 0
     comparison = json.loads((results / "comparison.json").read_text())
-    for scenario in ("e2e-steady", "e2e-bursty"):
-        headline = comparison["scenarios"][scenario]
-        if headline.get("comparable", True):
-            assert headline["p50_ratio"] > 0 and headline["p50_ratio_ci"][0] <= headline["p50_ratio_ci"][1]
+    verdicts = {"faster", "slower", "equivalent", "inconclusive"}
+    for headline in (*comparison["scenarios"].values(), comparison["aa"]):
+        if headline["comparable"]:
+            assert headline["blocks"] == 2 and headline["p50_verdict"] in verdicts
+            assert headline["p50_ratio_ci"][0] <= headline["p50_ratio"] <= headline["p50_ratio_ci"][1]
+            assert headline["p99_verdict"].startswith("too few requests: p99 needs >= 459")
+    assert comparison["aa"]["p50_verdict"] != "faster"  # the same Bento twice
+    calibration = json.loads((results / "calibration.json").read_text())
+    assert calibration["blocks"] == 2 and calibration["trials"] == 60
     capacity = json.loads((results / "capacity.json").read_text())
     assert set(capacity["services"]) == {"baseline", "optimized"}
     assert all(service["steps"] for service in capacity["services"].values())
@@ -140,7 +128,8 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
         saturation = limits["services"][name]["served"]["saturation"]["throughput_per_s"]
         assert service["start_rate"] == service["steps"][0]["rate"] == pytest.approx(saturation, abs=0.01)
     report = (results / "report.md").read_text()
-    for heading in ("## Environment", "## Offline", "## Under load", "## Capacity", "## Resilience", "## Figures"):
+    for heading in ("## Environment", "## Offline", "## Under load", "### Method", "### Verdicts", "### Calibration",
+                    "## Capacity", "## Resilience", "## Figures"):
         assert heading in report
     resilience = json.loads((results / "resilience.json").read_text())
     assert set(resilience["runs"]) == {"stall", "kill-worker"} and resilience["all_requests_recorded"]
@@ -149,42 +138,9 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     assert len(figures) == 7 and all((results / figure).is_file() for figure in figures)
     shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], pipeline_copy)
     assert "p50_ratio" in shown and "capacity_ratio" in shown
+    assert "| A/A (e2e-steady) | aa-optimized / optimized |" in report
 
 
 def test_second_repro_reruns_nothing(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
     assert stages_run(output) == set()
-
-
-def test_switching_off_int8_reruns_only_what_depends_on_it(pipeline_copy: Path) -> None:
-    output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "convert.int8.enabled=false"], pipeline_copy)
-    assert stages_run(output) == {"convert_int8", "validate", "build", "limits", *EXPERIMENT}
-    validation = json.loads((pipeline_copy / "results" / "validation.json").read_text())
-    assert "onnx-int8" not in validation["variants"]
-    shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], pipeline_copy)
-    assert "f1_macro" in shown and "onnx-fp16" in shown
-
-
-def touch(path: Path) -> None:
-    path.write_text(path.read_text() + "\n# touched by the e2e test\n")
-
-
-def test_touching_the_classifier_reruns_what_runs_it_and_nothing_upstream(pipeline_copy: Path) -> None:
-    touch(pipeline_copy / "stages" / "model" / "classifier.py")
-    output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
-    # A new build means new Bento tags in bentos.json: everything that serves them runs again too.
-    assert stages_run(output) == {"export", "validate", "build", "limits", *EXPERIMENT}
-
-
-def test_touching_the_arrivals_reruns_only_what_runs_the_generator(pipeline_copy: Path) -> None:
-    touch(pipeline_copy / "stages" / "loadgen" / "arrivals.py")
-    output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
-    assert stages_run(output) == {"limits", *EXPERIMENT}
-
-
-def test_one_scenario_knob_reruns_only_that_scenario(pipeline_copy: Path) -> None:
-    output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "loadgen.scenarios.e2e-bursty.rate=6.0"],
-                 pipeline_copy)
-    assert stages_run(output) == {"loadtest@e2e-bursty", "compare", "report"}
-    diff = run([sys.executable, "-m", "dvc", "params", "diff"], pipeline_copy)
-    assert "loadgen.scenarios.e2e-bursty.rate" in diff

@@ -49,3 +49,8 @@ def dataset_labels(dataset_dir: Path) -> list[str]:
 def model_info(model_dir: Path) -> dict:
     """Provenance of the model in ``model_dir`` (source, id, whether it is the stand-in, labels)."""
     return json.loads((model_dir / MODEL_INFO).read_text())
+
+
+def aa_arm(service: str) -> str:
+    """The A/A check's second arm of ``service`` (loadtest.aa): its runs lie in ``<scenario>/aa-<service>/``."""
+    return f"aa-{service}"

@@ -78,7 +78,11 @@ def clean_examples(frame: pd.DataFrame, label_names: list[str], origin: str) -> 
     return pd.DataFrame({"text": list(texts), "label": np.asarray(label_ids, dtype=np.int64)})
 
 
-def read_local_examples(path: Path, split: str, label_names: list[str]) -> pd.DataFrame:
-    """A TweetEval folder's ``split``, or a table file; checked and with label ids."""
+def read_local_examples(path: Path, split: str, label_names: list[str], key: str) -> pd.DataFrame:
+    """A TweetEval folder's ``split``, or a table file; checked and with label ids. ``key`` is the params key
+    that named ``path``, so that a missing path says what to change."""
+    if not path.exists():
+        raise DatasetError(f"{key}: {path} does not exist; point it at a TweetEval folder (<split>_text.txt, "
+                           "<split>_labels.txt) or a parquet/CSV/JSONL file with text and label columns")
     frame = read_tweeteval_folder(path, split, label_names) if path.is_dir() else read_table(path)
     return clean_examples(frame, label_names, str(path))

@@ -269,15 +269,32 @@ class LoadgenParams(_Section):
     scenarios: dict[str, ScenarioParams] = {}
 
 
+class AaParams(_Section):
+    """The A/A check: one scenario's load tests run ``service`` a second time in every block, as arm
+    ``aa-<service>``, and compare analyses it against ``service`` like any change. Identical Bentos must come out
+    "equivalent" or "inconclusive"; anything else says the verdicts cannot be trusted on this machine."""
+
+    service: Literal["baseline", "optimized"] | None = "optimized"  # null: no A/A arm
+    scenario: str | None = "steady"  # a name in loadtest.scenarios (else no A/A arm runs)
+
+
 class LoadtestParams(_Section):
     """Baseline vs optimized under each scenario: repeats interleaved in a seeded order, a fresh server per run."""
 
     scenarios: list[str] = []
     services: Annotated[list[Literal["baseline", "optimized"]], Field(min_length=1)] = ["baseline", "optimized"]
-    repeats: Annotated[int, Field(ge=1, le=50)] = 2
+    repeats: Annotated[int, Field(ge=2, le=50)] = 4  # blocks: a paired comparison needs >= 2
     seed: int = 0  # order of the services within each repeat
     warmup_requests: Annotated[int, Field(ge=0)] = 10  # sequential, unmeasured, after /readyz
     scrape_interval_s: Annotated[float, Field(gt=0.0)] = 1.0  # /metrics during the run (batch size over time)
+    aa: AaParams = AaParams()
+
+    @property
+    def aa_scenario(self) -> str | None:
+        """The scenario that runs the A/A arm: loadtest.aa.scenario when a service is set and the scenario is
+        one of loadtest.scenarios (the report says when it is not); else None."""
+        active = self.aa.service is not None and self.aa.scenario in self.scenarios
+        return self.aa.scenario if active else None
 
 
 class CapacityParams(_Section):
@@ -297,11 +314,26 @@ class CapacityParams(_Section):
     seed: int = 21
 
 
-class CompareParams(_Section):
-    practical_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # |ratio - 1| below this: no change
-    alpha: Fraction = 0.05
-    bootstrap_resamples: Annotated[int, Field(ge=100)] = 2000
+class CalibrationParams(_Section):
+    """Synthetic runs shaped like real ones, replayed through the compare code to measure its error rates."""
+
+    trials: Annotated[int, Field(ge=50)] = 400  # per case; Monte-Carlo error of a 5 % rate: +-2.2 % (95 %)
+    requests_per_run: Annotated[int, Field(ge=10)] = 120
+    # Between-run level variation: like the committed optimized runs (p50 CV ~0.05) and baseline runs (0.29).
+    run_cv: Annotated[list[Annotated[float, Field(ge=0.0, le=2.0)]], Field(min_length=1)] = [0.05, 0.29]
+    autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.6  # lag-1, of log latency within a run
     seed: int = 0
+
+
+class CompareParams(_Section):
+    """Run-level paired comparisons (stages/stats/paired.py): verdicts, equivalence bands, tail rules."""
+
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # after Holm's correction across scenarios
+    level: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95  # confidence level of every interval
+    equivalence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # a ratio CI inside 1 +- this: "equivalent"
+    error_rate_equivalence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01  # error-rate difference band
+    tail_confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.99  # p99 needs 1 - 0.99**n >= this: n >= 459
+    calibration: CalibrationParams = CalibrationParams()
 
 
 LocalFault = Literal["kill-worker", "kill-server", "restart", "stall"]
@@ -388,6 +420,10 @@ class Params(_Section):
         if unknown:
             raise ValueError(f"loadtest.scenarios names {unknown}, not in loadgen.scenarios "
                              f"({sorted(self.loadgen.scenarios)})")
+        aa = self.loadtest.aa
+        if aa.service is not None and aa.service not in self.loadtest.services:
+            raise ValueError(f"loadtest.aa.service = {aa.service!r}: must be one of loadtest.services "
+                             f"{self.loadtest.services}")
         return self
 
 

@@ -150,10 +150,11 @@ class LagStats(Result):
 
 
 class GapFit(Result):
-    """Kolmogorov-Smirnov distance between gaps and the target distribution, with its p-value and sample size."""
+    """Kolmogorov-Smirnov distance between gaps and a reference, with its sample size; the p-value where one
+    means something (the schedule against its target distribution, not realised against scheduled gaps)."""
 
     statistic: float
-    pvalue: float
+    pvalue: float | None
     n: int
 
 

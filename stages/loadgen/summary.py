@@ -67,8 +67,8 @@ def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usag
         reasons.append(f"send lag max {lag_stats.max:.1f} ms > bound {bounds.lag_max_bound_ms} ms (generator stalled)")
     gap_bound = gap_distance_bound(bounds, realised.n) if realised is not None else None
     if realised is not None and gap_bound is not None and realised.statistic > gap_bound:
-        reasons.append(f"realised inter-arrival gaps are {realised.statistic:.3f} (KS distance at "
-                       f"{bounds.gap_resolution_ms} ms resolution) from the scheduled ones > bound {gap_bound:.3f}")
+        reasons.append(f"realised inter-arrival gaps are {realised.statistic:.3f} (KS distance, shifts up "
+                       f"to {bounds.gap_resolution_ms} ms forgiven) from the scheduled ones > bound {gap_bound:.3f}")
     if sampler is not None and sampler.pvalue < bounds.sampler_alpha:
         reasons.append(f"the drawn schedule does not follow the target {spec.process} distribution "
                        f"(KS p = {sampler.pvalue:.2g} < {bounds.sampler_alpha})")

@@ -64,9 +64,10 @@ def resolve_base(base: str) -> Path:
 def training_examples(params: FinetuneParams, data: DataParams) -> pd.DataFrame:
     """The training split, seeded-subsampled to ``max_samples``; refused if it shares a text with the evaluation
     split (when that is a local source: a Hub split is not read before the ``dataset`` stage runs)."""
-    frame = read_local_examples(Path(params.data_path), params.split, data.labels)
+    frame = read_local_examples(Path(params.data_path), params.split, data.labels, "model.finetune.data_path")
     if data.source == "local":
-        evaluation = set(read_local_examples(Path(data.local_path or ""), data.split, data.labels)["text"])
+        evaluation_split = read_local_examples(Path(data.local_path or ""), data.split, data.labels, "data.local_path")
+        evaluation = set(evaluation_split["text"])
         shared = int(frame["text"].isin(evaluation).sum())
         if shared:
             raise FinetuneError(

@@ -1,0 +1,44 @@
+"""Percentiles only where enough requests back them, with distribution-free confidence bounds.
+
+MLPerf LoadGen's rule: to claim the q-quantile with confidence ``c`` from n requests with no violation, n must
+satisfy ``1 - q**n >= c``; for p99 at 99 % that is 459 requests. Below that count the p99 of a sample is the
+largest few values, not an estimate, and no distribution-free 95 % interval of p99 has a finite upper end below
+367 requests. The interval itself is the order-statistic (binomial) one: exact for independent requests; requests
+inside a run are autocorrelated, so it is a lower bound on the uncertainty, and verdicts come from the run-level
+comparison in :mod:`stages.stats.paired` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class QuantileInterval:
+    estimate: float
+    low: float
+    high: float
+
+
+def min_requests(quantile: float, confidence: float = 0.99) -> int:
+    """The fewest requests that back a claim on ``quantile`` (MLPerf LoadGen: 459 for p99 at 99 %)."""
+    return math.ceil(math.log(1 - confidence) / math.log(quantile))
+
+
+def quantile_interval(values: np.ndarray, quantile: float, level: float = 0.95) -> QuantileInterval | None:
+    """The sample quantile and its order-statistic interval; None where the interval has no finite end."""
+    ordered = np.sort(np.asarray(values, float))
+    count = len(ordered)
+    if count == 0:
+        return None
+    tail = (1 - level) / 2
+    low_rank = int(stats.binom.ppf(tail, count, quantile))  # 1-based rank of the lower bound
+    high_rank = int(stats.binom.ppf(1 - tail, count, quantile)) + 1
+    if low_rank < 1 or high_rank > count:
+        return None
+    return QuantileInterval(float(np.quantile(ordered, quantile)), float(ordered[low_rank - 1]),
+                            float(ordered[high_rank - 1]))

@@ -1,0 +1,157 @@
+"""Which stages a change reruns, as DVC itself answers it, without running the pipeline.
+
+A copy of the repository gets placeholder files for every output and missing dependency, and ``dvc commit``
+records them in a fresh lock: DVC now sees an up-to-date pipeline. After one change, DVC's ``status`` names the
+stages whose own code, data or params changed (``direct``), and DVC's stage graph adds every stage downstream
+of them (``reruns``: what ``dvc repro`` runs when each changed stage's outputs change too). A dependency missing
+from ``dvc.yaml`` shows up as a stage missing from ``direct``; ``test_a_missing_dep_is_caught`` proves it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from contextlib import chdir
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import yaml
+from dvc.repo import Repo
+from helpers import copy_repo
+
+from stages.common.params import load_params
+
+
+def lay_placeholders(root: Path) -> None:
+    """Create every output and dependency path the pipeline names that the copy lacks: a folder where another
+    named path lies inside it, else a small file."""
+    with chdir(root):
+        stages = Repo(".").index.stages
+    paths = {Path(item.fs_path).relative_to(root) for stage in stages
+             for item in (*stage.outs, *stage.deps) if not hasattr(item, "params")}
+    folders = {path for path in paths if any(path in other.parents for other in paths)}
+    for path in sorted(folders):
+        (root / path).mkdir(parents=True, exist_ok=True)
+    for path in sorted(paths - folders):
+        if not (root / path).exists():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(f"placeholder for {path}\n")
+
+
+def commit(root: Path, stage: str | None = None) -> None:
+    """``dvc commit --force``: record the current deps and outputs of ``stage`` (or every stage) in the lock."""
+    with chdir(root):
+        Repo(".").commit(stage, force=True)
+
+
+def rerun_scope(root: Path) -> tuple[set[str], set[str]]:
+    """``(direct, reruns)``: the stages DVC's status calls changed, and those plus everything downstream."""
+    with chdir(root):
+        repo = Repo(".")
+        direct = set(repo.status())
+        graph = repo.index.graph  # edges run from a stage to the stages it depends on
+        # Addresses are relative to the working directory: read them inside it.
+        by_name = {stage.addressing: stage for stage in graph.nodes}
+        downstream = {name: {stage.addressing for stage in nx.ancestors(graph, by_name[name])} for name in direct}
+    return direct, direct.union(*downstream.values())
+
+
+@pytest.fixture(scope="module")
+def locked_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = copy_repo(tmp_path_factory.mktemp("repo"))
+    (root / "dvc.lock").unlink()
+    lay_placeholders(root)
+    commit(root)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "lock"], cwd=root, check=True)
+    return root
+
+
+@pytest.fixture
+def repo(locked_repo: Path) -> Iterator[Path]:
+    """The locked copy; each test's edits are undone after it."""
+    yield locked_repo
+    subprocess.run(["git", "checkout", "-q", "--", "."], cwd=locked_repo, check=True)
+
+
+def experiment(root: Path) -> set[str]:
+    """Every stage that serves the Bentos, for the copy's configured scenarios."""
+    scenarios = load_params(root / "params.yaml").loadtest.scenarios
+    return {*(f"loadtest@{name}" for name in scenarios), "capacity", "compare", "resilience", "report"}
+
+
+def set_param(root: Path, dotted: str, value: object) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    *parents, leaf = dotted.split(".")
+    section = params
+    for key in parents:
+        section = section[key]
+    section[leaf] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def touch(path: Path) -> None:
+    path.write_text(path.read_text() + "\n# touched by the test\n")
+
+
+def test_a_fresh_lock_leaves_nothing_to_run(repo: Path) -> None:
+    assert rerun_scope(repo) == (set(), set())
+
+
+def test_switching_off_int8_reruns_only_what_depends_on_it(repo: Path) -> None:
+    set_param(repo, "convert.int8.enabled", False)
+    direct, reruns = rerun_scope(repo)
+    assert direct == {"convert_int8"}
+    assert reruns == {"convert_int8", "validate", "build", "limits", *experiment(repo)}
+
+
+def test_touching_the_classifier_reruns_what_runs_it_and_nothing_upstream(repo: Path) -> None:
+    touch(repo / "stages" / "model" / "classifier.py")
+    direct, reruns = rerun_scope(repo)
+    assert direct == {"export", "validate", "build", "limits"}
+    # A new export feeds both conversions; a new build means new Bento tags for everything that serves them.
+    assert reruns == {"export", "convert_fp16", "convert_int8", "validate", "build", "limits", *experiment(repo)}
+
+
+def test_touching_the_arrivals_reruns_only_what_runs_the_generator(repo: Path) -> None:
+    touch(repo / "stages" / "loadgen" / "arrivals.py")
+    direct, reruns = rerun_scope(repo)
+    assert direct == {"limits", *experiment(repo)} - {"compare"}
+    assert reruns == {"limits", *experiment(repo)}
+
+
+def test_one_scenario_knob_reruns_only_that_scenario(repo: Path) -> None:
+    scenario = load_params(repo / "params.yaml").loadtest.scenarios[0]
+    set_param(repo, f"loadgen.scenarios.{scenario}.rate", 3.0)
+    # The report states every scenario's parameters in its methods section.
+    assert rerun_scope(repo) == ({f"loadtest@{scenario}", "report"}, {f"loadtest@{scenario}", "compare", "report"})
+
+
+def test_a_k3s_knob_reruns_only_the_manifests(repo: Path) -> None:
+    set_param(repo, "k3s.namespace", "elsewhere")
+    assert rerun_scope(repo) == ({"k3s"}, {"k3s"})
+
+
+def test_a_missing_dep_is_caught(repo: Path) -> None:
+    """Break dvc.yaml on purpose: validate no longer lists the classifier it runs. After relocking, touching the
+    classifier leaves validate out of ``direct``, so the classifier test above would fail on such a dvc.yaml."""
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())
+    pipeline["stages"]["validate"]["deps"].remove("stages/model/classifier.py")
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    commit(repo, "validate")
+    touch(repo / "stages" / "model" / "classifier.py")
+    direct, _ = rerun_scope(repo)
+    assert "validate" not in direct and direct == {"export", "build", "limits"}
+
+
+def test_a_statistics_knob_reruns_the_verdicts_not_the_load_tests(repo: Path) -> None:
+    set_param(repo, "compare.equivalence", 0.1)
+    assert rerun_scope(repo) == ({"compare", "calibrate", "report"}, {"compare", "calibrate", "report"})
+
+
+def test_the_aa_knob_reruns_the_load_tests_it_changes(repo: Path) -> None:
+    set_param(repo, "loadtest.aa.service", None)
+    direct, reruns = rerun_scope(repo)
+    scenarios = {f"loadtest@{name}" for name in load_params(repo / "params.yaml").loadtest.scenarios}
+    assert direct == {*scenarios, "compare", "report"} and reruns == direct
