@@ -84,7 +84,8 @@ def synthetic_arms(case: Case, rng: np.random.Generator, blocks: int, requests: 
 
 @dataclass(frozen=True)
 class CaseResult:
-    """Share of trials per verdict, and the CI's coverage of the true ratio, per statistic."""
+    """Share of trials per verdict, and the CI's coverage of the true ratio, per statistic (over the trials that
+    had a CI; None for cases without a known ratio or statistics never estimated)."""
 
     verdicts: dict[str, dict[str, float]]
     coverage: dict[str, float | None]
@@ -96,6 +97,7 @@ def run_case(case: Case, params: CompareParams, blocks: int, trials: int, seed: 
     rng = np.random.default_rng(seed)
     counts: dict[str, Counter[str]] = {name: Counter() for name in (*STATISTICS, "throughput", "error_rate")}
     covered: Counter[str] = Counter()
+    estimated: Counter[str] = Counter()  # trials in which the statistic had a CI at all
     for _ in range(trials):
         arms = synthetic_arms(case, rng, blocks, settings.requests_per_run, run_cv, settings.autocorrelation)
         result = compare_arms(arms, "reference", "candidate", params)
@@ -105,13 +107,15 @@ def run_case(case: Case, params: CompareParams, blocks: int, trials: int, seed: 
             if stat is None:
                 continue
             counts[name][stat.verdict.split(":")[0]] += 1
-            if name in STATISTICS and stat.ratio is not None and stat.ratio.low <= case.factor <= stat.ratio.high:
-                covered[name] += 1
+            if name in STATISTICS and stat.ratio is not None:
+                estimated[name] += 1
+                covered[name] += stat.ratio.low <= case.factor <= stat.ratio.high
     shift_only = case.fail_slowest == 0 and case.slow_share == 0
     return CaseResult(
         verdicts={name: {verdict: count / trials for verdict, count in sorted(tally.items())}
                   for name, tally in counts.items()},
-        coverage={name: covered[name] / trials if shift_only else None for name in STATISTICS})
+        coverage={name: covered[name] / estimated[name] if shift_only and estimated[name] else None
+                  for name in STATISTICS})
 
 
 def monte_carlo_error(rate: float, trials: int) -> float:
