@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common.artifacts import LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
+from stages.common.artifacts import LIMITS_JSON, LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result
 from stages.common.params import Params, load_params
-from stages.common.results import Capacity, LoadtestIndex, Resilience, Validation
+from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, Validation
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
 from stages.reporting.plots import plot_cdfs, plot_density_runs, plot_percentiles, plot_timelines
 from stages.stats.comparison import (
@@ -144,6 +144,26 @@ def calibration_table(calibration: Calibration | None) -> str:
             + table(["case", "run CV", "p50 verdicts", "p99 verdicts", "p50 CI coverage", "p99 CI coverage"], rows))
 
 
+def limits_section(limits: Limits | None) -> str:
+    """What one server costs and sustains: cold start, overhead over the in-process classifier, saturation, and
+    the latency of lone requests right after a saturation burst (the dispatcher's learned wait)."""
+    if limits is None:
+        return "No serving-limits results.\n"
+    rows = []
+    for name, service in limits.services.items():
+        served = service.served
+        before, after = served.low_load_latency_ms.p50, served.low_load_after_saturation_latency_ms.p50
+        rows.append([name, service.variant, fmt(service.cold_start_s, 1), fmt(service.raw.bs1_latency_ms.p50),
+                     fmt(before), fmt(service.overhead_ms), fmt(served.saturation.throughput_per_s),
+                     f"{service.saturation_efficiency:.0%} of raw bs{service.raw.batch_size}",
+                     fmt(after), f"{after / before:.1f}x" if after and before else "n/a"])
+    return ("One fresh server per service; raw = the same classifier in-process, measured in rounds alternating "
+            "with the served measurements. Cold start: `bentoml serve` launched to the first 200 of `/readyz`.\n\n"
+            + table(["service", "variant", "cold start s", "raw bs1 p50 ms", "served p50 ms", "overhead ms",
+                     "saturation req/s", "saturation efficiency", "p50 after saturation ms", "after / before"],
+                    rows))
+
+
 def capacity_section(capacity: Capacity | None) -> str:
     if capacity is None:
         return "No capacity results.\n"
@@ -210,7 +230,7 @@ def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], detail: Com
 def main() -> None:
     parser = stage_parser(__doc__, validation=VALIDATION_JSON, resilience=RESILIENCE_JSON, loadtest=LOADTEST_DIR,
                           detail=RESULTS_DIR / "comparison_detail.json",
-                          calibration=RESULTS_DIR / "calibration.json",
+                          calibration=RESULTS_DIR / "calibration.json", limits=LIMITS_JSON,
                           plots=RESULTS_DIR / "plots", out=RESULTS_DIR / "report.md")
     args = parser.parse_args()
     params = load_params(args.params)
@@ -218,6 +238,7 @@ def main() -> None:
     detail = read_result(args.detail, ComparisonDetail)
     resilience = read_result(args.resilience, Resilience) if args.resilience.is_file() else None
     calibration = read_result(args.calibration, Calibration) if args.calibration.is_file() else None
+    limits = read_result(args.limits, Limits) if args.limits.is_file() else None
     comparisons = dict(detail.scenarios)
     if detail.aa is not None:
         comparisons[f"A/A ({detail.aa_scenario})"] = detail.aa
@@ -231,7 +252,8 @@ def main() -> None:
         "## Environment\n", environment_section(first),
         f"## Offline: accuracy, size and in-process latency ({validation.examples} examples)\n",
         variants_table(validation),
-        "## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
+        "## Serving limits\n", limits_section(limits),
+        "\n## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
         "### Method\n", methods_section(params, detail),
         "\n### Verdicts (ratios candidate / reference, paired by block, 95 % CI)\n", verdict_table(comparisons),
         "\n### Pooled figures per arm\n", load_table(comparisons),

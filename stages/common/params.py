@@ -145,12 +145,16 @@ class RuntimeParams(_Section):
 
 
 class LatencyParams(_Section):
-    """Each batch size is timed ``repeats`` times, or until ``max_seconds`` of timing (at least 5 calls)."""
+    """Each batch size is timed ``repeats`` times per variant (fewer where ``max_seconds`` runs out, at least one
+    call per round), in ``rounds`` rounds that alternate the variants; a spread of the rounds' medians above
+    ``max_round_cv`` marks the figure as disturbed."""
 
     batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 32]
     warmup: Annotated[int, Field(ge=0)] = 3
     repeats: Annotated[int, Field(ge=3)] = 20
     max_seconds: Annotated[float, Field(gt=0.0)] | None = 10.0
+    rounds: Annotated[int, Field(ge=2, le=100)] = 5
+    max_round_cv: Annotated[float, Field(gt=0.0)] = 0.15
 
 
 class ValidateParams(_Section):
@@ -164,6 +168,9 @@ class BatchingParams(_Section):
     enabled: bool = False
     max_batch_size: Annotated[int, Field(ge=1, le=1024)] = 32
     max_latency_ms: Annotated[int, Field(ge=1, le=60_000)] = 2000
+    # Cap on the wait BentoML's dispatcher learns (service/dispatcher_wait.py): without it, one saturation
+    # burst leaves every later lone request waiting hundreds of ms. null: BentoML's own behaviour.
+    max_wait_ms: Annotated[float, Field(ge=0.0, le=60_000)] | None = 5.0
 
 
 class ServiceParams(_Section):

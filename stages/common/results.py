@@ -28,6 +28,12 @@ class LatencyStats(Result):
     max: float | None
     mean: float | None
     count: int
+    # Timed in interleaved rounds (validate): the p50's CI from the rounds' medians, their CV, and whether that
+    # spread says the machine was disturbed.
+    p50_ci: list[float] | None = None
+    round_cv: float | None = None
+    rounds: int | None = None
+    disturbed: bool | None = None
 
 
 # --- validate -----------------------------------------------------------------------------------------------
@@ -70,7 +76,7 @@ class BuiltService(Result):
     bento: str
     model: str
     variant: str
-    batching: dict[str, bool | int]
+    batching: dict[str, bool | int | float | None]
     workers: int
     threads: int
 
@@ -117,7 +123,8 @@ class LimitsRound(Result):
 
 class ServiceLimits(Result):
     variant: str
-    batching: dict[str, bool | int]
+    cold_start_s: float | None = None  # `bentoml serve` launched -> first 200 of /readyz
+    batching: dict[str, bool | int | float | None]
     raw: RawLimit
     served: Served
     rounds: list[LimitsRound]
@@ -201,6 +208,7 @@ class LoadtestRun(Result):
     path: str
     valid: bool
     reasons: list[str]
+    server_ready_s: float | None = None  # cold start of the run's fresh server: launch -> /readyz
 
 
 class LoadtestIndex(Result):
