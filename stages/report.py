@@ -178,22 +178,29 @@ def capacity_section(capacity: Capacity | None) -> str:
                     rows))
 
 
-def resilience_section(resilience: Resilience | None) -> str:
+def resilience_section(resilience: Resilience | None, params: Params) -> str:
     if resilience is None:
         return "No resilience results.\n"
     rows = []
     for name, run in resilience.runs.items():
         failed = ", ".join(f"{k} {v}" for k, v in run.failed_by_outcome.items() if v) or "none"
-        window, in_flight = run.error_window_s, run.in_flight_at_fault
+        in_flight = run.in_flight_at_fault
         fates = ", ".join(f"{k} {v}" for k, v in in_flight.outcomes.items() if v) or "-"
-        rows.append([name, f"{run.failed} / {run.measured}", failed,
-                     f"{window.length:.2f}" if window else "-", fmt(run.time_to_first_success_s, 2),
+        rows.append([name, f"**{run.verdict}**", f"{run.failed} / {run.measured}", failed,
+                     fmt(run.outage_start_s, 1), fmt(run.outage_s, 1), fmt(run.time_to_first_success_s, 1),
                      fmt(run.time_to_p99_recovery_s, 1), f"{in_flight.count}: {fates}",
                      f"{run.recorded} / {run.scheduled}", f"[figure]({run.timeline})"])
+    settings = params.resilience
     return (f"Target: {resilience.target}, service: {resilience.service}, load: scenario "
-            f"`{resilience.scenario}`. Times in seconds from the fault.\n\n"
-            + table(["fault", "failed / measured", "failed by outcome", "error window s", "first success s",
-                     "p99 recovered s", "in flight at fault: fates", "recorded / scheduled", "timeline"], rows))
+            f"`{resilience.scenario}`. Times in seconds from the fault. Steady-state hypothesis: every request in a "
+            f"{settings.window_s:g} s window (a grid from the fault on) succeeds within {1 + settings.tolerance:g} x "
+            "the p99 of the requests completed before the fault. Outage: first failure or breach after the fault "
+            "to the start of the first window after which every window holds; first success: the first ok "
+            "response of a request scheduled in the outage. Verdict: held, recovered (within "
+            f"{settings.max_recovery_s:g} s) or not recovered.\n\n"
+            + table(["fault", "verdict", "failed / measured", "failed by outcome", "outage starts s", "outage s",
+                     "first success s", "recovered s", "in flight at fault: fates", "recorded / scheduled",
+                     "timeline"], rows))
 
 
 def pooled_percentiles(detail: ComparisonDetail) -> dict[str, dict[str, dict[str, float]]]:
@@ -260,7 +267,7 @@ def main() -> None:
         "\n### Run-to-run spread\n", spread_table(comparisons),
         "\n### Calibration: measured error rates of these verdicts\n", calibration_table(calibration),
         "\n## Capacity under the p99 objective\n", capacity_section(detail.capacity),
-        "\n## Resilience: faults under load\n", resilience_section(resilience),
+        "\n## Resilience: faults under load\n", resilience_section(resilience, params),
         "\n## Figures\n", *[f"![{name}]({relative / name})\n" for name in figures],
     ]
     args.out.write_text("\n".join(part for part in parts if part))

@@ -369,8 +369,9 @@ class ResilienceParams(_Section):
     fault_at_s: Annotated[float, Field(gt=0.0)] = 15.0  # seconds into the run
     restart_delay_s: Annotated[float, Field(ge=0.0)] = 1.0  # local supervisor, as restartPolicy: Always
     stall_s: Annotated[float, Field(gt=0.0)] = 5.0
-    window_s: Annotated[float, Field(gt=0.0)] = 2.0  # sliding window of the p99 recovery check
-    tolerance: Annotated[float, Field(ge=0.0)] = 0.5  # recovered: window p99 <= (1 + tolerance) x p99 before
+    window_s: Annotated[float, Field(gt=0.0)] = 2.0  # windows of the steady-state check, from the fault on
+    tolerance: Annotated[float, Field(ge=0.0)] = 0.5  # a window holds: all ok, each <= (1 + tolerance) x p99 before
+    max_recovery_s: Annotated[float, Field(gt=0.0)] = 30.0  # verdict "recovered" within this, else "not recovered"
     cluster: ClusterParams = ClusterParams()
 
 
