@@ -21,14 +21,19 @@ class BodyTooLarge(Exception):
     """Raised inside ``receive`` when a body without Content-Length grows past the cap."""
 
 
-async def _reject(send: Send, max_bytes: int) -> None:
-    body = json.dumps({"error": f"request body exceeds {max_bytes} bytes"}).encode()
+async def send_error(send: Send, status: int, error: str, detail: str | None = None) -> None:
+    """A complete JSON error response in the service's declared shape, ``{"error": ..., "detail": ...}``."""
+    body = json.dumps({"error": error} | ({"detail": detail} if detail else {})).encode()
     await send({
         "type": "http.response.start",
-        "status": 413,
+        "status": status,
         "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
     })
     await send({"type": "http.response.body", "body": body})
+
+
+async def _reject(send: Send, max_bytes: int) -> None:
+    await send_error(send, 413, f"request body exceeds {max_bytes} bytes")
 
 
 class RequestSizeLimit:

@@ -4,8 +4,8 @@ BentoML declares every 4xx/5xx body as ``{"error": string, "detail": string}``, 
 validation with ``detail`` as a list of pydantic error objects, and other 4xx errors as a one-element JSON list;
 a client generated from the document breaks on both. This middleware rewrites those bodies into the declared
 shape (the validation errors joined into one readable string), and adds the statuses the service really sends
-but BentoML leaves out of the document: 413 (body over ``serve.max_request_bytes``) and 503 (shed by the
-adaptive batching dispatcher, or not ready).
+but BentoML leaves out of the document: 413 (body over ``serve.max_request_bytes``), 415 (not JSON, or an
+encoded body: :mod:`service.strict_http`) and 503 (shed by the adaptive batching dispatcher, or not ready).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any
 from service.body_limit import ASGIApp, Message, Receive, Scope, Send
 
 ERROR_SCHEMA = "ServebenchError"
-EXTRA_STATUSES = {"413": "Request body too large", "503": "Service unavailable: shed under load or not ready"}
+EXTRA_STATUSES = {"413": "Request body too large", "415": "Content-Type not application/json, or an encoded body",
+                  "503": "Service unavailable: shed under load or not ready"}
 
 
 def error_text(detail: Any) -> str:
@@ -46,7 +47,7 @@ def conform_error(body: Any) -> dict[str, str]:
 
 
 def complete_document(document: dict[str, Any]) -> dict[str, Any]:
-    """Declare 413 and 503 on every POST route, with an ``{"error": string}`` body."""
+    """Declare 413, 415 and 503 on every POST route, with an ``{"error": string}`` body."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas[ERROR_SCHEMA] = {"title": ERROR_SCHEMA, "type": "object", "required": ["error"],
                              "properties": {"error": {"title": "Message", "type": "string"}}}

@@ -15,8 +15,11 @@ from typing import Annotated
 import bentoml
 from pydantic import BaseModel, Field, StringConstraints
 
+from service import client_errors
 from service.body_limit import RequestSizeLimit
+from service.dispatcher_wait import bound_learned_wait
 from service.error_contract import ErrorContract
+from service.strict_http import StrictContentType
 from stages.common.params import RuntimeParams, ServiceParams, TokenizerParams
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
@@ -31,6 +34,9 @@ if not SERVING_FILE.is_file():
 SERVING = json.loads(SERVING_FILE.read_text())
 PARAMS = ServiceParams.model_validate(SERVING["service"])
 TOKENIZING = TokenizerParams.model_validate(SERVING["tokenizer"])
+
+if PARAMS.batching.enabled and PARAMS.batching.max_wait_ms is not None:
+    bound_learned_wait(PARAMS.batching.max_wait_ms)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=PARAMS.max_text_chars)]
 
@@ -75,6 +81,9 @@ class SentimentService:
         return [Result(**vars(prediction)) for prediction in self.classifier.classify(texts)]
 
 
-# The first added is the outermost (Starlette order): every error body, the 413 included, leaves in one shape.
+# The first added is the outermost (Starlette order): every error body, the 413 and 415 included, leaves in one
+# shape.
 SentimentService.add_asgi_middleware(ErrorContract)
 SentimentService.add_asgi_middleware(RequestSizeLimit, max_bytes=SERVING["max_request_bytes"])
+SentimentService.add_asgi_middleware(StrictContentType)
+client_errors.install()

@@ -58,14 +58,17 @@ def import_model(name: str, variant: str, model_dir: Path, variants_dir: Path, l
     return str(stored.tag)
 
 
-def build_bento(context: Path, name: str, serving: dict, home: Path) -> str:
-    """Lay out a build context with the service code and ``serving.json``, run ``bentoml build`` on it."""
+def build_bento(context: Path, name: str, serving: dict, runtime: str, home: Path) -> str:
+    """Lay out a build context with the service code and ``serving.json``, run ``bentoml build`` on it. The
+    Bento's requirements are those of ``runtime`` (an ONNX variant's leave torch and transformers out)."""
     for package in ("service", "stages"):
         shutil.copytree(REPO_ROOT / package, context / package, ignore=shutil.ignore_patterns("__pycache__"))
     write_result(context / "service" / "serving.json", serving)
-    bentofile = yaml.safe_load(BENTOFILE.read_text()) | {
+    bentofile = yaml.safe_load(BENTOFILE.read_text())
+    bentofile |= {
         "name": name,
         "labels": {"servebench.variant": serving["variant"]},
+        "python": bentofile["python"] | {"requirements_txt": f"service/requirements-{runtime}.txt"},
     }
     (context / "bentofile.yaml").write_text(yaml.safe_dump(bentofile))
     # A fresh process per Bento: the service module reads its config at import, so it must not be cached.
@@ -111,7 +114,8 @@ def build_services(params: Params, model_dir: Path, variants_dir: Path, validati
         model_tag = import_model(name, variant, model_dir, variants_dir, {"variant": variant})
         with tempfile.TemporaryDirectory() as context:
             serving = serving_config(name, variant, model_tag, service, params, standin)
-            bento_tag = build_bento(Path(context), name, serving, home)
+            runtime = parse_variant(variant, model_dir, variants_dir).runtime
+            bento_tag = build_bento(Path(context), name, serving, runtime, home)
         built[service_name] = BuiltService(bento=bento_tag, model=model_tag, variant=variant,
                                            batching=service.batching.model_dump(), workers=service.workers,
                                            threads=service.threads)

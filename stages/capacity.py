@@ -98,8 +98,13 @@ def main() -> None:
     result = Capacity(slo_p99_ms=params.capacity.slo_p99_ms, max_error_rate=params.capacity.max_error_rate,
                       services=services, ratio=opt / base if base and opt else None)
     write_result(args.out, result)
-    brackets = ", ".join(f"{name} {s.capacity_per_s} req/s (bracket {s.bracket})" for name, s in services.items())
-    print(f"capacity: {brackets}; ratio {result.ratio} -> {args.out}")
+    def rate(value: float | None) -> str:
+        return "none" if value is None else f"{value:.2f}"
+
+    brackets = ", ".join(f"{name} {rate(s.capacity_per_s)} req/s (bracket {[rate(v) for v in s.bracket]})"
+                         for name, s in services.items())
+    ratio = "n/a" if result.ratio is None else f"{result.ratio:.2f}x"
+    print(f"capacity: {brackets}; ratio {ratio} -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from stages.common.artifacts import DATASET_DIR, EVAL_FILE, MODEL_DIR, VARIANTS_
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.params import ExportParams, RuntimeParams, TokenizerParams, load_params
-from stages.model.classifier import OnnxBackend, TorchBackend, encode
+from stages.model.classifier import OnnxBackend, TorchBackend
+from stages.model.tokenizer import FastTokenizer
 from stages.model.variants import ONNX_FILE, write_variant_info
 
 
@@ -88,7 +89,7 @@ def parity_report(
 ) -> list[dict]:
     """Max abs logit difference between PyTorch and ONNX Runtime for each ``[batch, sequence]`` shape."""
     runtime = RuntimeParams(threads=threads, providers="cpu")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = FastTokenizer(model_dir)  # what validate and the service encode with
     reference = TorchBackend(model_dir, "fp32", runtime)
     exported = OnnxBackend(onnx_path, runtime, tokenizer.pad_token_id)
     report = []
@@ -96,7 +97,7 @@ def parity_report(
         if exported.static_length is not None:
             length = exported.static_length
         chosen = [texts[i % len(texts)] for i in range(batch)]
-        encoded = encode(tokenizer, chosen, TokenizerParams(padding="max_length", max_length=length))
+        encoded = tokenizer.encode(chosen, TokenizerParams(padding="max_length", max_length=length))
         diff = np.abs(reference.logits(encoded) - exported.logits(encoded))
         report.append(
             {

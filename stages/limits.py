@@ -129,6 +129,7 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
     with BentoServer(built.bento, home, logs / f"{name}.log", host=params.serve.host,
                      cpu_affinity=service.cpu_affinity, ready_timeout_s=params.serve.ready_timeout_s) as server:
         measured = asyncio.run(interleaved_rounds(classifier, server.url, texts, batch_size, params.limits))
+        cold_start_s = server.ready_after_s
     del classifier
     gc.collect()
     pooled, rounds = measured["pooled"], measured["rounds"]
@@ -137,12 +138,14 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
     saturation_throughput = len(pooled["saturation"]) / saturation_seconds
     overhead = float(np.median([r.overhead_ms for r in rounds]))
     efficiency = saturation_throughput / raw_batch_throughput
-    print(f"limits: {name}: raw p50 {np.median(pooled['raw_single']):.1f} ms, served p50 "
+    print(f"limits: {name}: ready {cold_start_s:.1f} s after launch; raw p50 "
+          f"{np.median(pooled['raw_single']):.1f} ms, served p50 "
           f"{np.median(pooled['served_single']):.1f} ms (overhead {overhead:.1f} ms); saturation "
           f"{saturation_throughput:.1f} req/s = {efficiency:.0%} of raw bs{batch_size}; single requests after "
           f"saturation: p50 {np.median(pooled['after_saturation']):.1f} ms", flush=True)
     return ServiceLimits(
         variant=built.variant,
+        cold_start_s=cold_start_s,
         batching=built.batching,
         raw=RawLimit(bs1_latency_ms=latency_stats(pooled["raw_single"]), batch_size=batch_size,
                      batch_latency_ms=latency_stats(pooled["raw_batch"]),

@@ -82,7 +82,8 @@ def main() -> None:
         write_result(out / "server_metrics.json", served.metrics_delta)
         served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
         runs.append(LoadtestRun(service=arm, repeat=repeat, order=position, path=str(out.relative_to(args.out)),
-                                valid=summary.audit.valid, reasons=summary.audit.reasons))
+                                valid=summary.audit.valid, reasons=summary.audit.reasons,
+                                server_ready_s=served.ready_after_s))
         print(f"loadtest: {arm} run {repeat}: {one_line(args.scenario, summary)}", file=sys.stderr, flush=True)
     write_result(args.out / RUNS_INDEX, LoadtestIndex(
         scenario=args.scenario, variants={arm: bentos.services[service].variant for arm, service in arms.items()},

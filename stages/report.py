@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common.artifacts import LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
+from stages.common.artifacts import LIMITS_JSON, LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result
 from stages.common.params import Params, load_params
-from stages.common.results import Capacity, LoadtestIndex, Resilience, Validation
+from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, Validation
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
 from stages.reporting.plots import plot_cdfs, plot_density_runs, plot_percentiles, plot_timelines
 from stages.stats.comparison import (
@@ -144,6 +144,26 @@ def calibration_table(calibration: Calibration | None) -> str:
             + table(["case", "run CV", "p50 verdicts", "p99 verdicts", "p50 CI coverage", "p99 CI coverage"], rows))
 
 
+def limits_section(limits: Limits | None) -> str:
+    """What one server costs and sustains: cold start, overhead over the in-process classifier, saturation, and
+    the latency of lone requests right after a saturation burst (the dispatcher's learned wait)."""
+    if limits is None:
+        return "No serving-limits results.\n"
+    rows = []
+    for name, service in limits.services.items():
+        served = service.served
+        before, after = served.low_load_latency_ms.p50, served.low_load_after_saturation_latency_ms.p50
+        rows.append([name, service.variant, fmt(service.cold_start_s, 1), fmt(service.raw.bs1_latency_ms.p50),
+                     fmt(before), fmt(service.overhead_ms), fmt(served.saturation.throughput_per_s),
+                     f"{service.saturation_efficiency:.0%} of raw bs{service.raw.batch_size}",
+                     fmt(after), f"{after / before:.1f}x" if after and before else "n/a"])
+    return ("One fresh server per service; raw = the same classifier in-process, measured in rounds alternating "
+            "with the served measurements. Cold start: `bentoml serve` launched to the first 200 of `/readyz`.\n\n"
+            + table(["service", "variant", "cold start s", "raw bs1 p50 ms", "served p50 ms", "overhead ms",
+                     "saturation req/s", "saturation efficiency", "p50 after saturation ms", "after / before"],
+                    rows))
+
+
 def capacity_section(capacity: Capacity | None) -> str:
     if capacity is None:
         return "No capacity results.\n"
@@ -158,22 +178,29 @@ def capacity_section(capacity: Capacity | None) -> str:
                     rows))
 
 
-def resilience_section(resilience: Resilience | None) -> str:
+def resilience_section(resilience: Resilience | None, params: Params) -> str:
     if resilience is None:
         return "No resilience results.\n"
     rows = []
     for name, run in resilience.runs.items():
         failed = ", ".join(f"{k} {v}" for k, v in run.failed_by_outcome.items() if v) or "none"
-        window, in_flight = run.error_window_s, run.in_flight_at_fault
+        in_flight = run.in_flight_at_fault
         fates = ", ".join(f"{k} {v}" for k, v in in_flight.outcomes.items() if v) or "-"
-        rows.append([name, f"{run.failed} / {run.measured}", failed,
-                     f"{window.length:.2f}" if window else "-", fmt(run.time_to_first_success_s, 2),
+        rows.append([name, f"**{run.verdict}**", f"{run.failed} / {run.measured}", failed,
+                     fmt(run.outage_start_s, 1), fmt(run.outage_s, 1), fmt(run.time_to_first_success_s, 1),
                      fmt(run.time_to_p99_recovery_s, 1), f"{in_flight.count}: {fates}",
                      f"{run.recorded} / {run.scheduled}", f"[figure]({run.timeline})"])
+    settings = params.resilience
     return (f"Target: {resilience.target}, service: {resilience.service}, load: scenario "
-            f"`{resilience.scenario}`. Times in seconds from the fault.\n\n"
-            + table(["fault", "failed / measured", "failed by outcome", "error window s", "first success s",
-                     "p99 recovered s", "in flight at fault: fates", "recorded / scheduled", "timeline"], rows))
+            f"`{resilience.scenario}`. Times in seconds from the fault. Steady-state hypothesis: every request in a "
+            f"{settings.window_s:g} s window (a grid from the fault on) succeeds within {1 + settings.tolerance:g} x "
+            "the p99 of the requests completed before the fault. Outage: first failure or breach after the fault "
+            "to the start of the first window after which every window holds; first success: the first ok "
+            "response of a request scheduled in the outage. Verdict: held, recovered (within "
+            f"{settings.max_recovery_s:g} s) or not recovered.\n\n"
+            + table(["fault", "verdict", "failed / measured", "failed by outcome", "outage starts s", "outage s",
+                     "first success s", "recovered s", "in flight at fault: fates", "recorded / scheduled",
+                     "timeline"], rows))
 
 
 def pooled_percentiles(detail: ComparisonDetail) -> dict[str, dict[str, dict[str, float]]]:
@@ -210,7 +237,7 @@ def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], detail: Com
 def main() -> None:
     parser = stage_parser(__doc__, validation=VALIDATION_JSON, resilience=RESILIENCE_JSON, loadtest=LOADTEST_DIR,
                           detail=RESULTS_DIR / "comparison_detail.json",
-                          calibration=RESULTS_DIR / "calibration.json",
+                          calibration=RESULTS_DIR / "calibration.json", limits=LIMITS_JSON,
                           plots=RESULTS_DIR / "plots", out=RESULTS_DIR / "report.md")
     args = parser.parse_args()
     params = load_params(args.params)
@@ -218,6 +245,7 @@ def main() -> None:
     detail = read_result(args.detail, ComparisonDetail)
     resilience = read_result(args.resilience, Resilience) if args.resilience.is_file() else None
     calibration = read_result(args.calibration, Calibration) if args.calibration.is_file() else None
+    limits = read_result(args.limits, Limits) if args.limits.is_file() else None
     comparisons = dict(detail.scenarios)
     if detail.aa is not None:
         comparisons[f"A/A ({detail.aa_scenario})"] = detail.aa
@@ -231,14 +259,15 @@ def main() -> None:
         "## Environment\n", environment_section(first),
         f"## Offline: accuracy, size and in-process latency ({validation.examples} examples)\n",
         variants_table(validation),
-        "## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
+        "## Serving limits\n", limits_section(limits),
+        "\n## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
         "### Method\n", methods_section(params, detail),
         "\n### Verdicts (ratios candidate / reference, paired by block, 95 % CI)\n", verdict_table(comparisons),
         "\n### Pooled figures per arm\n", load_table(comparisons),
         "\n### Run-to-run spread\n", spread_table(comparisons),
         "\n### Calibration: measured error rates of these verdicts\n", calibration_table(calibration),
         "\n## Capacity under the p99 objective\n", capacity_section(detail.capacity),
-        "\n## Resilience: faults under load\n", resilience_section(resilience),
+        "\n## Resilience: faults under load\n", resilience_section(resilience, params),
         "\n## Figures\n", *[f"![{name}]({relative / name})\n" for name in figures],
     ]
     args.out.write_text("\n".join(part for part in parts if part))

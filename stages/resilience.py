@@ -37,13 +37,17 @@ def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Par
     folder.mkdir(parents=True, exist_ok=True)
     run.records.to_parquet(folder / RECORDS_FILE, index=False)
     summary = scenario_summary(run.records, run.usage, params.resilience.scenario, scenario, params.loadgen)
-    figures = recovery(run.records, run.fault_s, params.resilience.window_s, params.resilience.tolerance)
+    figures = recovery(run.records, run.fault_s, params.resilience.window_s, params.resilience.tolerance,
+                       params.resilience.max_recovery_s)
     plot_fault_timeline(run.records, run.fault_s, run.fault_end_s, f"{name}: latency, throughput, errors",
                         folder / "timeline.png")
     failed = figures["failed"]
     recovered = figures["time_to_p99_recovery_s"]
-    print(f"resilience: {name}: {failed} failed of {figures['measured']}, first success after "
-          f"{figures['time_to_first_success_s']} s, p99 recovered after {recovered} s", file=sys.stderr, flush=True)
+    first = figures["time_to_first_success_s"]
+    times = [("first success", first), ("recovered", recovered)]
+    shown = ", ".join(f"{what} {'-' if value is None else f'{value:.1f} s'}" for what, value in times)
+    print(f"resilience: {name}: {figures['verdict']}; {failed} failed of {figures['measured']}; {shown} after the "
+          "fault", file=sys.stderr, flush=True)
     return FaultRecovery(fault_at_s=run.fault_s, fault_end_s=run.fault_end_s, actions=run.log.actions, **figures,
                          generator_audit_valid=summary.audit.valid, generator_audit_reasons=summary.audit.reasons,
                          timeline=str((folder / "timeline.png").relative_to(out.parent)))
@@ -101,9 +105,12 @@ def main() -> None:
     lost = {name: run.scheduled - run.recorded for name, run in runs.items() if run.scheduled != run.recorded}
     write_result(args.out, Resilience(target=settings.target, service=settings.service, scenario=settings.scenario,
                                       runs=runs, all_requests_recorded=not lost))
-    print(f"resilience: {len(runs)} fault runs, "
-          f"{sum(run.failed for run in runs.values())} failed requests in all, none lost -> {args.out}"
-          if not lost else f"resilience: requests missing from the records: {lost}")
+    if lost:
+        raise ServebenchError(f"requests missing from the records (scheduled - recorded, by run): {lost}; "
+                              f"{args.out} written for inspection")
+    verdicts = ", ".join(f"{name} {run.verdict}" for name, run in runs.items())
+    print(f"resilience: {len(runs)} fault runs ({verdicts}), "
+          f"{sum(run.failed for run in runs.values())} failed requests in all, none lost -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,15 @@
 
 Each variant is scored on the evaluation set through the same :class:`SentimentClassifier` the service uses,
 compared with ``pytorch-fp32`` (label agreement, probability drift), and timed in-process at the configured
-batch sizes. A variant passes when it keeps macro-F1 within ``validate.max_f1_drop`` of the reference and agrees
-with it on at least ``validate.min_agreement`` of the texts; a stand-in model is gated on agreement only,
-because its F1 is chance.
+batch sizes, all variants loaded at once and timed in interleaved rounds (each round every variant, the order
+rotated), so that background load hits every variant alike and shows as a round-to-round spread, flagged
+"disturbed" above ``validate.latency.max_round_cv``. A variant passes when it keeps macro-F1 within
+``validate.max_f1_drop`` of the reference and agrees with it on at least ``validate.min_agreement`` of the texts;
+a stand-in model is gated on agreement only, because its F1 is chance.
 """
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +29,12 @@ from stages.common.artifacts import (
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import write_result
-from stages.common.params import Params, ValidateParams, load_params
+from stages.common.params import LatencyParams, Params, ValidateParams, load_params
 from stages.common.results import Gate, Validation, VariantValidation
 from stages.model.classifier import SentimentClassifier
-from stages.model.latency import measure_latency
+from stages.model.latency import interleaved_rounds, round_summary
 from stages.model.metrics import classification_metrics
-from stages.model.variants import REFERENCE_VARIANT, Variant, produced_variants
+from stages.model.variants import REFERENCE_VARIANT, produced_variants
 from stages.reporting.markdown import validation_report
 
 MIB = 2**20
@@ -60,40 +61,32 @@ def gate(metrics: dict, reference: dict, params: ValidateParams, standin: bool) 
     return reasons
 
 
-def evaluate_variant(
-    variant: Variant,
-    model_dir: Path,
-    frame: pd.DataFrame,
-    params: Params,
-    reference_probs: np.ndarray | None,
-    labels: list[str],
-    progress: tqdm,
-) -> tuple[dict, np.ndarray]:
-    """Score and time one variant; return its metrics and its probabilities on the evaluation set."""
-    classifier = SentimentClassifier.load(variant, model_dir, params.tokenizer, params.runtime)
+def score_variant(classifier: SentimentClassifier, frame: pd.DataFrame, params: Params,
+                  reference_probs: np.ndarray | None, labels: list[str]) -> tuple[dict, np.ndarray]:
+    """Accuracy metrics of one variant and its probabilities on the evaluation set."""
     if classifier.labels != labels:
         raise ServebenchError(f"model labels {classifier.labels} differ from dataset labels {labels}")
-    texts = frame["text"].tolist()
-    probabilities = predict_in_batches(classifier, texts, params.validate_.batch_size)
-    progress.update(1)
+    probabilities = predict_in_batches(classifier, frame["text"].tolist(), params.validate_.batch_size)
     reference = probabilities if reference_probs is None else reference_probs
-    metrics = classification_metrics(frame["label"].to_numpy(), probabilities, reference, labels)
+    return classification_metrics(frame["label"].to_numpy(), probabilities, reference, labels), probabilities
+
+
+def time_variants(classifiers: dict[str, SentimentClassifier], texts: list[str], settings: LatencyParams,
+                  progress: tqdm) -> dict[str, dict[str, dict]]:
+    """Latency and throughput of every variant at each batch size, timed in interleaved rounds."""
     rng = np.random.default_rng(0)
-    latency_ms: dict[str, dict] = {}
-    throughput: dict[str, float] = {}
-    for batch_size in params.validate_.latency.batch_sizes:
-        sample = [texts[i] for i in rng.choice(len(texts), size=batch_size, replace=batch_size > len(texts))]
-        timing = measure_latency(
-            classifier.predict_proba, [sample] * params.validate_.latency.repeats, params.validate_.latency.warmup,
-            params.validate_.latency.max_seconds,
-        )
-        latency_ms[f"bs{batch_size}"] = timing.latency
-        throughput[f"bs{batch_size}"] = timing.throughput_per_s
+    timings: dict[str, dict[str, dict]] = {name: {"latency_ms": {}, "throughput_per_s": {}} for name in classifiers}
+    for batch_size in settings.batch_sizes:
+        batch = [texts[i] for i in rng.choice(len(texts), size=batch_size, replace=batch_size > len(texts))]
+        predictors = {name: classifier.predict_proba for name, classifier in classifiers.items()}
+        timing = interleaved_rounds(predictors, batch, settings.rounds, settings.repeats, settings.warmup,
+                                    settings.max_seconds)
+        for name, rounds in timing.by_round.items():
+            summary = round_summary(rounds, settings.max_round_cv)
+            timings[name]["latency_ms"][f"bs{batch_size}"] = summary
+            timings[name]["throughput_per_s"][f"bs{batch_size}"] = batch_size / ((summary.p50 or np.nan) / 1e3)
         progress.update(1)
-    metrics |= {"size_mb": variant.size_bytes / MIB, "latency_ms": latency_ms, "throughput_per_s": throughput}
-    del classifier
-    gc.collect()
-    return metrics, probabilities
+    return timings
 
 
 def validate_variants(
@@ -111,24 +104,29 @@ def validate_variants(
     plots_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     confusion: dict[str, list[list[int]]] = {}
+    classifiers: dict[str, SentimentClassifier] = {}
     reference_probs: np.ndarray | None = None
-    steps = len(variants) * (1 + len(params.validate_.latency.batch_sizes))
-    with tqdm(total=steps, desc="validate", unit="step") as progress:
-        for variant in variants:
+    with tqdm(total=len(variants) + len(params.validate_.latency.batch_sizes), desc="validate",
+              unit="step") as progress:
+        for variant in variants:  # the reference variant comes first
             progress.set_postfix_str(variant.name)
-            metrics, probabilities = evaluate_variant(
-                variant, model_dir, frame, params, reference_probs, labels, progress
-            )
+            classifiers[variant.name] = SentimentClassifier.load(variant, model_dir, params.tokenizer, params.runtime)
+            metrics, probabilities = score_variant(classifiers[variant.name], frame, params, reference_probs, labels)
             if variant.name == REFERENCE_VARIANT:
                 reference_probs = probabilities
             confusion[variant.name] = metrics.pop("confusion_matrix")
-            results[variant.name] = metrics
+            results[variant.name] = metrics | {"size_mb": variant.size_bytes / MIB}
             pd.DataFrame(
                 {
                     "actual": [labels[i] for i in frame["label"]],
                     "predicted": [labels[i] for i in probabilities.argmax(axis=1)],
                 }
             ).to_csv(plots_dir / f"{variant.name}.csv", index=False)
+            progress.update(1)
+        progress.set_postfix_str("timing, interleaved")
+        timings = time_variants(classifiers, frame["text"].tolist(), params.validate_.latency, progress)
+    for name, timing in timings.items():
+        results[name] |= timing
     reference = results[REFERENCE_VARIANT]
     for metrics in results.values():
         reasons = gate(metrics, reference, params.validate_, standin)

@@ -128,7 +128,8 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
         saturation = limits["services"][name]["served"]["saturation"]["throughput_per_s"]
         assert service["start_rate"] == service["steps"][0]["rate"] == pytest.approx(saturation, abs=0.01)
     report = (results / "report.md").read_text()
-    for heading in ("## Environment", "## Offline", "## Under load", "### Method", "### Verdicts", "### Calibration",
+    for heading in ("## Environment", "## Offline", "## Serving limits", "## Under load", "### Method", "### Verdicts",
+                    "### Calibration",
                     "## Capacity", "## Resilience", "## Figures"):
         assert heading in report
     resilience = json.loads((results / "resilience.json").read_text())

@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from stages.common.params import ClusterParams, K3sParams, ScenarioParams
@@ -36,7 +37,7 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
     scheduled = run.records["scheduled_s"]
     last_send = scheduled[scheduled <= run.fault_s].max()  # the fault lands just after a send, not in a gap
     assert 0 < run.fault_s - last_send < min(0.05, float(scheduled.diff().median()))
-    figures = recovery(run.records, run.fault_s, window_s=2.0, tolerance=2.0)
+    figures = recovery(run.records, run.fault_s, window_s=2.0, tolerance=2.0, max_recovery_s=30.0)
     assert figures["scheduled"] == figures["recorded"] == len(run.records) > 200  # nothing lost
     assert figures["failed"] > 0 and figures["failed"] == sum(figures["failed_by_outcome"].values())
     assert figures["time_to_first_success_s"] is not None  # it came back without help
@@ -54,28 +55,52 @@ def test_a_stall_shows_in_the_latency_of_requests_scheduled_during_it(built: dic
     assert len(during) >= 5 and (during["outcome"] == "ok").all()
     # Each waited until SIGCONT, counted from its own scheduled time.
     assert (during["latency_ms"] >= (run.fault_end_s - during["scheduled_s"]) * 1e3 - 50).all()
-    figures = recovery(records, run.fault_s, window_s=2.0, tolerance=2.0)
-    assert figures["in_flight_at_fault"]["count"] >= 0 and figures["failed"] == 0
+    figures = recovery(records, run.fault_s, window_s=2.0, tolerance=2.0, max_recovery_s=30.0)
+    assert figures["in_flight_at_fault"]["count"] >= 0 and figures["failed"] == 0 and figures["verdict"] == "recovered"
     assert figures["time_to_p99_recovery_s"] is not None and figures["time_to_p99_recovery_s"] >= 2.0
 
 
-def test_recovery_figures_on_a_hand_made_run() -> None:
-    import pandas as pd
+def hand_made_run(step: float = 0.5, end: float = 10.0) -> pd.DataFrame:
+    scheduled = np.arange(0.0, end, step)
+    return pd.DataFrame({"scheduled_s": scheduled, "sent_s": scheduled, "done_s": scheduled + 0.1,
+                         "latency_ms": 100.0, "outcome": "ok", "warmup": scheduled < 1.0})
 
-    scheduled = np.arange(0.0, 10.0, 0.5)
-    outcome = ["ok"] * 20
-    for i in (10, 11, 12):  # scheduled at 5.0, 5.5, 6.0: failed
-        outcome[i] = "connection_error"
-    frame = pd.DataFrame({"scheduled_s": scheduled, "sent_s": scheduled, "done_s": scheduled + 0.1,
-                          "latency_ms": 100.0, "outcome": outcome, "warmup": scheduled < 1.0})
-    frame.loc[9, "done_s"] = 5.3  # sent at 4.5, in flight at the fault (4.8), answered late
-    figures = recovery(frame, fault_s=4.8, window_s=1.0, tolerance=0.5)
+
+def test_recovery_figures_on_a_hand_made_run() -> None:
+    frame = hand_made_run()
+    frame.loc[frame["scheduled_s"].isin([5.0, 5.5, 6.0]), "outcome"] = "connection_error"
+    frame.loc[9, ["done_s", "latency_ms"]] = [6.0, 1500.0]  # sent at 4.5, in flight at the fault, answered late
+    figures = recovery(frame, fault_s=4.8, window_s=1.0, tolerance=0.5, max_recovery_s=30.0)
     assert figures["failed"] == 3 and figures["failed_by_outcome"]["connection_error"] == 3
     assert figures["error_window_s"] == {"first": 5.0, "last": pytest.approx(6.1), "length": pytest.approx(1.1)}
-    assert figures["time_to_first_success_s"] == pytest.approx(6.6 - 4.8)  # request at 6.5 answered at 6.6
+    assert figures["p99_before_ms"] == 100.0  # the request the fault hit completed after it: not "before"
     assert figures["in_flight_at_fault"] == {"count": 1, "outcomes": {**{k: 0 for k in figures["failed_by_outcome"]},
                                                                        "ok": 1}}
-    assert figures["time_to_p99_recovery_s"] == pytest.approx(6.8 - 4.8 + 0.5)  # window [6.3, 7.3) is clean
+    assert figures["outage_start_s"] == pytest.approx(0.2)  # the request scheduled at 5.0
+    assert figures["time_to_first_success_s"] == pytest.approx(6.6 - 4.8)  # request at 6.5 answered at 6.6
+    # Windows from the fault: [4.8, 5.8) and [5.8, 6.8) breach, every later one holds.
+    assert figures["time_to_p99_recovery_s"] == pytest.approx(2.0) and figures["outage_s"] == pytest.approx(1.8)
+    assert figures["verdict"] == "recovered"
+
+
+def test_an_outage_that_starts_late_is_measured_from_its_start() -> None:
+    """A preStop-like delay: 5 s of normal service after the fault, then 15 s in which everything fails."""
+    frame = hand_made_run(step=0.25, end=40.0)
+    frame.loc[frame["scheduled_s"].between(15.0, 29.99), "outcome"] = "connection_error"
+    figures = recovery(frame, fault_s=10.0, window_s=2.0, tolerance=0.5, max_recovery_s=30.0)
+    assert figures["outage_start_s"] == pytest.approx(5.0)
+    assert figures["time_to_first_success_s"] == pytest.approx(20.1)  # not the 0.1 s of the first request after it
+    assert figures["time_to_p99_recovery_s"] == pytest.approx(20.0) and figures["outage_s"] == pytest.approx(15.0)
+    assert recovery(frame, 10.0, 2.0, 0.5, max_recovery_s=10.0)["verdict"] == "not recovered"
+    frame.loc[frame["scheduled_s"] >= 38.0, "outcome"] = "timeout"  # still failing at the end
+    late = recovery(frame, 10.0, 2.0, 0.5, max_recovery_s=30.0)
+    assert late["time_to_p99_recovery_s"] is None and late["verdict"] == "not recovered"
+
+
+def test_a_fault_nobody_noticed_holds_the_steady_state() -> None:
+    figures = recovery(hand_made_run(), fault_s=4.8, window_s=1.0, tolerance=0.5, max_recovery_s=30.0)
+    assert figures["verdict"] == "held" and figures["outage_start_s"] is None
+    assert figures["time_to_first_success_s"] is None and figures["time_to_p99_recovery_s"] == 0.0
 
 
 def test_rendered_manifests_validate_and_carry_the_operational_settings() -> None:
@@ -139,3 +164,13 @@ def test_the_cluster_disruptor_runs_the_right_commands_and_only_on_its_target() 
         disruptor.run([["kubectl", "delete", "pod", "x"]])
     with pytest.raises(ClusterTargetError, match="context is not set"):
         Disruptor(ClusterParams())
+
+
+def test_seconds_without_a_response_count_as_zero() -> None:
+    from stages.reporting.plots import per_second
+
+    frame = hand_made_run(step=0.25, end=10.0)
+    ok = frame[(frame["scheduled_s"] < 3.0) | (frame["scheduled_s"] >= 7.0)]
+    counts = per_second(ok["done_s"], frame)
+    assert list(counts.index) == list(range(10)) and counts.loc[3:6].tolist() == [0, 0, 0, 0]
+    assert counts.loc[1] == 4

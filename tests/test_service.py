@@ -103,6 +103,107 @@ def test_bad_inputs_get_4xx_and_the_server_stays_up(built: dict) -> None:
         assert server.process is not None and server.process.poll() is None
 
 
+BAD_HEADERS = {
+    "text/plain": {"Content-Type": "text/plain"},
+    "form": {"Content-Type": "application/x-www-form-urlencoded"},
+    "multipart without a boundary": {"Content-Type": "multipart/form-data"},
+    "no Content-Type": {},
+    "gzip that is not": {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    "unknown coding": {"Content-Type": "application/json", "Content-Encoding": "br"},
+}
+
+
+async def post_with_headers(url: str, body: bytes, cases: dict[str, dict[str, str]]) -> dict[str, tuple[int, str]]:
+    async with aiohttp.ClientSession() as session:
+        async def one(headers: dict[str, str]) -> tuple[int, str]:
+            async with session.post(f"{url}/classify", data=body, headers=headers,
+                                    skip_auto_headers=["Content-Type"]) as response:
+                return response.status, await response.text()
+
+        answers = await asyncio.gather(*(one(headers) for headers in cases.values()))
+        return dict(zip(cases, answers, strict=True))
+
+
+def test_a_body_that_is_not_plain_json_gets_415_and_client_errors_log_one_line(built: dict) -> None:
+    body = json.dumps({"texts": ["fine"]}).encode()
+    with serve(built, "optimized", "headers.log") as server:
+        answers = asyncio.run(post_with_headers(server.url, body, BAD_HEADERS))
+        for case, (status, text) in answers.items():
+            assert status == 415, f"{case}: {status} {text}"
+            assert json.loads(text)["error"] == "Unsupported Media Type"
+        charset = asyncio.run(post_with_headers(server.url, body, {"ok": {
+            "Content-Type": "application/json; charset=utf-8", "Content-Encoding": "identity"}}))
+        assert charset["ok"][0] == 200
+        asyncio.run(post_many(server.url, [b'{"texts": []}', b'{"texts": [']))  # two client errors
+        assert len(classify(server.url, ["still answering"])) == 1
+    log = (built["root"] / "headers.log").read_text()
+    assert "Traceback" not in log and "ERROR" not in log
+    assert len(re.findall(r"WARNING.*client error ValidationError", log)) == 2, log[-3000:]
+
+
+def test_the_onnx_bento_needs_neither_torch_nor_transformers(built: dict, tmp_path: Path) -> None:
+    """Its requirements leave both out, and it serves with both made unimportable in every process."""
+    home = Path(built["home"])
+    tag = built["bentos"]["services"]["optimized"]["bento"]
+    name, version = tag.split(":")
+    requirements = (home / "bentos" / name / version / "env" / "python" / "requirements.txt").read_text()
+    assert "onnxruntime" in requirements and "torch" not in requirements and "transformers" not in requirements
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['torch'] = None\n"
+                                              "sys.modules['transformers'] = None\n")
+    with BentoServer(tag, home, tmp_path / "no-torch.log", ready_timeout_s=120,
+                     extra_env={"PYTHONPATH": str(blocker)}) as server:
+        assert len(classify(server.url, TEXTS)) == len(TEXTS)
+
+
+def test_the_learned_dispatcher_wait_is_capped() -> None:
+    """BentoML's optimizer learns the mean wait of recent batches; after a saturation burst that mean is the
+    queueing delay and lone requests are held that long. The cap bounds it."""
+    from bentoml._internal.marshal import dispatcher
+
+    from service.dispatcher_wait import bound_learned_wait
+
+    original = dispatcher.Optimizer.trigger_refresh
+
+    def learned_after_burst() -> float:
+        optimizer = dispatcher.Optimizer(max_latency=2.0)
+        optimizer.o_stat.extend((8, 0.02 + 0.001 * k, 0.45) for k in range(50))  # batches that queued 450 ms
+        optimizer.trigger_refresh()
+        return optimizer.wait
+
+    try:
+        assert learned_after_burst() == pytest.approx(0.45)
+        bound_learned_wait(5.0)
+        assert learned_after_burst() == pytest.approx(0.005)
+    finally:
+        dispatcher.Optimizer.trigger_refresh = original
+
+
+async def sequential_latencies(url: str, count: int) -> list[float]:
+    body = json.dumps({"texts": ["one quiet request"]}).encode()
+    latencies = []
+    async with aiohttp.ClientSession() as session:
+        for _ in range(count):
+            started = asyncio.get_running_loop().time()
+            async with session.post(f"{url}/classify", data=body,
+                                    headers={"Content-Type": "application/json"}) as response:
+                assert response.status == 200
+                await response.read()
+            latencies.append((asyncio.get_running_loop().time() - started) * 1000)
+    return latencies
+
+
+def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict) -> None:
+    """The tiny stand-in, batching on: a burst of 400 concurrent requests, then lone requests again."""
+    with serve(built, "optimized", "after-burst.log") as server:
+        before = sorted(asyncio.run(sequential_latencies(server.url, 15)))[7]
+        burst = asyncio.run(post_many(server.url, [json.dumps({"texts": TEXTS}).encode()] * 400))
+        assert sum(status == 200 for status, _ in burst) > 300
+        after = sorted(asyncio.run(sequential_latencies(server.url, 15)))[7]
+    assert after <= 2 * before + 5.0, (before, after)
+
+
 def test_manager_leaves_nothing_behind_when_the_caller_fails(built: dict) -> None:
     server = serve(built, "optimized", "fail.log")
     with pytest.raises(RuntimeError, match="test failed midway"), server:

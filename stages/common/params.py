@@ -7,11 +7,12 @@ a misspelt knob that is silently ignored would make ``dvc params diff`` lie abou
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from stages.common.errors import ServebenchError
 
@@ -19,6 +20,21 @@ DEFAULT_PARAMS_PATH = Path("params.yaml")
 
 PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?([mkMGTPE]i?|[KMGTPE]i)?$")
+
+
+def _quantity(value: Any) -> Any:
+    """A Kubernetes quantity ("500m", "2Gi", "2"); `dvc exp run -S k3s.cpu_request=2` hands over a number."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not QUANTITY.match(value):
+        raise ValueError("expected a Kubernetes quantity such as 500m, 2 or 2Gi")
+    return value
+
+
+Quantity = Annotated[str, BeforeValidator(_quantity)]
+# Tags pydantic adds to an error's location for each member of a union: not keys a user wrote.
+UNION_TAG = re.compile(r"^(literal\[.*\]|constrained-\w+|function-\w+|[a-z]+\[.*\]|int|float|str|bool|none)$")
 VariantChoice = Literal["auto", "pytorch-fp32", "pytorch-fp16", "onnx-fp32", "onnx-fp16", "onnx-int8"]
 BatchShape = Annotated[list[PositiveInt], Field(min_length=2, max_length=2, description="[batch, sequence length]")]
 
@@ -145,12 +161,16 @@ class RuntimeParams(_Section):
 
 
 class LatencyParams(_Section):
-    """Each batch size is timed ``repeats`` times, or until ``max_seconds`` of timing (at least 5 calls)."""
+    """Each batch size is timed ``repeats`` times per variant (fewer where ``max_seconds`` runs out, at least one
+    call per round), in ``rounds`` rounds that alternate the variants; a spread of the rounds' medians above
+    ``max_round_cv`` marks the figure as disturbed."""
 
     batch_sizes: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 32]
     warmup: Annotated[int, Field(ge=0)] = 3
     repeats: Annotated[int, Field(ge=3)] = 20
     max_seconds: Annotated[float, Field(gt=0.0)] | None = 10.0
+    rounds: Annotated[int, Field(ge=2, le=100)] = 5
+    max_round_cv: Annotated[float, Field(gt=0.0)] = 0.15
 
 
 class ValidateParams(_Section):
@@ -164,6 +184,9 @@ class BatchingParams(_Section):
     enabled: bool = False
     max_batch_size: Annotated[int, Field(ge=1, le=1024)] = 32
     max_latency_ms: Annotated[int, Field(ge=1, le=60_000)] = 2000
+    # Cap on the wait BentoML's dispatcher learns (service/dispatcher_wait.py): without it, one saturation
+    # burst leaves every later lone request waiting hundreds of ms. null: BentoML's own behaviour.
+    max_wait_ms: Annotated[float, Field(ge=0.0, le=60_000)] | None = 5.0
 
 
 class ServiceParams(_Section):
@@ -228,7 +251,7 @@ class ScenarioParams(_Section):
     """One workload: arrival process, size, payload and client limits."""
 
     process: Literal["exponential", "gamma", "constant", "trace"] = "exponential"
-    rate: Annotated[float, Field(gt=0.0)] = 1.0
+    rate: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 1.0
     shape: Annotated[float, Field(gt=0.0)] = 1.0
     trace_file: str | None = None
     duration_s: Annotated[float, Field(gt=0.0)] | None = None
@@ -362,8 +385,9 @@ class ResilienceParams(_Section):
     fault_at_s: Annotated[float, Field(gt=0.0)] = 15.0  # seconds into the run
     restart_delay_s: Annotated[float, Field(ge=0.0)] = 1.0  # local supervisor, as restartPolicy: Always
     stall_s: Annotated[float, Field(gt=0.0)] = 5.0
-    window_s: Annotated[float, Field(gt=0.0)] = 2.0  # sliding window of the p99 recovery check
-    tolerance: Annotated[float, Field(ge=0.0)] = 0.5  # recovered: window p99 <= (1 + tolerance) x p99 before
+    window_s: Annotated[float, Field(gt=0.0)] = 2.0  # windows of the steady-state check, from the fault on
+    tolerance: Annotated[float, Field(ge=0.0)] = 0.5  # a window holds: all ok, each <= (1 + tolerance) x p99 before
+    max_recovery_s: Annotated[float, Field(gt=0.0)] = 30.0  # verdict "recovered" within this, else "not recovered"
     cluster: ClusterParams = ClusterParams()
 
 
@@ -385,10 +409,10 @@ class K3sParams(_Section):
     replicas: PositiveInt = 1
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
     node_port: Annotated[int, Field(ge=30000, le=32767)] = 30080
-    cpu_request: str = "2"
-    cpu_limit: str = "2"
-    memory_request: str = "2Gi"
-    memory_limit: str = "3Gi"
+    cpu_request: Quantity = "2"
+    cpu_limit: Quantity = "2"
+    memory_request: Quantity = "2Gi"
+    memory_limit: Quantity = "3Gi"
     probes: ProbeParams = ProbeParams()
     prestop_s: Annotated[int, Field(ge=0)] = 5
     termination_grace_s: Annotated[int, Field(ge=1)] = 40
@@ -443,13 +467,27 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return sorted(f.alias or name for name, f in current.model_fields.items())
 
 
-def _describe(error: dict[str, Any], source: str) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-    if error["type"] == "extra_forbidden":
-        allowed = ", ".join(_allowed_keys(Params, tuple(error["loc"])))
-        return f"{source}: unknown key '{key}' (allowed here: {allowed})"
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{source}: {key} = {error.get('input')!r}: {message}"
+def _shown(value: Any) -> str:
+    """An offending value as the user wrote it; a section (a mapping) or a long value is never echoed back."""
+    text = repr(value)
+    return "" if isinstance(value, dict) or len(text) > 80 else f" = {text}"
+
+
+def _describe(errors: list[dict[str, Any]], source: str) -> list[str]:
+    """One line per offending key: the key, the value, what is allowed; the alternatives of a union merged."""
+    lines: dict[str, list[str]] = {}
+    for error in errors:
+        loc = [str(part) for part in error["loc"] if not UNION_TAG.match(str(part))]
+        key = ".".join(loc)
+        if error["type"] == "extra_forbidden":
+            allowed = ", ".join(_allowed_keys(Params, tuple(error["loc"])))
+            lines.setdefault(f"{source}: unknown key '{key}' (allowed here: {allowed})", [])
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        head = f"{source}: {key}{_shown(error.get('input'))}" if key else source
+        if message not in lines.setdefault(head, []):
+            lines[head].append(message)
+    return [f"{head}: {' or '.join(messages)}" if messages else head for head, messages in lines.items()]
 
 
 def parse_params(raw: Any, source: str = "params.yaml") -> Params:
@@ -461,17 +499,31 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        lines = [_describe(error, source) for error in exc.errors()]
-        raise ParamsError("\n".join(lines)) from None
+        raise ParamsError("\n".join(_describe(exc.errors(), source))) from None
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS_PATH) -> Params:
     """Read and validate ``params.yaml`` (or another file of the same shape)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
     except FileNotFoundError:
         raise ParamsError(f"{path}: no such file; run from the project root or pass --params") from None
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ParamsError(f"{path}: not valid YAML{line}: {getattr(exc, 'problem', None) or exc}") from None
     return parse_params(raw, source=str(path))

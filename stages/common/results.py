@@ -28,6 +28,12 @@ class LatencyStats(Result):
     max: float | None
     mean: float | None
     count: int
+    # Timed in interleaved rounds (validate): the p50's CI from the rounds' medians, their CV, and whether that
+    # spread says the machine was disturbed.
+    p50_ci: list[float] | None = None
+    round_cv: float | None = None
+    rounds: int | None = None
+    disturbed: bool | None = None
 
 
 # --- validate -----------------------------------------------------------------------------------------------
@@ -70,7 +76,7 @@ class BuiltService(Result):
     bento: str
     model: str
     variant: str
-    batching: dict[str, bool | int]
+    batching: dict[str, bool | int | float | None]
     workers: int
     threads: int
 
@@ -117,7 +123,8 @@ class LimitsRound(Result):
 
 class ServiceLimits(Result):
     variant: str
-    batching: dict[str, bool | int]
+    cold_start_s: float | None = None  # `bentoml serve` launched -> first 200 of /readyz
+    batching: dict[str, bool | int | float | None]
     raw: RawLimit
     served: Served
     rounds: list[LimitsRound]
@@ -201,6 +208,7 @@ class LoadtestRun(Result):
     path: str
     valid: bool
     reasons: list[str]
+    server_ready_s: float | None = None  # cold start of the run's fresh server: launch -> /readyz
 
 
 class LoadtestIndex(Result):
@@ -263,9 +271,13 @@ class FaultRecovery(Result):
     failed: int
     failed_by_outcome: dict[str, int]
     error_window_s: ErrorWindow | None
-    time_to_first_success_s: float | None
-    p99_before_ms: float | None
-    time_to_p99_recovery_s: float | None
+    p99_before_ms: float | None  # requests completed before the fault
+    latency_bound_ms: float | None  # the steady-state hypothesis: (1 + tolerance) x p99 before
+    outage_start_s: float | None  # first failure or breach after the fault
+    outage_s: float | None  # outage start -> start of the first window after which all hold
+    time_to_first_success_s: float | None  # first ok response of a request scheduled in the outage
+    time_to_p99_recovery_s: float | None  # fault -> start of the first window after which all hold
+    verdict: str  # held | recovered (within resilience.max_recovery_s) | not recovered
     in_flight_at_fault: InFlight
     generator_audit_valid: bool
     generator_audit_reasons: list[str]

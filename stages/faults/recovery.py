@@ -1,7 +1,20 @@
 """Recovery figures of one fault run, computed from its per-request records only.
 
-Times are seconds on the run's schedule clock (0 = first scheduled request). Every scheduled request has one
-record, so "what became of the requests in flight at the fault" and "how many failed" are exact counts.
+Times are seconds on the run's schedule clock (0 = first scheduled request); durations ``*_s`` count from the
+fault. Every scheduled request has one record, so "what became of the requests in flight at the fault" and "how
+many failed" are exact counts. Definitions, checkable against the records:
+
+- **baseline**: the p99 latency of the requests that *completed* (ok) before the fault; a request the fault hit
+  is not part of the "before".
+- **steady-state hypothesis**: a window of ``window_s`` (a fixed grid from the fault on, by scheduled time)
+  holds when every request in it succeeded with a latency <= ``(1 + tolerance) x baseline``. The hypothesis
+  held if every window after the fault holds.
+- **outage**: from the first request scheduled after the fault that failed or breached the bound, to the start
+  of the first window after which every later window holds (``recovered_at_s``). A run whose last window still
+  breaches has not recovered.
+- **time to first success**: from the fault to the first ok response of a request scheduled at or after the
+  outage's start (a success before the outage begins, e.g. during a preStop sleep, does not count).
+- **verdict**: "held", "recovered" (within ``max_recovery_s`` of the fault) or "not recovered".
 """
 
 from __future__ import annotations
@@ -21,16 +34,45 @@ def _p99(latencies: pd.Series) -> float | None:
     return float(np.percentile(latencies, 99)) if len(latencies) else None
 
 
-def recovery(records: pd.DataFrame, fault_s: float, window_s: float, tolerance: float) -> dict:
-    """Failures by outcome, error window, time to first success, time to p99 recovery, in-flight fates."""
+def recovered_at(measured: pd.DataFrame, fault_s: float, bound_ms: float, window_s: float) -> tuple[bool, float | None]:
+    """(held, time): whether every window from the fault on holds, and the start of the first window after
+    which all do (None when the last window breaches)."""
+    after = measured[measured["scheduled_s"] >= fault_s]
+    if after.empty:
+        return True, fault_s
+    index = ((after["scheduled_s"] - fault_s) // window_s).astype(int)
+    good = (after["outcome"] == "ok") & (after["latency_ms"] <= bound_ms)
+    holds = good.groupby(index).all().reindex(range(int(index.max()) + 1), fill_value=True)
+    if holds.all():
+        return True, fault_s
+    if not holds.iloc[-1]:
+        return False, None
+    last_breach = int(holds[~holds].index.max())
+    return False, fault_s + (last_breach + 1) * window_s
+
+
+def recovery(records: pd.DataFrame, fault_s: float, window_s: float, tolerance: float,
+             max_recovery_s: float) -> dict:
+    """Failures by outcome, error window, outage, time to first success and to recovery, verdict, in-flight
+    fates (see the module docstring)."""
     measured = records[~records["warmup"]]
     failed = measured[measured["outcome"] != "ok"]
     ok = measured[measured["outcome"] == "ok"]
-    before = ok[ok["scheduled_s"] < fault_s]
-    baseline_p99 = _p99(before["latency_ms"])
+    baseline_p99 = _p99(ok[ok["done_s"] < fault_s]["latency_ms"])
+    bound_ms = (1 + tolerance) * baseline_p99 if baseline_p99 is not None else np.inf
     failure_end = failed["done_s"].fillna(failed["scheduled_s"])
-    after_fault = ok[ok["sent_s"] >= fault_s]
+    after = measured[measured["scheduled_s"] >= fault_s]
+    breaching = after[(after["outcome"] != "ok") | (after["latency_ms"] > bound_ms)]
+    held, recovered = recovered_at(measured, fault_s, bound_ms, window_s)
+    outage_start = float(breaching["scheduled_s"].min()) if len(breaching) else None
+    first_success = None
+    if outage_start is not None:
+        succeeded = ok[ok["scheduled_s"] >= outage_start]
+        first_success = float(succeeded["done_s"].min() - fault_s) if len(succeeded) else None
+    time_to_recovery = None if recovered is None else recovered - fault_s
     in_flight = records[(records["sent_s"] < fault_s) & ~(records["done_s"] < fault_s)]
+    verdict = ("held" if held else "recovered" if time_to_recovery is not None and time_to_recovery <= max_recovery_s
+               else "not recovered")
     return {
         "scheduled": len(records),
         "recorded": int((records["outcome"] != "not_sent").sum()),  # a final outcome: sent and accounted
@@ -40,25 +82,12 @@ def recovery(records: pd.DataFrame, fault_s: float, window_s: float, tolerance: 
         "error_window_s": ({"first": float(failed["scheduled_s"].min()), "last": float(failure_end.max()),
                             "length": float(failure_end.max() - failed["scheduled_s"].min())}
                            if len(failed) else None),
-        "time_to_first_success_s": float(after_fault["done_s"].min() - fault_s) if len(after_fault) else None,
         "p99_before_ms": baseline_p99,
-        "time_to_p99_recovery_s": p99_recovery(measured, fault_s, baseline_p99, window_s, tolerance),
+        "latency_bound_ms": None if baseline_p99 is None else bound_ms,
+        "outage_start_s": None if outage_start is None else outage_start - fault_s,
+        "outage_s": (None if outage_start is None or recovered is None else max(recovered - outage_start, 0.0)),
+        "time_to_first_success_s": first_success,
+        "time_to_p99_recovery_s": time_to_recovery,
+        "verdict": verdict,
         "in_flight_at_fault": {"count": len(in_flight), "outcomes": _outcome_counts(in_flight)},
     }
-
-
-def p99_recovery(measured: pd.DataFrame, fault_s: float, baseline_p99: float | None, window_s: float,
-                 tolerance: float) -> float | None:
-    """Seconds from the fault to the end of the first window (sliding by half a window) whose requests all
-    succeeded with p99 within ``(1 + tolerance)`` of the p99 before the fault; None if none did."""
-    if baseline_p99 is None:
-        return None
-    end = float(measured["scheduled_s"].max())
-    start = fault_s
-    while start + window_s <= end:
-        window = measured[(measured["scheduled_s"] >= start) & (measured["scheduled_s"] < start + window_s)]
-        if len(window) and (window["outcome"] == "ok").all() and \
-                _p99(window["latency_ms"]) <= (1 + tolerance) * baseline_p99:
-            return start + window_s - fault_s
-        start += window_s / 2
-    return None

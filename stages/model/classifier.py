@@ -1,7 +1,9 @@
 """The one inference code path: tokenize, run a variant, return labels and probabilities.
 
 Validation, offline benchmarks and the BentoML service all go through :class:`SentimentClassifier`, so what is
-validated is exactly what is served. The runtime (PyTorch or ONNX Runtime) hides behind :class:`Backend`.
+validated is exactly what is served. The runtime (PyTorch or ONNX Runtime) hides behind :class:`Backend`; each
+backend imports its runtime when it is built, so that serving an ONNX variant never imports torch or
+transformers (seconds of start-up in every worker).
 """
 
 from __future__ import annotations
@@ -12,20 +14,17 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from stages.common.errors import ServebenchError
 from stages.common.params import RuntimeParams, TokenizerParams
+from stages.model.tokenizer import Encoded, FastTokenizer
 from stages.model.variants import Variant
-
-Encoded = dict[str, np.ndarray]
-"""The tokenizer's arrays by name (``input_ids``, ``attention_mask``, and ``token_type_ids`` for BERT), int64.
-
-Passed through by name, never by position, so that RoBERTa's two inputs and BERT's three take one code path."""
 
 
 class Backend(Protocol):
-    """Maps a padded, encoded batch to raw logits."""
+    """Maps a padded, encoded batch to raw logits; ``input_names`` are the arrays its model takes."""
+
+    input_names: list[str]
 
     def logits(self, encoded: Encoded) -> np.ndarray: ...
 
@@ -35,7 +34,7 @@ class TorchBackend:
 
     def __init__(self, model_dir: Path, precision: str, runtime: RuntimeParams) -> None:
         import torch
-        from transformers import AutoModelForSequenceClassification
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         self._torch = torch
         use_cuda = runtime.providers != "cpu" and torch.cuda.is_available()
@@ -49,11 +48,12 @@ class TorchBackend:
             raise RuntimeError("pytorch-fp16 needs a CUDA device; use onnx-fp16 or onnx-int8 on a CPU")
         model = AutoModelForSequenceClassification.from_pretrained(model_dir, dtype=dtype)
         self.model = model.to(self.device).eval()
+        self.input_names = list(AutoTokenizer.from_pretrained(model_dir).model_input_names)
 
     def logits(self, encoded: Encoded) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
-            output = self.model(**{name: torch.from_numpy(array).to(self.device) for name, array in encoded.items()})
+            output = self.model(**{name: torch.from_numpy(encoded[name]).to(self.device) for name in self.input_names})
         return output.logits.float().cpu().numpy()
 
 
@@ -117,18 +117,6 @@ class OnnxBackend:
         return np.concatenate(chunks).astype(np.float32, copy=False)
 
 
-def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], tokenizing: TokenizerParams) -> Encoded:
-    """Every array the tokenizer makes for its model (``model_input_names``), as int64."""
-    encoded = tokenizer(
-        texts,
-        padding=tokenizing.padding,
-        truncation=tokenizing.truncation,
-        max_length=tokenizing.max_length,
-        return_tensors="np",
-    )
-    return {name: encoded[name].astype(np.int64) for name in tokenizer.model_input_names if name in encoded}
-
-
 @dataclass(frozen=True)
 class Prediction:
     label: str
@@ -145,9 +133,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class SentimentClassifier:
     """Texts in, probabilities out, for any variant."""
 
-    def __init__(
-        self, backend: Backend, tokenizer: PreTrainedTokenizerBase, labels: list[str], tokenizing: TokenizerParams
-    ) -> None:
+    def __init__(self, backend: Backend, tokenizer: FastTokenizer, labels: list[str], tokenizing: TokenizerParams
+                 ) -> None:
         self.backend = backend
         self.tokenizer = tokenizer
         self.labels = labels
@@ -158,7 +145,7 @@ class SentimentClassifier:
         cls, variant: Variant, model_dir: Path, tokenizing: TokenizerParams, runtime: RuntimeParams
     ) -> SentimentClassifier:
         """Load ``variant``; the tokenizer and label names always come from the reference checkpoint."""
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        tokenizer = FastTokenizer(model_dir)
         config = json.loads((model_dir / "config.json").read_text())
         labels = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
         backend: Backend
@@ -166,10 +153,10 @@ class SentimentClassifier:
             backend = TorchBackend(variant.path, variant.precision, runtime)
         else:
             backend = OnnxBackend(variant.path, runtime, tokenizer.pad_token_id)
-            missing_inputs = set(backend.input_names) - set(tokenizer.model_input_names)
+            missing_inputs = set(backend.input_names) - set(FastTokenizer.OUTPUTS)
             if missing_inputs:  # checked once here, not on every call
                 raise ServebenchError(f"the ONNX graph {variant.path} needs inputs {sorted(missing_inputs)} that the "
-                                      f"tokenizer does not produce ({tokenizer.model_input_names})")
+                                      f"tokenizer does not produce ({list(FastTokenizer.OUTPUTS)})")
             if backend.static_length is not None:
                 tokenizing = tokenizing.model_copy(
                     update={"max_length": min(tokenizing.max_length, backend.static_length)}
@@ -177,7 +164,9 @@ class SentimentClassifier:
         return cls(backend, tokenizer, labels, tokenizing)
 
     def encode(self, texts: list[str]) -> Encoded:
-        return encode(self.tokenizer, texts, self.tokenizing)
+        """The arrays the backend's model takes, by name."""
+        encoded = self.tokenizer.encode(texts, self.tokenizing)
+        return {name: encoded[name] for name in self.backend.input_names}
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """Class probabilities, shape ``(len(texts), len(labels))``."""

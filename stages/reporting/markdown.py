@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stages.common.results import Validation
+from stages.common.results import LatencyStats, Validation
 
 STANDIN_BANNER = (
     "> **Stand-in model**: randomly initialised weights with the real shapes. Accuracy and F1 are chance; "
@@ -24,22 +24,41 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def latency_cells(stats: LatencyStats) -> list[str]:
+    """p50 with its CI across rounds, the rounds' spread (flagged when disturbed), and p99 where the calls back
+    it, else the max and the count."""
+    p50 = fmt(stats.p50)
+    if stats.p50_ci is not None:
+        p50 += f" [{stats.p50_ci[0]:.1f}, {stats.p50_ci[1]:.1f}]"
+    spread = "n/a" if stats.round_cv is None else f"{stats.round_cv:.2f}" + (" **disturbed**" if stats.disturbed
+                                                                               else "")
+    tail = fmt(stats.p99) if stats.p99 is not None else f"max {fmt(stats.max)} ({stats.count} calls)"
+    return [p50, spread, tail]
+
+
 def variants_table(validation: Validation) -> str:
-    """The study's offline table: size, accuracy, F1, agreement, latency and throughput per variant, gate."""
+    """The study's offline table: size, accuracy, F1, agreement, latency and throughput per variant, gate; and
+    a warning when a latency figure was disturbed."""
     batch_keys = list(next(iter(validation.variants.values())).latency_ms)
     header = ["variant", "size MiB", "accuracy", "macro-F1", "weighted-F1", "agreement"]
     for key in batch_keys:
-        header += [f"{key} p50 ms", f"{key} p99 ms", f"{key} texts/s"]
+        header += [f"{key} p50 ms [95 % CI]", f"{key} round CV", f"{key} p99 ms", f"{key} texts/s"]
     header.append("gate")
     rows = []
+    disturbed = False
     for name, m in validation.variants.items():
         row = [name, fmt(m.size_mb), fmt(m.accuracy, 4), fmt(m.f1_macro, 4), fmt(m.f1_weighted, 4),
                fmt(m.agreement, 4)]
         for key in batch_keys:
-            row += [fmt(m.latency_ms[key].p50), fmt(m.latency_ms[key].p99), fmt(m.throughput_per_s[key])]
+            row += [*latency_cells(m.latency_ms[key]), fmt(m.throughput_per_s[key])]
+            disturbed = disturbed or bool(m.latency_ms[key].disturbed)
         row.append("pass" if m.passed else "FAIL: " + "; ".join(m.failed_because))
         rows.append(row)
-    return table(header, rows)
+    note = ("\n> **Disturbed timing**: the medians of some variant's rounds spread beyond "
+            "`validate.latency.max_round_cv`; another load shared the machine. The interleaved rounds keep the "
+            "comparison fair, but rerun `dvc repro validate` on a quiet machine before quoting absolute figures.\n"
+            if disturbed else "")
+    return table(header, rows) + note
 
 
 def confusion_table(matrix: list[list[int]], labels: list[str]) -> str:

@@ -73,6 +73,13 @@ def plot_percentiles(table: dict[str, dict[str, dict[str, float]]], out: Path) -
     plt.close(figure)
 
 
+def per_second(times: pd.Series, records: pd.DataFrame) -> pd.Series:
+    """Events per whole second over the run's whole span, seconds without any counted as 0 (a line must not
+    bridge an outage in which nothing succeeded)."""
+    end = int(np.nanmax([records["scheduled_s"].max(), records["done_s"].max()])) + 1
+    return times.dropna().floordiv(1).astype(int).value_counts().reindex(range(end), fill_value=0)
+
+
 def plot_timelines(runs: list[dict], title: str, out: Path) -> None:
     """Per run: latency of each request by scheduled time, ok throughput per second, dispatcher batch size."""
     figure, axes = plt.subplots(3, 1, figsize=(8, 8), sharex=True)
@@ -80,8 +87,8 @@ def plot_timelines(runs: list[dict], title: str, out: Path) -> None:
         records, timeline, label = run["records"], run["timeline"], run["label"]
         ok = records[records["outcome"] == "ok"]
         axes[0].plot(ok["scheduled_s"], ok["latency_ms"], ".", markersize=2, label=label)
-        per_second = ok["done_s"].floordiv(1).value_counts().sort_index()
-        axes[1].plot(per_second.index, per_second.values, label=label)
+        ok_per_s = per_second(ok["done_s"], records)
+        axes[1].step(ok_per_s.index, ok_per_s.values, where="post", label=label)
         if len(timeline) and timeline["mean_batch_size"].notna().any():
             axes[2].plot(timeline["t_s"], timeline["mean_batch_size"], label=label)
     axes[0].set(yscale="log", ylabel="latency (ms)", title=title)
@@ -116,11 +123,10 @@ def plot_fault_timeline(records, fault_s: float, fault_end_s: float, title: str,
     failed = records[records["outcome"] != "ok"]
     axes[0].plot(ok["scheduled_s"], ok["latency_ms"], ".", markersize=2)
     axes[0].set(yscale="log", ylabel="latency (ms)", title=title)
-    ok_per_s = ok["done_s"].floordiv(1).value_counts().sort_index()
-    axes[1].plot(ok_per_s.index, ok_per_s.values)
+    ok_per_s, failed_per_s = per_second(ok["done_s"], records), per_second(failed["scheduled_s"], records)
+    axes[1].step(ok_per_s.index, ok_per_s.values, where="post")
     axes[1].set(ylabel="ok responses / s")
-    failed_per_s = failed["scheduled_s"].floordiv(1).value_counts().sort_index()
-    axes[2].bar(failed_per_s.index, failed_per_s.values, width=1.0, color="tab:red")
+    axes[2].bar(failed_per_s.index, failed_per_s.values, width=1.0, align="edge", color="tab:red")
     axes[2].set(ylabel="failed requests / s", xlabel="time on the schedule (s)")
     for axis in axes:
         axis.axvspan(fault_s, max(fault_end_s, fault_s + 0.1), color="tab:orange", alpha=0.3)

@@ -29,6 +29,7 @@ class ServedRun:
     usage: GeneratorUsage
     metrics_delta: dict[str, float]
     batch_timeline: pd.DataFrame
+    ready_after_s: float | None  # the fresh server's cold start
 
 
 def warm_up(endpoint: str, texts: list[str], requests: int, timeout_s: float) -> None:
@@ -51,4 +52,4 @@ def served_run(service_name: str, built: BuiltService, home: Path, log: Path, pa
         with Scraper(server.url, scrape_interval_s) as scraper:
             records, usage = send_scenario(endpoint, scenario, texts)
         after = scrape(server.url)
-    return ServedRun(records, usage, delta(before, after), scraper.timeline())
+    return ServedRun(records, usage, delta(before, after), scraper.timeline(), server.ready_after_s)

@@ -1,0 +1,84 @@
+"""Offline timing in interleaved rounds: background load in one round hits every variant alike, keeps their
+order, and is flagged; timed one variant after another, the same load turns the order upside down."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+
+import numpy as np
+
+from stages.model.latency import interleaved_rounds, measure_latency, round_summary
+
+ROUNDS, PER_ROUND = 5, 6
+
+
+def spin(stop: multiprocessing.synchronize.Event) -> None:
+    while not stop.is_set():
+        pass
+
+
+class Disturbance:
+    """Two busy processes (both cores) while calls number ``start`` to ``stop`` of all predictors run."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        self.calls, self.start, self.stop = 0, start, stop
+        self.event = multiprocessing.Event()
+        self.spinners: list[multiprocessing.Process] = []
+
+    def around(self, work: Callable[[], None]) -> Callable[[list[str]], None]:
+        def predict(_batch: list[str]) -> None:
+            if self.calls == self.start:
+                self.spinners = [multiprocessing.Process(target=spin, args=(self.event,)) for _ in range(2)]
+                for process in self.spinners:
+                    process.start()
+            if self.calls == self.stop:
+                self.end()
+            self.calls += 1
+            work()
+        return predict
+
+    def end(self) -> None:
+        self.event.set()
+        for process in self.spinners:
+            process.join()
+
+
+def python_work(iterations: int) -> Callable[[], None]:
+    def work() -> None:
+        total = 0
+        for i in range(iterations):
+            total += i * i
+    return work
+
+
+LIGHT, HEAVY = python_work(40_000), python_work(60_000)  # heavy costs 1.5x light
+
+
+def test_a_disturbed_round_keeps_the_order_and_is_flagged() -> None:
+    warmup_calls = 2  # one per predictor
+    round_calls = 2 * PER_ROUND
+    disturbance = Disturbance(start=warmup_calls + round_calls, stop=warmup_calls + 2 * round_calls)  # round 2
+    predictors = {"light": disturbance.around(LIGHT), "heavy": disturbance.around(HEAVY)}
+    try:
+        timing = interleaved_rounds(predictors, ["x"], ROUNDS, ROUNDS * PER_ROUND, warmup=1)
+    finally:
+        disturbance.end()
+    summaries = {name: round_summary(rounds, max_round_cv=0.25) for name, rounds in timing.by_round.items()}
+    assert summaries["light"].p50 < summaries["heavy"].p50
+    for summary in summaries.values():
+        assert summary.disturbed and summary.rounds == ROUNDS and summary.count == ROUNDS * PER_ROUND
+        assert summary.p99 is None and summary.max is not None  # 30 calls back no p99
+    medians = {name: [np.median(r) for r in rounds] for name, rounds in timing.by_round.items()}
+    assert medians["light"][1] > 1.5 * np.median(medians["light"])  # round 2 was the slow one
+
+
+def test_the_same_disturbance_inverts_a_one_after_the_other_timing() -> None:
+    calls = ROUNDS * PER_ROUND
+    disturbance = Disturbance(start=1, stop=calls + 1)  # while "light" is timed, after its warm-up call
+    try:
+        light = measure_latency(disturbance.around(LIGHT), [["x"]] * calls, warmup=1)
+        heavy = measure_latency(disturbance.around(HEAVY), [["x"]] * calls, warmup=1)
+    finally:
+        disturbance.end()
+    assert light.latency.p50 > heavy.latency.p50  # the lighter work looks slower: what interleaving prevents
