@@ -13,13 +13,17 @@ from stages.model.latency import interleaved_rounds, measure_latency, round_summ
 ROUNDS, PER_ROUND = 5, 6
 
 
-def spin(stop: multiprocessing.synchronize.Event) -> None:
+SPINNERS = 4  # busy processes on a 2-core machine: the timed process gets ~2/5 of a core
+
+
+def spin(started: multiprocessing.synchronize.Semaphore, stop: multiprocessing.synchronize.Event) -> None:
+    started.release()
     while not stop.is_set():
         pass
 
 
 class Disturbance:
-    """Two busy processes (both cores) while calls number ``start`` to ``stop`` of all predictors run."""
+    """Busy processes on every core while calls number ``start`` to ``stop`` of all predictors run."""
 
     def __init__(self, start: int, stop: int) -> None:
         self.calls, self.start, self.stop = 0, start, stop
@@ -29,9 +33,13 @@ class Disturbance:
     def around(self, work: Callable[[], None]) -> Callable[[list[str]], None]:
         def predict(_batch: list[str]) -> None:
             if self.calls == self.start:
-                self.spinners = [multiprocessing.Process(target=spin, args=(self.event,)) for _ in range(2)]
+                started = multiprocessing.Semaphore(0)
+                self.spinners = [multiprocessing.Process(target=spin, args=(started, self.event))
+                                 for _ in range(SPINNERS)]
                 for process in self.spinners:
                     process.start()
+                for _ in self.spinners:  # every spinner is busy before the next call is timed
+                    started.acquire()
             if self.calls == self.stop:
                 self.end()
             self.calls += 1
@@ -52,7 +60,7 @@ def python_work(iterations: int) -> Callable[[], None]:
     return work
 
 
-LIGHT, HEAVY = python_work(40_000), python_work(60_000)  # heavy costs 1.5x light
+LIGHT, HEAVY = python_work(300_000), python_work(450_000)  # ~10 and ~15 ms: heavy costs 1.5x light
 
 
 def test_a_disturbed_round_keeps_the_order_and_is_flagged() -> None:

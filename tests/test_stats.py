@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from stages.common.params import CompareParams
+from stages.common.percentiles import min_requests
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
 from stages.loadgen.client import ClientConfig, run_open_loop
@@ -18,7 +19,7 @@ from stages.stats.calibration import CASES, monte_carlo_error, run_case, synthet
 from stages.stats.comparison import ExcludedRun
 from stages.stats.paired import PairedInterval, holm, paired_difference, paired_ratio, verdict
 from stages.stats.samples import ArmRuns
-from stages.stats.tails import min_requests, quantile_interval
+from stages.stats.tails import quantile_interval
 
 PARAMS = CompareParams()
 TRIALS = 240

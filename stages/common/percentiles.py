@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from stages.common.results import LatencyStats
@@ -16,3 +18,9 @@ def latency_stats(samples_ms: np.ndarray | list[float]) -> LatencyStats:
         return LatencyStats(**{name: None for name in [*LATENCY_PERCENTILES, "max", "mean"]}, count=0)
     result = {name: float(np.percentile(values, q)) for name, q in LATENCY_PERCENTILES.items()}
     return LatencyStats(**result, max=float(values.max()), mean=float(values.mean()), count=len(values))
+
+
+def min_requests(quantile: float, confidence: float = 0.99) -> int:
+    """The fewest samples that back a claim on ``quantile`` (MLPerf LoadGen's rule ``1 - q**n >= confidence``:
+    459 for p99 at 99 %). Below it, a sample's p99 is its largest few values, not an estimate."""
+    return math.ceil(math.log(1 - confidence) / math.log(quantile))

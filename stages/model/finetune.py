@@ -128,5 +128,5 @@ def finetune(params: FinetuneParams, data: DataParams, out_dir: Path, threads: i
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return {"base": params.base, "base_folder": str(base), "split": params.split, "examples": len(examples),
-            "epochs": params.epochs, "steps": total_steps, "wall_s": round(wall_s, 1),
+            "epochs": params.epochs, "steps": total_steps, "wall_s": round(wall_s, 3),
             "final_loss": float(np.mean([row["loss"] for row in losses[-batches_per_epoch:]])), "loss_curve": losses}

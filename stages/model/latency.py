@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stages.common.percentiles import latency_stats
+from stages.common.percentiles import latency_stats, min_requests
 from stages.common.results import LatencyStats
 
 
@@ -89,8 +89,6 @@ def round_summary(rounds: list[list[float]], max_round_cv: float, tail_confidenc
     ``disturbed`` flag when that spread exceeds ``max_round_cv``. p99 and p99.9 only where the calls back a
     claim (MLPerf's rule: 459 for p99); otherwise None, with the max beside them."""
     from scipy import stats
-
-    from stages.stats.tails import min_requests
 
     pooled = np.concatenate([np.asarray(r, float) for r in rounds])
     summary = latency_stats(pooled)

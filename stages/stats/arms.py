@@ -2,7 +2,7 @@
 
 Latency statistics (p50, p95, p99, mean) are computed per run over every measured request, failures censored at
 the timeout (:mod:`stages.stats.samples`); a percentile is compared only when each arm's pooled requests back it
-(:func:`stages.stats.tails.min_requests`). Throughput (ok requests per second) is one number per run; the error
+(:func:`stages.common.percentiles.min_requests`). Throughput (ok requests per second) is one number per run; the error
 rate is compared as a difference. Holm's correction and the verdicts come afterwards, across scenarios
 (:func:`add_verdicts`), because the family of tests is the whole stage.
 """
@@ -15,10 +15,11 @@ from functools import partial
 import numpy as np
 
 from stages.common.params import CompareParams
+from stages.common.percentiles import min_requests
 from stages.stats.comparison import Estimate, ScenarioComparison, Spread, StatisticComparison
 from stages.stats.paired import MIN_BLOCKS, PairedInterval, holm, paired_difference, paired_ratio, verdict
 from stages.stats.samples import ArmRuns
-from stages.stats.tails import min_requests, quantile_interval
+from stages.stats.tails import quantile_interval
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 

@@ -10,7 +10,6 @@ comparison in :mod:`stages.stats.paired` instead.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,11 +21,6 @@ class QuantileInterval:
     estimate: float
     low: float
     high: float
-
-
-def min_requests(quantile: float, confidence: float = 0.99) -> int:
-    """The fewest requests that back a claim on ``quantile`` (MLPerf LoadGen: 459 for p99 at 99 %)."""
-    return math.ceil(math.log(1 - confidence) / math.log(quantile))
 
 
 def quantile_interval(values: np.ndarray, quantile: float, level: float = 0.95) -> QuantileInterval | None:
