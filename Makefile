@@ -42,7 +42,7 @@ lock:
 	{ echo "# Exact versions of every package in the development environment (Python 3.11), installed by \`make setup\`."; \
 	  echo "# Regenerate with \`make lock\` after changing dependencies in pyproject.toml (which keeps the lower bounds)."; \
 	  echo "# torch is not here: \`make setup\` installs its CPU build first (PyPI's Linux torch is the CUDA build)."; \
-	  .lockenv/bin/pip freeze --exclude-editable | grep -v -e '^servebench' -e '^torch=='; } > requirements.lock
+	  .lockenv/bin/pip freeze --all --exclude-editable | grep -v -e '^servebench' -e '^torch==' -e '^pip=='; } > requirements.lock
 	rm -rf .lockenv
 
 # The load generator's own benchmark (needs Debian's wrk and hey): results/loadgen_bench.json.

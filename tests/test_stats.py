@@ -87,7 +87,8 @@ def test_paired_ratio_is_the_geometric_mean_of_block_ratios_with_a_t_interval() 
     ((0.5, 0.4, 0.6), 0.2, "latency", "lower_is_better", "inconclusive"),  # Holm-adjusted p too large
     ((1.0, 0.97, 1.04), 0.8, "latency", "lower_is_better", "equivalent"),  # whole CI inside 1 +- 0.05
     ((1.0, 0.90, 1.04), 0.8, "latency", "lower_is_better", "inconclusive"),  # straddles the band's edge
-    ((0.97, 0.96, 0.98), 0.001, "latency", "lower_is_better", "faster"),  # small but certain: still a change
+    ((0.97, 0.96, 0.98), 0.001, "latency", "lower_is_better", "equivalent"),  # certain, but inside the band
+    ((0.93, 0.92, 0.94), 0.001, "latency", "lower_is_better", "faster"),  # certain and beyond the band
     ((2.0, 1.5, 2.5), 0.0, "throughput", "higher_is_better", "higher"),
     ((0.6, 0.5, 0.7), 0.0, "throughput", "higher_is_better", "lower"),
 ])

@@ -8,12 +8,13 @@ values get a Student t interval and test (Kalibera & Jones, "Rigorous benchmarki
 between-run level of variation is the one that matters). Its error rates are measured, not assumed:
 :mod:`stages.stats.calibration` replays synthetic runs shaped like real ones through this code.
 
-Verdicts, for a CI of the ratio candidate / reference:
+Verdicts, for a CI of the ratio candidate / reference, in this order:
 
+- equivalent: the whole CI lies inside the equivalence band (``1 +- equivalence`` for ratios, ``+- band`` for
+  differences): whatever the difference is, it is smaller than what was declared to matter (an open-loop run's
+  throughput differs by 0.2 % with a CI of +-0.1 %: real, and of no consequence);
 - faster / slower (higher / lower, fewer / more): the Holm-adjusted p-value is below ``alpha`` and the whole CI
   lies on one side of no change;
-- equivalent: the whole CI lies inside the equivalence band (``1 +- equivalence`` for ratios, ``+- band`` for
-  differences);
 - inconclusive: anything else; a CI that straddles both is not evidence either way.
 """
 
@@ -82,12 +83,12 @@ def verdict(interval: PairedInterval, adjusted_p: float, alpha: float, band: tup
     the band's centre for differences (0) and 1 for ratios, both inside it."""
     better, worse = CHANGE_WORDS[kind]
     no_change = 0.0 if band[0] < 0 else 1.0
+    if band[0] <= interval.low and interval.high <= band[1]:
+        return "equivalent"
     if adjusted_p < alpha and interval.high < no_change:
         return better if direction == "lower_is_better" else worse
     if adjusted_p < alpha and interval.low > no_change:
         return worse if direction == "lower_is_better" else better
-    if band[0] <= interval.low and interval.high <= band[1]:
-        return "equivalent"
     return "inconclusive"
 
 
