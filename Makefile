@@ -15,12 +15,15 @@ export PATH := $(abspath $(BIN)):$(PATH)
 .PHONY: setup setup-finetune repro repro-offline repro-offline-trained test test-e2e lint lock bench
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
-# local wheel directory pip is configured with (--no-index: nothing from the network), else from PyTorch's CPU
-# index. Never from PyPI, whose Linux torch is the multi-GB CUDA build.
+# local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
+# PyTorch's CPU index (the "+cpu" build; PyPI's Linux torch is the multi-GB CUDA build and is never taken), else
+# (macOS, Windows: PyPI's torch is the CPU build there) from PyPI.
 install_torch = $(1) install --quiet --no-deps --no-index torch==$(TORCH_VERSION) 2>/dev/null \
 	    && echo "torch $(TORCH_VERSION) from a local wheel directory" \
-	    || { echo "torch $(TORCH_VERSION): CPU build from $(TORCH_INDEX)"; \
-	         $(1) install --quiet --no-deps --extra-index-url $(TORCH_INDEX) torch==$(TORCH_VERSION)+cpu; }
+	    || if [ "$$(uname -s)" = Linux ]; then \
+	         echo "torch $(TORCH_VERSION): CPU build from $(TORCH_INDEX)"; \
+	         $(1) install --quiet --no-deps --extra-index-url $(TORCH_INDEX) torch==$(TORCH_VERSION)+cpu; \
+	       else $(1) install --quiet --no-deps torch==$(TORCH_VERSION); fi
 
 # torch first (CPU build), then the exact versions of requirements.lock (the same environment next month as
 # today; torch is not in it), then this package without resolving anything.
