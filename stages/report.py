@@ -188,13 +188,13 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
         fates = ", ".join(f"{k} {v}" for k, v in in_flight.outcomes.items() if v) or "-"
         rows.append([name, f"**{run.verdict}**", f"{run.failed} / {run.measured}", failed,
                      fmt(run.outage_start_s, 1), fmt(run.outage_s, 1), fmt(run.time_to_first_success_s, 1),
-                     fmt(run.time_to_p99_recovery_s, 1), f"{in_flight.count}: {fates}",
+                     fmt(run.time_to_recovery_s, 1), f"{in_flight.count}: {fates}",
                      f"{run.recorded} / {run.scheduled}", f"[figure]({run.timeline})"])
     settings = params.resilience
     return (f"Target: {resilience.target}, service: {resilience.service}, load: scenario "
             f"`{resilience.scenario}`. Times in seconds from the fault. Steady-state hypothesis: every request in a "
-            f"{settings.window_s:g} s window (a grid from the fault on) succeeds within {1 + settings.tolerance:g} x "
-            "the p99 of the requests completed before the fault. Outage: first failure or breach after the fault "
+            f"{settings.window_s:g} s window (a grid from the fault on) succeeds within {settings.slo_ms:g} ms. "
+            "Outage: first failure or breach after the fault "
             "to the start of the first window after which every window holds; first success: the first ok "
             "response of a request scheduled in the outage. Verdict: held, recovered (within "
             f"{settings.max_recovery_s:g} s) or not recovered.\n\n"

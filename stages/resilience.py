@@ -37,12 +37,12 @@ def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Par
     folder.mkdir(parents=True, exist_ok=True)
     run.records.to_parquet(folder / RECORDS_FILE, index=False)
     summary = scenario_summary(run.records, run.usage, params.resilience.scenario, scenario, params.loadgen)
-    figures = recovery(run.records, run.fault_s, params.resilience.window_s, params.resilience.tolerance,
+    figures = recovery(run.records, run.fault_s, params.resilience.window_s, params.resilience.slo_ms,
                        params.resilience.max_recovery_s)
     plot_fault_timeline(run.records, run.fault_s, run.fault_end_s, f"{name}: latency, throughput, errors",
                         folder / "timeline.png")
     failed = figures["failed"]
-    recovered = figures["time_to_p99_recovery_s"]
+    recovered = figures["time_to_recovery_s"]
     first = figures["time_to_first_success_s"]
     times = [("first success", first), ("recovered", recovered)]
     shown = ", ".join(f"{what} {'-' if value is None else f'{value:.1f} s'}" for what, value in times)

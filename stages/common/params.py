@@ -386,7 +386,7 @@ class ResilienceParams(_Section):
     restart_delay_s: Annotated[float, Field(ge=0.0)] = 1.0  # local supervisor, as restartPolicy: Always
     stall_s: Annotated[float, Field(gt=0.0)] = 5.0
     window_s: Annotated[float, Field(gt=0.0)] = 2.0  # windows of the steady-state check, from the fault on
-    tolerance: Annotated[float, Field(ge=0.0)] = 0.5  # a window holds: all ok, each <= (1 + tolerance) x p99 before
+    slo_ms: Annotated[float, Field(gt=0.0)] = 1000.0  # a window holds: every request ok within this (capacity's SLO)
     max_recovery_s: Annotated[float, Field(gt=0.0)] = 30.0  # verdict "recovered" within this, else "not recovered"
     cluster: ClusterParams = ClusterParams()
 

@@ -272,11 +272,11 @@ class FaultRecovery(Result):
     failed_by_outcome: dict[str, int]
     error_window_s: ErrorWindow | None
     p99_before_ms: float | None  # requests completed before the fault
-    latency_bound_ms: float | None  # the steady-state hypothesis: (1 + tolerance) x p99 before
+    latency_bound_ms: float  # the steady-state hypothesis: every request ok within this (resilience.slo_ms)
     outage_start_s: float | None  # first failure or breach after the fault
     outage_s: float | None  # outage start -> start of the first window after which all hold
     time_to_first_success_s: float | None  # first ok response of a request scheduled in the outage
-    time_to_p99_recovery_s: float | None  # fault -> start of the first window after which all hold
+    time_to_recovery_s: float | None  # fault -> start of the first window after which all hold
     verdict: str  # held | recovered (within resilience.max_recovery_s) | not recovered
     in_flight_at_fault: InFlight
     generator_audit_valid: bool
