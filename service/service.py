@@ -9,6 +9,7 @@ read. Inference goes through the same :class:`SentimentClassifier` that the vali
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from service.body_limit import RequestSizeLimit
 from service.dispatcher_wait import bound_learned_wait
 from service.error_contract import ErrorContract
 from service.strict_http import StrictContentType
+from stages.common.artifacts import WORKERS_ENV
 from stages.common.params import RuntimeParams, ServiceParams, TokenizerParams
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
@@ -33,6 +35,8 @@ if not SERVING_FILE.is_file():
     )
 SERVING = json.loads(SERVING_FILE.read_text())
 PARAMS = ServiceParams.model_validate(SERVING["service"])
+if os.environ.get(WORKERS_ENV):  # one server with another worker count (resilience.multi_worker), same Bento
+    PARAMS = PARAMS.model_copy(update={"workers": int(os.environ[WORKERS_ENV])})
 TOKENIZING = TokenizerParams.model_validate(SERVING["tokenizer"])
 
 if PARAMS.batching.enabled and PARAMS.batching.max_wait_ms is not None:

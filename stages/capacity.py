@@ -54,11 +54,15 @@ def probe(name: str, built: BuiltService, home: Path, logs: Path, params: Params
     p99 = float(np.percentile(measured["latency_ms"].fillna(np.inf), 99)) if len(measured) else float("inf")
     error_rate = failed / max(len(measured), 1)
     passed = p99 <= params.capacity.slo_p99_ms and error_rate <= params.capacity.max_error_rate
+    # Goodput: requests answered ok within the objective's latency bound, per second of the measured schedule.
+    span = float(measured["scheduled_s"].max() - measured["scheduled_s"].min()) if len(measured) > 1 else 0.0
+    good = int((ok["latency_ms"] <= params.capacity.slo_p99_ms).sum())
     print(f"capacity: {name} at {rate:.2f}/s: p99 {p99:.0f} ms, errors {error_rate:.1%} -> "
           f"{'pass' if passed else 'fail'}", file=sys.stderr, flush=True)
     return passed, CapacityStep(rate=rate, measured=len(measured), failed=failed, error_rate=error_rate,
                                 p99_ms=p99 if np.isfinite(p99) else None,
-                                p50_ms=float(ok["latency_ms"].median()) if len(ok) else None, passed=passed,
+                                p50_ms=float(ok["latency_ms"].median()) if len(ok) else None,
+                                goodput_per_s=good / span if span > 0 else None, passed=passed,
                                 p99_claim=len(measured) >= P99_CLAIM_MIN_REQUESTS)
 
 

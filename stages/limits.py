@@ -61,18 +61,19 @@ def ok_service_ms(records: pd.DataFrame) -> list[float]:
     return records.loc[records["outcome"] == "ok", "service_ms"].tolist()
 
 
-async def served_block(endpoint: str, chunk: list[str], params: LimitsParams) -> list[float]:
+async def served_block(endpoint: str, chunk: list[str], params: LimitsParams, client: str) -> list[float]:
     """One request at a time through the chunk (a fresh connection pool: the server closes idle ones while a
     raw block runs); the first request opens the connection and is not counted."""
-    config = ClientConfig(connections=1, timeout_s=params.request_timeout_s)
+    config = ClientConfig(connections=1, timeout_s=params.request_timeout_s, client=client)
     records = await closed_loop(endpoint, single_text_bodies([chunk[0], *chunk]), 1, 0.0, None, config)
     return ok_service_ms(records.iloc[1:])
 
 
-async def saturate(endpoint: str, texts: list[str], params: LimitsParams, seed: int) -> dict:
+async def saturate(endpoint: str, texts: list[str], params: LimitsParams, client: str, seed: int) -> dict:
     """A closed loop of ``saturation_concurrency`` users sending single texts without pause."""
     bodies = request_bodies(texts, SATURATION_POOL, 1, seed)
-    config = ClientConfig(connections=params.saturation_concurrency, timeout_s=params.request_timeout_s)
+    config = ClientConfig(connections=params.saturation_concurrency, timeout_s=params.request_timeout_s,
+                          client=client)
     seconds = params.saturation_seconds / params.rounds
     records = await closed_loop(endpoint, bodies, params.saturation_concurrency, 0.0, seconds, config)
     return {"latencies": ok_service_ms(records), "errors": int((records["outcome"] != "ok").sum()),
@@ -80,7 +81,7 @@ async def saturate(endpoint: str, texts: list[str], params: LimitsParams, seed: 
 
 
 async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: list[str], batch_size: int,
-                             params: LimitsParams) -> dict:
+                             params: LimitsParams, client: str) -> dict:
     """Raw and served measurements in alternating blocks (raw, served, raw, served ...), low load first.
 
     The machine's speed drifts (a shared VM varied by 2x within an hour here): measuring the limit and the
@@ -92,19 +93,19 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
     endpoint = f"{url}/classify"
     pooled: dict[str, list[float]] = {"raw_single": [], "served_single": [], "raw_batch": [], "saturation": []}
     rounds = []
-    await served_block(endpoint, sequence[: params.warmup_requests], params)
+    await served_block(endpoint, sequence[: params.warmup_requests], params, client)
     # Low load first, on a server that has not seen saturation: BentoML's batching dispatcher learns a cork wait
     # under load and keeps making single requests wait afterwards (recorded below as after_saturation).
     for index in range(params.rounds):
         chunk = sequence[index :: params.rounds]
         raw_single = raw_samples(classifier, [[text] for text in chunk])
-        served_single = await served_block(endpoint, chunk, params)
+        served_single = await served_block(endpoint, chunk, params, client)
         pooled["raw_single"] += raw_single
         pooled["served_single"] += served_single
         rounds.append({"overhead_ms": float(np.median(served_single) - np.median(raw_single))})
     for index in range(params.rounds):
         raw_batch = raw_samples(classifier, batches[index :: params.rounds])
-        saturation = await saturate(endpoint, texts, params, index)
+        saturation = await saturate(endpoint, texts, params, client, index)
         pooled["raw_batch"] += raw_batch
         pooled["saturation"] += saturation["latencies"]
         rounds[index] |= {
@@ -114,7 +115,7 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
             "saturation_seconds": saturation["elapsed"],
         }
     pooled["after_saturation"] = await served_block(endpoint, sequence[: max(len(sequence) // params.rounds, 2)],
-                                                    params)
+                                                    params, client)
     return {"pooled": pooled, "rounds": [LimitsRound(**r) for r in rounds]}
 
 
@@ -128,7 +129,8 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
     batch_size = service.batching.max_batch_size if service.batching.enabled else 1
     with BentoServer(built.bento, home, logs / f"{name}.log", host=params.serve.host,
                      cpu_affinity=service.cpu_affinity, ready_timeout_s=params.serve.ready_timeout_s) as server:
-        measured = asyncio.run(interleaved_rounds(classifier, server.url, texts, batch_size, params.limits))
+        measured = asyncio.run(interleaved_rounds(classifier, server.url, texts, batch_size, params.limits,
+                                                     params.loadgen.client))
         cold_start_s = server.ready_after_s
     del classifier
     gc.collect()

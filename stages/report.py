@@ -1,9 +1,11 @@
-"""report stage: ``results/report.md`` and its figures, generated from results files only.
+"""report stage: ``results/report.md``, its figures, their data series and the headline metrics, from results
+files only.
 
-Environment fingerprint, the study's offline table, the per-scenario load table (baseline vs optimized
-percentiles, throughput, errors by outcome, ratio with CI, verdict), capacity under the p99 objective, and
-figures (latency CDFs, percentiles across scenarios, per-run timelines with the dispatcher's batch size,
-realised vs target inter-arrival density) written to ``results/plots/`` and declared as DVC plots.
+Headline metrics (``results/metrics.json``, DVC's only ``metrics:``), environment fingerprint, the study's offline
+table, serving limits, the method, paired verdicts, capacity under the p99 objective and resilience; figures
+(share of requests served ok by latency, latency and goodput vs offered load, percentiles across scenarios,
+per-run timelines, realised vs target inter-arrival density) in ``results/plots/``, and the data series DVC plots
+and ``dvc plots diff`` overlays in ``results/series/``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,19 @@ import pandas as pd
 
 from stages.common.artifacts import LIMITS_JSON, LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
 from stages.common.cli import run_stage, stage_parser
-from stages.common.io import read_result
+from stages.common.io import read_result, write_result
 from stages.common.params import Params, load_params
-from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, Validation
+from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, Spread, Validation
+from stages.reporting.headline import Metrics, headline_metrics
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
-from stages.reporting.plots import plot_cdfs, plot_density_runs, plot_percentiles, plot_timelines
+from stages.reporting.plots import (
+    plot_density_runs,
+    plot_latency_vs_load,
+    plot_percentiles,
+    plot_served_fraction,
+    plot_timelines,
+)
+from stages.reporting.series import latency_vs_load, served_fraction
 from stages.stats.comparison import (
     Calibration,
     ComparisonDetail,
@@ -144,11 +154,9 @@ def calibration_table(calibration: Calibration | None) -> str:
             + table(["case", "run CV", "p50 verdicts", "p99 verdicts", "p50 CI coverage", "p99 CI coverage"], rows))
 
 
-def limits_section(limits: Limits | None) -> str:
+def limits_section(limits: Limits) -> str:
     """What one server costs and sustains: cold start, overhead over the in-process classifier, saturation, and
     the latency of lone requests right after a saturation burst (the dispatcher's learned wait)."""
-    if limits is None:
-        return "No serving-limits results.\n"
     rows = []
     for name, service in limits.services.items():
         served = service.served
@@ -178,29 +186,49 @@ def capacity_section(capacity: Capacity | None) -> str:
                     rows))
 
 
+def spread_cell(spread: Spread, digits: int = 1) -> str:
+    """Median [low, high] over the repeats."""
+    if spread.median is None:
+        return "-"
+    return f"{spread.median:.{digits}f} [{spread.low:.{digits}f}, {spread.high:.{digits}f}]"
+
+
 def resilience_section(resilience: Resilience | None, params: Params) -> str:
     if resilience is None:
         return "No resilience results.\n"
-    rows = []
-    for name, run in resilience.runs.items():
-        failed = ", ".join(f"{k} {v}" for k, v in run.failed_by_outcome.items() if v) or "none"
-        in_flight = run.in_flight_at_fault
-        fates = ", ".join(f"{k} {v}" for k, v in in_flight.outcomes.items() if v) or "-"
-        rows.append([name, f"**{run.verdict}**", f"{run.failed} / {run.measured}", failed,
-                     fmt(run.outage_start_s, 1), fmt(run.outage_s, 1), fmt(run.time_to_first_success_s, 1),
-                     fmt(run.time_to_recovery_s, 1), f"{in_flight.count}: {fates}",
-                     f"{run.recorded} / {run.scheduled}", f"[figure]({run.timeline})"])
+    rows = [[key, fault.workers or "as built", fault.repeats, f"**{fault.verdict}** ({', '.join(fault.verdicts)})",
+             spread_cell(fault.failed, 0), spread_cell(fault.outage_s), spread_cell(fault.time_to_first_success_s),
+             spread_cell(fault.time_to_recovery_s), "yes" if fault.recorded_equals_scheduled else "**no**",
+             " ".join(f"[{number}]({run.timeline})" for number, run in enumerate(fault.runs, start=1))]
+            for key, fault in resilience.faults.items()]
     settings = params.resilience
     return (f"Target: {resilience.target}, service: {resilience.service}, load: scenario "
-            f"`{resilience.scenario}`. Times in seconds from the fault. Steady-state hypothesis: every request in a "
+            f"`{resilience.scenario}`. Each fault runs {settings.repeats} times on a fresh server, striking at a "
+            f"seeded busy instant between {settings.fault_window_s[0]:g} and {settings.fault_window_s[1]:g} s into "
+            "the run (weighted by the sends in the second before it); figures are medians [range] over the repeats, "
+            "in seconds from the fault. Steady-state hypothesis: every request in a "
             f"{settings.window_s:g} s window (a grid from the fault on) succeeds within {settings.slo_ms:g} ms. "
             "Outage: first failure or breach after the fault "
             "to the start of the first window after which every window holds; first success: the first ok "
             "response of a request scheduled in the outage. Verdict: held, recovered (within "
-            f"{settings.max_recovery_s:g} s) or not recovered.\n\n"
-            + table(["fault", "verdict", "failed / measured", "failed by outcome", "outage starts s", "outage s",
-                     "first success s", "recovered s", "in flight at fault: fates", "recorded / scheduled",
-                     "timeline"], rows))
+            f"{settings.max_recovery_s:g} s) or not recovered; a fault's verdict is its worst repeat's.\n\n"
+            + table(["fault", "workers", "repeats", "verdict (per repeat)", "failed requests", "outage s",
+                     "first success s", "recovered s", "recorded = scheduled", "timelines"], rows))
+
+
+def headline_section(metrics: Metrics) -> str:
+    """The headline metrics as a table: the same numbers ``dvc exp show`` and ``dvc metrics diff`` show."""
+    rows = [[group, key, "n/a" if value is None else value]
+            for group, values in metrics.items() for key, value in values.items()]
+    return ("From `results/metrics.json` (`dvc metrics show`; ratios optimized / baseline, verdicts on p99).\n\n"
+            + table(["metric", "of", "value"], rows))
+
+
+def drift_caveat(run_date: str) -> str:
+    return (f"Measured {run_date} on the machine described below. Absolute figures, and ratios between services, "
+            "move between machines and between days on a shared one (the capacity ratio read 3.32x on the "
+            "development VM and 5.72x on another machine with the same code): compare experiments run on the same "
+            "machine, and trust a change only with its verdict and calibration.\n")
 
 
 def pooled_percentiles(detail: ComparisonDetail) -> dict[str, dict[str, dict[str, float]]]:
@@ -211,15 +239,45 @@ def pooled_percentiles(detail: ComparisonDetail) -> dict[str, dict[str, dict[str
             for name, data in detail.scenarios.items() if data.latency is not None}
 
 
+CAPTIONS = {
+    "latency-vs-load.png": "Capacity search steps: p50 and p99 latency from the schedule against offered load, "
+                           "with the p99 objective (left); goodput, requests answered ok within the objective per "
+                           "second, against offered load (right). Each point is one fresh-server run.",
+    "percentiles.png": "p50, p95 and p99 per scenario and arm, pooled over the blocks used (failures at the "
+                       "timeout).",
+    "cdf": "Share of all measured requests answered ok within each latency, pooled over blocks; a curve that ends "
+           "below 1 shows the failed share.",
+    "timeline": "Every run of the scenario: latency per request by scheduled time, ok responses and failed requests "
+                "per second (empty seconds are zeros), and the dispatcher's mean batch size.",
+    "interarrival": "Realised inter-arrival density of every run (kernel estimate of the send gaps) against the "
+                    "scenario's target density; the fidelity audit's KS test, not this smoothed curve, decides.",
+}
+
+
+def caption(name: str) -> str:
+    return CAPTIONS.get(name) or CAPTIONS[name.split("-")[0]]
+
+
+def write_series(frame: pd.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False, float_format="%.6g")
+
+
 def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], detail: ComparisonDetail,
-                 plots: Path) -> list[str]:
+                 plots: Path, series: Path) -> list[str]:
+    """The figures (PNG) and, for the ones DVC plots, their data series (CSV) from the same frames."""
     plots.mkdir(parents=True, exist_ok=True)
     names = []
+    if detail.capacity is not None:
+        steps = latency_vs_load(detail.capacity)
+        for service, rows in steps.groupby("service"):
+            write_series(rows.drop(columns="service"), series / f"latency-vs-load-{service}.csv")
+        plot_latency_vs_load(steps, plots / "latency-vs-load.png")
+        names.append("latency-vs-load.png")
     for scenario, scenario_runs in scenarios.items():
-        arms = group_by_arm(loadtest / scenario, scenario_runs)
-        plot_cdfs({arm: runs.latencies for arm, runs in arms.items() if runs.runs},
-                  f"latency CDF (failures at the timeout), {scenario}",
-                  plots / f"cdf-{scenario}.png")
+        served = served_fraction(group_by_arm(loadtest / scenario, scenario_runs))
+        write_series(served, series / f"cdf-{scenario}.csv")
+        plot_served_fraction(served, f"latency, {scenario}", plots / f"cdf-{scenario}.png")
         runs, curves = [], []
         for run in scenario_runs.index.runs:
             folder = loadtest / scenario / run.path
@@ -238,25 +296,31 @@ def main() -> None:
     parser = stage_parser(__doc__, validation=VALIDATION_JSON, resilience=RESILIENCE_JSON, loadtest=LOADTEST_DIR,
                           detail=RESULTS_DIR / "comparison_detail.json",
                           calibration=RESULTS_DIR / "calibration.json", limits=LIMITS_JSON,
-                          plots=RESULTS_DIR / "plots", out=RESULTS_DIR / "report.md")
+                          plots=RESULTS_DIR / "plots", series=RESULTS_DIR / "series",
+                          metrics=RESULTS_DIR / "metrics.json", out=RESULTS_DIR / "report.md")
     args = parser.parse_args()
     params = load_params(args.params)
     validation = read_result(args.validation, Validation)
     detail = read_result(args.detail, ComparisonDetail)
     resilience = read_result(args.resilience, Resilience) if args.resilience.is_file() else None
     calibration = read_result(args.calibration, Calibration) if args.calibration.is_file() else None
-    limits = read_result(args.limits, Limits) if args.limits.is_file() else None
+    limits = read_result(args.limits, Limits)
     comparisons = dict(detail.scenarios)
     if detail.aa is not None:
         comparisons[f"A/A ({detail.aa_scenario})"] = detail.aa
     scenarios = {name: read_runs(args.loadtest / name) for name in params.loadtest.scenarios}
-    figures = draw_figures(args.loadtest, scenarios, detail, args.plots)
+    figures = draw_figures(args.loadtest, scenarios, detail, args.plots, args.series)
+    metrics = headline_metrics(validation, limits, detail, resilience)
+    write_result(args.metrics, metrics)
     first = scenarios[params.loadtest.scenarios[0]].index
     relative = Path("plots") if args.plots.parent == args.out.parent else args.plots
+    run_date = first.environment.get("measured_on") or "on an unrecorded date"
     parts = [
         f"# servebench report: {validation.model}\n",
         STANDIN_BANNER if validation.standin else "",
-        "## Environment\n", environment_section(first),
+        drift_caveat(run_date),
+        "## Headline\n", headline_section(metrics),
+        "\n## Environment\n", environment_section(first),
         f"## Offline: accuracy, size and in-process latency ({validation.examples} examples)\n",
         variants_table(validation),
         "## Serving limits\n", limits_section(limits),
@@ -268,7 +332,7 @@ def main() -> None:
         "\n### Calibration: measured error rates of these verdicts\n", calibration_table(calibration),
         "\n## Capacity under the p99 objective\n", capacity_section(detail.capacity),
         "\n## Resilience: faults under load\n", resilience_section(resilience, params),
-        "\n## Figures\n", *[f"![{name}]({relative / name})\n" for name in figures],
+        "\n## Figures\n", *[f"![{name}]({relative / name})\n\n*{caption(name)}*\n" for name in figures],
     ]
     args.out.write_text("\n".join(part for part in parts if part))
     print(f"report: {len(figures)} figures, {len(detail.scenarios)} scenarios -> {args.out}")

@@ -4,6 +4,7 @@ order, and is flagged; timed one variant after another, the same load turns the 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -13,7 +14,9 @@ from stages.model.latency import interleaved_rounds, measure_latency, round_summ
 ROUNDS, PER_ROUND = 5, 6
 
 
-SPINNERS = 4  # busy processes on a 2-core machine: the timed process gets ~2/5 of a core
+# Busy processes, two per core: the timed process gets ~1/3 of a core whatever the machine (4 on 2 cores left it
+# ~2/5 of one, a disturbance that a suite's other processes could dilute below the flag's threshold).
+SPINNERS = 2 * (os.cpu_count() or 2)
 
 
 def spin(started: multiprocessing.synchronize.Semaphore, stop: multiprocessing.synchronize.Event) -> None:

@@ -20,6 +20,7 @@ from helpers import run_module, write_params
 from stages.common.params import LoadgenParams
 from stages.loadgen.arrivals import ArrivalSpec, TraceError, draw_schedule, realised_fit, schedule_fit
 from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
+from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import merge_runs
 from stages.loadgen.summary import summarize
 from stages.serving.server import free_port
@@ -28,6 +29,10 @@ BODY = json.dumps({"texts": ["hello"]}).encode()
 DEFAULT_LIMITS = ClientConfig()
 
 
+@pytest.fixture(params=CLIENTS)
+def client(request: pytest.FixtureRequest) -> str:
+    """Each behaviour test runs through both HTTP clients: every outcome class must mean the same in both."""
+    return request.param
 
 
 def constant(rate: float, requests: int) -> np.ndarray:
@@ -52,43 +57,44 @@ def test_every_scheduled_request_gets_one_ok_record(null_server: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "limits", "outcome", "status"),
+    ("path", "timeout_s", "outcome", "status"),
     [
-        ("error", ClientConfig(), "http_error", 500),
-        ("slow?ms=3000", ClientConfig(timeout_s=0.3), "timeout", 0),
-        ("reset", ClientConfig(), "connection_error", 0),
+        ("error", 30.0, "http_error", 500),
+        ("slow?ms=3000", 0.3, "timeout", 0),
+        ("reset", 30.0, "connection_error", 0),
     ],
 )
-def test_failures_get_the_right_outcome(null_server: str, path: str, limits: ClientConfig, outcome: str,
+def test_failures_get_the_right_outcome(null_server: str, client: str, path: str, timeout_s: float, outcome: str,
                                         status: int) -> None:
-    records = run(f"{null_server}/{path}", constant(50, 20), limits)
+    records = run(f"{null_server}/{path}", constant(50, 20), ClientConfig(timeout_s=timeout_s, client=client))
     assert len(records) == 20
     assert (records["outcome"] == outcome).all(), records["outcome"].value_counts()
     assert (records["status"] == status).all()
 
 
-def test_connections_closed_by_the_server_are_replaced(null_server: str) -> None:
-    records = run(f"{null_server}/close", constant(100, 50))
+def test_connections_closed_by_the_server_are_replaced(null_server: str, client: str) -> None:
+    records = run(f"{null_server}/close", constant(100, 50), ClientConfig(client=client))
     assert (records["outcome"] == "ok").all(), records["error"].unique()
 
 
-def test_a_refused_connection_fails_each_request_and_loses_none() -> None:
-    records = run(f"http://127.0.0.1:{free_port()}/ok", constant(100, 30), ClientConfig(connections=4))
+def test_a_refused_connection_fails_each_request_and_loses_none(client: str) -> None:
+    records = run(f"http://127.0.0.1:{free_port()}/ok", constant(100, 30), ClientConfig(connections=4, client=client))
     assert len(records) == 30 and (records["outcome"] == "connection_error").all()
     assert records["error"].str.contains("Connect|refused", case=False).all()
 
 
-def test_requests_wait_for_a_connection_and_time_out_from_their_issue(null_server: str) -> None:
+def test_requests_wait_for_a_connection_and_time_out_from_their_issue(null_server: str, client: str) -> None:
     """One connection, a server that never answers in time: the first request times out in flight, the others
     while queued behind it, each ``timeout_s`` after it was issued (as aiohttp's total timeout)."""
-    records = run(f"{null_server}/slow?ms=3000", constant(50, 10), ClientConfig(connections=1, timeout_s=0.3))
+    records = run(f"{null_server}/slow?ms=3000", constant(50, 10),
+                  ClientConfig(connections=1, timeout_s=0.3, client=client))
     assert (records["outcome"] == "timeout").all()
     waited = records["done_s"] - records["sent_s"]
     assert waited.between(0.3, 0.45).all(), waited.describe()
 
 
-def test_client_limit_drops_are_recorded_not_lost(null_server: str) -> None:
-    records = run(f"{null_server}/slow?ms=1000", constant(100, 40), ClientConfig(max_in_flight=5))
+def test_client_limit_drops_are_recorded_not_lost(null_server: str, client: str) -> None:
+    records = run(f"{null_server}/slow?ms=1000", constant(100, 40), ClientConfig(max_in_flight=5, client=client))
     counts = records["outcome"].value_counts()
     assert len(records) == 40
     assert counts["ok"] == 5 and counts["dropped_by_client_limit"] == 35
@@ -103,11 +109,11 @@ def stall_after(url: str, delay_s: float, seconds: float) -> threading.Timer:
     return timer
 
 
-def test_a_server_stall_shows_in_open_loop_latency(null_server: str) -> None:
+def test_a_server_stall_shows_in_open_loop_latency(null_server: str, client: str) -> None:
     """Coordinated omission: requests scheduled during a 2 s stall carry the stall in their latency."""
     schedule = constant(100, 400)  # 4 s
     timer = stall_after(null_server, 1.2, 2.0)  # about 1 s into the run (the generator starts 0.2 s later)
-    records = run(f"{null_server}/ok", schedule)
+    records = run(f"{null_server}/ok", schedule, ClientConfig(client=client))
     timer.join()
     assert (records["outcome"] == "ok").all()
     stalled = records[records["latency_ms"] > 500]
@@ -203,8 +209,8 @@ def test_a_faithful_high_rate_run_passes_the_audit(fast_server: str) -> None:
     """1,000 req/s for 4 s against the protocol-level server: every request sent on time, the audit agrees."""
     spec = ArrivalSpec("exponential", rate=1000.0, duration_s=4.0, seed=5)
     schedule = draw_schedule(spec)
-    records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule), ClientConfig(), 0.5,
-                                   progress_every_s=None)
+    records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule),
+                                   ClientConfig(client="lean"), 0.5, progress_every_s=None)
     summary = summarize(records, spec, LoadgenParams(), usage)
     assert summary.outcomes["ok"] == summary.requests.measured > 3000
     assert summary.audit.valid, summary.audit.reasons
@@ -246,6 +252,25 @@ def test_a_schedule_from_the_wrong_distribution_fails_the_sampler_audit(fast_ser
     summary = summarize(records, ArrivalSpec("exponential", rate=200.0, requests=800), LoadgenParams(), usage)
     assert not summary.audit.valid
     assert any("drawn schedule does not follow" in reason for reason in summary.audit.reasons)
+
+
+def test_both_clients_measure_the_same_schedule_alike(null_server: str) -> None:
+    """Agreement: one seeded Poisson schedule (60 req/s, 6 s) against a server with a known capacity (one request
+    at a time, 10 ms each: 60 % busy, so queues form and clear as in the load tests). Both clients must give the
+    same outcomes, latency percentiles within 10 % + 1 ms of each other, and per-request latencies whose median
+    paired difference is under 1 ms: the choice of client does not move a figure the study reports."""
+    spec = ArrivalSpec("exponential", rate=60.0, duration_s=6.0, seed=21)
+    schedule = draw_schedule(spec)
+    runs = {client: run_open_loop(f"{null_server}/serial?ms=10", schedule, [BODY] * len(schedule),
+                                  ClientConfig(client=client), 0.5, progress_every_s=None)[0] for client in CLIENTS}
+    aiohttp_run, lean_run = runs["aiohttp"], runs["lean"]
+    assert (aiohttp_run["outcome"] == "ok").all() and (lean_run["outcome"] == "ok").all()
+    for quantile in (50, 90, 99):
+        one, other = (float(np.percentile(run.loc[~run["warmup"], "latency_ms"], quantile))
+                      for run in (aiohttp_run, lean_run))
+        assert abs(one - other) <= 0.1 * max(one, other) + 1.0, (quantile, one, other)
+    paired = (aiohttp_run["latency_ms"] - lean_run["latency_ms"]).abs()
+    assert float(paired.median()) < 1.0, paired.describe()
 
 
 def test_merge_runs_keeps_schedule_order_and_the_busiest_process() -> None:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import copy_repo, write_params
 
@@ -60,10 +61,11 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, sentences: Path) -> 
     # The tiny model answers in a few ms and shares 2 cores with the generator: a few ms of send lag is the
     # norm here, and this test checks the pipeline's mechanics, not the generator's fidelity.
     params["loadgen"]["lag_p99_bound_ms"] = 20.0
-    params["loadgen"]["scenarios"]["e2e-fault"] = {"process": "exponential", "rate": 8.0, "duration_s": 10.0,
+    params["loadgen"]["scenarios"]["e2e-fault"] = {"process": "exponential", "rate": 8.0, "duration_s": 7.0,
                                                    "warmup_s": 0.5, "seed": 3, "timeout_s": 5.0}
-    params["resilience"] |= {"scenario": "e2e-fault", "faults": ["stall", "kill-worker"], "fault_at_s": 3.0,
-                             "stall_s": 1.0}
+    params["resilience"] |= {"scenario": "e2e-fault", "faults": ["stall", "kill-worker"], "repeats": 2,
+                             "fault_window_s": [2.0, 3.5], "stall_s": 1.0,
+                             "multi_worker": {"workers": 2, "faults": ["kill-worker"]}}
     write_params(root / "params.yaml", params)
     # The committed lock records the offline run; without it every stage must run, k3s included (its params
     # and outputs would otherwise match the lock and it would rightly be skipped).
@@ -128,18 +130,45 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
         saturation = limits["services"][name]["served"]["saturation"]["throughput_per_s"]
         assert service["start_rate"] == service["steps"][0]["rate"] == pytest.approx(saturation, abs=0.01)
     report = (results / "report.md").read_text()
-    for heading in ("## Environment", "## Offline", "## Serving limits", "## Under load", "### Method", "### Verdicts",
-                    "### Calibration",
-                    "## Capacity", "## Resilience", "## Figures"):
+    for heading in ("## Headline", "## Environment", "## Offline", "## Serving limits", "## Under load", "### Method",
+                    "### Verdicts", "### Calibration", "## Capacity", "## Resilience", "## Figures"):
         assert heading in report
     resilience = json.loads((results / "resilience.json").read_text())
-    assert set(resilience["runs"]) == {"stall", "kill-worker"} and resilience["all_requests_recorded"]
+    assert set(resilience["faults"]) == {"stall", "kill-worker", "kill-worker-2-workers"}
+    assert resilience["all_requests_recorded"] and resilience["faults"]["kill-worker-2-workers"]["workers"] == 2
+    for fault in resilience["faults"].values():
+        assert fault["repeats"] == len(fault["runs"]) == 2 and fault["recorded_equals_scheduled"]
+        assert len({run["fault_at_s"] for run in fault["runs"]}) == 2  # each repeat at its own instant
+    timelines = pd.read_csv(results / "resilience" / "failed_per_s.csv")
+    assert list(timelines.columns) == ["from_fault_s", "stall", "kill-worker", "kill-worker-2-workers"]
     assert (pipeline_copy / "k3s" / "servebench-2-replicas.yaml").is_file()
     figures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
-    assert len(figures) == 7 and all((results / figure).is_file() for figure in figures)
-    shown = run([sys.executable, "-m", "dvc", "exp", "show", "--json"], pipeline_copy)
-    assert "p50_ratio" in shown and "capacity_ratio" in shown
+    assert len(figures) == 8 and all((results / figure).is_file() for figure in figures)
     assert "| A/A (e2e-steady) | aa-optimized / optimized |" in report
+
+
+def test_the_headline_metrics_are_what_the_report_quotes_and_all_dvc_shows(pipeline_copy: Path) -> None:
+    results = pipeline_copy / "results"
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert set(metrics["p99_ratio"]) == set(metrics["p99_verdict"]) == {"e2e-steady", "e2e-bursty"}
+    assert set(metrics["accuracy"]) == set(metrics["f1_macro"]) == {"baseline", "optimized"}
+    assert set(metrics["capacity_per_s"]) == {"baseline", "optimized", "ratio"}
+    assert {"overhead_ms", "cold_start_s", "worst_recovery_s"} <= set(metrics["optimized"])
+    assert sum(len(group) for group in metrics.values()) <= 20
+    report = (results / "report.md").read_text()
+    headline = report.split("## Headline")[1].split("\n## ")[0]
+    for group, values in metrics.items():
+        for key, value in values.items():
+            assert f"| {group} | {key} | {'n/a' if value is None else value} |" in headline
+    shown = json.loads(run([sys.executable, "-m", "dvc", "exp", "show", "--json"], pipeline_copy))
+    metric_files = {name for entry in shown for name in (entry["data"]["metrics"] or {})}
+    assert metric_files == {"results/metrics.json"}  # every other results JSON is a plain output
+    kept = run([sys.executable, "-m", "dvc", "exp", "show", "--no-pager", "--md", "--drop", ".*", "--keep",
+                "^(Experiment|p50_ratio)"], pipeline_copy)  # DVC 3.67 raised KeyError 'service' here
+    assert kept.splitlines()[0].split("|")[1:-1] == [" Experiment   ", " p50_ratio.e2e-steady   ",
+                                                     " p50_ratio.e2e-bursty   "]
+    for series in ("latency-vs-load-baseline.csv", "latency-vs-load-optimized.csv", "cdf-e2e-steady.csv"):
+        assert len(pd.read_csv(results / "series" / series)) > 0
 
 
 def test_second_repro_reruns_nothing(pipeline_copy: Path) -> None:

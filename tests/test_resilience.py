@@ -9,12 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stages.common.artifacts import WORKERS_ENV
 from stages.common.params import ClusterParams, K3sParams, ScenarioParams
+from stages.common.results import FaultRecovery
 from stages.faults.cluster import ClusterTargetError, Disruptor
 from stages.faults.local import inject, worker_pids
 from stages.faults.recovery import recovery
-from stages.faults.run import faulted_run
+from stages.faults.run import busy_instants, faulted_run
 from stages.manifests.render import ManifestError, render, validate
+from stages.reporting.series import fault_timeline, fault_timelines
+from stages.resilience import summarize_fault
 from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
 
@@ -166,14 +170,60 @@ def test_the_cluster_disruptor_runs_the_right_commands_and_only_on_its_target() 
         Disruptor(ClusterParams())
 
 
-def test_seconds_without_a_response_count_as_zero() -> None:
-    from stages.reporting.plots import per_second
-
+def test_timeline_data_has_zero_rows_for_empty_seconds_and_counts_failures() -> None:
+    """A 4 s outage (3.0-7.0 s, every request failing): its seconds are rows of zero ok responses, not a gap
+    the line would bridge, and each of them counts its 4 failed requests; seconds run from the fault."""
     frame = hand_made_run(step=0.25, end=10.0)
-    ok = frame[(frame["scheduled_s"] < 3.0) | (frame["scheduled_s"] >= 7.0)]
-    counts = per_second(ok["done_s"], frame)
-    assert list(counts.index) == list(range(10)) and counts.loc[3:6].tolist() == [0, 0, 0, 0]
-    assert counts.loc[1] == 4
+    frame.loc[frame["scheduled_s"].between(3.0, 6.99), "outcome"] = "connection_error"
+    timeline = fault_timeline(frame, fault_s=3.0).set_index("from_fault_s")
+    assert timeline.index.min() == -3 and timeline.index.max() >= 6
+    assert timeline.loc[0:3, "ok_per_s"].tolist() == [0, 0, 0, 0]
+    assert timeline.loc[0:3, "failed_per_s"].tolist() == [4, 4, 4, 4]
+    assert timeline.loc[-2, "ok_per_s"] == 4 and timeline.loc[-2, "failed_per_s"] == 0
+    both = fault_timelines({"a": [timeline.reset_index()], "b": [timeline.reset_index()] * 3}, "failed_per_s")
+    assert list(both.columns) == ["from_fault_s", "a", "b"] and both.set_index("from_fault_s").loc[1].tolist() == [4, 4]
+
+
+def test_faults_strike_at_seeded_distinct_busy_instants() -> None:
+    schedule = np.concatenate([np.arange(0.0, 10.0, 1.0), np.arange(10.0, 12.0, 0.05), np.arange(12.0, 20.0, 1.0)])
+    instants = busy_instants(schedule, [5.0, 18.0], 3, seed=4)
+    assert instants == busy_instants(schedule, [5.0, 18.0], 3, seed=4)  # reproducible
+    assert len(set(instants)) == 3 and all(5.0 <= t <= 18.0 and t in schedule for t in instants)
+    draws = [t for seed in range(50) for t in busy_instants(schedule, [5.0, 18.0], 1, seed)]
+    assert np.mean([10.0 <= t < 12.5 for t in draws]) > 0.8  # the burst holds 40 of 54 candidates, most weight
+    with pytest.raises(ValueError, match="no scheduled send"):
+        busy_instants(schedule, [30.0, 40.0], 1, seed=0)
+
+
+def test_a_fault_summary_has_medians_ranges_and_the_worst_verdict() -> None:
+    def run(failed: int, recovery_s: float | None, verdict: str) -> FaultRecovery:
+        figures = recovery(hand_made_run(), fault_s=4.8, window_s=1.0, slo_ms=150.0, max_recovery_s=30.0)
+        figures |= {"failed": failed, "time_to_recovery_s": recovery_s, "verdict": verdict}
+        return FaultRecovery(fault_at_s=4.8, fault_end_s=4.9, actions=[], **figures, generator_audit_valid=True,
+                             generator_audit_reasons=[], timeline="x.png")
+
+    summary = summarize_fault([run(3, 2.0, "recovered"), run(9, None, "not recovered"), run(0, 0.0, "held")], 2)
+    assert summary.failed.model_dump() == {"median": 3, "low": 0, "high": 9}
+    assert summary.time_to_recovery_s.model_dump() == {"median": 1.0, "low": 0.0, "high": 2.0}
+    assert summary.verdict == "not recovered" and summary.verdicts == ["recovered", "not recovered", "held"]
+    assert summary.workers == 2 and summary.repeats == 3 and summary.recorded_equals_scheduled
+
+
+def test_killing_one_of_two_workers_is_a_partial_failure(built: dict, tmp_path: Path) -> None:
+    """With resilience.multi_worker's override the same Bento serves with two workers; kill-worker takes one."""
+    bento = built["bentos"]["services"]["optimized"]["bento"]
+    with BentoServer(bento, built["home"], tmp_path / "two.log", ready_timeout_s=120,
+                     extra_env={WORKERS_ENV: "2"}) as server:
+        warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
+        before = worker_pids(server)
+        run = faulted_run(f"{server.url}{CLASSIFY}", LOAD.model_copy(update={"duration_s": 10.0}), TEXTS, 3.0,
+                          lambda log: inject("kill-worker", server, log, 1.0, 1.0))
+        after = worker_pids(server)
+    assert len(before) == 2 and len(after) == 2 and len(set(before) & set(after)) == 1  # one survived
+    measured = run.records[~run.records["warmup"]]
+    assert len(measured) == (measured["outcome"] != "not_sent").sum()  # every request accounted
+    soon_after = measured[measured["scheduled_s"].between(run.fault_s, run.fault_s + 1.0)]
+    assert (soon_after["outcome"] == "ok").any()  # the surviving worker kept answering
 
 
 def test_a_request_in_flight_at_the_fault_that_fails_starts_the_outage() -> None:

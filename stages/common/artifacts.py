@@ -32,6 +32,8 @@ CAPACITY_JSON = RESULTS_DIR / "capacity.json"
 RESILIENCE_JSON = RESULTS_DIR / "resilience.json"
 
 SERVICES = ("baseline", "optimized")
+# Read by the served Bento (service/service.py): overrides the built worker count for one server (resilience).
+WORKERS_ENV = "SERVEBENCH_WORKERS"
 
 
 def read_corpus(path: Path) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import importlib.metadata
 import os
@@ -52,8 +53,10 @@ def file_hash(path: Path) -> str | None:
 
 
 def fingerprint(params_file: Path | None = None) -> dict:
-    """CPU model and ISA flags, cores and this process's affinity, Python and library versions, git revision."""
+    """CPU model and ISA flags, cores and this process's affinity, Python and library versions, git revision,
+    and the date (figures move between days on a shared machine)."""
     return {
+        "measured_on": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d"),
         "cpu_model": cpu_model(),
         "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(),

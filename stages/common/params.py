@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    model_validator,
+)
 
 from stages.common.errors import ServebenchError
 
@@ -289,6 +298,9 @@ class LoadgenParams(_Section):
     max_gap_ks_distance: Annotated[float, Field(gt=0.0, le=1.0)] = 0.05  # realised vs scheduled gaps ...
     gap_resolution_ms: Annotated[float, Field(gt=0.0)] = 1.0  # ... both floored to this resolution
     processes: PositiveInt = 1
+    # Which HTTP client sends (stages/loadgen/pools.py): aiohttp's ClientSession, or the lean transport that
+    # holds schedules of thousands of requests/s (results/loadgen_bench.json has both ceilings).
+    client: Literal["aiohttp", "lean"] = "aiohttp"
     scenarios: dict[str, ScenarioParams] = {}
 
 
@@ -363,6 +375,19 @@ LocalFault = Literal["kill-worker", "kill-server", "restart", "stall"]
 ClusterDisruption = Literal["delete-pod", "delete-replicaset", "rollout-restart", "restart-k3s", "kill-containerd"]
 
 
+def _ordered_span(span: list[float]) -> list[float]:
+    if span[0] >= span[1]:
+        raise ValueError(f"must be [start, end] with start < end, got {list(span)}")
+    return span
+
+
+class MultiWorkerParams(_Section):
+    """Extra fault runs with ``workers`` server workers (none when ``faults`` is empty)."""
+
+    workers: Annotated[int, Field(ge=2, le=64)] = 2
+    faults: list[LocalFault] = ["kill-worker"]
+
+
 class ClusterParams(_Section):
     """Where cluster-mode disruptions go: only this kubectl context and namespace, never another."""
 
@@ -382,7 +407,15 @@ class ResilienceParams(_Section):
     service: Literal["baseline", "optimized"] = "optimized"
     scenario: str = "resilience"  # a name under loadgen.scenarios
     faults: Annotated[list[LocalFault], Field(min_length=1)] = ["kill-worker", "kill-server", "restart", "stall"]
-    fault_at_s: Annotated[float, Field(gt=0.0)] = 15.0  # seconds into the run
+    repeats: Annotated[int, Field(ge=1, le=20)] = 3  # runs per fault, each at its own seeded offset
+    seed: int = 0  # which busy instants of the schedule the faults strike
+    # Faults strike at seeded instants within this span of the run (seconds), chosen among busy ones.
+    fault_window_s: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2),
+                              AfterValidator(_ordered_span)] = [8.0, 16.0]
+    # Served workers in every fault run (null: as built), and extra runs with more workers, where a worker kill
+    # is a partial failure.
+    workers: Annotated[int, Field(ge=1, le=64)] | None = None
+    multi_worker: MultiWorkerParams = MultiWorkerParams()
     restart_delay_s: Annotated[float, Field(ge=0.0)] = 1.0  # local supervisor, as restartPolicy: Always
     stall_s: Annotated[float, Field(gt=0.0)] = 5.0
     window_s: Annotated[float, Field(gt=0.0)] = 2.0  # windows of the steady-state check, from the fault on

@@ -228,6 +228,7 @@ class CapacityStep(Result):
     error_rate: float
     p99_ms: float | None
     p50_ms: float | None
+    goodput_per_s: float | None = None  # ok within the objective's latency bound, per second of the schedule
     passed: bool
     p99_claim: bool  # at least 459 measured requests: a p99 claim at 99 % confidence
 
@@ -284,9 +285,32 @@ class FaultRecovery(Result):
     timeline: str
 
 
+class Spread(Result):
+    """Median and range over a fault's repeats (None: no repeat had the figure, e.g. nothing failed)."""
+
+    median: float | None
+    low: float | None
+    high: float | None
+
+
+class FaultSummary(Result):
+    """One fault (at one worker count) over its repeats, each at its own seeded instant."""
+
+    workers: int | None  # served workers (None: as built)
+    repeats: int
+    failed: Spread
+    outage_s: Spread
+    time_to_first_success_s: Spread
+    time_to_recovery_s: Spread
+    verdict: str  # the worst repeat's: held < recovered < not recovered
+    verdicts: list[str]
+    recorded_equals_scheduled: bool
+    runs: list[FaultRecovery]
+
+
 class Resilience(Result):
     target: str
     service: str
     scenario: str
-    runs: dict[str, FaultRecovery]
+    faults: dict[str, FaultSummary]
     all_requests_recorded: bool

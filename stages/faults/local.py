@@ -48,12 +48,12 @@ def worker_pids(server: BentoServer) -> list[int]:
 
 
 def kill_worker(server: BentoServer, log: FaultLog, _: float, __: float) -> None:
+    """SIGKILL one model worker (the oldest): with one worker a full outage, with more a partial one."""
     pids = worker_pids(server)
     if not pids:
         raise ServebenchError("kill-worker: the server has no BentoML worker process to kill")
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-    log.note(f"SIGKILL worker(s) {pids}")
+    os.kill(pids[0], signal.SIGKILL)
+    log.note(f"SIGKILL worker {pids[0]} of {len(pids)}")
 
 
 def kill_server(server: BentoServer, log: FaultLog, restart_delay_s: float, _: float) -> None:

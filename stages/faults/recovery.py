@@ -26,6 +26,8 @@ import pandas as pd
 
 from stages.loadgen.client import OUTCOMES
 
+VERDICT_ORDER = ("held", "recovered", "not recovered")  # best to worst
+
 
 def _outcome_counts(frame: pd.DataFrame) -> dict[str, int]:
     counts = frame["outcome"].astype(str).value_counts()

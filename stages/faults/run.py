@@ -31,6 +31,20 @@ def fault_time(schedule: np.ndarray, fault_at_s: float) -> float:
     return float(later[0] if len(later) else fault_at_s) + AFTER_SEND_S
 
 
+def busy_instants(schedule: np.ndarray, window_s: list[float], count: int, seed: int) -> list[float]:
+    """``count`` distinct sends of ``schedule`` within ``window_s``, drawn with a seeded generator, favouring busy
+    ones: an instant's weight is the number of sends in the second before it (a fault that lands in a lull tests
+    little). Fewer candidates than ``count``: all of them, then repeats."""
+    candidates = schedule[(schedule >= window_s[0]) & (schedule <= window_s[1])]
+    if not len(candidates):
+        raise ValueError(f"no scheduled send within the fault window {window_s} s")
+    weights = (np.searchsorted(schedule, candidates, side="right")
+               - np.searchsorted(schedule, candidates - 1.0, side="left")).astype(float)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(candidates), size=min(count, len(candidates)), replace=False, p=weights / weights.sum())
+    return [float(candidates[index]) for index in np.resize(chosen, count)]
+
+
 @dataclass(frozen=True)
 class FaultedRun:
     records: pd.DataFrame
@@ -41,9 +55,9 @@ class FaultedRun:
 
 
 def faulted_run(url: str, scenario: ScenarioParams, texts: list[str], fault_at_s: float,
-                inject: Callable[[FaultLog], None]) -> FaultedRun:
-    """Send ``scenario`` to ``url`` open loop; just after the first send from ``fault_at_s`` into the schedule on,
-    call ``inject`` in a thread."""
+                inject: Callable[[FaultLog], None], client: str = "aiohttp") -> FaultedRun:
+    """Send ``scenario`` to ``url`` open loop through ``client``; just after the first send from ``fault_at_s``
+    into the schedule on, call ``inject`` in a thread."""
     start_at = time.time() + START_DELAY_S
     fault_s = fault_time(draw_schedule(arrival_spec(scenario)), fault_at_s)
     log = FaultLog()
@@ -57,7 +71,7 @@ def faulted_run(url: str, scenario: ScenarioParams, texts: list[str], fault_at_s
 
     timer = threading.Timer(start_at + fault_s - time.time(), fire)
     timer.start()
-    records, usage = send_scenario(url, scenario, texts, Shard(0, 1, start_at))
+    records, usage = send_scenario(url, scenario, texts, client, Shard(0, 1, start_at))
     timer.join()
     if errors:
         raise errors[0]

@@ -38,7 +38,7 @@ def main() -> None:
     if scenario.mode == "open" and processes > 1 and whole_run:
         records, usage = run_shards(args.url, args.scenario, args.params, args.corpus, args.out, processes)
     else:
-        records, usage = send_scenario(args.url, scenario, read_corpus(args.corpus),
+        records, usage = send_scenario(args.url, scenario, read_corpus(args.corpus), bounds.client,
                                        Shard(shard_index, shard_count, args.start_at))
     summary = scenario_summary(records, usage, args.scenario, scenario, bounds, 1 if whole_run else shard_count)
     write_run(args.out, records, summary)

@@ -1,4 +1,5 @@
-"""Open-loop HTTP load generator (asyncio, httptools) that accounts for every request and does not lie.
+"""Open-loop HTTP load generator (asyncio; aiohttp or the lean httptools transport) that accounts for every
+request and does not lie.
 
 Each request leaves at its scheduled offset whatever earlier requests are doing (absolute deadlines, no drift);
 its latency is measured from the *scheduled* time, so a server stall shows up in every request that should have
@@ -21,7 +22,8 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, ConnectionPool, OnAnswer
+from stages.loadgen.pools import open_pool
+from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, OnAnswer, OnSent
 
 T = TypeVar("T")
 # A request's outcome: the pool's answers, or the generator's own (over the in-flight cap; never sent).
@@ -37,11 +39,12 @@ SPIN_MARGIN_S = 0.002
 @dataclass(frozen=True)
 class ClientConfig:
     """How the client may use the network: in-flight cap (beyond it requests are dropped and recorded as such),
-    pooled connections and the per-request timeout."""
+    pooled connections, the per-request timeout, and which HTTP client sends (:mod:`stages.loadgen.pools`)."""
 
     max_in_flight: int = 2000
     connections: int = 200
     timeout_s: float = 30.0
+    client: str = "aiohttp"
 
 
 class RunRecorder:
@@ -74,6 +77,13 @@ class RunRecorder:
         })
         frame["error"] = [self.error.get(row, "") for row in range(len(frame))]
         return frame
+
+
+def _stamping(recorder: RunRecorder, clock_origin: float, loop: asyncio.AbstractEventLoop) -> OnSent:
+    """The pool's send callback: the moment the client takes the request, on the run's clock."""
+    def stamp(row: int) -> None:
+        recorder.sent[row] = loop.time() - clock_origin
+    return stamp
 
 
 def _recording(recorder: RunRecorder, clock_origin: float, loop: asyncio.AbstractEventLoop) -> OnAnswer:
@@ -123,7 +133,8 @@ async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], con
     recorder = RunRecorder(schedule[shard[0] :: shard[1]], indices)
     lead = START_LEAD_S if start_at is None else start_at - time.time()
     origin = loop.time() + lead
-    pool = ConnectionPool(url, config.connections, config.timeout_s, _recording(recorder, origin, loop))
+    pool = open_pool(config.client, url, config.connections, config.timeout_s, _recording(recorder, origin, loop),
+                     _stamping(recorder, origin, loop))
     reporter = (loop.create_task(_report_progress(recorder, origin, loop, progress_every_s))
                 if progress_every_s else None)
     try:
@@ -132,11 +143,10 @@ async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], con
             if pool.pending >= config.max_in_flight:
                 recorder.outcome[row] = DROPPED
                 continue
-            recorder.sent[row] = loop.time() - origin
             pool.submit(row, bodies[index])
         await pool.drained()
     finally:
-        pool.close()
+        await pool.close()
         if reporter is not None:
             reporter.cancel()
     return recorder
@@ -161,13 +171,14 @@ async def closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_
         record(row, answer)
         waiters.pop(row).set_result(None)
 
-    pool = ConnectionPool(url, config.connections, config.timeout_s, answer_and_wake)
+    pool = open_pool(config.client, url, config.connections, config.timeout_s, answer_and_wake,
+                     _stamping(recorder, origin, loop))
 
     async def user() -> None:
         nonlocal next_row
         while next_row < len(bodies) and loop.time() < end:
             row, next_row = next_row, next_row + 1
-            recorder.scheduled[row] = recorder.sent[row] = loop.time() - origin
+            recorder.scheduled[row] = loop.time() - origin
             answered = waiters[row] = loop.create_future()
             pool.submit(row, bodies[row])
             await answered
@@ -177,7 +188,7 @@ async def closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_
     try:
         await asyncio.gather(*(user() for _ in range(users)))
     finally:
-        pool.close()
+        await pool.close()
     return recorder.frame(warmup_s).iloc[:next_row]  # a closed loop has no schedule: only issued requests exist
 
 

@@ -33,14 +33,15 @@ class Shard:
     start_at: float | None = None
 
 
-def client_config(scenario: ScenarioParams) -> ClientConfig:
-    return ClientConfig(scenario.max_in_flight, scenario.connections, scenario.timeout_s)
+def client_config(scenario: ScenarioParams, client: str) -> ClientConfig:
+    return ClientConfig(scenario.max_in_flight, scenario.connections, scenario.timeout_s, client)
 
 
-def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], shard: Shard = Shard(),
+def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: str, shard: Shard = Shard(),
                   progress_every_s: float | None = 10.0) -> tuple[pd.DataFrame, GeneratorUsage]:
-    """Run one scenario's traffic (open or closed loop) against ``url``; return the records and CPU use."""
-    config = client_config(scenario)
+    """Run one scenario's traffic (open or closed loop) against ``url`` through ``client`` (loadgen.client);
+    return the records and CPU use."""
+    config = client_config(scenario, client)
     if scenario.mode == "closed":
         bodies = request_bodies(texts, scenario.requests or CLOSED_LOOP_POOL, scenario.texts_per_request,
                                 scenario.seed)
@@ -50,7 +51,7 @@ def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], shard: S
     schedule = draw_schedule(spec)
     bodies = request_bodies(texts, len(schedule), scenario.texts_per_request, scenario.seed)
     print(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
-          f"({spec.process}, {spec.rate}/s) -> {url}", file=sys.stderr, flush=True)
+          f"({spec.process}, {spec.rate}/s, {client} client) -> {url}", file=sys.stderr, flush=True)
     return run_open_loop(url, schedule, bodies, config, scenario.warmup_s, (shard.index, shard.count),
                          shard.start_at, progress_every_s)
 
@@ -68,7 +69,7 @@ def scenario_summary(records: pd.DataFrame, usage: GeneratorUsage, name: str, sc
     """Summary and audit of a whole run, or of one shard's share of it (``shards`` processes)."""
     spec = arrival_spec(scenario, shards)
     summary = summarize(records, spec, bounds, usage, open_loop=scenario.mode == "open")
-    return summary.model_copy(update={"scenario": {"name": name, **scenario.model_dump()}})
+    return summary.model_copy(update={"scenario": {"name": name, **scenario.model_dump(), "client": bounds.client}})
 
 
 def one_line(name: str, summary: LoadSummary) -> str:

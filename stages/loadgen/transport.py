@@ -36,6 +36,7 @@ class Answer:
 
 
 OnAnswer = Callable[[int, Answer], None]
+OnSent = Callable[[int], None]  # a request left the generator (its send lag is measured here)
 
 
 @dataclass(frozen=True)
@@ -108,15 +109,17 @@ class ConnectionPool:
     """Up to ``connections`` keep-alive connections to one endpoint; requests wait FIFO for a free one.
 
     :meth:`submit` never blocks: a request is written at once on an idle connection, or queued. Every submitted
-    request is answered exactly once through ``on_answer`` (ok, HTTP error, timeout or connection error), and
+    request is reported sent through ``on_sent`` as :meth:`submit` takes it (writing it, or queueing it for a
+    connection as aiohttp's connector limit does), and answered exactly once through ``on_answer`` (ok, HTTP
+    error, timeout or connection error), and
     :meth:`drained` completes when none is pending.
     """
 
-    def __init__(self, url: str, connections: int, timeout_s: float, on_answer: OnAnswer) -> None:
+    def __init__(self, url: str, connections: int, timeout_s: float, on_answer: OnAnswer, on_sent: OnSent) -> None:
         if connections < 1 or timeout_s <= 0:
             raise ValueError("a connection pool needs connections >= 1 and timeout_s > 0")
         self.endpoint = Endpoint.parse(url)
-        self.limit, self.timeout_s, self.on_answer = connections, timeout_s, on_answer
+        self.limit, self.timeout_s, self.on_answer, self.on_sent = connections, timeout_s, on_answer, on_sent
         self.loop = asyncio.get_running_loop()
         self.idle: list[_Connection] = []
         self.busy: set[_Connection] = set()
@@ -131,6 +134,7 @@ class ConnectionPool:
         return len(self.busy) + len(self.waiting)
 
     def submit(self, row: int, body: bytes) -> None:
+        self.on_sent(row)
         deadline = self.loop.time() + self.timeout_s
         if self.idle:
             connection = self.idle.pop()
@@ -219,7 +223,7 @@ class ConnectionPool:
             self._drained = self.loop.create_future()
             await self._drained
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._sweeper.cancel()
         for task in self.opening:
             task.cancel()

@@ -50,6 +50,6 @@ def served_run(service_name: str, built: BuiltService, home: Path, log: Path, pa
         warm_up(endpoint, texts, warmup_requests, scenario.timeout_s)
         before = scrape(server.url)
         with Scraper(server.url, scrape_interval_s) as scraper:
-            records, usage = send_scenario(endpoint, scenario, texts)
+            records, usage = send_scenario(endpoint, scenario, texts, params.loadgen.client)
         after = scrape(server.url)
     return ServedRun(records, usage, delta(before, after), scraper.timeline(), server.ready_after_s)
