@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
 import bentoml
 from pydantic import BaseModel, Field, StringConstraints
 
-from service import client_errors
+from service import client_errors, startup
 from service.body_limit import RequestSizeLimit
 from service.dispatcher_wait import bound_learned_wait
 from service.error_contract import ErrorContract
@@ -26,6 +27,7 @@ from stages.common.params import RuntimeParams, ServiceParams, TokenizerParams
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
 
+IMPORTED_AT = time.time()  # this worker's imports are done (service/startup.py)
 SERVING_FILE = Path(__file__).with_name("serving.json")
 WARMUP_TEXT = "servebench warm-up request"
 
@@ -64,12 +66,15 @@ class SentimentService:
     model = bentoml.models.BentoModel(SERVING["model_tag"])
 
     def __init__(self) -> None:
+        init_at = time.time()
         root = Path(self.model.path)
         variant = parse_variant(SERVING["variant"], root / "model", root / "variants")
         runtime = RuntimeParams(threads=PARAMS.threads, **SERVING["runtime"])
         self.classifier = SentimentClassifier.load(variant, root / "model", TOKENIZING, runtime)
+        loaded_at = time.time()
         # Ready only once a real inference has run: the first call pays for lazy allocations.
         self.classifier.classify([WARMUP_TEXT])
+        startup.report(IMPORTED_AT, init_at, loaded_at, time.time())
         self.ready = True
 
     def __is_ready__(self) -> bool:

@@ -38,6 +38,7 @@ from stages.model.classifier import SentimentClassifier
 from stages.model.latency import measure_latency
 from stages.model.variants import parse_variant
 from stages.serving.server import BentoServer
+from stages.serving.startup import breakdown as startup_breakdown
 
 # Fixed by design, not knobs: the targets of the serving issue, and the seed of the shared text sequence.
 OVERHEAD_TARGET_MS = 3.0
@@ -129,6 +130,9 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
     batch_size = service.batching.max_batch_size if service.batching.enabled else 1
     with BentoServer(built.bento, home, logs / f"{name}.log", host=params.serve.host,
                      cpu_affinity=service.cpu_affinity, ready_timeout_s=params.serve.ready_timeout_s) as server:
+        assert server.launched_unix is not None and server.ready_unix is not None
+        phases = startup_breakdown(server.log_path.read_text(errors="replace"), server.launched_unix,
+                                   server.ready_unix)
         measured = asyncio.run(interleaved_rounds(classifier, server.url, texts, batch_size, params.limits,
                                                      params.loadgen.client))
         cold_start_s = server.ready_after_s
@@ -140,7 +144,8 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
     saturation_throughput = len(pooled["saturation"]) / saturation_seconds
     overhead = float(np.median([r.overhead_ms for r in rounds]))
     efficiency = saturation_throughput / raw_batch_throughput
-    print(f"limits: {name}: ready {cold_start_s:.1f} s after launch; raw p50 "
+    shown = ", ".join(f"{phase.removesuffix('_s')} {seconds:.2f}" for phase, seconds in (phases or {}).items())
+    print(f"limits: {name}: ready {cold_start_s:.1f} s after launch ({shown or 'no start-up line logged'}); raw p50 "
           f"{np.median(pooled['raw_single']):.1f} ms, served p50 "
           f"{np.median(pooled['served_single']):.1f} ms (overhead {overhead:.1f} ms); saturation "
           f"{saturation_throughput:.1f} req/s = {efficiency:.0%} of raw bs{batch_size}; single requests after "
@@ -148,6 +153,7 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
     return ServiceLimits(
         variant=built.variant,
         cold_start_s=cold_start_s,
+        start_breakdown_s=phases,
         batching=built.batching,
         raw=RawLimit(bs1_latency_ms=latency_stats(pooled["raw_single"]), batch_size=batch_size,
                      batch_latency_ms=latency_stats(pooled["raw_batch"]),

@@ -29,6 +29,7 @@ from stages.reporting.plots import (
     plot_timelines,
 )
 from stages.reporting.series import latency_vs_load, served_fraction
+from stages.serving.startup import PHASES
 from stages.stats.comparison import (
     Calibration,
     ComparisonDetail,
@@ -169,7 +170,11 @@ def limits_section(limits: Limits) -> str:
             "with the served measurements. Cold start: `bentoml serve` launched to the first 200 of `/readyz`.\n\n"
             + table(["service", "variant", "cold start s", "raw bs1 p50 ms", "served p50 ms", "overhead ms",
                      "saturation req/s", "saturation efficiency", "p50 after saturation ms", "after / before"],
-                    rows))
+                    rows)
+            + "\nWhere the cold start went (s; the first worker's own log lines, `stages/serving/startup.py`):\n\n"
+            + table(["service", *(phase.removesuffix("_s").replace("_", " ") for phase, _, _ in PHASES)],
+                    [[name, *(fmt((service.start_breakdown_s or {}).get(phase), 2) for phase, _, _ in PHASES)]
+                     for name, service in limits.services.items()]))
 
 
 def capacity_section(capacity: Capacity | None) -> str:

@@ -102,6 +102,13 @@ def test_committed_scenarios_include_the_papers_three() -> None:
     ("compare: {alpha: 0}\n", "compare.alpha = 0: Input should be greater than 0"),
     ("compare:\n  alpha: 0.05\n  alpha: 0.1\n", "not valid YAML (line 3): duplicate key 'alpha'"),
     ("loadtest: {scenarios: [nope]}\n", "loadtest.scenarios names ['nope'], not in loadgen.scenarios ([])"),
+    ("loadgen: {scenarios: {resilience: {rate: 8, requests: 10}}}\nresilience: {scenario: resilence}\n",
+     "resilience.scenario = 'resilence': must be a name under loadgen.scenarios (['resilience'])"),
+    ("serve: {optimized: {variant: onnx-int8}}\nconvert: {int8: {enabled: false}}\n",
+     "serve.optimized.variant = 'onnx-int8': needs convert.int8.enabled: true (it is off)"),
+    ("serve: {baseline: {variant: pytorch-fp16}}\nruntime: {providers: cpu}\n",
+     "serve.baseline.variant = 'pytorch-fp16': PyTorch FP16 runs on a CUDA GPU only"),
+    ("resilience: {fault_window_s: [20, 10]}\n", "resilience.fault_window_s = [20, 10]: "),
 ])
 def test_each_params_error_is_one_line_naming_the_key(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "params.yaml"

@@ -20,6 +20,8 @@ from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
 from stages.serving.bentos import check_gate, resolve_variant
 from stages.serving.server import BentoServer, ServerStartError, group_alive
+from stages.serving.startup import PHASES
+from stages.serving.startup import breakdown as startup_breakdown
 
 TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"]
 def serve(built: dict, name: str, log: str | None = None) -> BentoServer:
@@ -157,6 +159,12 @@ def test_the_onnx_bento_needs_neither_torch_nor_transformers(built: dict, tmp_pa
     with BentoServer(tag, home, tmp_path / "no-torch.log", ready_timeout_s=120,
                      extra_env={"PYTHONPATH": str(blocker)}) as server:
         assert len(classify(server.url, TEXTS)) == len(TEXTS)
+        phases = startup_breakdown(server.log_path.read_text(), server.launched_unix, server.ready_unix)
+    # The cold start taken apart: every phase measured, none negative, together the whole launch -> ready.
+    assert phases is not None and list(phases) == [name for name, _, _ in PHASES]
+    assert all(seconds >= 0 for seconds in phases.values()), phases
+    assert sum(phases.values()) == pytest.approx(server.ready_unix - server.launched_unix, abs=0.01)
+    assert phases["worker_imports_s"] > 0 and phases["model_load_s"] > 0
 
 
 def test_the_learned_dispatcher_wait_is_capped() -> None:

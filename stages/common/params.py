@@ -481,7 +481,24 @@ class Params(_Section):
         if aa.service is not None and aa.service not in self.loadtest.services:
             raise ValueError(f"loadtest.aa.service = {aa.service!r}: must be one of loadtest.services "
                              f"{self.loadtest.services}")
+        named = "scenario" in self.resilience.model_fields_set  # files without a resilience section stay valid
+        if named and self.resilience.scenario not in self.loadgen.scenarios:
+            raise ValueError(f"resilience.scenario = {self.resilience.scenario!r}: must be a name under "
+                             f"loadgen.scenarios ({sorted(self.loadgen.scenarios)})")
+        for name in ("baseline", "optimized"):
+            self._check_servable(name, getattr(self.serve, name).variant)
         return self
+
+    def _check_servable(self, service: str, variant: str) -> None:
+        """A served variant the pipeline will produce: its conversion enabled, half precision in PyTorch only
+        where a GPU may run it (checked again against the hardware when the Bentos are built)."""
+        key = f"serve.{service}.variant = {variant!r}"
+        for precision in ("fp16", "int8"):
+            if variant == f"onnx-{precision}" and not getattr(self.convert, precision).enabled:
+                raise ValueError(f"{key}: needs convert.{precision}.enabled: true (it is off)")
+        if variant == "pytorch-fp16" and self.runtime.providers == "cpu":
+            raise ValueError(f"{key}: PyTorch FP16 runs on a CUDA GPU only and runtime.providers is cpu; "
+                             "serve onnx-int8 (or auto) on a CPU")
 
 
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:

@@ -124,6 +124,7 @@ class LimitsRound(Result):
 class ServiceLimits(Result):
     variant: str
     cold_start_s: float | None = None  # `bentoml serve` launched -> first 200 of /readyz
+    start_breakdown_s: dict[str, float] | None = None  # where the cold start went (stages/serving/startup.py)
     batching: dict[str, bool | int | float | None]
     raw: RawLimit
     served: Served

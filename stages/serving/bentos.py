@@ -35,9 +35,13 @@ def check_gate(variant: str, validation: Validation) -> None:
     """Refuse to serve a variant that was not validated or failed the accuracy gate."""
     result = validation.variants.get(variant)
     if result is None:
+        why = ("PyTorch FP16 is produced only where CUDA is available, and this machine has no GPU"
+               if variant == "pytorch-fp16" else
+               f"enable convert.{variant.split('-')[1]}.enabled" if variant.startswith("onnx-") else "")
         raise BuildError(
             f"variant {variant!r} was not produced and validated in this run (validated: "
-            f"{sorted(validation.variants)}); enable its conversion or choose another serve.*.variant"
+            f"{sorted(validation.variants)}){': ' + why if why else ''}; choose another serve.*.variant "
+            "(auto: onnx-fp16 on a GPU, onnx-int8 on a CPU)"
         )
     if not result.passed:
         raise BuildError(f"variant {variant!r} failed the accuracy gate: {'; '.join(result.failed_because)}")

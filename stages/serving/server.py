@@ -70,6 +70,8 @@ class BentoServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at: float | None = None
         self.ready_after_s: float | None = None  # cold start: `bentoml serve` launched -> first 200 of /readyz
+        self.launched_unix: float | None = None  # the same two instants on the wall clock, to line up with the
+        self.ready_unix: float | None = None  # worker's own log (stages/serving/startup.py)
 
     @property
     def url(self) -> str:
@@ -82,6 +84,7 @@ class BentoServer:
                    "--port", str(self.port)]
         affinity = self.cpu_affinity
         self.started_at, self.ready_after_s = time.monotonic(), None
+        self.launched_unix, self.ready_unix = time.time(), None
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -101,6 +104,7 @@ class BentoServer:
                 with urllib.request.urlopen(f"{self.url}/readyz", timeout=2) as response:
                     if response.status == 200:
                         self.ready_after_s = time.monotonic() - (self.started_at or deadline)
+                        self.ready_unix = time.time()
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
