@@ -1,8 +1,10 @@
-"""k3s stage: render the Kubernetes manifests of the served Bento from ``k3s.*`` params into ``k3s/``.
+"""k3s stage: render the Kubernetes manifests of the served optimized Bento from ``k3s.*`` params into ``k3s/``.
 
 Writes ``k3s/servebench.yaml`` (``k3s.replicas`` replicas) and ``k3s/servebench-2-replicas.yaml`` (the
-readiness-gated two-replica variant the resilience comparison needs), each validated strictly against the
-Kubernetes schemas of ``k3s.kubernetes_version`` before it is written.
+readiness-gated two-replica variant the resilience comparison needs). The image is the optimized Bento's tag
+from ``results/bentos.json`` (what ``bentoml containerize`` names it) unless ``k3s.image`` pins another; the
+termination grace follows ``serve.optimized.timeout_s``. Each file is validated strictly against every Kubernetes
+version from ``k3s.min_kubernetes_version`` to the newest kubernetes-validate knows, before it is written.
 """
 
 from __future__ import annotations
@@ -11,24 +13,34 @@ from pathlib import Path
 
 import yaml
 
+from stages.common.artifacts import BENTOS_JSON
 from stages.common.cli import run_stage, stage_parser
+from stages.common.io import read_result
 from stages.common.params import load_params
-from stages.manifests.render import render, validate
+from stages.common.results import Bentos
+from stages.manifests.render import Served, render, supported_versions, validate
 
-HEADER = "# Rendered by `dvc repro k3s` from params.yaml (k3s.*); edit the params, not this file.\n"
+HEADER = ("# Rendered by `dvc repro k3s` from params.yaml (k3s.*) and results/bentos.json; edit the params, not this "
+          "file.\n# Requires Kubernetes >= {minimum} (validated against {versions}).\n")
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, out=Path("k3s"))
+    parser = stage_parser(__doc__, bentos=BENTOS_JSON, out=Path("k3s"))
     args = parser.parse_args()
-    params = load_params(args.params).k3s
+    params = load_params(args.params)
+    settings = params.k3s
+    bento = read_result(args.bentos, Bentos).services["optimized"].bento
+    served = Served(image=settings.image or bento, version=bento.split(":")[-1],
+                    timeout_s=params.serve.optimized.timeout_s)
+    versions = supported_versions(settings.min_kubernetes_version)
     args.out.mkdir(parents=True, exist_ok=True)
-    for replicas, name in ((params.replicas, "servebench.yaml"), (2, "servebench-2-replicas.yaml")):
-        objects = render(params, replicas)
-        validate(objects, params.kubernetes_version)
-        (args.out / name).write_text(HEADER + yaml.safe_dump_all(objects, sort_keys=False))
-        print(f"k3s: {len(objects)} objects, {replicas} replica(s), valid for Kubernetes "
-              f"{params.kubernetes_version} -> {args.out / name}")
+    for replicas, name in ((settings.replicas, "servebench.yaml"), (2, "servebench-2-replicas.yaml")):
+        objects = render(settings, served, replicas)
+        validate(objects, versions)
+        header = HEADER.format(minimum=settings.min_kubernetes_version, versions=", ".join(versions))
+        (args.out / name).write_text(header + yaml.safe_dump_all(objects, sort_keys=False))
+        print(f"k3s: {len(objects)} objects, image {served.image}, {replicas} replica(s), valid for Kubernetes "
+              f"{versions[0]} to {versions[-1]} -> {args.out / name}")
 
 
 if __name__ == "__main__":

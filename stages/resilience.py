@@ -139,29 +139,36 @@ def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: 
 
 
 def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out: Path) -> dict[str, FaultSummary]:
+    """Each disruption ``resilience.repeats`` times at each replica count, after the safety checks of
+    :mod:`stages.faults.cluster`, with the autoscaler pinned to the replica count under test."""
     settings = params.resilience.cluster
-    disruptor = Disruptor(settings)
     if not settings.url:
         raise ServebenchError("resilience.cluster.url is not set: where does the load generator reach the Service?")
+    disruptor = Disruptor(settings, params.resilience.seed)
+    disruptor.preflight()
 
-    def disrupt(log: FaultLog, commands: list[list[str]]) -> None:
+    def disrupt(log: FaultLog, disruption: str) -> None:
         log.started = time.time()
-        disruptor.run(commands)
-        log.note(" && ".join(" ".join(command) for command in commands))
+        for action in disruptor.disrupt(disruption):
+            log.note(action)
         log.ended = time.time()
 
     results = {}
-    for replicas in settings.replicas:
-        disruptor.run(disruptor.scale(replicas))
-        for disruption in settings.disruptions:
-            key = f"{disruption}-{replicas}-replicas"
-            runs = []
-            for repeat, instant in enumerate(fault_instants(scenario, params.resilience, key), start=1):
-                run = faulted_run(f"{settings.url}{CLASSIFY}", scenario, texts, instant,
-                                  partial(disrupt, commands=disruptor.commands(disruption)), params.loadgen.client)
-                runs.append(record_run(f"{key}/{repeat}", run, scenario, params, out))
-                disruptor.run(disruptor.scale(replicas))  # back to ready before the next disruption
-            results[key] = summarize_fault(runs, None)
+    try:
+        for replicas in settings.replicas:
+            disruptor.pin_autoscaler(replicas)
+            disruptor.scale(replicas)
+            for disruption in settings.disruptions:
+                key = f"{disruption}-{replicas}-replicas"
+                runs = []
+                for repeat, instant in enumerate(fault_instants(scenario, params.resilience, key), start=1):
+                    run = faulted_run(f"{settings.url}{CLASSIFY}", scenario, texts, instant,
+                                      partial(disrupt, disruption=disruption), params.loadgen.client)
+                    runs.append(record_run(f"{key}/{repeat}", run, scenario, params, out))
+                    disruptor.scale(replicas)  # back to ready before the next run
+                results[key] = summarize_fault(runs, None)
+    finally:
+        disruptor.restore_autoscaler()
     return results
 
 

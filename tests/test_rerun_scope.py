@@ -103,15 +103,18 @@ def test_switching_off_int8_reruns_only_what_depends_on_it(repo: Path) -> None:
     set_param(repo, "convert.int8.enabled", False)
     direct, reruns = rerun_scope(repo)
     assert direct == {"convert_int8"}
-    assert reruns == {"convert_int8", "validate", "build", "limits", *experiment(repo)}
+    # A new build is a new Bento tag: the manifests name it as their image (k3s).
+    assert reruns == {"convert_int8", "validate", "build", "limits", "k3s", *experiment(repo)}
 
 
 def test_touching_the_classifier_reruns_what_runs_it_and_nothing_upstream(repo: Path) -> None:
     touch(repo / "stages" / "model" / "classifier.py")
     direct, reruns = rerun_scope(repo)
     assert direct == {"export", "validate", "build", "limits"}
-    # A new export feeds both conversions; a new build means new Bento tags for everything that serves them.
-    assert reruns == {"export", "convert_fp16", "convert_int8", "validate", "build", "limits", *experiment(repo)}
+    # A new export feeds both conversions; a new build means new Bento tags for everything that serves them,
+    # and for the manifests' image.
+    assert reruns == {"export", "convert_fp16", "convert_int8", "validate", "build", "limits", "k3s",
+                      *experiment(repo)}
 
 
 def test_touching_the_arrivals_reruns_only_what_runs_the_generator(repo: Path) -> None:

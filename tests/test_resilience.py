@@ -10,13 +10,12 @@ import pandas as pd
 import pytest
 
 from stages.common.artifacts import WORKERS_ENV
-from stages.common.params import ClusterParams, K3sParams, ScenarioParams
+from stages.common.params import K3sParams, ScenarioParams
 from stages.common.results import FaultRecovery
-from stages.faults.cluster import ClusterTargetError, Disruptor
 from stages.faults.local import inject, worker_pids
 from stages.faults.recovery import recovery
 from stages.faults.run import busy_instants, faulted_run
-from stages.manifests.render import ManifestError, render, validate
+from stages.manifests.render import ManifestError, Served, render, supported_versions, validate
 from stages.reporting.series import fault_timeline, fault_timelines
 from stages.resilience import summarize_fault
 from stages.serving.runs import CLASSIFY, warm_up
@@ -109,65 +108,57 @@ def test_a_fault_nobody_noticed_holds_the_steady_state() -> None:
 
 def test_rendered_manifests_validate_and_carry_the_operational_settings() -> None:
     params = K3sParams()
+    served = Served(image="servebench-optimized:abc123", version="abc123", timeout_s=30.0)
+    versions = supported_versions(params.min_kubernetes_version)
+    assert versions[0] == "1.30.0" and len(versions) >= 2  # from the declared minimum to the newest known
     for replicas in (1, 2):
-        objects = render(params, replicas)
-        validate(objects, params.kubernetes_version)
+        objects = render(params, served, replicas)
+        validate(objects, versions)
         kinds = [manifest["kind"] for manifest in objects]
-        assert kinds == ["Namespace", "Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"]
-        deployment = objects[1]
+        assert kinds == ["Namespace", "NetworkPolicy", "Deployment", "Service", "PodDisruptionBudget",
+                         "HorizontalPodAutoscaler"]
+        namespace, policy, deployment = objects[:3]
+        assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        assert policy["spec"]["egress"] == [] and policy["spec"]["ingress"][0]["ports"][0]["port"] == params.port
         pod = deployment["spec"]["template"]["spec"]
         container = pod["containers"][0]
-        assert deployment["spec"]["replicas"] == replicas
+        assert "replicas" not in deployment["spec"] and objects[5]["spec"]["minReplicas"] == replicas
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+        assert container["image"] == "servebench-optimized:abc123" and container["imagePullPolicy"] == "Never"
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert labels["app.kubernetes.io/name"] == params.name and labels["app.kubernetes.io/version"] == "abc123"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
         startup = container["startupProbe"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 120  # room to load the model
-        assert container["resources"]["limits"] == {"cpu": "2", "memory": "3Gi"}
+        assert container["resources"]["requests"]["cpu"] == "750m"  # two replicas fit a 2-core node
+        assert set(container["resources"]["limits"]) == {"cpu", "memory", "ephemeral-storage"}
         assert container["lifecycle"]["preStop"]["sleep"]["seconds"] == params.prestop_s
-        assert pod["terminationGracePeriodSeconds"] > params.prestop_s + 30  # prestop + the service's timeout
+        assert pod["terminationGracePeriodSeconds"] == params.prestop_s + 30 + 5  # prestop + timeout + margin
         security = container["securityContext"]
         assert security["runAsNonRoot"] and not security["allowPrivilegeEscalation"]
         assert security["readOnlyRootFilesystem"] and security["capabilities"]["drop"] == ["ALL"]
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
         assert pod["automountServiceAccountToken"] is False
-        assert any("emptyDir" in volume for volume in pod["volumes"])
-        assert objects[4]["apiVersion"] == "autoscaling/v2"
+        mounts = {mount["mountPath"] for mount in container["volumeMounts"]}
+        env = {variable["name"]: variable["value"] for variable in container["env"]}
+        assert env["BENTOML_HOME"] in mounts and "/tmp" in mounts
+        assert all("emptyDir" in volume for volume in pod["volumes"])
+        assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    with pytest.raises(ManifestError, match=r"Kubernetes 1\.2[0-9]\.0: Deployment"):  # preStop sleep is newer
+        validate(render(params, served, 1), ["1.28.0"])
 
 
 def test_a_manifest_with_an_invalid_field_fails_validation() -> None:
-    objects = render(K3sParams(), 1)
+    objects = render(K3sParams(), Served(image="x:1", version="1", timeout_s=30.0), 1)
     broken = copy.deepcopy(objects)
-    broken[1]["spec"]["template"]["spec"]["containers"][0]["resources"]["limitz"] = {"cpu": "1"}
+    broken[2]["spec"]["template"]["spec"]["containers"][0]["resources"]["limitz"] = {"cpu": "1"}
     with pytest.raises(ManifestError, match="Deployment servebench-optimized"):
-        validate(broken, "1.31.0")
+        validate(broken, ["1.31.0"])
     wrong_type = copy.deepcopy(objects)
-    wrong_type[1]["spec"]["replicas"] = "two"
+    wrong_type[2]["spec"]["replicas"] = "two"
     with pytest.raises(ManifestError, match="replicas"):
-        validate(wrong_type, "1.31.0")
-
-
-def test_the_cluster_disruptor_runs_the_right_commands_and_only_on_its_target() -> None:
-    disruptor = Disruptor(ClusterParams(context="k3s-lab", namespace="servebench", deployment="svc"))
-    kubectl = ["kubectl", "--context", "k3s-lab", "--namespace", "servebench"]
-    assert disruptor.commands("delete-pod") == [[*kubectl, "delete", "pod", "-l", "app=svc", "--wait=false"]]
-    assert disruptor.commands("delete-replicaset") == [[*kubectl, "delete", "replicaset", "-l", "app=svc",
-                                                        "--wait=false"]]
-    assert disruptor.commands("rollout-restart") == [[*kubectl, "rollout", "restart", "deployment/svc"]]
-    assert disruptor.commands("restart-k3s") == [["sudo", "systemctl", "restart", "k3s"]]
-    assert disruptor.commands("kill-containerd") == [["sudo", "pkill", "-9", "-f", "containerd"]]
-    assert disruptor.scale(2)[0] == [*kubectl, "scale", "deployment/svc", "--replicas=2"]
-    disruptor.check_target("k3s-lab", "servebench")
-    with pytest.raises(ClusterTargetError, match="refusing"):
-        disruptor.check_target("production", "servebench")
-    with pytest.raises(ClusterTargetError, match="refusing"):
-        disruptor.check_target("k3s-lab", "kube-system")
-    with pytest.raises(ClusterTargetError, match="refusing"):  # before running anything
-        disruptor.run([["kubectl", "--context", "production", "--namespace", "servebench", "delete", "pod", "x"]])
-    with pytest.raises(ClusterTargetError, match="no explicit"):
-        disruptor.run([["kubectl", "delete", "pod", "x"]])
-    with pytest.raises(ClusterTargetError, match="context is not set"):
-        Disruptor(ClusterParams())
+        validate(wrong_type, ["1.31.0"])
 
 
 def test_timeline_data_has_zero_rows_for_empty_seconds_and_counts_failures() -> None:

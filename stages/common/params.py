@@ -372,7 +372,9 @@ class CompareParams(_Section):
 
 
 LocalFault = Literal["kill-worker", "kill-server", "restart", "stall"]
-ClusterDisruption = Literal["delete-pod", "delete-replicaset", "rollout-restart", "restart-k3s", "kill-containerd"]
+ClusterDisruption = Literal["delete-pod", "drain", "delete-replicaset", "rollout-restart", "restart-k3s",
+                            "kill-containerd"]
+NODE_DISRUPTIONS = ("restart-k3s", "kill-containerd")  # the node itself: every pod on it, not one
 
 
 def _ordered_span(span: list[float]) -> list[float]:
@@ -395,9 +397,17 @@ class ClusterParams(_Section):
     namespace: Annotated[str, Field(min_length=1)] = "servebench"
     deployment: Annotated[str, Field(min_length=1)] = "servebench-optimized"
     url: str | None = None  # the Service as the load generator reaches it, e.g. http://127.0.0.1:30080
-    disruptions: list[ClusterDisruption] = ["delete-pod", "delete-replicaset", "rollout-restart", "restart-k3s",
-                                            "kill-containerd"]
+    disruptions: list[ClusterDisruption] = ["delete-pod", "drain", "rollout-restart", "delete-replicaset"]
+    node_faults: bool = False  # allow restart-k3s and kill-containerd (sudo -n, this machine's node only)
     replicas: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2]
+
+    @model_validator(mode="after")
+    def _node_faults_opted_in(self) -> ClusterParams:
+        asked = [name for name in self.disruptions if name in NODE_DISRUPTIONS]
+        if asked and not self.node_faults:
+            raise ValueError(f"disruptions {asked} act on the whole node: set resilience.cluster.node_faults: "
+                             "true to allow them")
+        return self
 
 
 class ResilienceParams(_Section):
@@ -433,25 +443,49 @@ class ProbeParams(_Section):
     failure_threshold: PositiveInt = 3
 
 
-class K3sParams(_Section):
-    """The Kubernetes objects of the served Bento, rendered into ``k3s/`` by the k3s stage."""
+def _pinned_image(image: str | None) -> str | None:
+    if image is not None and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")) \
+            and "@sha256:" not in image:
+        raise ValueError(f"{image!r} must carry a version tag or a digest (not :latest): the pod must run the "
+                         "Bento that was measured")
+    return image
 
-    image: Annotated[str, Field(min_length=1)] = "servebench-optimized:latest"
+
+class K3sParams(_Section):
+    """The Kubernetes objects of the served Bento, rendered into ``k3s/`` by the k3s stage.
+
+    Sizing rule (README, "Faults and Kubernetes"): a 2-core single-node K3s keeps ~300m of CPU requests for its
+    system pods (CoreDNS, metrics-server, Traefik, local-path), so two replicas must request at most ~850m each;
+    the CPU limit stays at the node's size so a lone replica can use both cores.
+    """
+
+    # null: the optimized Bento's own tag from results/bentos.json, which `bentoml containerize` gives the image.
+    image: Annotated[str | None, AfterValidator(_pinned_image)] = None
+    # Never: an image imported into K3s (`k3s ctr images import`) that was garbage-collected fails loudly
+    # (ErrImageNeverPull) instead of being pulled from a public registry by surprise.
+    image_pull_policy: Literal["Never", "IfNotPresent", "Always"] = "Never"
     namespace: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "servebench"
     name: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "servebench-optimized"
-    replicas: PositiveInt = 1
+    replicas: PositiveInt = 1  # the HPA's minimum (the Deployment carries no replicas: the HPA owns them)
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    service_type: Literal["NodePort", "ClusterIP"] = "NodePort"
     node_port: Annotated[int, Field(ge=30000, le=32767)] = 30080
-    cpu_request: Quantity = "2"
+    cpu_request: Quantity = "750m"
     cpu_limit: Quantity = "2"
-    memory_request: Quantity = "2Gi"
-    memory_limit: Quantity = "3Gi"
+    memory_request: Quantity = "1Gi"
+    memory_limit: Quantity = "2Gi"
+    ephemeral_storage_request: Quantity = "256Mi"
+    ephemeral_storage_limit: Quantity = "1Gi"
+    run_as_user: Annotated[int, Field(ge=1)] = 1034  # the `bentoml` user of BentoML's container images
     probes: ProbeParams = ProbeParams()
-    prestop_s: Annotated[int, Field(ge=0)] = 5
-    termination_grace_s: Annotated[int, Field(ge=1)] = 40
+    # preStop keeps the pod serving while its endpoint leaves the Service; the grace period is preStop plus the
+    # served timeout (serve.optimized.timeout_s) plus a margin, so in-flight requests end before SIGKILL.
+    prestop_s: Annotated[int, Field(ge=1)] = 5
     hpa_max_replicas: PositiveInt = 4
     hpa_cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 70
-    kubernetes_version: str = "1.31.0"  # schemas the manifests are validated against
+    # The oldest Kubernetes the manifests need (lifecycle.preStop.sleep is on by default from 1.30); they are
+    # validated against every version from it to the newest kubernetes-validate knows.
+    min_kubernetes_version: Annotated[str, Field(pattern=r"^1\.[0-9]+\.0$")] = "1.30.0"
 
 
 class Params(_Section):

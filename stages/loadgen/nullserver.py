@@ -4,7 +4,8 @@
 every request with 200 and a fixed JSON body; driven at 3,500-5,000 req/s it used under a fifth of one core here
 (``server_cpu`` in results/loadgen_bench.json), so a benchmark of the generator measures the generator.
 
-Otherwise an aiohttp server with routes for the tests: ``POST /ok`` answers 200 at once; ``/error`` answers 500;
+Otherwise an aiohttp server with routes for the tests: ``POST /ok`` (and ``/classify``, standing in for a
+served Bento) answers 200 at once; ``/error`` answers 500;
 ``/slow?ms=N`` answers after N ms; ``/serial?ms=N`` serves one request at a time, N ms each; ``/close`` answers
 200 and closes the connection (no keep-alive); ``/reset`` drops the connection without answering.
 ``POST /control/stall`` with ``{"seconds": s}`` holds every request (arriving or in progress) until ``s`` seconds
@@ -86,7 +87,8 @@ def make_app() -> web.Application:
     app[STALL_UNTIL] = [0.0]
     app[SERIAL_LOCK] = asyncio.Lock()
     app.add_routes([
-        web.post("/ok", ok), web.post("/error", error), web.post("/slow", slow), web.post("/serial", serial),
+        web.post("/ok", ok), web.post("/classify", ok), web.post("/error", error), web.post("/slow", slow),
+        web.post("/serial", serial),
         web.post("/close", close), web.post("/reset", reset),
         web.post("/control/stall", stall),
     ])

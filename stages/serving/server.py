@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -58,6 +59,7 @@ class BentoServer:
         cpu_affinity: list[int] | None = None,
         ready_timeout_s: float = 180.0,
         extra_env: dict[str, str] | None = None,
+        launcher: Sequence[str] = (),
     ) -> None:
         self.target = target
         self.bentoml_home = bentoml_home
@@ -67,6 +69,7 @@ class BentoServer:
         self.cpu_affinity = cpu_affinity
         self.ready_timeout_s = ready_timeout_s
         self.extra_env = extra_env or {}
+        self.launcher = list(launcher)  # a command that runs the server inside it (a sandbox: tests)
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at: float | None = None
         self.ready_after_s: float | None = None  # cold start: `bentoml serve` launched -> first 200 of /readyz
@@ -80,7 +83,7 @@ class BentoServer:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = bentoml_env(self.bentoml_home) | self.extra_env
-        command = [sys.executable, "-m", "bentoml", "serve", self.target, "--host", self.host,
+        command = [*self.launcher, sys.executable, "-m", "bentoml", "serve", self.target, "--host", self.host,
                    "--port", str(self.port)]
         affinity = self.cpu_affinity
         self.started_at, self.ready_after_s = time.monotonic(), None
