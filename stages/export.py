@@ -8,11 +8,14 @@ batches of real evaluation texts at several shapes: padding is where position id
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from tqdm import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from stages.common.artifacts import DATASET_DIR, EVAL_FILE, MODEL_DIR, VARIANTS_DIR
@@ -93,7 +96,7 @@ def parity_report(
     reference = TorchBackend(model_dir, "fp32", runtime)
     exported = OnnxBackend(onnx_path, runtime, tokenizer.pad_token_id)
     report = []
-    for batch, length in shapes:
+    for batch, length in tqdm(shapes, desc="export: parity", unit="shape", file=sys.stderr):
         if exported.static_length is not None:
             length = exported.static_length
         chosen = [texts[i % len(texts)] for i in range(batch)]
@@ -119,7 +122,11 @@ def export_stage(
     threads: int,
 ) -> dict:
     onnx_path = out_dir / ONNX_FILE
+    print(f"export: {params.exporter} exporter, opset {params.opset} ...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
     export_onnx(model_dir, onnx_path, params, tokenizing)
+    print(f"export: graph written in {time.perf_counter() - started:.0f} s; checking parity", file=sys.stderr,
+          flush=True)
     texts = pd.read_parquet(dataset_dir / EVAL_FILE)["text"].tolist()
     report = parity_report(model_dir, onnx_path, texts, params.parity_shapes, threads)
     worst = max(row["max_abs_logit_diff"] for row in report)

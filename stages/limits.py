@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from stages.common.artifacts import (
     BENTOS_JSON,
@@ -82,7 +84,7 @@ async def saturate(endpoint: str, texts: list[str], params: LimitsParams, client
 
 
 async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: list[str], batch_size: int,
-                             params: LimitsParams, client: str) -> dict:
+                             params: LimitsParams, client: str, label: str) -> dict:
     """Raw and served measurements in alternating blocks (raw, served, raw, served ...), low load first.
 
     The machine's speed drifts (a shared VM varied by 2x within an hour here): measuring the limit and the
@@ -97,6 +99,7 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
     await served_block(endpoint, sequence[: params.warmup_requests], params, client)
     # Low load first, on a server that has not seen saturation: BentoML's batching dispatcher learns a cork wait
     # under load and keeps making single requests wait afterwards (recorded below as after_saturation).
+    progress = tqdm(total=2 * params.rounds, desc=f"limits: {label}", unit="block", file=sys.stderr)
     for index in range(params.rounds):
         chunk = sequence[index :: params.rounds]
         raw_single = raw_samples(classifier, [[text] for text in chunk])
@@ -104,9 +107,11 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
         pooled["raw_single"] += raw_single
         pooled["served_single"] += served_single
         rounds.append({"overhead_ms": float(np.median(served_single) - np.median(raw_single))})
+        progress.update()
     for index in range(params.rounds):
         raw_batch = raw_samples(classifier, batches[index :: params.rounds])
         saturation = await saturate(endpoint, texts, params, client, index)
+        progress.update()
         pooled["raw_batch"] += raw_batch
         pooled["saturation"] += saturation["latencies"]
         rounds[index] |= {
@@ -115,6 +120,7 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
             "saturation_errors": saturation["errors"],
             "saturation_seconds": saturation["elapsed"],
         }
+    progress.close()
     pooled["after_saturation"] = await served_block(endpoint, sequence[: max(len(sequence) // params.rounds, 2)],
                                                     params, client)
     return {"pooled": pooled, "rounds": [LimitsRound(**r) for r in rounds]}
@@ -134,7 +140,7 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
         phases = startup_breakdown(server.log_path.read_text(errors="replace"), server.launched_unix,
                                    server.ready_unix)
         measured = asyncio.run(interleaved_rounds(classifier, server.url, texts, batch_size, params.limits,
-                                                     params.loadgen.client))
+                                                  params.loadgen.client, name))
         cold_start_s = server.ready_after_s
     del classifier
     gc.collect()
