@@ -19,7 +19,7 @@ from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result, write_result
 from stages.common.params import Params, load_params
 from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, Spread, Validation
-from stages.reporting.headline import Metrics, headline_metrics
+from stages.reporting.headline import MEANINGS, Metrics, headline_metrics
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
 from stages.reporting.plots import (
     plot_density_runs,
@@ -223,10 +223,10 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
 
 def headline_section(metrics: Metrics) -> str:
     """The headline metrics as a table: the same numbers ``dvc exp show`` and ``dvc metrics diff`` show."""
-    rows = [[group, key, "n/a" if value is None else value]
+    rows = [[group, key, "n/a" if value is None else value, MEANINGS[group]]
             for group, values in metrics.items() for key, value in values.items()]
     return ("From `results/metrics.json` (`dvc metrics show`; ratios optimized / baseline, verdicts on p99).\n\n"
-            + table(["metric", "of", "value"], rows))
+            + table(["metric", "of", "value", "meaning"], rows))
 
 
 def drift_caveat(run_date: str) -> str:

@@ -1,8 +1,11 @@
 """The headline metrics: the few numbers a reader compares between experiments.
 
-Only this file is DVC's ``metrics:`` (the detailed JSON files stay outputs), so ``dvc exp show`` fits a terminal
-and ``dvc metrics diff`` reads like the report's first table, which is rendered from the same dictionary.
-Ratios are optimized / baseline; verdicts are the p99 verdicts of the paired comparison.
+Only this file is DVC's ``metrics:`` (the detailed JSON files stay outputs), so ``dvc exp show`` can show it
+and ``dvc metrics diff`` reads like the report's first table, which is rendered from the same dictionary. Names
+are short because ``dvc exp show`` makes each column as wide as its name: ``p99x.steady`` is the p99 ratio
+optimized / baseline in the steady scenario, ``p99.steady`` its verdict, ``cap.opt`` the optimized service's
+capacity; services are ``base`` and ``opt``. Two views of about ten columns each fit a 200-column terminal
+(README, "The pipeline").
 """
 
 from __future__ import annotations
@@ -13,6 +16,14 @@ from stages.common.results import Limits, Resilience, Validation
 from stages.stats.comparison import ComparisonDetail
 
 Metrics = dict[str, dict[str, float | str | None]]
+SHORT = {"baseline": "base", "optimized": "opt"}
+# What each group holds, for the report's headline table.
+MEANINGS = {
+    "acc": "accuracy of the served variant", "f1": "macro F1 of the served variant",
+    "p50x": "p50 latency ratio opt / base", "p99x": "p99 latency ratio opt / base", "p99": "p99 verdict",
+    "cap": "capacity under the p99 objective (req/s; x = opt / base)",
+    "opt": "optimized service: overhead over in-process, cold start, worst median recovery, faults not recovered",
+}
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -32,31 +43,31 @@ def worst_recovery_s(resilience: Resilience) -> float | None:
 
 def headline_metrics(validation: Validation, limits: Limits, detail: ComparisonDetail,
                      resilience: Resilience | None) -> Metrics:
-    """About fifteen numbers, grouped so that ``dvc exp show`` columns read ``p99_ratio.steady``."""
-    served = {name: service.variant for name, service in limits.services.items()}
+    """About twenty numbers in short groups (see the module docstring)."""
+    served = {SHORT[name]: service.variant for name, service in limits.services.items()}
     metrics: Metrics = {
-        "accuracy": {name: _rounded(validation.variants[variant].accuracy, 4) for name, variant in served.items()},
-        "f1_macro": {name: _rounded(validation.variants[variant].f1_macro, 4) for name, variant in served.items()},
-        "p50_ratio": {}, "p99_ratio": {}, "p99_verdict": {},
+        "acc": {name: _rounded(validation.variants[variant].accuracy, 4) for name, variant in served.items()},
+        "f1": {name: _rounded(validation.variants[variant].f1_macro, 4) for name, variant in served.items()},
+        "p50x": {}, "p99x": {}, "p99": {},
     }
     for scenario, comparison in detail.scenarios.items():
         latency = comparison.latency or {}
         for stat in ("p50", "p99"):
             ratio = latency[stat].ratio if stat in latency else None
-            metrics[f"{stat}_ratio"][scenario] = _rounded(ratio.estimate if ratio else None, 3)
+            metrics[f"{stat}x"][scenario] = _rounded(ratio.estimate if ratio else None, 3)
         verdict = latency["p99"].verdict if "p99" in latency else "not compared"
-        metrics["p99_verdict"][scenario] = verdict.split(":")[0]  # "too few requests: p99 needs ..." -> its gist
+        metrics["p99"][scenario] = verdict.split(":")[0]  # "too few requests: p99 needs ..." -> its gist
     capacity = detail.capacity
     if capacity is not None:
-        metrics["capacity_per_s"] = {name: _rounded(service.capacity_per_s, 2)
-                                     for name, service in capacity.services.items()}
-        metrics["capacity_per_s"]["ratio"] = _rounded(capacity.ratio, 2)
+        metrics["cap"] = {SHORT[name]: _rounded(service.capacity_per_s, 2)
+                          for name, service in capacity.services.items()}
+        metrics["cap"]["x"] = _rounded(capacity.ratio, 2)
     optimized = limits.services.get("optimized")
     if optimized is not None:
-        metrics["optimized"] = {"overhead_ms": _rounded(optimized.overhead_ms, 2),
-                                "cold_start_s": _rounded(optimized.cold_start_s, 2)}
+        metrics["opt"] = {"overhead_ms": _rounded(optimized.overhead_ms, 2),
+                          "cold_start_s": _rounded(optimized.cold_start_s, 2)}
         if resilience is not None:
-            metrics["optimized"]["worst_recovery_s"] = _rounded(worst_recovery_s(resilience), 1)
-            metrics["optimized"]["faults_not_recovered"] = sum(fault.verdict == "not recovered"
-                                                               for fault in resilience.faults.values())
+            metrics["opt"]["recovery_s"] = _rounded(worst_recovery_s(resilience), 1)
+            metrics["opt"]["not_recovered"] = sum(fault.verdict == "not recovered"
+                                                  for fault in resilience.faults.values())
     return metrics
