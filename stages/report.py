@@ -121,7 +121,8 @@ def methods_section(params: Params, detail: ComparisonDetail) -> str:
           f"{loadtest.aa.scenario!r} is {'' if loadtest.aa.scenario in loadtest.scenarios else 'not '}one of "
           "loadtest.scenarios.")
     return (
-        f"Scenarios: {scenarios}. Each runs **{loadtest.repeats} blocks**; a block serves every arm once, in a "
+        f"Scenarios: {scenarios}; sent open loop through the `{params.loadgen.client}` HTTP client "
+        f"(loadgen.client). Each runs **{loadtest.repeats} blocks**; a block serves every arm once, in a "
         f"seeded random order (loadtest.seed {loadtest.seed}), each on a fresh server after "
         f"{loadtest.warmup_requests} unmeasured requests, all with the same seeded schedule and payloads. The run is "
         "the unit: per run, p50/p95/p99/mean latency from the scheduled time over every measured request, failed "
