@@ -42,7 +42,10 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
     assert 0 < run.fault_s - last_send < min(0.05, float(scheduled.diff().median()))
     figures = recovery(run.records, run.fault_s, window_s=2.0, slo_ms=1000.0, max_recovery_s=30.0)
     assert figures["scheduled"] == figures["recorded"] == len(run.records) > 200  # nothing lost
-    assert figures["failed"] > 0 and figures["failed"] == sum(figures["failed_by_outcome"].values())
+    assert figures["failed"] == sum(figures["failed_by_outcome"].values())
+    # The outage shows: the request in flight fails, or (when the kill beat it to the worker) it and the next ones
+    # wait for the respawned worker past the 1 s objective; either way the steady state breaks, then returns.
+    assert figures["verdict"] == "recovered" and figures["outage_start_s"] is not None
     assert figures["time_to_first_success_s"] is not None  # it came back without help
     measured = run.records[~run.records["warmup"]]
     assert (measured[measured["scheduled_s"] > measured["scheduled_s"].max() - 3]["outcome"] == "ok").all()
