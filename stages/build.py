@@ -91,6 +91,7 @@ def serving_config(name: str, variant: str, model_tag: str, service: ServicePara
         "runtime": params.runtime.model_dump(exclude={"threads"}),
         "max_request_bytes": params.serve.max_request_bytes,
         "access_log": params.serve.access_log,
+        "respawn_check_s": params.serve.respawn_check_s,
         "service": service.model_dump(),
         "tokenizer": params.tokenizer.model_dump(),
     }

@@ -100,6 +100,12 @@ def test_repro_builds_both_bentos_and_measures_their_limits(pipeline_copy: Path)
         assert service["served"]["low_load_latency_ms"]["count"] == 10
         assert service["served"]["saturation"]["ok"] > 0 and service["served"]["saturation"]["errors"] == 0
         assert service["raw"]["bs1_latency_ms"]["count"] == 10 and len(service["rounds"]) == 2
+        # The CPU that HTTP and the generator took is measured, and bounds what serving can reach.
+        assert service["served"]["saturation"]["event_loop_cpu_ms_per_request"] > 0
+        assert service["served"]["saturation"]["generator_cpu_ms_per_request"] > 0
+        assert 0 < service["cpu_share_bound"] < 1
+        # Single requests after the burst came back within 2x of low load, and when is said.
+        assert service["served"]["after_saturation_back_s"] is not None
 
 
 def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) -> None:

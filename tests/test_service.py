@@ -190,6 +190,24 @@ def test_the_learned_dispatcher_wait_is_capped() -> None:
         dispatcher.Optimizer.trigger_refresh = original
 
 
+def test_the_supervisor_checks_for_dead_workers_every_second() -> None:
+    """BentoML builds its circus arbiter with a 10 s check, so a killed worker waited up to 10 s for a
+    replacement; the bound applies to every arbiter BentoML creates afterwards, threaded ones too."""
+    from bentoml._internal.utils import circus as bentoml_circus
+
+    from service.supervisor import bound_respawn_check
+
+    original = bentoml_circus.Arbiter.__init__
+    try:
+        assert bentoml_circus.create_standalone_arbiter([]).check_delay == 10
+        bound_respawn_check(1.0)
+        assert bentoml_circus.create_standalone_arbiter([]).check_delay == 1.0
+        assert bentoml_circus.create_standalone_arbiter([], threaded=True).check_delay == 1.0
+        assert bentoml_circus.create_standalone_arbiter([], check_delay=0.5).check_delay == 0.5
+    finally:
+        bentoml_circus.Arbiter.__init__ = original  # type: ignore[method-assign]
+
+
 async def sequential_latencies(url: str, count: int) -> list[float]:
     body = json.dumps({"texts": ["one quiet request"]}).encode()
     latencies = []

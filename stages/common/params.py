@@ -234,6 +234,8 @@ class ServeParams(_Section):
     max_request_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     ready_timeout_s: Annotated[float, Field(gt=0.0)] = 180.0
     access_log: bool = False
+    # How often BentoML's supervisor looks for dead workers (BentoML fixes 10 s; service/supervisor.py).
+    respawn_check_s: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
     baseline: ServiceParams = ServiceParams()
     optimized: OptimizedServiceParams = OptimizedServiceParams()
 

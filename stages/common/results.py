@@ -105,12 +105,17 @@ class Saturation(Result):
     errors: int
     throughput_per_s: float
     latency_ms: LatencyStats
+    # CPU per served request of the server's event loop (workers' main threads) and of the load generator
+    event_loop_cpu_ms_per_request: float | None = None
+    generator_cpu_ms_per_request: float | None = None
 
 
 class Served(Result):
     low_load_latency_ms: LatencyStats
     saturation: Saturation
     low_load_after_saturation_latency_ms: LatencyStats
+    # saturation's end -> the first of 5 single requests in a row within 2x the low-load p50 (None: never)
+    after_saturation_back_s: float | None = None
 
 
 class LimitsRound(Result):
@@ -131,6 +136,8 @@ class ServiceLimits(Result):
     rounds: list[LimitsRound]
     overhead_ms: float
     saturation_efficiency: float
+    # the efficiency the CPU left to inference allows: inference / (inference + event loop + generator) per request
+    cpu_share_bound: float | None = None
     meets_overhead_target: bool
     meets_efficiency_target: bool
 

@@ -18,12 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import psutil
-
 from stages.common.errors import ServebenchError
 from stages.serving.server import BentoServer
-
-WORKER_SCRIPT = "_bentoml_impl.worker.service"  # what BentoML runs in each model worker process
 
 
 @dataclass
@@ -39,12 +35,7 @@ class FaultLog:
 
 
 def worker_pids(server: BentoServer) -> list[int]:
-    """The model worker processes of a running server: its descendants running BentoML's worker script."""
-    if server.process is None:
-        return []
-    root = psutil.Process(server.process.pid)
-    return [child.pid for child in root.children(recursive=True)
-            if any(WORKER_SCRIPT in part for part in child.cmdline())]
+    return [worker.pid for worker in server.workers()]
 
 
 def kill_worker(server: BentoServer, log: FaultLog, _: float, __: float) -> None:

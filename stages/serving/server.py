@@ -26,6 +26,7 @@ from stages.common.errors import ServebenchError
 from stages.serving.bentos import bentoml_env
 
 STOP_GRACE_S = 10.0
+WORKER_SCRIPT = "_bentoml_impl.worker.service"  # what BentoML runs in each model worker process
 
 
 class ServerStartError(ServebenchError):
@@ -123,6 +124,15 @@ class BentoServer:
             return psutil.Process(self.process.pid).children(recursive=True)
         except psutil.NoSuchProcess:
             return []
+
+    def workers(self) -> list[psutil.Process]:
+        """The model worker processes: the descendants running BentoML's worker script (``WORKER_SCRIPT``)."""
+        workers = []
+        for child in self.descendants():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if any(WORKER_SCRIPT in part for part in child.cmdline()):
+                    workers.append(child)
+        return workers
 
     def signal_tree(self, sig: signal.Signals) -> list[int]:
         """Send ``sig`` to the server's process group and to every descendant; return the descendants' pids."""
