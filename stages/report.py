@@ -172,6 +172,18 @@ def limits_section(limits: Limits) -> str:
             + table(["service", "variant", "cold start s", "raw bs1 p50 ms", "served p50 ms", "overhead ms",
                      "saturation req/s", "saturation efficiency", "p50 after saturation ms", "after / before"],
                     rows)
+            + "\nAt saturation every core is busy, so the CPU that each request costs outside inference (the "
+            "server's event loop: HTTP, validation, batching; the load generator on the same machine) is taken "
+            "from inference: the efficiency it allows is inference / (inference + event loop + generator). Back: "
+            "from the end of saturation until single requests are within 2x the low-load p50, 5 in a row.\n\n"
+            + table(["service", "inference ms / request", "event loop CPU ms / request",
+                     "generator CPU ms / request", "CPU-share bound", "saturation efficiency", "back after s"],
+                    [[name, fmt(1e3 / service.raw.batch_throughput_per_s, 2),
+                      fmt(service.served.saturation.event_loop_cpu_ms_per_request, 2),
+                      fmt(service.served.saturation.generator_cpu_ms_per_request, 2),
+                      "n/a" if service.cpu_share_bound is None else f"{service.cpu_share_bound:.0%}",
+                      f"{service.saturation_efficiency:.0%}", fmt(service.served.after_saturation_back_s, 2)]
+                     for name, service in limits.services.items()])
             + "\nWhere the cold start went (s; the first worker's own log lines, `stages/serving/startup.py`):\n\n"
             + table(["service", *(phase.removesuffix("_s").replace("_", " ") for phase, _, _ in PHASES)],
                     [[name, *(fmt((service.start_breakdown_s or {}).get(phase), 2) for phase, _, _ in PHASES)]
