@@ -193,8 +193,8 @@ def limits_section(limits: Limits) -> str:
 def capacity_section(capacity: Capacity | None) -> str:
     if capacity is None:
         return "No capacity results.\n"
-    rows = [[name, s.variant, fmt(s.capacity_per_s, 2), f"[{', '.join(fmt(rate, 2) for rate in s.bracket)}]", fmt(s.start_rate, 2), len(s.steps),
-             s.short_steps]
+    rows = [[name, s.variant, fmt(s.capacity_per_s, 2), f"[{', '.join(fmt(rate, 2) for rate in s.bracket)}]",
+             fmt(s.start_rate, 2), len(s.steps), s.short_steps]
             for name, s in capacity.services.items()]
     ratio = f"{capacity.ratio:.2f}x" if capacity.ratio else "n/a"
     return (f"Objective: p99 from the scheduled time <= {capacity.slo_p99_ms} ms, failed requests <= "
