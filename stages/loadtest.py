@@ -4,9 +4,11 @@
 order of the arms within each repeat (a block) is drawn from ``loadtest.seed`` (A B, B A, ...), so a drift of
 the machine's speed does not favour one of them. In the A/A check's scenario (``loadtest.aa``) one service runs
 twice per block: its second arm is ``aa-<service>``, the same Bento on a fresh server. Every run writes its
-records, summary (with the fidelity audit) and server metrics under ``<out>/<arm>/run-<k>/``; an invalid run
-stays, marked with its reasons, and ``runs.json`` lists every run with its validity and the environment
-fingerprint.
+records, summary (with the fidelity audit) and server metrics under ``<out>/<arm>/run-<k>/``; a run that fails
+the audit stays, marked with its reasons, and is rerun in its block (``loadtest.max_reruns``, folders
+``run-<k>-rerun-<a>``), so an exclusion costs a rerun, not a block. ``runs.json`` lists every run with its
+validity and the environment fingerprint. With ``loadtest.repeats: auto`` blocks are added until both primary
+verdicts can detect ``loadtest.auto``'s target changes (:mod:`stages.stats.sizing`) or its budget is spent.
 """
 
 from __future__ import annotations
@@ -14,19 +16,25 @@ from __future__ import annotations
 import random
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from stages.common.artifacts import BENTOS_JSON, CORPUS_FILE, DATASET_DIR, RUNS_INDEX, aa_arm, read_corpus
 from stages.common.cli import run_stage, stage_parser
 from stages.common.environment import fingerprint
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
-from stages.common.params import Params, load_params
-from stages.common.results import Bentos, LoadtestIndex, LoadtestRun
+from stages.common.params import CompareParams, Params, ScenarioParams, load_params
+from stages.common.results import Bentos, LoadSummary, LoadtestIndex, LoadtestRun
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import one_line, scenario_summary, write_run
 from stages.reporting.plots import write_density
 from stages.serving.runs import served_run
+from stages.stats.arms import compare_arms
+from stages.stats.samples import ScenarioRuns, group_by_arm
+from stages.stats.sizing import relative_mde
 
 SERVER_START_ESTIMATE_S = 20.0  # model load and warm-up, for the ETA only
 
@@ -51,6 +59,88 @@ def scenario_arms(params: Params, scenario: str) -> dict[str, str]:
     return arms
 
 
+def run_folder(arm: str, repeat: int, attempt: int) -> str:
+    """A run's folder under the scenario's: ``<arm>/run-<k>``, reruns ``<arm>/run-<k>-rerun-<a>``."""
+    return f"{arm}/run-{repeat}" + (f"-rerun-{attempt}" if attempt else "")
+
+
+@dataclass
+class Scenario:
+    """One scenario's load test as it proceeds: its settings and every run done so far, with records."""
+
+    name: str
+    params: Params
+    settings: ScenarioParams
+    bentos: Bentos
+    texts: list[str]
+    out: Path
+    arms: dict[str, str]
+    runs: list[LoadtestRun] = field(default_factory=list)
+    records: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summaries: dict[str, LoadSummary] = field(default_factory=dict)
+    params_path: Path = Path("params.yaml")
+
+    def attempt(self, position: int, repeat: int, arm: str, attempt: int) -> LoadtestRun:
+        """One run on a fresh server, its files written; the run as the index lists it."""
+        path = run_folder(arm, repeat, attempt)
+        out = self.out / path
+        service = self.arms[arm]
+        served = served_run(service, self.bentos.services[service], Path(self.bentos.bentoml_home),
+                            out / "server.log", self.params, self.settings, self.texts,
+                            self.params.loadtest.warmup_requests, self.params.loadtest.scrape_interval_s)
+        summary = scenario_summary(served.records, served.usage, self.name, self.settings, self.params.loadgen)
+        write_run(out, served.records, summary)
+        write_density(out, served.records, arrival_spec(self.settings))
+        write_result(out / "server_metrics.json", served.metrics_delta)
+        served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
+        run = LoadtestRun(service=arm, repeat=repeat, order=position, path=path, valid=summary.audit.valid,
+                          reasons=summary.audit.reasons, server_ready_s=served.ready_after_s, attempt=attempt)
+        self.runs.append(run)
+        self.records[path], self.summaries[path] = served.records, summary
+        print(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "
+              f"{one_line(self.name, summary)}", file=sys.stderr, flush=True)
+        return run
+
+    def block(self, repeat: int, arms: list[str]) -> None:
+        """Every arm once, in the seeded order; a run failing the audit is rerun (up to loadtest.max_reruns)."""
+        for arm in arms:
+            for attempt in range(self.params.loadtest.max_reruns + 1):
+                if self.attempt(len(self.runs), repeat, arm, attempt).valid:
+                    break
+
+    def so_far(self) -> ScenarioRuns:
+        """The runs done so far, as the compare stage's reader takes them (no environment fingerprint)."""
+        bare = LoadtestIndex(scenario=self.name, variants={}, standin=False, runs=self.runs, environment={})
+        return ScenarioRuns(bare, self.records, self.summaries)
+
+    def index(self) -> LoadtestIndex:
+        return LoadtestIndex(scenario=self.name, variants={arm: self.bentos.services[service].variant
+                                                           for arm, service in self.arms.items()},
+                             standin=self.bentos.standin, runs=self.runs, environment=fingerprint(self.params_path))
+
+
+def detectable(scenario: Scenario) -> str | None:
+    """Why ``repeats: auto`` may stop: both primary verdicts of baseline vs optimized detect auto's targets at
+    ``auto.alpha`` over the report's family (2 per scenario), or an arm is overloaded (no ratio is claimed); None
+    while more blocks are needed. The compare settings are the defaults, so that changing ``compare`` reruns
+    compare only, not the load tests."""
+    auto = scenario.params.loadtest.auto
+    arms = group_by_arm(scenario.so_far())
+    result = compare_arms(arms, "baseline", "optimized", CompareParams(alpha=auto.alpha))
+    if not result.comparable or result.primary is None:
+        return None
+    if any(state.overloaded for state in (result.overload or {}).values()):
+        return "an arm is overloaded"
+    blocks = len(result.blocks)
+    level = auto.alpha / (2 * len(scenario.params.loadtest.scenarios))
+    targets = {"p50": auto.target_p50_change, "tail": 1 - 1 / auto.target_tail_ratio}
+    mdes = {key: relative_mde(stat.block_sd, blocks, level) if stat.block_sd is not None else float("inf")
+            for key, stat in result.primary.items()}
+    if all(mdes[key] <= target for key, target in targets.items()):
+        return ", ".join(f"{key} detects {mdes[key]:.0%} <= {targets[key]:.0%}" for key in targets)
+    return None
+
+
 def main() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR)
     parser.add_argument("--scenario", required=True)
@@ -59,38 +149,33 @@ def main() -> None:
     params = load_params(args.params)
     if args.scenario not in params.loadgen.scenarios:
         raise ServebenchError(f"no scenario {args.scenario!r} under loadgen.scenarios in {args.params}")
-    scenario = params.loadgen.scenarios[args.scenario]
-    if scenario.mode != "open":
+    settings = params.loadgen.scenarios[args.scenario]
+    if settings.mode != "open":
         raise ServebenchError(f"scenario {args.scenario!r} is closed-loop; the experiment compares open-loop runs")
-    bentos = read_result(args.bentos, Bentos)
-    texts = read_corpus(args.dataset / CORPUS_FILE)
     arms = scenario_arms(params, args.scenario)
-    order = run_order(list(arms), params.loadtest.repeats, params.loadtest.seed)
-    run_seconds = (scenario.duration_s or (scenario.requests or 0) / scenario.rate) + SERVER_START_ESTIMATE_S
-    runs, started = [], time.monotonic()
-    for position, (repeat, arm) in enumerate(order):
-        eta = (len(order) - position) * run_seconds
-        print(f"loadtest: {args.scenario}: run {position + 1}/{len(order)} ({arm}, repeat {repeat + 1}), "
-              f"ETA {eta / 60:.1f} min", file=sys.stderr, flush=True)
-        out = args.out / arm / f"run-{repeat}"
-        service = arms[arm]
-        served = served_run(service, bentos.services[service], Path(bentos.bentoml_home), out / "server.log", params,
-                            scenario, texts, params.loadtest.warmup_requests, params.loadtest.scrape_interval_s)
-        summary = scenario_summary(served.records, served.usage, args.scenario, scenario, params.loadgen)
-        write_run(out, served.records, summary)
-        write_density(out, served.records, arrival_spec(scenario))
-        write_result(out / "server_metrics.json", served.metrics_delta)
-        served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
-        runs.append(LoadtestRun(service=arm, repeat=repeat, order=position, path=str(out.relative_to(args.out)),
-                                valid=summary.audit.valid, reasons=summary.audit.reasons,
-                                server_ready_s=served.ready_after_s))
-        print(f"loadtest: {arm} run {repeat}: {one_line(args.scenario, summary)}", file=sys.stderr, flush=True)
-    write_result(args.out / RUNS_INDEX, LoadtestIndex(
-        scenario=args.scenario, variants={arm: bentos.services[service].variant for arm, service in arms.items()},
-        standin=bentos.standin, runs=runs, environment=fingerprint(args.params)))
-    invalid = sum(not run.valid for run in runs)
-    print(f"loadtest: {args.scenario}: {len(runs)} runs in {(time.monotonic() - started) / 60:.1f} min, "
-          f"{invalid} invalid -> {args.out}")
+    scenario = Scenario(args.scenario, params, settings, read_result(args.bentos, Bentos),
+                        read_corpus(args.dataset / CORPUS_FILE), args.out, arms, params_path=args.params)
+    loadtest = params.loadtest
+    order = run_order(list(arms), loadtest.most_repeats, loadtest.seed)
+    run_seconds = (settings.duration_s or (settings.requests or 0) / settings.rate) + SERVER_START_ESTIMATE_S
+    started, stopped = time.monotonic(), "the planned blocks ran"
+    for repeat in range(loadtest.most_repeats):
+        if repeat >= loadtest.planned_repeats:
+            spent = (time.monotonic() - started) / 60
+            why = detectable(scenario)
+            if why is not None or spent >= loadtest.auto.budget_minutes:
+                stopped = why or f"budget spent ({spent:.1f} of {loadtest.auto.budget_minutes:g} min)"
+                break
+        eta = (loadtest.planned_repeats - repeat) * len(arms) * run_seconds
+        print(f"loadtest: {args.scenario}: block {repeat + 1}/{loadtest.planned_repeats}"
+              f"{' (auto)' if repeat >= loadtest.planned_repeats else ''}, runs so far {len(scenario.runs)}, "
+              f"ETA {max(eta, 0) / 60:.1f} min", file=sys.stderr, flush=True)
+        scenario.block(repeat, [arm for block, arm in order if block == repeat])
+    write_result(args.out / RUNS_INDEX, scenario.index())
+    invalid = sum(not run.valid for run in scenario.runs)
+    blocks = len({run.repeat for run in scenario.runs})
+    print(f"loadtest: {args.scenario}: {blocks} blocks ({stopped}), {len(scenario.runs)} runs in "
+          f"{(time.monotonic() - started) / 60:.1f} min, {invalid} failed the audit and were rerun -> {args.out}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from stages.common.artifacts import (
     BENTOS_JSON,
     CORPUS_FILE,
     DATASET_DIR,
+    RECORDS_FILE,
     RESILIENCE_JSON,
     RESULTS_DIR,
     WORKERS_ENV,
@@ -41,7 +42,6 @@ from stages.faults.run import FaultedRun, busy_instants, faulted_run
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import scenario_summary
-from stages.loadgen.shards import RECORDS_FILE
 from stages.reporting.plots import plot_fault_timeline
 from stages.reporting.series import fault_timeline, fault_timelines
 from stages.serving.runs import CLASSIFY, warm_up

@@ -1,11 +1,20 @@
-"""Which arms a scenario's load test runs, and in what order: every block holds each arm once."""
+"""Which arms a scenario's load test runs, in what order (every block holds each arm once), and reruns."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
 import pytest
 
-from stages.common.params import ParamsError, parse_params
-from stages.loadtest import run_order, scenario_arms
+from stages.common.params import LoadgenParams, Params, ParamsError, parse_params
+from stages.common.results import LoadtestRun
+from stages.loadtest import Scenario, detectable, run_folder, run_order, scenario_arms
+from stages.stats.calibration import CASES, Noise, synthetic_load_test, synthetic_scenario
+from stages.stats.samples import ScenarioRuns
+
+BOUNDS = LoadgenParams()
 
 SCENARIOS = {"loadgen": {"scenarios": {"a": {"rate": 2.0, "duration_s": 5}, "b": {"rate": 2.0, "duration_s": 5}}}}
 
@@ -41,3 +50,59 @@ def test_every_block_runs_each_arm_once_in_a_seeded_order() -> None:
     assert all(sorted(block) == sorted(arms) for block in blocks)
     assert len({tuple(block) for block in blocks}) > 1  # the order changes between blocks
     assert run_order(arms, 6, 3) == order and run_order(arms, 6, 4) != order
+
+
+@dataclass
+class ScriptedScenario(Scenario):
+    """The block loop with each run's audit verdict scripted instead of served (the servers are tested in e2e)."""
+
+    script: list[bool] = field(default_factory=list)
+
+    def attempt(self, position: int, repeat: int, arm: str, attempt: int) -> LoadtestRun:
+        run = LoadtestRun(service=arm, repeat=repeat, order=position, path=run_folder(arm, repeat, attempt),
+                          valid=self.script.pop(0), reasons=[], attempt=attempt)
+        self.runs.append(run)
+        return run
+
+
+def test_a_run_that_fails_the_audit_is_rerun_in_its_block_up_to_the_limit(tmp_path: Path) -> None:
+    chosen = params(max_reruns=2)
+    scenario = ScriptedScenario("a", chosen, chosen.loadgen.scenarios["a"], None, [], tmp_path,  # type: ignore[arg-type]
+                                {"baseline": "baseline", "optimized": "optimized"},
+                                script=[False, True, False, False, False, True])
+    scenario.block(0, ["baseline", "optimized"])
+    scenario.block(1, ["optimized"])
+    assert [(run.service, run.repeat, run.attempt, run.valid) for run in scenario.runs] == [
+        ("baseline", 0, 0, False), ("baseline", 0, 1, True),
+        ("optimized", 0, 0, False), ("optimized", 0, 1, False), ("optimized", 0, 2, False),  # gives up after 2
+        ("optimized", 1, 0, True)]
+    assert [run.path for run in scenario.runs][:2] == ["baseline/run-0", "baseline/run-0-rerun-1"]
+
+
+def test_repeats_auto_takes_its_bounds_and_refuses_a_minimum_above_the_maximum() -> None:
+    chosen = params(repeats="auto", auto={"min_repeats": 5, "max_repeats": 9})
+    assert (chosen.loadtest.planned_repeats, chosen.loadtest.most_repeats) == (5, 9)
+    assert (params().loadtest.planned_repeats, params().loadtest.most_repeats) == (4, 4)
+    with pytest.raises(ParamsError, match=r"max_repeats \(4\) must be >= min_repeats \(6\)"):
+        params(repeats="auto", auto={"min_repeats": 6, "max_repeats": 4})
+
+
+def scenario_from(runs: ScenarioRuns, chosen: Params) -> Scenario:
+    """A load test's state after ``runs`` (synthetic ones: the stopping rule reads only their records)."""
+    state = Scenario("a", chosen, chosen.loadgen.scenarios["a"], None, [], Path("."),  # type: ignore[arg-type]
+                     {"baseline": "baseline", "optimized": "optimized"})
+    state.runs, state.records, state.summaries = list(runs.index.runs), runs.records, runs.summaries
+    return state
+
+
+def test_repeats_auto_stops_once_the_targets_are_detectable_and_not_before() -> None:
+    chosen = params(repeats="auto")
+    settings = chosen.loadgen.scenarios["a"].model_copy(update={"duration_s": 30.0, "warmup_s": 2.0})
+    measured = int((synthetic_scenario("a", settings, Noise(np.ones(1), 0, 0, 0, 0)).schedule >= 2.0).sum())
+    assert measured > 44  # a p90 tail at least
+    quiet = synthetic_scenario("a", settings, Noise(np.full(measured, 20.0), 0.01, 0.0, 0.2, 0.2))
+    noisy = synthetic_scenario("a", settings, Noise(np.full(measured, 20.0), 0.0, 0.4, 0.2, 0.2))  # own levels
+    rng = np.random.default_rng(0)
+    found = detectable(scenario_from(synthetic_load_test(CASES["identical"], quiet, 4, BOUNDS, rng), chosen))
+    assert found is not None and found.startswith("p50 detects")
+    assert detectable(scenario_from(synthetic_load_test(CASES["identical"], noisy, 4, BOUNDS, rng), chosen)) is None

@@ -13,6 +13,17 @@ def test_committed_params_file_is_valid() -> None:
     assert params.validate_.latency.batch_sizes == [1, 32]
 
 
+def test_committed_params_hold_the_studys_defaults_not_an_offline_runs_overrides() -> None:
+    """`make repro` must run the study: the Hub model and dataset and the documented gates, as the code's
+    defaults say; offline overrides come only from the make targets (which put params.yaml back)."""
+    committed, defaults = load_params(REPO_PARAMS), parse_params({})
+    for section, key in (("model", "source"), ("data", "source"), ("data", "local_path"), ("model", "local_path")):
+        assert getattr(getattr(committed, section), key) == getattr(getattr(defaults, section), key), (section, key)
+    assert committed.validate_.min_agreement == defaults.validate_.min_agreement == 0.95
+    assert committed.validate_.max_f1_drop == defaults.validate_.max_f1_drop
+    assert max(len(line) for line in REPO_PARAMS.read_text().splitlines()) <= 120  # not reformatted by `-S`
+
+
 def test_unknown_key_is_named_with_the_allowed_keys() -> None:
     with pytest.raises(ParamsError) as error:
         parse_params({"convert": {"int8": {"enabeld": False}}})

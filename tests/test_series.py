@@ -12,7 +12,8 @@ from stages.stats.samples import ArmRuns, RunSample
 
 def sample(block: int, ok_ms: list[float], failures: int, timeout_ms: float = 5000.0) -> RunSample:
     latencies = np.array([*ok_ms, *[timeout_ms] * failures])  # failures censored at the timeout, as compare does
-    return RunSample(block=block, latencies_ms=latencies, failures=failures, throughput_ok_per_s=1.0, outcomes={})
+    return RunSample(block=block, path=f"run-{block}", latencies_ms=latencies, failures=failures, window_s=1.0,
+                     backlog_slope=0.0, outcomes={})
 
 
 def test_the_served_share_tops_out_at_the_ok_share_not_at_one() -> None:

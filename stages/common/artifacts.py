@@ -28,6 +28,8 @@ BENTOS_JSON = RESULTS_DIR / "bentos.json"
 LIMITS_JSON = RESULTS_DIR / "limits.json"
 LOADTEST_DIR = RESULTS_DIR / "loadtest"
 RUNS_INDEX = "runs.json"  # in each LOADTEST_DIR/<scenario>/
+RECORDS_FILE = "records.parquet"  # in every run's folder: one row per scheduled request
+SUMMARY_FILE = "summary.json"  # in every run's folder: outcomes, percentiles, the fidelity audit
 CAPACITY_JSON = RESULTS_DIR / "capacity.json"
 RESILIENCE_JSON = RESULTS_DIR / "resilience.json"
 

@@ -283,17 +283,21 @@ class ScenarioParams(_Section):
             raise ValueError("give exactly one of duration_s and requests")
         if self.process == "trace" and not self.trace_file:
             raise ValueError("process 'trace' needs trace_file")
+        if self.duration_s is not None and self.warmup_s >= self.duration_s:
+            raise ValueError(f"warmup_s ({self.warmup_s:g}) must be shorter than duration_s ({self.duration_s:g}): "
+                             "every request of the run would be warm-up, none measured")
         return self
 
 
 class LoadgenParams(_Section):
     """Fidelity bounds of the load generator (README, "Fidelity audit"), and the named scenarios."""
 
-    # Send lag p99 may reach the larger of an absolute bound and a share of the median service time: the lag
-    # is part of every latency measured from the schedule, and what distorts the traffic a server sees is lag
-    # on the scale of its own service time (a 3 ms lag is noise to a 30 ms inference, not to a 1 ms one).
-    lag_p99_bound_ms: Annotated[float, Field(gt=0.0)] = 2.0
-    lag_p99_relative_bound: Annotated[float, Field(ge=0.0, le=1.0)] = 0.25
+    # Send lag (at the highest percentile the run's sends back at lag_confidence) may reach the larger of an
+    # absolute bound and a share of the schedule's mean gap: the bounds depend on the arrival process only, never
+    # on the measured service, so both arms of a block are judged alike.
+    lag_bound_ms: Annotated[float, Field(gt=0.0)] = 2.0
+    lag_gap_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    lag_confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.99
     lag_max_bound_ms: Annotated[float, Field(gt=0.0)] = 100.0  # one send this late means the generator stalled
     rate_tolerance: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
     sampler_alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.001  # KS test of the drawn schedule vs target
@@ -315,12 +319,34 @@ class AaParams(_Section):
     scenario: str | None = "steady"  # a name in loadtest.scenarios (else no A/A arm runs)
 
 
+class AutoRepeatsParams(_Section):
+    """``loadtest.repeats: auto``: blocks are added until both primary verdicts detect these changes with 80 %
+    power at the report's family-wise level (stages/stats/sizing.py), or the budget is spent."""
+
+    min_repeats: Annotated[int, Field(ge=4, le=50)] = 4
+    max_repeats: Annotated[int, Field(ge=4, le=200)] = 12
+    budget_minutes: Annotated[float, Field(gt=0.0)] = 20.0  # per scenario
+    target_p50_change: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # 0.2: a 20 % change of the median
+    target_tail_ratio: Annotated[float, Field(gt=1.0)] = 2.0  # 2.0: the tail percentile doubles (or halves)
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # family-wise level sized for (as compare.alpha)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AutoRepeatsParams:
+        if self.max_repeats < self.min_repeats:
+            raise ValueError(f"max_repeats ({self.max_repeats}) must be >= min_repeats ({self.min_repeats})")
+        return self
+
+
 class LoadtestParams(_Section):
     """Baseline vs optimized under each scenario: repeats interleaved in a seeded order, a fresh server per run."""
 
     scenarios: list[str] = []
     services: Annotated[list[Literal["baseline", "optimized"]], Field(min_length=1)] = ["baseline", "optimized"]
-    repeats: Annotated[int, Field(ge=2, le=50)] = 4  # blocks: a paired comparison needs >= 2
+    # Blocks: a paired comparison needs >= 2 (the A/A check 4); "auto": from auto.min_repeats until the primary
+    # verdicts can detect auto's target changes, or its budget is spent.
+    repeats: Annotated[int, Field(ge=2, le=50)] | Literal["auto"] = 4
+    auto: AutoRepeatsParams = AutoRepeatsParams()
+    max_reruns: Annotated[int, Field(ge=0, le=10)] = 2  # a run failing the audit is rerun in its block
     seed: int = 0  # order of the services within each repeat
     warmup_requests: Annotated[int, Field(ge=0)] = 10  # sequential, unmeasured, after /readyz
     scrape_interval_s: Annotated[float, Field(gt=0.0)] = 1.0  # /metrics during the run (batch size over time)
@@ -332,6 +358,16 @@ class LoadtestParams(_Section):
         one of loadtest.scenarios (the report says when it is not); else None."""
         active = self.aa.service is not None and self.aa.scenario in self.scenarios
         return self.aa.scenario if active else None
+
+    @property
+    def planned_repeats(self) -> int:
+        """The blocks every scenario runs at least: ``repeats``, or auto's minimum."""
+        return self.auto.min_repeats if self.repeats == "auto" else self.repeats
+
+    @property
+    def most_repeats(self) -> int:
+        """The blocks a scenario may run at most."""
+        return self.auto.max_repeats if self.repeats == "auto" else self.repeats
 
 
 class CapacityParams(_Section):
@@ -352,24 +388,26 @@ class CapacityParams(_Section):
 
 
 class CalibrationParams(_Section):
-    """Synthetic runs shaped like real ones, replayed through the compare code to measure its error rates."""
+    """Synthetic experiments shaped like the measured one, replayed through the compare stage's code path."""
 
-    trials: Annotated[int, Field(ge=50)] = 400  # per case; Monte-Carlo error of a 5 % rate: +-2.2 % (95 %)
-    requests_per_run: Annotated[int, Field(ge=10)] = 120
-    # Between-run level variation: like the committed optimized runs (p50 CV ~0.05) and baseline runs (0.29).
-    run_cv: Annotated[list[Annotated[float, Field(ge=0.0, le=2.0)]], Field(min_length=1)] = [0.05, 0.29]
-    autocorrelation: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.6  # lag-1, of log latency within a run
+    trials: Annotated[int, Field(ge=20)] = 200  # per case; Monte-Carlo error of a 5 % rate: +-3 % (95 %)
     seed: int = 0
 
 
 class CompareParams(_Section):
     """Run-level paired comparisons (stages/stats/paired.py): verdicts, equivalence bands, tail rules."""
 
-    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # after Holm's correction across scenarios
+    alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # family-wise, Holm over every primary verdict
     level: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95  # confidence level of every interval
     equivalence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # a ratio CI inside 1 +- this: "equivalent"
     error_rate_equivalence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01  # error-rate difference band
-    tail_confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.99  # p99 needs 1 - 0.99**n >= this: n >= 459
+    # A percentile is read only from n requests with 1 - q**n >= this (p99: 459, p95: 90, p90: 44): the tail
+    # verdict is on the highest percentile each run backs, the pooled p99 needs 459 per arm.
+    tail_confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.99
+    slo_ms: Annotated[float, Field(gt=0.0)] = 1000.0  # the SLO-miss share counts requests slower than this
+    # An arm is overloaded when at least half its runs' latency grows this fast (s per s of schedule): its
+    # queue grows, so its latency depends on the run's length and no ratio is claimed.
+    overload_slope: Annotated[float, Field(gt=0.0)] = 0.02
     calibration: CalibrationParams = CalibrationParams()
 
 

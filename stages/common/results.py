@@ -191,6 +191,8 @@ class Audit(Result):
     realised_gap_fit: GapFit | None
     generator_cpu: GeneratorCpu
     lag_bound_ms: float
+    lag_quantile: float | None = None  # the send-lag percentile judged (the highest the run's sends back)
+    lag_audited_ms: float | None = None  # the send lag at that percentile
 
 
 class LoadSummary(Result):
@@ -216,6 +218,7 @@ class LoadtestRun(Result):
     path: str
     valid: bool
     reasons: list[str]
+    attempt: int = 0  # 0: the block's scheduled run; k: its k-th rerun after a failed audit
     server_ready_s: float | None = None  # cold start of the run's fresh server: launch -> /readyz
 
 

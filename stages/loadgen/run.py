@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from stages.common.artifacts import RECORDS_FILE, SUMMARY_FILE
 from stages.common.io import write_result
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.common.results import LoadSummary
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
 from stages.loadgen.payloads import arrival_spec, request_bodies
-from stages.loadgen.shards import RECORDS_FILE, SUMMARY_FILE
 from stages.loadgen.summary import summarize
 
 CLOSED_LOOP_POOL = 200_000  # payloads closed-loop users draw from until the duration ends

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from stages.common.artifacts import RECORDS_FILE, SUMMARY_FILE
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result
 from stages.common.results import LoadSummary
 from stages.loadgen.client import GeneratorUsage
 
 SHARD_START_LEAD_S = 2.0  # time for shard processes to import (pandas, scipy) and connect first
-RECORDS_FILE = "records.parquet"
-SUMMARY_FILE = "summary.json"
 
 
 def merge_runs(frames: list[pd.DataFrame], usages: list[GeneratorUsage]) -> tuple[pd.DataFrame, GeneratorUsage]:

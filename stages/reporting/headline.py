@@ -2,8 +2,9 @@
 
 Only this file is DVC's ``metrics:`` (the detailed JSON files stay outputs), so ``dvc exp show`` can show it
 and ``dvc metrics diff`` reads like the report's first table, which is rendered from the same dictionary. Names
-are short because ``dvc exp show`` makes each column as wide as its name: ``p99x.steady`` is the p99 ratio
-optimized / baseline in the steady scenario, ``p99.steady`` its verdict, ``cap.opt`` the optimized service's
+are short because ``dvc exp show`` makes each column as wide as its name: ``tailx.steady`` is the ratio optimized /
+baseline of each run's tail percentile in the steady scenario, ``tail.steady`` its verdict ("overloaded" where an
+arm's queue grew), ``p50.steady`` the p50 verdict, ``cap.opt`` the optimized service's
 capacity; services are ``base`` and ``opt``. Two views of about ten columns each fit a 200-column terminal
 (README, "The pipeline").
 """
@@ -20,7 +21,8 @@ SHORT = {"baseline": "base", "optimized": "opt"}
 # What each group holds, for the report's headline table.
 MEANINGS = {
     "acc": "accuracy of the served variant", "f1": "macro F1 of the served variant",
-    "p50x": "p50 latency ratio opt / base", "p99x": "p99 latency ratio opt / base", "p99": "p99 verdict",
+    "p50x": "p50 latency ratio opt / base (primary)", "tailx": "tail (p99/p95/p90 of runs) ratio opt / base",
+    "p50": "p50 verdict", "tail": "tail verdict",
     "cap": "capacity under the p99 objective (req/s; x = opt / base)",
     "opt": "optimized service: overhead over in-process, cold start, worst median recovery, faults not recovered",
 }
@@ -48,15 +50,16 @@ def headline_metrics(validation: Validation, limits: Limits, detail: ComparisonD
     metrics: Metrics = {
         "acc": {name: _rounded(validation.variants[variant].accuracy, 4) for name, variant in served.items()},
         "f1": {name: _rounded(validation.variants[variant].f1_macro, 4) for name, variant in served.items()},
-        "p50x": {}, "p99x": {}, "p99": {},
+        "p50x": {}, "p50": {}, "tailx": {}, "tail": {},
     }
     for scenario, comparison in detail.scenarios.items():
-        latency = comparison.latency or {}
-        for stat in ("p50", "p99"):
-            ratio = latency[stat].ratio if stat in latency else None
-            metrics[f"{stat}x"][scenario] = _rounded(ratio.estimate if ratio else None, 3)
-        verdict = latency["p99"].verdict if "p99" in latency else "not compared"
-        metrics["p99"][scenario] = verdict.split(":")[0]  # "too few requests: p99 needs ..." -> its gist
+        primary = comparison.primary or {}
+        for key, stat in (("p50x", "p50"), ("tailx", "tail")):
+            ratio = primary[stat].ratio if stat in primary else None
+            metrics[key][scenario] = _rounded(ratio.estimate if ratio else None, 3)
+        for stat in ("p50", "tail"):
+            verdict = primary[stat].verdict if stat in primary else "not compared"
+            metrics[stat][scenario] = verdict.split(":")[0]  # "too few requests: ..." -> its gist
     capacity = detail.capacity
     if capacity is not None:
         metrics["cap"] = {SHORT[name]: _rounded(service.capacity_per_s, 2)

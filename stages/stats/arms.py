@@ -1,141 +1,273 @@
 """Compare a candidate arm with a reference arm of one scenario, block by block (see :mod:`stages.stats.paired`).
 
-Latency statistics (p50, p95, p99, mean) are computed per run over every measured request, failures censored at
-the timeout (:mod:`stages.stats.samples`); a percentile is compared only when each arm's pooled requests back it
-(:func:`stages.common.percentiles.min_requests`). Throughput (ok requests per second) is one number per run; the error
-rate is compared as a difference. Holm's correction and the verdicts come afterwards, across scenarios
-(:func:`add_verdicts`), because the family of tests is the whole stage.
+Two **primary** statistics per scenario carry the report's claims: the median and a tail percentile of each run,
+each compared over blocks by the paired t on log ratios. The tail is the highest of p99, p95 and p90 that every
+run's own requests back (:func:`stages.common.percentiles.min_requests`): a statistic is never read from fewer
+requests than the rule needs in the unit that is tested. Everything else is **secondary** (descriptive, at the
+unadjusted level): the pooled p99 with a block-bootstrap interval (where the pooled requests back it), error and
+SLO-miss shares with methods for counts (:mod:`stages.stats.counts`), and throughput on the schedule's window.
+
+An arm whose queue grows through its runs is **overloaded**: its latency depends on how long the run lasted,
+so no latency ratio is claimed for that scenario; the report says "overloaded" instead. Holm's correction runs
+once over every primary verdict of the report (:func:`add_verdicts`).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from functools import partial
 
 import numpy as np
+from scipy import stats
 
+from stages.common.artifacts import aa_arm
 from stages.common.params import CompareParams
 from stages.common.percentiles import min_requests
-from stages.stats.comparison import Estimate, ScenarioComparison, Spread, StatisticComparison
-from stages.stats.paired import MIN_BLOCKS, PairedInterval, holm, paired_difference, paired_ratio, verdict
-from stages.stats.samples import ArmRuns
+from stages.stats.comparison import Estimate, Overload, RunSpread, ScenarioComparison, StatisticComparison
+from stages.stats.counts import count_difference, count_mde
+from stages.stats.paired import MIN_BLOCKS, PairedInterval, holm, paired_ratio, verdict
+from stages.stats.samples import ArmRuns, RunSample
+from stages.stats.sizing import relative_mde, sd_upper_bound
 from stages.stats.tails import quantile_interval
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+TAIL_CANDIDATES = {"p99": 0.99, "p95": 0.95, "p90": 0.90}
+PAIRED_T = "paired t on per-run log ratios over blocks"
+# Statistics that get a verdict: the kind of change and direction of each.
+KINDS = {"p50": ("latency", "lower_is_better"), "tail": ("latency", "lower_is_better"),
+         "p99": ("latency", "lower_is_better"), "error_rate": ("errors", "lower_is_better"),
+         "slo_miss": ("errors", "lower_is_better")}
 
 
-def _quantile(values: np.ndarray, q: float) -> float:
-    return float(np.quantile(values, q))
+def tail_percentile(requests_per_run: int, confidence: float) -> tuple[str, float] | None:
+    """The highest of p99, p95 and p90 that ``requests_per_run`` back at ``confidence``; None below p90's."""
+    for name, quantile in TAIL_CANDIDATES.items():
+        if requests_per_run >= min_requests(quantile, confidence):
+            return name, quantile
+    return None
 
 
-LATENCY: dict[str, Callable[[np.ndarray], float]] = {
-    **{name: partial(_quantile, q=q) for name, q in PERCENTILES.items()},
-    "mean": lambda values: float(np.mean(values)),
-}
-# Statistics that get a verdict, with the kind of change and direction each one has.
-FAMILIES = {**{name: ("latency", "lower_is_better") for name in LATENCY},
-            "throughput": ("throughput", "higher_is_better"), "error_rate": ("errors", "lower_is_better")}
+def _estimate(low: float, estimate: float, high: float) -> Estimate:
+    return Estimate(estimate=estimate, low=low, high=high)
 
 
-def _estimate(interval: PairedInterval) -> Estimate:
-    return Estimate(estimate=interval.estimate, low=interval.low, high=interval.high)
-
-
-def _spread(values: list[float]) -> Spread:
+def _spread(values: list[float]) -> RunSpread:
     array = np.asarray(values, float)
     cv = float(array.std(ddof=1) / array.mean()) if len(array) > 1 and array.mean() > 0 else 0.0
-    return Spread(min=float(array.min()), max=float(array.max()), cv=cv)
+    return RunSpread(min=float(array.min()), max=float(array.max()), cv=cv)
 
 
-def _ratio(reference: list[float], candidate: list[float], level: float, pooled: tuple[float, float]
-           ) -> StatisticComparison:
-    interval = paired_ratio(reference, candidate, level)
-    return StatisticComparison(reference=pooled[0], candidate=pooled[1], ratio=_estimate(interval),
-                               p_value=interval.p_value, verdict="pending")
+def _per_run(runs: dict[str, list[RunSample]], arms: tuple[str, str], statistic: Callable[[np.ndarray], float]
+             ) -> list[list[float]]:
+    return [[statistic(run.latencies_ms) for run in runs[arm]] for arm in arms]
 
 
-def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str,
-                 params: CompareParams) -> ScenarioComparison:
-    """Paired run-level comparison of ``candidate`` against ``reference``; verdicts are left "pending"."""
+def _paired(name: str, per_run: list[list[float]], pooled: tuple[float, float], level: float
+            ) -> StatisticComparison:
+    interval = paired_ratio(*per_run, level)
+    logs = np.log(np.asarray(per_run[1])) - np.log(np.asarray(per_run[0]))
+    return StatisticComparison(name=name, role="primary", method=PAIRED_T, reference=pooled[0],
+                               candidate=pooled[1], ratio=_estimate(interval.low, interval.estimate, interval.high),
+                               p_value=interval.p_value, block_sd=float(logs.std(ddof=1)), verdict="pending")
+
+
+def _pooled_quantile_ratio(runs: dict[str, list[RunSample]], arms: tuple[str, str], quantile: float,
+                           level: float) -> Estimate:
+    """Pooled quantile ratio candidate / reference with a paired block-bootstrap percentile interval (blocks
+    resampled with both arms together). The bootstrap distribution is enumerated exactly (every multiset of
+    blocks with its multinomial probability: 35 for 4 blocks, 6,435 for 8) rather than sampled; it is coarse
+    with few blocks, which is why this statistic is descriptive."""
+    def ratio(chosen: tuple[int, ...]) -> float:
+        values = [np.quantile(np.concatenate([runs[arm][b].latencies_ms for b in chosen]), quantile)
+                  for arm in arms]
+        return float(values[1] / values[0])
+
+    blocks = len(runs[arms[0]])
+    resamples = list(itertools.combinations_with_replacement(range(blocks), blocks))
+    ratios = np.array([ratio(chosen) for chosen in resamples])
+    weights = np.array([stats.multinomial.pmf(np.bincount(chosen, minlength=blocks), blocks, [1 / blocks] * blocks)
+                        for chosen in resamples])
+    order = np.argsort(ratios)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    tail = (1 - level) / 2
+    low = ratios[order][min(np.searchsorted(cumulative, tail), len(order) - 1)]
+    high = ratios[order][min(np.searchsorted(cumulative, 1 - tail), len(order) - 1)]
+    return _estimate(float(low), ratio(tuple(range(blocks))), float(high))
+
+
+def _counts(name: str, bad: list[list[int]], totals: list[list[int]], params: CompareParams) -> StatisticComparison:
+    difference = count_difference(bad[0], totals[0], bad[1], totals[1], params.level)
+    method = ("Mantel-Haenszel difference over blocks, Newcombe score interval, Fisher exact test"
+              + (f", counts deflated by overdispersion {difference.dispersion:.1f}" if difference.dispersion > 1
+                 else ""))
+    return StatisticComparison(
+        name=name, role="secondary", method=method, reference=difference.reference,
+        candidate=difference.candidate, ratio=_estimate(difference.low, difference.estimate, difference.high),
+        p_value=difference.p_value, verdict="pending",
+        mde=count_mde(difference.reference, min(sum(t) for t in totals), difference.dispersion, params.alpha))
+
+
+def overload_of(runs: list[RunSample], slope: float) -> Overload:
+    """An arm is overloaded when at least half its runs' queues grew faster than ``slope`` (s per s)."""
+    slopes = [run.backlog_slope for run in runs]
+    overloaded = sum(value >= slope for value in slopes)
+    return Overload(runs=len(runs), overloaded_runs=overloaded, median_backlog_slope=float(np.median(slopes)),
+                    overloaded=2 * overloaded >= len(runs))
+
+
+def _overloaded_verdict(overload: dict[str, Overload]) -> str | None:
+    names = [f"{arm} (latency grows {o.median_backlog_slope * 1e3:.0f} ms per s in {o.overloaded_runs}/{o.runs} "
+             "runs)" for arm, o in overload.items() if o.overloaded]
+    return ("overloaded: " + ", ".join(names) + "; its latency depends on the run's length, no ratio is claimed"
+            if names else None)
+
+
+def _not_comparable(base: ScenarioComparison, why: str) -> ScenarioComparison:
+    return base.model_copy(update={"reason": f"not comparable: {why}"})
+
+
+def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, params: CompareParams,
+                 as_scheduled: bool = False) -> ScenarioComparison:
+    """Paired run-level comparison of ``candidate`` against ``reference``; verdicts are left "pending".
+
+    ``as_scheduled``: use every block's first run whatever its audit said (the sensitivity analysis)."""
     excluded = {name: arm.excluded for name, arm in arms.items()}
-    ref, cand = arms.get(reference, ArmRuns()), arms.get(candidate, ArmRuns())
-    blocks = sorted(set(ref.runs) & set(cand.runs))
-    unpaired = {name: sorted(set(arm.runs) - set(blocks)) for name, arm in ((reference, ref), (candidate, cand))}
+    chosen = {name: (arm.as_scheduled if as_scheduled else arm.runs)
+              for name, arm in ((reference, arms.get(reference, ArmRuns())),
+                                (candidate, arms.get(candidate, ArmRuns())))}
+    blocks = sorted(set(chosen[reference]) & set(chosen[candidate]))
+    unpaired = {name: sorted(set(runs) - set(blocks)) for name, runs in chosen.items()}
     base = ScenarioComparison(reference=reference, candidate=candidate, comparable=False, blocks=blocks,
                               excluded_runs=excluded, unpaired_blocks={k: v for k, v in unpaired.items() if v})
     if len(blocks) < MIN_BLOCKS:
-        missing = [name for name, arm in ((reference, ref), (candidate, cand)) if not arm.runs]
+        missing = [name for name, runs in chosen.items() if not runs]
         why = (f"no valid run of {' and '.join(missing)}" if missing
                else f"{len(blocks)} block(s) with a valid run of both arms")
-        return base.model_copy(update={"reason": f"not comparable: {why}; a paired comparison needs at least "
-                                                 f"{MIN_BLOCKS}"})
-    runs = {reference: [ref.runs[b] for b in blocks], candidate: [cand.runs[b] for b in blocks]}
-    pooled = {name: np.concatenate([run.latencies_ms for run in chosen]) for name, chosen in runs.items()}
-    requests = {name: len(values) for name, values in pooled.items()}
-    latency = {}
-    for name, statistic in LATENCY.items():
-        needed = min_requests(PERCENTILES[name], params.tail_confidence) if name in PERCENTILES else 1
-        if min(requests.values()) < needed:
-            latency[name] = StatisticComparison(verdict=f"too few requests: {name} needs >= {needed} measured "
-                                                        f"requests per arm, have {min(requests.values())}")
-            continue
-        per_run = [[statistic(run.latencies_ms) for run in runs[arm]] for arm in (reference, candidate)]
-        latency[name] = _ratio(*per_run, params.level, (statistic(pooled[reference]), statistic(pooled[candidate])))
-    quantiles = {}
-    for arm, values in pooled.items():
-        quantiles[arm] = {}
-        for name, q in PERCENTILES.items():
-            interval = quantile_interval(values, q, params.level) if len(values) >= min_requests(
-                q, params.tail_confidence) else None
-            quantiles[arm][name] = Estimate(**vars(interval)) if interval else None
-    throughputs = [[run.throughput_ok_per_s for run in runs[arm]] for arm in (reference, candidate)]
-    means = (float(np.mean(throughputs[0])), float(np.mean(throughputs[1])))
-    if min(min(values) for values in throughputs) <= 0:
-        idle = [arm for arm, values in zip((reference, candidate), throughputs, strict=True) if min(values) <= 0]
-        throughput = StatisticComparison(reference=means[0], candidate=means[1],
-                                         verdict=f"not comparable: a run of {' and '.join(idle)} served no request")
+        return _not_comparable(base, f"{why}; a paired comparison needs at least {MIN_BLOCKS}")
+    pair = (reference, candidate)
+    runs = {name: [chosen[name][b] for b in blocks] for name in pair}
+    empty = [run.path for name in pair for run in runs[name] if run.requests == 0]
+    if empty:
+        return _not_comparable(base, f"run(s) {', '.join(empty)} hold no measured request (is the warm-up as "
+                                     "long as the run?)")
+    pooled = {name: np.concatenate([run.latencies_ms for run in runs[name]]) for name in pair}
+    per_run_requests = min(run.requests for name in pair for run in runs[name])
+    overload = {name: overload_of(runs[name], params.overload_slope) for name in pair}
+    primary = {"p50": _paired("p50 of each run", _per_run(runs, pair, np.median),
+                              (float(np.median(pooled[reference])), float(np.median(pooled[candidate]))),
+                              params.level)}
+    tail = tail_percentile(per_run_requests, params.tail_confidence)
+    if tail is None:
+        primary["tail"] = StatisticComparison(
+            name="tail", role="primary", method=PAIRED_T,
+            verdict=f"too few requests: a run needs >= {min_requests(0.9, params.tail_confidence)} measured "
+                    f"requests for a tail percentile (p90), the shortest has {per_run_requests}")
     else:
-        throughput = _ratio(*throughputs, params.level, means)
-    rates = [[run.failure_rate for run in runs[arm]] for arm in (reference, candidate)]
-    difference = paired_difference(*rates, params.level)
-    error_rate = StatisticComparison(
-        reference=sum(r.failures for r in runs[reference]) / requests[reference],
-        candidate=sum(r.failures for r in runs[candidate]) / requests[candidate],
-        ratio=_estimate(difference), p_value=difference.p_value, verdict="pending")
+        name, quantile = tail
+        primary["tail"] = _paired(f"{name} of each run", _per_run(runs, pair, lambda v: float(np.quantile(
+            v, quantile))), tuple(float(np.quantile(pooled[arm], quantile)) for arm in pair), params.level)
+    overloaded = _overloaded_verdict(overload)
+    if overloaded:
+        for stat in primary.values():
+            if stat.verdict == "pending":
+                stat.verdict, stat.p_value = overloaded, None
+    secondary = {}
+    needed = min_requests(0.99, params.tail_confidence)
+    if min(len(values) for values in pooled.values()) >= needed:
+        secondary["p99"] = StatisticComparison(
+            name="p99 of the pooled requests", role="secondary", method="paired block bootstrap (percentile)",
+            reference=float(np.quantile(pooled[reference], 0.99)), candidate=float(np.quantile(pooled[candidate],
+                                                                                               0.99)),
+            ratio=_pooled_quantile_ratio(runs, pair, 0.99, params.level),
+            verdict="descriptive")
+    totals = [[run.requests for run in runs[name]] for name in pair]
+    secondary["error_rate"] = _counts("failed share", [[run.failures for run in runs[name]] for name in pair],
+                                      totals, params)
+    secondary["slo_miss"] = _counts(
+        f"share failed or slower than {params.slo_ms:g} ms",
+        [[int((run.latencies_ms > params.slo_ms).sum()) for run in runs[name]] for name in pair], totals, params)
+    served = [sum(run.served for run in runs[name]) / sum(run.window_s for run in runs[name]) for name in pair]
+    secondary["throughput"] = StatisticComparison(
+        name="ok requests per second of the schedule's window", role="secondary",
+        method="pooled over blocks; both arms ran the same schedule, so its difference is the failed share's",
+        reference=served[0], candidate=served[1], verdict="descriptive")
+    quantiles = {name: {stat: (Estimate(**vars(interval)) if len(values) >= min_requests(
+        q, params.tail_confidence) and (interval := quantile_interval(values, q, params.level)) else None)
+        for stat, q in PERCENTILES.items()} for name, values in pooled.items()}
     return base.model_copy(update={
         "comparable": True,
-        "requests_used": requests,
-        "latency": latency,
+        "requests_used": {name: len(values) for name, values in pooled.items()},
+        "requests_per_run": per_run_requests,
+        "primary": primary,
+        "secondary": secondary,
+        "overload": overload,
         "quantiles": quantiles,
-        "throughput": throughput,
-        "error_rate": error_rate,
-        "outcomes": {arm: {key: sum(run.outcomes.get(key, 0) for run in chosen) for key in chosen[0].outcomes}
-                     for arm, chosen in runs.items()},
-        "spread": {arm: {name: _spread([LATENCY[name](run.latencies_ms) for run in chosen])
-                         for name in ("p50", "p99")} for arm, chosen in runs.items()},
+        "outcomes": {name: {key: sum(run.outcomes.get(key, 0) for run in runs[name]) for key in runs[name][0].outcomes}
+                     for name in pair},
+        "spread": {name: {stat: _spread([float(np.quantile(run.latencies_ms, q)) for run in runs[name]])
+                          for stat, q in (("p50", 0.5), ("p95", 0.95))} for name in pair},
     })
 
 
-def _statistics(result: ScenarioComparison) -> dict[str, StatisticComparison]:
-    return {**(result.latency or {}), "throughput": result.throughput, "error_rate": result.error_rate}
+def _band(kind: str, params: CompareParams) -> tuple[float, float]:
+    return ((-params.error_rate_equivalence, params.error_rate_equivalence) if kind == "errors"
+            else (1 - params.equivalence, 1 + params.equivalence))
 
 
-def add_verdicts(results: list[ScenarioComparison], params: CompareParams) -> None:
-    """Holm across ``results`` per statistic, then every pending verdict; a candidate with significantly more
-    errors is never called faster, whatever its latencies say."""
-    for name, (kind, direction) in FAMILIES.items():
-        pending = [stat for result in results if result.comparable
-                   and (stat := _statistics(result).get(name)) is not None and stat.verdict == "pending"]
-        adjusted = holm([stat.p_value if stat.p_value is not None else 1.0 for stat in pending])
-        band = ((-params.error_rate_equivalence, params.error_rate_equivalence) if kind == "errors"
-                else (1 - params.equivalence, 1 + params.equivalence))
-        for stat, p_holm in zip(pending, adjusted, strict=True):
-            assert stat.ratio is not None
-            interval = PairedInterval(stat.ratio.estimate, stat.ratio.low, stat.ratio.high, p_holm, 0)
-            stat.p_holm = p_holm
-            stat.verdict = verdict(interval, p_holm, params.alpha, band, kind, direction)  # type: ignore[arg-type]
+def _decide(stat: StatisticComparison, key: str, p_value: float, params: CompareParams) -> str:
+    kind, direction = KINDS[key]
+    assert stat.ratio is not None
+    interval = PairedInterval(stat.ratio.estimate, stat.ratio.low, stat.ratio.high, p_value, 0)
+    return verdict(interval, p_value, params.alpha, _band(kind, params), kind, direction)  # type: ignore[arg-type]
+
+
+def primary_family(results: list[ScenarioComparison]) -> list[StatisticComparison]:
+    """Every primary statistic still waiting for a verdict: one Holm family."""
+    return [stat for result in results if result.comparable for stat in (result.primary or {}).values()
+            if stat.verdict == "pending"]
+
+
+def add_verdicts(results: list[ScenarioComparison], params: CompareParams) -> int:
+    """One Holm correction over every pending primary verdict of ``results`` (the report's family), with each
+    one's minimum detectable effect at the family's Bonferroni level; secondary verdicts at the unadjusted level.
+    A candidate with significantly more failures is never called faster. Returns the family's size."""
+    family = primary_family(results)
+    adjusted = dict(zip(map(id, family), holm([stat.p_value if stat.p_value is not None else 1.0
+                                               for stat in family]), strict=True))
+    level = params.alpha / max(len(family), 1)
     for result in results:
-        if result.error_rate is not None and result.error_rate.verdict == "more":
-            for stat in (result.latency or {}).values():
+        if not result.comparable:
+            continue
+        blocks = len(result.blocks)
+        for key, stat in (result.primary or {}).items():
+            if stat.block_sd is not None:
+                stat.mde = relative_mde(stat.block_sd, blocks, level)
+                stat.mde_at_sd_upper = relative_mde(sd_upper_bound(stat.block_sd, blocks), blocks, level)
+            if id(stat) in adjusted:
+                stat.p_holm = adjusted[id(stat)]
+                stat.verdict = _decide(stat, key, stat.p_holm, params)
+        for key, stat in (result.secondary or {}).items():
+            if stat.verdict == "pending":
+                stat.verdict = _decide(stat, key, stat.p_value if stat.p_value is not None else 1.0, params)
+        errors = (result.secondary or {}).get("error_rate")
+        if errors is not None and errors.verdict == "more":
+            for stat in (result.primary or {}).values():
                 if stat.verdict == "faster":
                     stat.verdict = "inconclusive"
+    return len(family)
+
+
+def compare_all(arms: dict[str, dict[str, ArmRuns]], pair: tuple[str, str], aa: tuple[str, str] | None,
+                params: CompareParams, as_scheduled: bool = False
+                ) -> tuple[dict[str, ScenarioComparison], ScenarioComparison | None, int]:
+    """Every scenario's ``pair`` (reference, candidate) under one Holm family over their primary verdicts, and
+    the A/A check ``aa`` (service, scenario: the service against its second arm ``aa-<service>``), its own family.
+    Returns the scenarios' comparisons, the A/A one, and the size of the scenarios' family."""
+    scenarios = {name: compare_arms(runs, *pair, params, as_scheduled) for name, runs in arms.items()}
+    family = add_verdicts(list(scenarios.values()), params)
+    check = None
+    if aa is not None:
+        service, scenario = aa
+        check = compare_arms(arms[scenario], service, aa_arm(service), params, as_scheduled)
+        add_verdicts([check], params)
+    return scenarios, check, family

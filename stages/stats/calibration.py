@@ -1,12 +1,18 @@
-"""Measured error rates of the compare code: synthetic runs with known truth, replayed through it.
+"""Measured error rates of the compare stage: synthetic experiments with a known truth, through the user's path.
 
-Each synthetic run is shaped like the committed load tests: lognormal request latencies whose logs follow an
-AR(1) process (requests inside a run are autocorrelated), times a per-run level drawn afresh for every run (the
-machine's speed differs between runs: ``run_cv``). Two arms over ``blocks`` blocks go through
-:func:`stages.stats.arms.compare_arms` and :func:`stages.stats.arms.add_verdicts` exactly as the compare stage
-calls them. Cases: identical arms (the false-change rate), known multiplicative shifts (CI coverage and power),
-a candidate that fails its slowest requests (must never be called faster), and a tail-only regression (p99 must
-come out slower when enough requests back it).
+Every trial is a whole experiment: for each scenario of ``loadtest.scenarios``, blocks of runs of both arms on the
+scenario's own seeded schedule, as record frames like the load generator's (scheduled, sent and done times,
+outcomes, warm-up), each summarised and audited by the generator's own :func:`stages.loadgen.summary.summarize`.
+Some cases stall the generator in a share of first attempts: those fail the audit and are rerun in their block,
+as the loadtest stage does. The runs are then read by :func:`stages.stats.samples.group_by_arm` (censoring,
+reruns, exclusions, the schedule-window throughput) and compared by :func:`stages.stats.arms.compare_all`: one Holm
+family over every scenario's primary verdicts, exactly as the compare stage.
+
+Noise: per scenario, the variance components measured on the experiment's own runs (:func:`noise_from_runs`):
+every block replays the same payloads on the same schedule, so a request costs about the same in every block (a
+fixed profile); around it, a per-run level (the machine's speed drifts between runs) and each request's own
+noise, autocorrelated within the run. The noisier non-overloaded arm's components serve both arms. A
+heavier-tailed case draws level and request noise from Student t (3 degrees of freedom) at the same spread.
 """
 
 from __future__ import annotations
@@ -15,107 +21,278 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.signal import lfilter
 
-from stages.common.params import CompareParams
-from stages.stats.arms import add_verdicts, compare_arms
-from stages.stats.samples import ArmRuns, RunSample
+from stages.common.params import CompareParams, LoadgenParams, ScenarioParams
+from stages.common.results import LoadtestIndex, LoadtestRun
+from stages.loadgen.arrivals import draw_schedule
+from stages.loadgen.client import OUTCOMES, GeneratorUsage
+from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.summary import summarize
+from stages.stats.arms import compare_all, overload_of
+from stages.stats.samples import ArmRuns, RunSample, ScenarioRuns, group_by_arm
 
-MEDIAN_MS = 50.0
-LOG_SIGMA = 0.5  # within-run spread of log latency (p99 / p50 ~ 3.2, like the committed optimized runs)
-TIMEOUT_MS = 30_000.0
-RATE_PER_S = 4.0
-STATISTICS = ("p50", "p95", "p99", "mean")
+HEAVY_TAIL_FREEDOM = 3
+STALL_MS = 150.0  # a stalled generator: one send this late fails the audit's stall bound
+REFERENCE, CANDIDATE = "baseline", "optimized"
+PRIMARY = ("p50", "tail")
+SECONDARY = ("error_rate", "slo_miss")
+
+
+@dataclass(frozen=True)
+class Noise:
+    """One scenario's runs on the log scale: a fixed profile over the schedule's requests (the same payloads at
+    the same instants cost about the same in every block), a per-run level, and what is left of each request."""
+
+    profile_ms: np.ndarray  # per measured request: its latency with the run's level and its own noise removed
+    block_sd: float  # SD of a block's level, shared by its runs (the machine's speed while the block ran)
+    run_sd: float  # SD of each run's own level around its block's
+    within_sd: float  # SD of a request's own noise around profile and level
+    autocorrelation: float  # lag-1, of that noise
+
+    def summary(self) -> dict[str, float]:
+        return {"block_sd": self.block_sd, "run_sd": self.run_sd, "within_run_sd": self.within_sd,
+                "autocorrelation": self.autocorrelation, "profile_sd": float(np.log(self.profile_ms).std()),
+                "requests_per_run": float(len(self.profile_ms))}
 
 
 @dataclass(frozen=True)
 class Case:
-    """A known difference between the candidate and the reference."""
+    """A known difference between the candidate and the reference, applied in every scenario."""
 
     description: str
     factor: float = 1.0  # every candidate latency times this
-    fail_slowest: float = 0.0  # share of each candidate run's slowest requests that fail instead
-    slow_share: float = 0.0  # share of candidate requests made ``slow_factor`` times slower (a tail regression)
-    slow_factor: float = 1.0
+    tail_factor: float = 1.0  # candidate latencies above its run's 80th percentile times this (tail only)
+    failures_per_run: int = 0  # the candidate times out this many requests per run
+    heavy_tails: bool = False
+    stalled_share: float = 0.0  # share of first attempts whose generator stalls (audit fails, rerun)
+
+    @property
+    def true_ratio(self) -> dict[str, float | None]:
+        """The true ratio of each primary statistic, where the case fixes it."""
+        plain = self.failures_per_run == 0
+        return {"p50": self.factor if plain else None,
+                "tail": self.factor * self.tail_factor if plain else None}
 
 
 CASES = {
     "identical": Case("the same service in both arms"),
-    "x0.95": Case("candidate 5 % faster at every request", factor=0.95),
-    "x0.8": Case("candidate 20 % faster", factor=0.8),
+    "identical-heavy": Case("the same service, heavy-tailed noise (Student t, 3 d.f.)", heavy_tails=True),
+    "identical-stalls": Case("the same service; 25 % of first attempts stall the generator and are rerun",
+                             stalled_share=0.25),
+    "x0.8": Case("candidate 20 % faster at every request", factor=0.8),
     "x0.5": Case("candidate twice as fast", factor=0.5),
-    "x0.2": Case("candidate five times as fast", factor=0.2),
-    "fails-slowest": Case("candidate fails (times out) its slowest 35 % of requests", fail_slowest=0.35),
-    "tail-regression": Case("3 % of candidate requests 4x slower", slow_share=0.03, slow_factor=4.0),
+    "tail-x2": Case("candidate's slowest 20 % of requests twice as slow (a 2x tail regression)", tail_factor=2.0),
+    "one-failure": Case("candidate times out one request per run", failures_per_run=1),
 }
 
 
-def synthetic_latencies(rng: np.random.Generator, requests: int, run_cv: float, autocorrelation: float
-                        ) -> np.ndarray:
-    """One run's latencies (ms): a per-run level times a stationary AR(1) lognormal process."""
-    level = np.exp(rng.normal(0.0, run_cv))
-    innovations = rng.normal(0.0, LOG_SIGMA * np.sqrt(1 - autocorrelation**2), requests)
-    start = rng.normal(0.0, LOG_SIGMA)
-    logs = lfilter([1.0], [1.0, -autocorrelation], innovations, zi=[autocorrelation * start])[0]
-    return MEDIAN_MS * level * np.exp(logs)
+def _lag1(values: np.ndarray) -> float:
+    return float(np.corrcoef(values[:-1], values[1:])[0, 1]) if len(values) > 2 and values.std() > 0 else 0.0
 
 
-def synthetic_run(block: int, latencies: np.ndarray, failed: np.ndarray) -> RunSample:
-    """A run as :mod:`stages.stats.samples` reads it: failures censored at the timeout."""
-    duration_s = len(latencies) / RATE_PER_S
-    return RunSample(block=block, latencies_ms=np.where(failed, TIMEOUT_MS, latencies), failures=int(failed.sum()),
-                     throughput_ok_per_s=float((~failed).sum() / duration_s),
-                     outcomes={"ok": int((~failed).sum()), "timeout": int(failed.sum())})
+@dataclass(frozen=True)
+class ArmComponents:
+    """One arm's runs taken apart (all on one schedule): the profile is each request's mean log latency over
+    the runs, a run's level its median residual, and the request noise what remains."""
+
+    profile: np.ndarray
+    levels: dict[int, float]  # by block
+    within_sd: float
+    autocorrelation: float
+    level_sampling_var: float  # what the request noise alone gives a run's median (AR(1))
 
 
-def synthetic_arms(case: Case, rng: np.random.Generator, blocks: int, requests: int, run_cv: float,
-                   autocorrelation: float) -> dict[str, ArmRuns]:
-    arms = {"reference": ArmRuns(), "candidate": ArmRuns()}
+def arm_components(runs: dict[int, RunSample]) -> ArmComponents:
+    logs = np.log(np.stack([run.latencies_ms for run in runs.values()]))
+    blocks, requests = logs.shape
+    profile = logs.mean(axis=0)
+    residual = logs - profile
+    levels = np.median(residual, axis=1)
+    noise = (residual - levels[:, None]) * np.sqrt(blocks / (blocks - 1))
+    within = float(noise.std(ddof=1))
+    rho = float(np.clip(np.mean([_lag1(row) for row in noise]), 0.0, 0.95))
+    sampling = np.pi / 2 * within**2 / requests * (1 + rho) / (1 - rho)
+    return ArmComponents(profile, dict(zip(runs, levels.tolist(), strict=True)), within, rho, sampling)
+
+
+def noise_from_runs(arms: dict[str, ArmRuns], pair: tuple[str, str], overload_slope: float) -> Noise:
+    """Variance components of a scenario's ``pair`` (reference, candidate). The run levels split into a part
+    the arms of a block share and one of their own, from the paired differences (a run's own part only, when
+    one arm is overloaded or missing); profile and request noise are the noisier steady arm's."""
+    usable = {name: arms[name].runs for name in pair if name in arms and len(arms[name].runs) >= 2}
+    steady = {name: runs for name, runs in usable.items()
+              if not overload_of(list(runs.values()), overload_slope).overloaded} or usable
+    if not steady:
+        raise ValueError(f"calibration needs runs of {' or '.join(pair)}: at least two valid runs of one arm")
+    parts = {name: arm_components(runs) for name, runs in steady.items()}
+    noisiest = max(parts.values(), key=lambda part: part.within_sd)
+    sampling = max(part.level_sampling_var for part in parts.values())
+    level_var = max(float(np.var(list(part.levels.values()), ddof=1)) for part in parts.values())
+    common = sorted(set.intersection(*(set(part.levels) for part in parts.values())))
+    if len(parts) == 2 and len(common) >= 2:
+        reference, candidate = parts.values()
+        differences = [candidate.levels[b] - reference.levels[b] for b in common]
+        own = max(float(np.var(differences, ddof=1)) / 2 - sampling, 0.0)
+        shared = max(level_var - own - sampling, 0.0)
+    else:
+        own, shared = max(level_var - sampling, 0.0), 0.0
+    return Noise(np.exp(noisiest.profile), float(np.sqrt(shared)), float(np.sqrt(own)), noisiest.within_sd,
+                 noisiest.autocorrelation)
+
+
+def _draws(rng: np.random.Generator, size: int | None, heavy: bool) -> np.ndarray:
+    """Unit-variance noise: normal, or Student t scaled to unit variance."""
+    if not heavy:
+        return rng.standard_normal(size)
+    return rng.standard_t(HEAVY_TAIL_FREEDOM, size) / np.sqrt(HEAVY_TAIL_FREEDOM / (HEAVY_TAIL_FREEDOM - 2))
+
+
+def synthetic_latencies(rng: np.random.Generator, profile_ms: np.ndarray, block_level: float, noise: Noise,
+                        heavy: bool) -> np.ndarray:
+    """One run's latencies (ms): the profile, times the block's and the run's own level, times stationary AR(1)
+    request noise."""
+    rho = noise.autocorrelation
+    level = block_level + noise.run_sd * float(_draws(rng, None, heavy))
+    innovations = noise.within_sd * np.sqrt(1 - rho**2) * _draws(rng, len(profile_ms), heavy)
+    start = noise.within_sd * float(_draws(rng, None, heavy))
+    logs = lfilter([1.0], [1.0, -rho], innovations, zi=[rho * start])[0]
+    return profile_ms * np.exp(level + logs)
+
+
+def synthetic_records(schedule: np.ndarray, latencies_ms: np.ndarray, failed: np.ndarray, warmup_s: float,
+                      timeout_s: float, rng: np.random.Generator, stalled: bool) -> pd.DataFrame:
+    """A run as the load generator records it: sends a fraction of a millisecond late (one stalled send when
+    ``stalled``), ok answers after their latency, failures at the timeout."""
+    lag_s = rng.exponential(0.0002, len(schedule))
+    if stalled:
+        lag_s[rng.integers(len(schedule) // 2, len(schedule))] = STALL_MS / 1e3
+    sent = schedule + lag_s
+    done = np.where(failed, schedule + timeout_s, schedule + np.maximum(latencies_ms / 1e3, lag_s + 1e-4))
+    outcome = np.where(failed, OUTCOMES.index("timeout"), OUTCOMES.index("ok"))
+    return pd.DataFrame({
+        "index": np.arange(len(schedule)), "scheduled_s": schedule, "sent_s": sent, "done_s": done,
+        "status": np.where(failed, 0, 200), "outcome": pd.Categorical.from_codes(outcome, categories=list(OUTCOMES)),
+        "latency_ms": (done - schedule) * 1e3, "service_ms": (done - sent) * 1e3, "lag_ms": lag_s * 1e3,
+        "warmup": schedule < warmup_s})
+
+
+@dataclass
+class SyntheticScenario:
+    """One scenario's settings, schedule and noise, from which trials draw runs."""
+
+    name: str
+    settings: ScenarioParams
+    noise: Noise
+    schedule: np.ndarray
+
+
+def synthetic_scenario(name: str, settings: ScenarioParams, noise: Noise) -> SyntheticScenario:
+    return SyntheticScenario(name, settings, noise, draw_schedule(arrival_spec(settings)))
+
+
+def _run_latencies(case: Case, arm: str, rng: np.random.Generator, scenario: SyntheticScenario,
+                   measured: np.ndarray, block_level: float) -> tuple[np.ndarray, np.ndarray]:
+    profile = np.full(len(scenario.schedule), float(np.median(scenario.noise.profile_ms)))
+    profile[measured] = scenario.noise.profile_ms
+    latencies = synthetic_latencies(rng, profile, block_level, scenario.noise, case.heavy_tails)
+    failed = np.zeros(len(latencies), bool)
+    if arm == CANDIDATE:
+        latencies = latencies * case.factor
+        threshold = np.quantile(latencies[measured], 0.8)
+        latencies = np.where(latencies > threshold, latencies * case.tail_factor, latencies)
+        if case.failures_per_run:
+            failed[rng.choice(np.flatnonzero(measured), case.failures_per_run, replace=False)] = True
+    return latencies, failed
+
+
+def synthetic_load_test(case: Case, scenario: SyntheticScenario, blocks: int, bounds: LoadgenParams,
+                        rng: np.random.Generator) -> ScenarioRuns:
+    """One scenario's synthetic load test (reruns after failed audits included), as the loadtest stage leaves
+    it: the index, every run's records and its audited summary."""
+    settings = scenario.settings
+    measured = scenario.schedule >= settings.warmup_s
+    runs, records, summaries = [], {}, {}
+    spec, usage = arrival_spec(settings), GeneratorUsage(cpu=0.05, idle_wait=0.9)
     for block in range(blocks):
-        reference = synthetic_latencies(rng, requests, run_cv, autocorrelation)
-        arms["reference"].runs[block] = synthetic_run(block, reference, np.zeros(requests, bool))
-        candidate = synthetic_latencies(rng, requests, run_cv, autocorrelation) * case.factor
-        candidate = np.where(rng.random(requests) < case.slow_share, candidate * case.slow_factor, candidate)
-        failed = candidate >= np.quantile(candidate, 1 - case.fail_slowest) if case.fail_slowest else np.zeros(
-            requests, bool)
-        arms["candidate"].runs[block] = synthetic_run(block, candidate, failed)
-    return arms
+        block_level = scenario.noise.block_sd * float(_draws(rng, None, case.heavy_tails))
+        for arm in (REFERENCE, CANDIDATE):
+            for attempt in range(3):
+                latencies, failed = _run_latencies(case, arm, rng, scenario, measured, block_level)
+                stalled = attempt == 0 and rng.random() < case.stalled_share
+                frame = synthetic_records(scenario.schedule, latencies, failed, settings.warmup_s,
+                                          settings.timeout_s, rng, stalled)
+                summary = summarize(frame, spec, bounds, usage).model_copy(
+                    update={"scenario": {"name": scenario.name, **settings.model_dump()}})
+                path = f"{arm}/run-{block}" + (f"-rerun-{attempt}" if attempt else "")
+                runs.append(LoadtestRun(service=arm, repeat=block, order=len(runs), path=path,
+                                        valid=summary.audit.valid, reasons=summary.audit.reasons, attempt=attempt))
+                records[path], summaries[path] = frame, summary
+                if summary.audit.valid:
+                    break
+    index = LoadtestIndex(scenario=scenario.name, variants={}, standin=True, runs=runs, environment={})
+    return ScenarioRuns(index, records, summaries)
+
+
+def synthetic_experiment(case: Case, scenario: SyntheticScenario, blocks: int, bounds: LoadgenParams,
+                         rng: np.random.Generator) -> dict[str, ArmRuns]:
+    """One scenario's synthetic load test, read back by the compare stage's reader."""
+    return group_by_arm(synthetic_load_test(case, scenario, blocks, bounds, rng))
 
 
 @dataclass(frozen=True)
 class CaseResult:
-    """Share of trials per verdict, and the CI's coverage of the true ratio, per statistic (over the trials that
-    had a CI; None for cases without a known ratio or statistics never estimated)."""
+    """Shares of trials per verdict (per statistic and scenario), the share of trials with any change called
+    among the primary verdicts (joint), CI coverage of the true ratio, mean minimum detectable effect, and the
+    share of runs the audit excluded."""
 
-    verdicts: dict[str, dict[str, float]]
-    coverage: dict[str, float | None]
+    verdicts: dict[str, dict[str, dict[str, float]]]
+    joint_change: float
+    coverage: dict[str, dict[str, float | None]]
+    mde: dict[str, dict[str, float | None]]
+    excluded_share: float
 
 
-def run_case(case: Case, params: CompareParams, blocks: int, trials: int, seed: int, run_cv: float) -> CaseResult:
-    """``trials`` seeded synthetic comparisons of one case through the real compare code."""
-    settings = params.calibration
+def run_case(case: Case, scenarios: list[SyntheticScenario], params: CompareParams, bounds: LoadgenParams,
+             blocks: int, trials: int, seed: int) -> CaseResult:
+    """``trials`` seeded synthetic experiments of one case through the compare stage's own functions."""
     rng = np.random.default_rng(seed)
-    counts: dict[str, Counter[str]] = {name: Counter() for name in (*STATISTICS, "throughput", "error_rate")}
-    covered: Counter[str] = Counter()
-    estimated: Counter[str] = Counter()  # trials in which the statistic had a CI at all
+    names = [scenario.name for scenario in scenarios]
+    counts = {name: {stat: Counter[str]() for stat in (*PRIMARY, *SECONDARY)} for name in names}
+    covered, estimated = Counter[tuple[str, str]](), Counter[tuple[str, str]]()
+    mdes: dict[tuple[str, str], list[float]] = {}
+    joint, excluded, total_runs = 0, 0, 0
     for _ in range(trials):
-        arms = synthetic_arms(case, rng, blocks, settings.requests_per_run, run_cv, settings.autocorrelation)
-        result = compare_arms(arms, "reference", "candidate", params)
-        add_verdicts([result], params)
-        statistics = {**(result.latency or {}), "throughput": result.throughput, "error_rate": result.error_rate}
-        for name, stat in statistics.items():
-            if stat is None:
-                continue
-            counts[name][stat.verdict.split(":")[0]] += 1
-            if name in STATISTICS and stat.ratio is not None:
-                estimated[name] += 1
-                covered[name] += stat.ratio.low <= case.factor <= stat.ratio.high
-    shift_only = case.fail_slowest == 0 and case.slow_share == 0
+        arms = {scenario.name: synthetic_experiment(case, scenario, blocks, bounds, rng) for scenario in scenarios}
+        excluded += sum(len(arm.excluded) for runs in arms.values() for arm in runs.values())
+        total_runs += sum(len(arm.runs) + len(arm.excluded) for runs in arms.values() for arm in runs.values())
+        results, _, _ = compare_all(arms, (REFERENCE, CANDIDATE), None, params)
+        changed = False
+        for name, result in results.items():
+            for stat_name, stat in result.statistics().items():
+                if stat_name not in counts[name]:
+                    continue
+                word = stat.verdict.split(":")[0]
+                counts[name][stat_name][word] += 1
+                if stat_name in PRIMARY:
+                    changed |= word in ("faster", "slower")
+                    truth = case.true_ratio[stat_name]
+                    if stat.mde is not None:
+                        mdes.setdefault((name, stat_name), []).append(stat.mde)
+                    if truth is not None and stat.ratio is not None:
+                        estimated[name, stat_name] += 1
+                        covered[name, stat_name] += stat.ratio.low <= truth <= stat.ratio.high
+        joint += changed
     return CaseResult(
-        verdicts={name: {verdict: count / trials for verdict, count in sorted(tally.items())}
-                  for name, tally in counts.items()},
-        coverage={name: covered[name] / estimated[name] if shift_only and estimated[name] else None
-                  for name in STATISTICS})
+        verdicts={name: {stat: {word: n / trials for word, n in sorted(tally.items())}
+                         for stat, tally in by_stat.items()} for name, by_stat in counts.items()},
+        joint_change=joint / trials,
+        coverage={name: {stat: covered[name, stat] / estimated[name, stat] if estimated[name, stat] else None
+                         for stat in PRIMARY} for name in names},
+        mde={name: {stat: float(np.mean(mdes[name, stat])) if mdes.get((name, stat)) else None for stat in PRIMARY}
+             for name in names},
+        excluded_share=excluded / max(total_runs, 1))
 
 
 def monte_carlo_error(rate: float, trials: int) -> float:

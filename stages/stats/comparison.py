@@ -4,6 +4,8 @@ shared contracts in :mod:`stages.common.results`; they live here because only co
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from stages.common.results import Capacity, Result
@@ -18,15 +20,26 @@ class Estimate(Result):
 
 
 class StatisticComparison(Result):
-    """One statistic of both arms: pooled values over the blocks used, the run-level paired ratio (a difference
-    for error rates) with its CI and t-test p-value, and the verdict. ``verdict`` is a change word, "equivalent",
-    "inconclusive", or a sentence saying why there is none ("too few requests: ...", "not comparable: ...")."""
+    """One statistic of both arms: pooled values over the blocks used, the comparison's estimate with its CI (a
+    ratio candidate / reference, or a difference of shares for counts), p-values and the verdict.
 
+    ``role``: "primary" verdicts form one family across the report (Holm); "secondary" ones are descriptive, at
+    the unadjusted level. ``verdict`` is a change word, "equivalent", "inconclusive", "descriptive", or a
+    sentence saying why there is none ("too few requests: ...", "overloaded: ...", "not comparable: ...").
+    ``mde``: the smallest change this comparison detects with 80 % power at its level (a share of the reference:
+    0.12 = 12 %; for counts, a difference of shares); ``block_sd``: the spread of the per-block log ratios."""
+
+    name: str
+    role: Literal["primary", "secondary"]
+    method: str
     reference: float | None = None
     candidate: float | None = None
     ratio: Estimate | None = None
     p_value: float | None = None
     p_holm: float | None = None
+    block_sd: float | None = None
+    mde: float | None = None
+    mde_at_sd_upper: float | None = None  # the same at the 95 % upper bound of block_sd (few blocks: wide)
     verdict: str
 
 
@@ -35,12 +48,21 @@ class ExcludedRun(Result):
     reasons: list[str]
 
 
-class Spread(Result):
+class RunSpread(Result):
     """Between-repeat spread of one statistic: min, max and coefficient of variation over runs."""
 
     min: float
     max: float
     cv: float
+
+
+class Overload(Result):
+    """Whether an arm's queue grew through its runs (backlog slope: s of latency per s of schedule)."""
+
+    runs: int
+    overloaded_runs: int
+    median_backlog_slope: float
+    overloaded: bool
 
 
 class ScenarioComparison(Result):
@@ -55,12 +77,17 @@ class ScenarioComparison(Result):
     excluded_runs: dict[str, list[ExcludedRun]] = Field(default_factory=dict)
     unpaired_blocks: dict[str, list[int]] = Field(default_factory=dict)  # valid runs without a valid partner
     requests_used: dict[str, int] | None = None
-    latency: dict[str, StatisticComparison] | None = None  # p50, p95, p99, mean
+    requests_per_run: int | None = None  # the fewest measured requests of any run used
+    primary: dict[str, StatisticComparison] | None = None  # p50, tail
+    secondary: dict[str, StatisticComparison] | None = None  # p99 (pooled), error_rate, slo_miss, throughput
+    overload: dict[str, Overload] | None = None
     quantiles: dict[str, dict[str, Estimate | None]] | None = None  # pooled, order-statistic CIs, per arm
-    throughput: StatisticComparison | None = None
-    error_rate: StatisticComparison | None = None
     outcomes: dict[str, dict[str, int]] | None = None
-    spread: dict[str, dict[str, Spread]] | None = None
+    spread: dict[str, dict[str, RunSpread]] | None = None
+    verdicts_with_excluded_runs: dict[str, str] | None = None  # primary verdicts from every block's first run
+
+    def statistics(self) -> dict[str, StatisticComparison]:
+        return {**(self.primary or {}), **(self.secondary or {})}
 
 
 class ComparisonDetail(Result):
@@ -69,19 +96,22 @@ class ComparisonDetail(Result):
     aa_scenario: str | None = None
     capacity: Capacity | None
     params: dict[str, object]
+    primary_family: int = 0  # primary verdicts under one Holm correction (the A/A is its own family)
 
 
 class ScenarioHeadline(Result):
     comparable: bool
     blocks: int = 0
+    overloaded: list[str] = Field(default_factory=list)
     p50_ratio: float | None = None
     p50_ratio_ci: list[float] | None = None
     p50_verdict: str | None = None
-    p99_ratio: float | None = None
-    p99_ratio_ci: list[float] | None = None
-    p99_verdict: str | None = None
-    throughput_ratio: float | None = None
-    throughput_verdict: str | None = None
+    p50_mde: float | None = None
+    tail: str | None = None  # which percentile of each run the tail verdict is on
+    tail_ratio: float | None = None
+    tail_ratio_ci: list[float] | None = None
+    tail_verdict: str | None = None
+    tail_mde: float | None = None
     error_rate_verdict: str | None = None
     excluded_runs: int = 0
 
@@ -93,21 +123,35 @@ class Comparison(Result):
 
 
 class CalibrationCase(Result):
-    """One synthetic case at one level of run-to-run variation: share of trials per verdict and CI coverage of
-    the true ratio, per statistic (coverage only where the truth is a known ratio)."""
+    """One synthetic case: shares of trials per verdict (scenario -> statistic -> verdict), the share of trials
+    with any primary change called, CI coverage of the true ratio and mean MDE per primary statistic, and the
+    share of runs the audit excluded (and the loadtest rerun)."""
 
     description: str
-    run_cv: float
-    verdicts: dict[str, dict[str, float]]
-    coverage: dict[str, float | None]
+    verdicts: dict[str, dict[str, dict[str, float]]]
+    joint_change: float
+    coverage: dict[str, dict[str, float | None]]
+    mde: dict[str, dict[str, float | None]]
+    excluded_share: float
+
+
+class CalibrationCheck(Result):
+    """One measured property against its target (the worst value over ``over``)."""
+
+    value: float | None
+    target: str
+    passed: bool
+    over: str
 
 
 class Calibration(Result):
-    """``results/calibration.json``: the compare code's measured error rates at the pipeline's run count."""
+    """``results/calibration.json``: the compare stage's measured error rates on synthetic experiments with the
+    experiment's own schedules, block count and variance components (``noise``, per scenario)."""
 
     blocks: int
-    requests_per_run: int
-    autocorrelation: float
     trials: int
     monte_carlo_error_at_5pct: float
-    cases: dict[str, CalibrationCase]  # "<case>@cv<run_cv>"
+    noise: dict[str, dict[str, float]]
+    overloaded: list[str]  # scenarios whose experiment had an overloaded arm: no power target there
+    cases: dict[str, CalibrationCase]
+    checks: dict[str, CalibrationCheck]

@@ -1,9 +1,13 @@
-"""The samples a comparison works on, read from the loadtest stage's files: per arm, one sample per valid run.
+"""The samples a comparison works on, read from the loadtest stage's files: per arm, one sample per block.
 
 A run's sample holds every measured request (warm-up excluded). Failed requests (HTTP errors, timeouts, refused
 connections, client-limit drops) enter the latencies censored at the run's timeout: a service that fails its
 slowest requests, or sheds load with fast 503s, cannot look faster for it. Failures are also counted, so that
-error rates are compared on their own.
+error rates are compared with methods for counts.
+
+A run that fails the generator's audit is rerun in its block (``loadtest.max_reruns``); the block's sample is its
+first valid attempt. The first attempt of every block, valid or not, is kept apart (``as_scheduled``): the
+compare stage reports its verdicts with those too, so a reader sees whether the exclusions moved anything.
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from stages.common.artifacts import RUNS_INDEX
+from stages.common.artifacts import RECORDS_FILE, RUNS_INDEX, SUMMARY_FILE
+from stages.common.errors import ServebenchError
 from stages.common.io import read_result
-from stages.common.results import LoadSummary, LoadtestIndex
-from stages.loadgen.shards import RECORDS_FILE, SUMMARY_FILE
+from stages.common.results import LoadSummary, LoadtestIndex, LoadtestRun
 from stages.stats.comparison import ExcludedRun
 
 DEFAULT_TIMEOUT_S = 30.0  # a scenario's timeout when its summary does not record one
@@ -25,25 +30,40 @@ DEFAULT_TIMEOUT_S = 30.0  # a scenario's timeout when its summary does not recor
 
 @dataclass(frozen=True)
 class RunSample:
-    """One valid run: latencies (ms from the schedule) of every measured request, failures censored."""
+    """One run: latencies (ms from the schedule) of every measured request, failures censored at the timeout,
+    with the schedule's window and the backlog trend that tell an overloaded run from a stable one."""
 
     block: int
+    path: str
     latencies_ms: np.ndarray
     failures: int
-    throughput_ok_per_s: float
+    window_s: float  # the measured requests' scheduled span: the window throughput is counted on
+    backlog_slope: float  # Theil-Sen slope of latency over scheduled time (s per s): > 0 while a queue grows
     outcomes: dict[str, int]
 
     @property
-    def failure_rate(self) -> float:
-        return self.failures / len(self.latencies_ms) if len(self.latencies_ms) else 1.0
+    def requests(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def served(self) -> int:
+        return self.requests - self.failures
+
+    @property
+    def throughput_ok_per_s(self) -> float:
+        """Requests answered ok per second of the schedule's window: an overloaded service that serves every
+        request late still served them, and a drain after the window cannot inflate or deflate it."""
+        return self.served / self.window_s if self.window_s > 0 else 0.0
 
 
 @dataclass
 class ArmRuns:
-    """One arm's valid runs by block, and its invalid runs (path and reasons), which no statistic uses."""
+    """One arm's sample per block (its first valid attempt), its invalid attempts (path and reasons), and the
+    first attempt of every block whatever the audit said (the sensitivity analysis)."""
 
     runs: dict[int, RunSample] = field(default_factory=dict)
     excluded: list[ExcludedRun] = field(default_factory=list)
+    as_scheduled: dict[int, RunSample] = field(default_factory=dict)
 
     @property
     def latencies(self) -> list[np.ndarray]:
@@ -52,43 +72,70 @@ class ArmRuns:
 
 @dataclass
 class ScenarioRuns:
-    """A scenario's index and every run's records (valid or not), keyed by the run's path; read once."""
+    """A scenario's index, and every run's records and summary (valid or not), keyed by the run's path."""
 
     index: LoadtestIndex
     records: dict[str, pd.DataFrame]
+    summaries: dict[str, LoadSummary]
 
 
 def read_runs(folder: Path) -> ScenarioRuns:
-    """The index and the records of every run of one scenario."""
+    """The index, records and summaries of every run of one scenario."""
     index = read_result(folder / RUNS_INDEX, LoadtestIndex)
-    return ScenarioRuns(index, {run.path: pd.read_parquet(folder / run.path / RECORDS_FILE) for run in index.runs})
+    return ScenarioRuns(index, {run.path: pd.read_parquet(folder / run.path / RECORDS_FILE) for run in index.runs},
+                        {run.path: read_result(folder / run.path / SUMMARY_FILE, LoadSummary) for run in index.runs})
 
 
-def run_sample(block: int, records: pd.DataFrame, summary: LoadSummary) -> RunSample:
+def backlog_slope(scheduled_s: np.ndarray, latencies_ms: np.ndarray) -> float:
+    """How fast latency grows over the run (s of latency per s of schedule), robust to bursts (Theil-Sen)."""
+    if len(scheduled_s) < 3 or np.ptp(scheduled_s) <= 0:
+        return 0.0
+    return float(stats.theilslopes(latencies_ms / 1e3, scheduled_s).slope)
+
+
+def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummary) -> RunSample:
     """The measured requests of one run, failures censored at the scenario's timeout."""
     timeout_s = float((summary.scenario or {}).get("timeout_s") or DEFAULT_TIMEOUT_S)
     measured = records[~records["warmup"]]
     ok = (measured["outcome"] == "ok").to_numpy()
-    latencies = np.where(ok, measured["latency_ms"].to_numpy(float), np.nan)
-    censored = np.where(ok, latencies, max(timeout_s * 1000.0, float(np.nanmax(latencies, initial=0.0))))
-    return RunSample(block=block, latencies_ms=censored, failures=int((~ok).sum()),
-                     throughput_ok_per_s=float(summary.throughput_ok_per_s or 0.0),
+    latencies = measured["latency_ms"].to_numpy(float)
+    broken = int((ok & ~np.isfinite(latencies)).sum())
+    if broken:
+        raise ServebenchError(f"run {path}: {broken} ok request(s) with a latency that is not a finite number "
+                              f"(NaN or inf) in {RECORDS_FILE}: the records are damaged; rerun its load test")
+    ok_latencies = np.where(ok, latencies, np.nan)
+    censored = np.where(ok, ok_latencies, max(timeout_s * 1000.0, float(np.nanmax(ok_latencies, initial=0.0))))
+    scheduled = measured["scheduled_s"].to_numpy(float)
+    window = float(np.ptp(scheduled)) * len(scheduled) / (len(scheduled) - 1) if len(scheduled) > 1 else 0.0
+    return RunSample(block=block, path=path, latencies_ms=censored, failures=int((~ok).sum()), window_s=window,
+                     backlog_slope=backlog_slope(scheduled, censored),
                      outcomes={key: int(value) for key, value in summary.outcomes.items()})
 
 
-def group_by_arm(folder: Path, runs: ScenarioRuns) -> dict[str, ArmRuns]:
-    """Every arm's valid runs of one scenario, by block; invalid runs are listed, not used."""
+def _first_attempts(runs: list[LoadtestRun]) -> dict[tuple[str, int], LoadtestRun]:
+    first: dict[tuple[str, int], LoadtestRun] = {}
+    for run in sorted(runs, key=lambda run: run.attempt):
+        first.setdefault((run.service, run.repeat), run)
+    return first
+
+
+def group_by_arm(runs: ScenarioRuns) -> dict[str, ArmRuns]:
+    """Every arm's first valid attempt per block; invalid attempts are listed, not used, and every block's first
+    attempt is kept for the sensitivity analysis."""
     arms: dict[str, ArmRuns] = {}
-    for run in runs.index.runs:
+    first = _first_attempts(runs.index.runs)
+    for run in sorted(runs.index.runs, key=lambda run: (run.service, run.repeat, run.attempt)):
         arm = arms.setdefault(run.service, ArmRuns())
+        sample = run_sample(run.repeat, run.path, runs.records[run.path], runs.summaries[run.path])
+        if first[(run.service, run.repeat)] is run:
+            arm.as_scheduled[run.repeat] = sample
         if not run.valid:
             arm.excluded.append(ExcludedRun(path=run.path, reasons=run.reasons))
-            continue
-        summary = read_result(folder / run.path / SUMMARY_FILE, LoadSummary)
-        arm.runs[run.repeat] = run_sample(run.repeat, runs.records[run.path], summary)
+        elif run.repeat not in arm.runs:
+            arm.runs[run.repeat] = sample
     return arms
 
 
 def read_scenario(folder: Path) -> dict[str, ArmRuns]:
-    """Every arm's valid runs of one scenario, read from its folder."""
-    return group_by_arm(folder, read_runs(folder))
+    """Every arm's samples of one scenario, read from its folder."""
+    return group_by_arm(read_runs(folder))
