@@ -71,6 +71,12 @@ def mde_cell(stat: StatisticComparison | None) -> str:
     return f"{stat.mde:.0%}{upper}"
 
 
+def growth(slope: float) -> str:
+    """A backlog slope (s per s) in ms per s, with the sign of noise around zero dropped."""
+    value = slope * 1e3
+    return f"{value:.0f}" if abs(value) >= 0.5 else "0"
+
+
 def load_table(comparisons: dict[str, ScenarioComparison]) -> str:
     """Pooled figures per arm over the blocks used: failures counted at the timeout in every percentile."""
     header = ["scenario", "arm", "blocks", "requests", "p50 ms", "p95 ms", "p99 ms", "ok/s of schedule",
@@ -88,7 +94,7 @@ def load_table(comparisons: dict[str, ScenarioComparison]) -> str:
                          *[fmt(pooled[s].estimate if pooled[s] else None) for s in ("p50", "p95", "p99")],
                          fmt(getattr(data.secondary["throughput"], side), 2),
                          f"{getattr(data.secondary['error_rate'], side):.2%}",
-                         f"{load.median_backlog_slope * 1e3:.0f}" + (" **overloaded**" if load.overloaded else ""),
+                         growth(load.median_backlog_slope) + (" **overloaded**" if load.overloaded else ""),
                          outcomes])
     return table(header, rows)
 

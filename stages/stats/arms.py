@@ -126,6 +126,48 @@ def _not_comparable(base: ScenarioComparison, why: str) -> ScenarioComparison:
     return base.model_copy(update={"reason": f"not comparable: {why}"})
 
 
+def primary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.ndarray], pair: tuple[str, str],
+                       per_run_requests: int, params: CompareParams) -> dict[str, StatisticComparison]:
+    """The p50 and the tail percentile of each run, paired by block (verdicts pending)."""
+    primary = {"p50": _paired("p50 of each run", _per_run(runs, pair, np.median),
+                              (float(np.median(pooled[pair[0]])), float(np.median(pooled[pair[1]]))), params.level)}
+    tail = tail_percentile(per_run_requests, params.tail_confidence)
+    if tail is None:
+        primary["tail"] = StatisticComparison(
+            name="tail", role="primary", method=PAIRED_T,
+            verdict=f"too few requests: a run needs >= {min_requests(0.9, params.tail_confidence)} measured "
+                    f"requests for a tail percentile (p90), the shortest has {per_run_requests}")
+        return primary
+    name, quantile = tail
+    primary["tail"] = _paired(
+        f"{name} of each run", _per_run(runs, pair, lambda values: float(np.quantile(values, quantile))),
+        (float(np.quantile(pooled[pair[0]], quantile)), float(np.quantile(pooled[pair[1]], quantile))), params.level)
+    return primary
+
+
+def secondary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.ndarray], pair: tuple[str, str],
+                         params: CompareParams) -> dict[str, StatisticComparison]:
+    """Pooled p99 (where 459 requests per arm back it), failed and SLO-miss shares, throughput."""
+    secondary = {}
+    if min(len(values) for values in pooled.values()) >= min_requests(0.99, params.tail_confidence):
+        secondary["p99"] = StatisticComparison(
+            name="p99 of the pooled requests", role="secondary", method="paired block bootstrap (percentile)",
+            reference=float(np.quantile(pooled[pair[0]], 0.99)), candidate=float(np.quantile(pooled[pair[1]], 0.99)),
+            ratio=_pooled_quantile_ratio(runs, pair, 0.99, params.level), verdict="descriptive")
+    totals = [[run.requests for run in runs[name]] for name in pair]
+    secondary["error_rate"] = _counts("failed share", [[run.failures for run in runs[name]] for name in pair],
+                                      totals, params)
+    secondary["slo_miss"] = _counts(
+        f"share failed or slower than {params.slo_ms:g} ms",
+        [[int((run.latencies_ms > params.slo_ms).sum()) for run in runs[name]] for name in pair], totals, params)
+    served = [sum(run.served for run in runs[name]) / sum(run.window_s for run in runs[name]) for name in pair]
+    secondary["throughput"] = StatisticComparison(
+        name="ok requests per second of the schedule's window", role="secondary",
+        method="pooled over blocks; both arms ran the same schedule, so its difference is the failed share's",
+        reference=served[0], candidate=served[1], verdict="descriptive")
+    return secondary
+
+
 def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, params: CompareParams,
                  as_scheduled: bool = False) -> ScenarioComparison:
     """Paired run-level comparison of ``candidate`` against ``reference``; verdicts are left "pending".
@@ -153,44 +195,12 @@ def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, param
     pooled = {name: np.concatenate([run.latencies_ms for run in runs[name]]) for name in pair}
     per_run_requests = min(run.requests for name in pair for run in runs[name])
     overload = {name: overload_of(runs[name], params.overload_slope) for name in pair}
-    primary = {"p50": _paired("p50 of each run", _per_run(runs, pair, np.median),
-                              (float(np.median(pooled[reference])), float(np.median(pooled[candidate]))),
-                              params.level)}
-    tail = tail_percentile(per_run_requests, params.tail_confidence)
-    if tail is None:
-        primary["tail"] = StatisticComparison(
-            name="tail", role="primary", method=PAIRED_T,
-            verdict=f"too few requests: a run needs >= {min_requests(0.9, params.tail_confidence)} measured "
-                    f"requests for a tail percentile (p90), the shortest has {per_run_requests}")
-    else:
-        name, quantile = tail
-        primary["tail"] = _paired(f"{name} of each run", _per_run(runs, pair, lambda v: float(np.quantile(
-            v, quantile))), tuple(float(np.quantile(pooled[arm], quantile)) for arm in pair), params.level)
+    primary = primary_statistics(runs, pooled, pair, per_run_requests, params)
     overloaded = _overloaded_verdict(overload)
     if overloaded:
         for stat in primary.values():
             if stat.verdict == "pending":
                 stat.verdict, stat.p_value = overloaded, None
-    secondary = {}
-    needed = min_requests(0.99, params.tail_confidence)
-    if min(len(values) for values in pooled.values()) >= needed:
-        secondary["p99"] = StatisticComparison(
-            name="p99 of the pooled requests", role="secondary", method="paired block bootstrap (percentile)",
-            reference=float(np.quantile(pooled[reference], 0.99)), candidate=float(np.quantile(pooled[candidate],
-                                                                                               0.99)),
-            ratio=_pooled_quantile_ratio(runs, pair, 0.99, params.level),
-            verdict="descriptive")
-    totals = [[run.requests for run in runs[name]] for name in pair]
-    secondary["error_rate"] = _counts("failed share", [[run.failures for run in runs[name]] for name in pair],
-                                      totals, params)
-    secondary["slo_miss"] = _counts(
-        f"share failed or slower than {params.slo_ms:g} ms",
-        [[int((run.latencies_ms > params.slo_ms).sum()) for run in runs[name]] for name in pair], totals, params)
-    served = [sum(run.served for run in runs[name]) / sum(run.window_s for run in runs[name]) for name in pair]
-    secondary["throughput"] = StatisticComparison(
-        name="ok requests per second of the schedule's window", role="secondary",
-        method="pooled over blocks; both arms ran the same schedule, so its difference is the failed share's",
-        reference=served[0], candidate=served[1], verdict="descriptive")
     quantiles = {name: {stat: (Estimate(**vars(interval)) if len(values) >= min_requests(
         q, params.tail_confidence) and (interval := quantile_interval(values, q, params.level)) else None)
         for stat, q in PERCENTILES.items()} for name, values in pooled.items()}
@@ -199,7 +209,7 @@ def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, param
         "requests_used": {name: len(values) for name, values in pooled.items()},
         "requests_per_run": per_run_requests,
         "primary": primary,
-        "secondary": secondary,
+        "secondary": secondary_statistics(runs, pooled, pair, params),
         "overload": overload,
         "quantiles": quantiles,
         "outcomes": {name: {key: sum(run.outcomes.get(key, 0) for run in runs[name]) for key in runs[name][0].outcomes}
@@ -240,7 +250,7 @@ def add_verdicts(results: list[ScenarioComparison], params: CompareParams) -> in
             continue
         blocks = len(result.blocks)
         for key, stat in (result.primary or {}).items():
-            if stat.block_sd is not None:
+            if id(stat) in adjusted and stat.block_sd is not None:
                 stat.mde = relative_mde(stat.block_sd, blocks, level)
                 stat.mde_at_sd_upper = relative_mde(sd_upper_bound(stat.block_sd, blocks), blocks, level)
             if id(stat) in adjusted:
