@@ -3,7 +3,7 @@
 For each case of :mod:`stages.stats.calibration` (identical arms with the measured noise, with heavy tails, with
 generator stalls that fail the audit; known shifts x0.8 and x0.5; a 2x tail regression; one failure per run),
 ``compare.calibration.trials`` seeded experiments over every scenario of ``loadtest.scenarios``, with the
-experiment's own schedules, block count and variance components (read from ``results/loadtest``), through the
+experiment's own schedules, block counts and variance components (read from ``results/loadtest``), through the
 same reader, audit, exclusions and one Holm family as the compare stage. Writes the share of each verdict, the
 joint false-change rate, CI coverage, power and MDE, and the checks against their targets, to
 ``results/calibration.json``; the report shows them beside the verdicts they qualify.
@@ -42,7 +42,8 @@ CHANGES = ("faster", "slower")
 
 
 def scenarios_from(loadtest: Path, params: Params) -> tuple[list[SyntheticScenario], list[str]]:
-    """Each scenario's schedule and measured noise, and the scenarios with an overloaded arm."""
+    """Each scenario's schedule, measured noise and block count (the complete blocks the experiment ran:
+    ``repeats: auto`` may have run more than planned), and the scenarios with an overloaded arm."""
     scenarios, overloaded = [], []
     for name in params.loadtest.scenarios:
         if not (loadtest / name / RUNS_INDEX).is_file():
@@ -50,7 +51,10 @@ def scenarios_from(loadtest: Path, params: Params) -> tuple[list[SyntheticScenar
                                   "noise from them; run `dvc repro loadtest` first")
         arms = read_scenario(loadtest / name)
         noise = noise_from_runs(arms, (REFERENCE, CANDIDATE), params.compare.overload_slope)
-        scenarios.append(synthetic_scenario(name, params.loadgen.scenarios[name], noise))
+        blocks = len(set(arms[REFERENCE].runs) & set(arms[CANDIDATE].runs)) if REFERENCE in arms and \
+            CANDIDATE in arms else 0
+        scenarios.append(synthetic_scenario(name, params.loadgen.scenarios[name], noise,
+                                            blocks if blocks >= 2 else params.loadtest.planned_repeats))
         if any(overload_of(list(arm.runs.values()), params.compare.overload_slope).overloaded
                for key, arm in arms.items() if key in (REFERENCE, CANDIDATE) and arm.runs):
             overloaded.append(name)
@@ -106,8 +110,8 @@ def main() -> None:
     scenarios, overloaded = scenarios_from(args.loadtest, params)
     started, results = time.monotonic(), {}
     with ProcessPoolExecutor(max_workers=min(len(CASES), os.cpu_count() or 1)) as pool:
-        futures = {name: pool.submit(run_case, case, scenarios, params.compare, params.loadgen, blocks,
-                                     settings.trials, settings.seed + index)
+        futures = {name: pool.submit(run_case, case, scenarios, params.compare, params.loadgen, settings.trials,
+                                     settings.seed + index)
                    for index, (name, case) in enumerate(CASES.items())}
         for done, (name, future) in enumerate(futures.items(), start=1):
             results[name] = future.result()
@@ -117,7 +121,8 @@ def main() -> None:
     found = checks(results, [s.name for s in scenarios if s.name not in overloaded], settings.trials)
     write_result(args.out, Calibration(
         blocks=blocks, trials=settings.trials, monte_carlo_error_at_5pct=monte_carlo_error(0.05, settings.trials),
-        noise={s.name: s.noise.summary() for s in scenarios}, overloaded=overloaded, checks=found,
+        noise={s.name: {**s.noise.summary(), "blocks": float(s.blocks)} for s in scenarios}, overloaded=overloaded,
+        checks=found,
         cases={name: CalibrationCase(description=CASES[name].description, verdicts=result.verdicts,
                                      joint_change=result.joint_change, coverage=result.coverage, mde=result.mde,
                                      excluded_share=result.excluded_share) for name, result in results.items()}))

@@ -103,6 +103,6 @@ def test_repeats_auto_stops_once_the_targets_are_detectable_and_not_before() -> 
     quiet = synthetic_scenario("a", settings, Noise(np.full(measured, 20.0), 0.01, 0.0, 0.2, 0.2))
     noisy = synthetic_scenario("a", settings, Noise(np.full(measured, 20.0), 0.0, 0.4, 0.2, 0.2))  # own levels
     rng = np.random.default_rng(0)
-    found = detectable(scenario_from(synthetic_load_test(CASES["identical"], quiet, 4, BOUNDS, rng), chosen))
+    found = detectable(scenario_from(synthetic_load_test(CASES["identical"], quiet, BOUNDS, rng), chosen))
     assert found is not None and found.startswith("p50 detects")
-    assert detectable(scenario_from(synthetic_load_test(CASES["identical"], noisy, 4, BOUNDS, rng), chosen)) is None
+    assert detectable(scenario_from(synthetic_load_test(CASES["identical"], noisy, BOUNDS, rng), chosen)) is None

@@ -46,11 +46,11 @@ STEADY = ScenarioParams(process="exponential", rate=4.0, duration_s=35, warmup_s
 
 
 def scenario(name: str = "steady", settings: ScenarioParams = STEADY, block_sd: float = 0.03,
-             within_sd: float = 0.25) -> SyntheticScenario:
+             within_sd: float = 0.25, blocks: int = 4) -> SyntheticScenario:
     """A scenario whose noise is like the committed steady runs' (a fixed profile, small block levels)."""
     measured = int((draw_schedule_of(settings) >= settings.warmup_s).sum())
     profile = 20.0 * np.exp(np.random.default_rng(0).normal(0.0, 0.2, measured))
-    return synthetic_scenario(name, settings, Noise(profile, block_sd, 0.0, within_sd, 0.3))
+    return synthetic_scenario(name, settings, Noise(profile, block_sd, 0.0, within_sd, 0.3), blocks)
 
 
 def draw_schedule_of(settings: ScenarioParams) -> np.ndarray:
@@ -59,7 +59,7 @@ def draw_schedule_of(settings: ScenarioParams) -> np.ndarray:
 
 def experiment(case: Case = CASES["identical"], blocks: int = 4, seed: int = 0, **kwargs: object
                ) -> dict[str, ArmRuns]:
-    return synthetic_experiment(case, scenario(**kwargs), blocks, BOUNDS, np.random.default_rng(seed))
+    return synthetic_experiment(case, scenario(blocks=blocks, **kwargs), BOUNDS, np.random.default_rng(seed))
 
 
 def compared(arms: dict[str, ArmRuns], params: CompareParams = PARAMS) -> ScenarioComparison:
@@ -254,8 +254,8 @@ def test_pooled_quantile_intervals_bound_the_true_quantile() -> None:
 
 def test_noise_is_measured_from_runs_and_reproduces_their_paired_spread() -> None:
     """Runs drawn from known components come back with about those components."""
-    truth = scenario(block_sd=0.05, within_sd=0.3)
-    arms = synthetic_experiment(CASES["identical"], truth, 12, BOUNDS, np.random.default_rng(4))
+    truth = scenario(block_sd=0.05, within_sd=0.3, blocks=12)
+    arms = synthetic_experiment(CASES["identical"], truth, BOUNDS, np.random.default_rng(4))
     found = noise_from_runs(arms, ("baseline", "optimized"), PARAMS.overload_slope)
     assert found.within_sd == pytest.approx(0.3, rel=0.15)
     assert found.block_sd == pytest.approx(0.05, abs=0.035) and found.run_sd < 0.04
@@ -268,16 +268,16 @@ TRIALS = 40
 def test_identical_services_are_rarely_called_changed_and_a_halving_always_found() -> None:
     scenarios = [scenario("a"), scenario("b", ScenarioParams(process="gamma", rate=4.0, shape=0.25, duration_s=40,
                                                              warmup_s=5, seed=12))]
-    same = run_case(CASES["identical"], scenarios, PARAMS, BOUNDS, 4, TRIALS, seed=1)
+    same = run_case(CASES["identical"], scenarios, PARAMS, BOUNDS, TRIALS, seed=1)
     assert same.joint_change <= 0.1 + monte_carlo_error(0.1, TRIALS)
-    halved = run_case(CASES["x0.5"], scenarios, PARAMS, BOUNDS, 4, TRIALS, seed=2)
+    halved = run_case(CASES["x0.5"], scenarios, PARAMS, BOUNDS, TRIALS, seed=2)
     for name in ("a", "b"):
         assert halved.verdicts[name]["p50"] == {"faster": 1.0}
         assert halved.coverage[name]["p50"] is not None and halved.coverage[name]["p50"] >= 0.85
 
 
 def test_one_failure_per_run_is_never_called_harmless_and_never_makes_a_service_faster() -> None:
-    result = run_case(CASES["one-failure"], [scenario()], PARAMS, BOUNDS, 4, TRIALS, seed=3)
+    result = run_case(CASES["one-failure"], [scenario()], PARAMS, BOUNDS, TRIALS, seed=3)
     errors = result.verdicts["steady"]["error_rate"]
     assert "equivalent" not in errors and "fewer" not in errors
     assert "faster" not in result.verdicts["steady"]["p50"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import statistics
 
 from stages.common.results import Limits, Resilience, Validation
+from stages.reporting.markdown import table
 from stages.stats.comparison import ComparisonDetail
 
 Metrics = dict[str, dict[str, float | str | None]]
@@ -74,3 +75,11 @@ def headline_metrics(validation: Validation, limits: Limits, detail: ComparisonD
             metrics["opt"]["not_recovered"] = sum(fault.verdict == "not recovered"
                                                   for fault in resilience.faults.values())
     return metrics
+
+
+def headline_section(metrics: Metrics) -> str:
+    """The headline metrics as a table: the same numbers ``dvc exp show`` and ``dvc metrics diff`` show."""
+    rows = [[group, key, "n/a" if value is None else value, MEANINGS[group]]
+            for group, values in metrics.items() for key, value in values.items()]
+    return ("From `results/metrics.json` (`dvc metrics show`; ratios optimized / baseline, verdicts on p99).\n\n"
+            + table(["metric", "of", "value", "meaning"], rows))

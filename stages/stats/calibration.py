@@ -1,8 +1,9 @@
 """Measured error rates of the compare stage: synthetic experiments with a known truth, through the user's path.
 
-Every trial is a whole experiment: for each scenario of ``loadtest.scenarios``, blocks of runs of both arms on the
-scenario's own seeded schedule, as record frames like the load generator's (scheduled, sent and done times,
-outcomes, warm-up), each summarised and audited by the generator's own :func:`stages.loadgen.summary.summarize`.
+Every trial is a whole experiment: for each scenario of ``loadtest.scenarios``, as many blocks as the experiment
+ran there, of both arms on the scenario's own seeded schedule, as record frames like the load generator's
+(scheduled, sent and done times, outcomes, warm-up), each summarised and audited by the generator's own
+:func:`stages.loadgen.summary.summarize`.
 Some cases stall the generator in a share of first attempts: those fail the audit and are rerun in their block,
 as the loadtest stage does. The runs are then read by :func:`stages.stats.samples.group_by_arm` (censoring,
 reruns, exclusions, the schedule-window throughput) and compared by :func:`stages.stats.arms.compare_all`: one Holm
@@ -180,16 +181,17 @@ def synthetic_records(schedule: np.ndarray, latencies_ms: np.ndarray, failed: np
 
 @dataclass
 class SyntheticScenario:
-    """One scenario's settings, schedule and noise, from which trials draw runs."""
+    """One scenario's settings, schedule, noise and block count, from which trials draw experiments."""
 
     name: str
     settings: ScenarioParams
     noise: Noise
     schedule: np.ndarray
+    blocks: int
 
 
-def synthetic_scenario(name: str, settings: ScenarioParams, noise: Noise) -> SyntheticScenario:
-    return SyntheticScenario(name, settings, noise, draw_schedule(arrival_spec(settings)))
+def synthetic_scenario(name: str, settings: ScenarioParams, noise: Noise, blocks: int = 4) -> SyntheticScenario:
+    return SyntheticScenario(name, settings, noise, draw_schedule(arrival_spec(settings)), blocks)
 
 
 def _run_latencies(case: Case, arm: str, rng: np.random.Generator, scenario: SyntheticScenario,
@@ -207,15 +209,15 @@ def _run_latencies(case: Case, arm: str, rng: np.random.Generator, scenario: Syn
     return latencies, failed
 
 
-def synthetic_load_test(case: Case, scenario: SyntheticScenario, blocks: int, bounds: LoadgenParams,
-                        rng: np.random.Generator) -> ScenarioRuns:
+def synthetic_load_test(case: Case, scenario: SyntheticScenario, bounds: LoadgenParams, rng: np.random.Generator
+                        ) -> ScenarioRuns:
     """One scenario's synthetic load test (reruns after failed audits included), as the loadtest stage leaves
     it: the index, every run's records and its audited summary."""
     settings = scenario.settings
     measured = scenario.schedule >= settings.warmup_s
     runs, records, summaries = [], {}, {}
     spec, usage = arrival_spec(settings), GeneratorUsage(cpu=0.05, idle_wait=0.9)
-    for block in range(blocks):
+    for block in range(scenario.blocks):
         block_level = scenario.noise.block_sd * float(_draws(rng, None, case.heavy_tails))
         for arm in (REFERENCE, CANDIDATE):
             for attempt in range(3):
@@ -235,10 +237,10 @@ def synthetic_load_test(case: Case, scenario: SyntheticScenario, blocks: int, bo
     return ScenarioRuns(index, records, summaries)
 
 
-def synthetic_experiment(case: Case, scenario: SyntheticScenario, blocks: int, bounds: LoadgenParams,
-                         rng: np.random.Generator) -> dict[str, ArmRuns]:
+def synthetic_experiment(case: Case, scenario: SyntheticScenario, bounds: LoadgenParams, rng: np.random.Generator
+                         ) -> dict[str, ArmRuns]:
     """One scenario's synthetic load test, read back by the compare stage's reader."""
-    return group_by_arm(synthetic_load_test(case, scenario, blocks, bounds, rng))
+    return group_by_arm(synthetic_load_test(case, scenario, bounds, rng))
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ class CaseResult:
 
 
 def run_case(case: Case, scenarios: list[SyntheticScenario], params: CompareParams, bounds: LoadgenParams,
-             blocks: int, trials: int, seed: int) -> CaseResult:
+             trials: int, seed: int) -> CaseResult:
     """``trials`` seeded synthetic experiments of one case through the compare stage's own functions."""
     rng = np.random.default_rng(seed)
     names = [scenario.name for scenario in scenarios]
@@ -264,7 +266,7 @@ def run_case(case: Case, scenarios: list[SyntheticScenario], params: ComparePara
     mdes: dict[tuple[str, str], list[float]] = {}
     joint, excluded, total_runs = 0, 0, 0
     for _ in range(trials):
-        arms = {scenario.name: synthetic_experiment(case, scenario, blocks, bounds, rng) for scenario in scenarios}
+        arms = {scenario.name: synthetic_experiment(case, scenario, bounds, rng) for scenario in scenarios}
         excluded += sum(len(arm.excluded) for runs in arms.values() for arm in runs.values())
         total_runs += sum(len(arm.runs) + len(arm.excluded) for runs in arms.values() for arm in runs.values())
         results, _, _ = compare_all(arms, (REFERENCE, CANDIDATE), None, params)

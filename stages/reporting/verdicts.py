@@ -1,0 +1,167 @@
+"""The comparison's sections of the report, from ``comparison_detail.json`` and ``calibration.json``: the method
+as the params set it, the verdict table with MDEs, pooled figures, run-to-run spread, and the calibration. The
+README quotes the verdict table from here too (:mod:`stages.reporting.readme`), so both say the same."""
+
+from __future__ import annotations
+
+from stages.common.params import Params
+from stages.reporting.markdown import fmt, table
+from stages.stats.comparison import (
+    Calibration,
+    ComparisonDetail,
+    Estimate,
+    ScenarioComparison,
+    StatisticComparison,
+)
+
+
+def ci(value: Estimate | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value.estimate:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
+
+
+def cell(stat: StatisticComparison | None, digits: int = 3) -> str:
+    """A verdict cell: the ratio (or difference) with its CI and the verdict, or why there is none."""
+    if stat is None:
+        return "n/a"
+    if stat.ratio is None:
+        return stat.verdict
+    return f"{ci(stat.ratio, digits)} **{stat.verdict.split(':')[0]}**"
+
+
+def mde_cell(stat: StatisticComparison | None) -> str:
+    """The smallest change the verdict could detect (80 % power), and the same at the spread's upper bound."""
+    if stat is None or stat.mde is None:
+        return "n/a"
+    upper = f" ({stat.mde_at_sd_upper:.0%})" if stat.mde_at_sd_upper is not None else ""
+    return f"{stat.mde:.0%}{upper}"
+
+
+def growth(slope: float) -> str:
+    """A backlog slope (s per s) in ms per s, with the sign of noise around zero dropped."""
+    value = slope * 1e3
+    return f"{value:.0f}" if abs(value) >= 0.5 else "0"
+
+
+def load_table(comparisons: dict[str, ScenarioComparison]) -> str:
+    """Pooled figures per arm over the blocks used: failures counted at the timeout in every percentile."""
+    header = ["scenario", "arm", "blocks", "requests", "p50 ms", "p95 ms", "p99 ms", "ok/s of schedule",
+              "failed share", "queue growth ms/s", "outcomes"]
+    rows = []
+    for name, data in comparisons.items():
+        if not data.comparable or data.quantiles is None or data.secondary is None or data.overload is None:
+            rows.append([name, "-", len(data.blocks), "", *[""] * 6, data.reason])
+            continue
+        for side, arm in (("reference", data.reference), ("candidate", data.candidate)):
+            outcomes = ", ".join(f"{k} {v}" for k, v in (data.outcomes or {})[arm].items() if v)
+            pooled = data.quantiles[arm]
+            load = data.overload[arm]
+            rows.append([name, arm, len(data.blocks), (data.requests_used or {})[arm],
+                         *[fmt(pooled[s].estimate if pooled[s] else None) for s in ("p50", "p95", "p99")],
+                         fmt(getattr(data.secondary["throughput"], side), 2),
+                         f"{getattr(data.secondary['error_rate'], side):.2%}",
+                         growth(load.median_backlog_slope) + (" **overloaded**" if load.overloaded else ""),
+                         outcomes])
+    return table(header, rows)
+
+
+def verdict_table(comparisons: dict[str, ScenarioComparison]) -> str:
+    """Per scenario: the primary verdicts with CIs and MDEs, then the secondary (descriptive) ones."""
+    header = ["scenario", "candidate / reference", "blocks", "p50 of runs", "p50 MDE", "tail of runs", "tail MDE",
+              "failed share diff.", "SLO-miss share diff.", "pooled p99 (bootstrap)", "with excluded runs"]
+    rows = []
+    for name, data in comparisons.items():
+        if not data.comparable or data.primary is None or data.secondary is None:
+            rows.append([name, f"{data.candidate} / {data.reference}", len(data.blocks), data.reason, *[""] * 7])
+            continue
+        tail = data.primary["tail"]
+        overloaded = data.primary["p50"].verdict if data.primary["p50"].verdict.startswith("overloaded") else None
+        sensitivity = ", ".join(f"{k} {v.split(':')[0]}" for k, v in (data.verdicts_with_excluded_runs or {}).items())
+        rows.append([name, f"{data.candidate} / {data.reference}", len(data.blocks),
+                     overloaded or cell(data.primary["p50"]), mde_cell(data.primary["p50"]),
+                     (f"{tail.name.split(' ')[0]}: {cell(tail)}" if tail.ratio else cell(tail)) if not overloaded
+                     else "overloaded", mde_cell(tail),
+                     cell(data.secondary["error_rate"], 4), cell(data.secondary["slo_miss"], 4),
+                     cell(data.secondary.get("p99")), sensitivity or "none excluded"])
+    return table(header, rows)
+
+
+def spread_table(comparisons: dict[str, ScenarioComparison]) -> str:
+    header = ["scenario", "arm", "p50 min-max ms (CV)", "p95 min-max ms (CV)", "excluded runs", "unpaired blocks"]
+    rows = []
+    for name, data in comparisons.items():
+        for arm, spread in (data.spread or {}).items():
+            rows.append([name, arm, *[f"{spread[s].min:.1f}-{spread[s].max:.1f} ({spread[s].cv:.2f})"
+                                      for s in ("p50", "p95")],
+                         len(data.excluded_runs.get(arm, [])), data.unpaired_blocks.get(arm, []) or "-"])
+    return table(header, rows)
+
+
+def methods_section(params: Params, detail: ComparisonDetail) -> str:
+    """How the verdicts were made, from the params the stage ran with: checkable in one paragraph."""
+    compare, loadtest, loadgen = params.compare, params.loadtest, params.loadgen
+    scenarios = "; ".join(
+        f"`{name}` {s.process} {s.rate:g} req/s" + (f" (gamma shape {s.shape:g})" if s.process == "gamma" else "")
+        + (f", {s.duration_s:g} s" if s.duration_s else f", {s.requests} requests")
+        + f" of which {s.warmup_s:g} s warm-up, timeout {s.timeout_s:g} s"
+        for name in loadtest.scenarios if (s := params.loadgen.scenarios[name]))
+    aa = (f" The A/A check serves `{loadtest.aa.service}` as both arms of `{detail.aa_scenario}` (arm "
+          f"`aa-{loadtest.aa.service}`, a fresh server of the same Bento), its own family: identical services, so "
+          "it must come out equivalent or inconclusive." if detail.aa is not None else
+          f" The A/A check is off: loadtest.aa.service is {loadtest.aa.service} and loadtest.aa.scenario "
+          f"{loadtest.aa.scenario!r} is {'' if loadtest.aa.scenario in loadtest.scenarios else 'not '}one of "
+          "loadtest.scenarios.")
+    blocks = (f"**{loadtest.repeats} blocks**" if loadtest.repeats != "auto" else
+              f"**{loadtest.auto.min_repeats}-{loadtest.auto.max_repeats} blocks** (auto: until a "
+              f"{loadtest.auto.target_p50_change:.0%} p50 change and a {loadtest.auto.target_tail_ratio:g}x tail "
+              f"change are detectable, or {loadtest.auto.budget_minutes:g} min)")
+    return (
+        f"Scenarios: {scenarios}; sent open loop through the `{loadgen.client}` HTTP client (loadgen.client). "
+        f"Each runs {blocks}; a block serves every arm once, in a seeded random order (loadtest.seed "
+        f"{loadtest.seed}), each on a fresh server after {loadtest.warmup_requests} unmeasured requests, all with "
+        "the same seeded schedule and payloads. The run is the unit. **Primary** verdicts, one Holm family of "
+        f"{detail.primary_family} across the scenarios at alpha {compare.alpha:g}: the p50 of each run and its "
+        "tail percentile, the highest of p99/p95/p90 that each run's own requests back (MLPerf LoadGen's rule "
+        f"1 - q^n >= {compare.tail_confidence:g}: p99 459, p95 90, p90 44 requests), each as the ratio candidate / "
+        f"reference per block with a Student t {compare.level:.0%} interval and test on the log ratios over "
+        "blocks. Failed requests count at the timeout. **Secondary** (descriptive, unadjusted): failed and SLO-miss "
+        f"(> {compare.slo_ms:g} ms) shares by methods for counts (Mantel-Haenszel difference over blocks, Newcombe "
+        "score interval, Fisher exact test, overdispersion between blocks), the pooled p99 with a paired "
+        "block-bootstrap interval (where 459 requests per arm back it), ok throughput over the schedule's window. "
+        f"Verdicts: **equivalent** when the whole CI lies within 1 +- {compare.equivalence:g} (shares: +- "
+        f"{compare.error_rate_equivalence:g}); else **faster/slower** when the corrected test rejects and the whole "
+        "CI lies on one side of 1; **inconclusive** otherwise. An arm whose latency grows by more than "
+        f"{compare.overload_slope * 1e3:g} ms per s of schedule (Theil-Sen) in half its runs is **overloaded**: "
+        "its latency depends on the run's length, so no ratio is claimed. MDE: the smallest change each verdict "
+        "detects with 80 % power at the family's Bonferroni level, from the spread of its per-block log ratios (in "
+        "brackets: at the spread's 95 % upper bound). Exclusions judge the generator only, with bounds from the "
+        f"arrival process (send lag at the highest percentile the sends back <= max({loadgen.lag_bound_ms:g} ms, "
+        f"{loadgen.lag_gap_share:g} x the mean gap), achieved rate, gap distance, stalls); a run that fails is "
+        f"rerun in its block (up to {loadtest.max_reruns} times), and the verdicts from every block's first run "
+        "are shown beside.{aa} Measured error rates of this procedure are in the calibration section below.\n"
+    ).replace("{aa}", aa)
+
+
+def calibration_table(calibration: Calibration | None) -> str:
+    if calibration is None:
+        return "No calibration results.\n"
+    checks = [[name.replace("_", " "), fmt(check.value, 3), check.target, "pass" if check.passed else "**FAIL**",
+               check.over] for name, check in calibration.checks.items()]
+    rows = []
+    for key, case in calibration.cases.items():
+        for scenario, by_stat in case.verdicts.items():
+            rows.append([key, scenario, *[", ".join(f"{word} {share:.1%}" for word, share in by_stat[stat].items())
+                                          for stat in ("p50", "tail", "error_rate")],
+                         *[fmt(case.coverage[scenario][stat], 3) for stat in ("p50", "tail")],
+                         *[fmt(case.mde[scenario][stat], 2) for stat in ("p50", "tail")], f"{case.joint_change:.1%}"])
+    noise = [[name, *[fmt(values[key], 3) for key in ("block_sd", "run_sd", "within_run_sd", "autocorrelation")],
+              int(values["requests_per_run"])] for name, values in calibration.noise.items()]
+    return (f"{calibration.trials} seeded synthetic experiments per case, {calibration.blocks} blocks, every scenario "
+            "on its own schedule, through the compare stage's reader, audit, reruns and one Holm family; noise "
+            "from this experiment's runs (log scale) below. Monte-Carlo error of a 5 % rate "
+            f"+-{calibration.monte_carlo_error_at_5pct:.1%}. Overloaded here (no power target): "
+            f"{', '.join(calibration.overloaded) or 'none'}.\n\n"
+            + table(["check", "worst value", "target", "", "where"], checks) + "\n"
+            + table(["scenario", "block level SD", "run level SD", "request SD", "autocorrelation",
+                     "requests per run"], noise) + "\n"
+            + table(["case", "scenario", "p50 verdicts", "tail verdicts", "failed-share verdicts", "p50 coverage",
+                     "tail coverage", "p50 MDE", "tail MDE", "joint change"], rows))
