@@ -81,5 +81,6 @@ def headline_section(metrics: Metrics) -> str:
     """The headline metrics as a table: the same numbers ``dvc exp show`` and ``dvc metrics diff`` show."""
     rows = [[group, key, "n/a" if value is None else value, MEANINGS[group]]
             for group, values in metrics.items() for key, value in values.items()]
-    return ("From `results/metrics.json` (`dvc metrics show`; ratios optimized / baseline, verdicts on p99).\n\n"
+    return ("From `results/metrics.json` (`dvc metrics show`; ratios optimized / baseline; verdicts on the p50 and "
+            "the tail percentile of each run).\n\n"
             + table(["metric", "of", "value", "meaning"], rows))
