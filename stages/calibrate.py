@@ -20,8 +20,10 @@ from pathlib import Path
 from stages.common.artifacts import LOADTEST_DIR, RESULTS_DIR, RUNS_INDEX
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
-from stages.common.io import write_result
+from stages.common.io import read_result, write_result
 from stages.common.params import Params, load_params
+from stages.common.results import LoadtestIndex
+from stages.loadgen.relative import as_offered
 from stages.stats.arms import overload_of
 from stages.stats.calibration import (
     CANDIDATE,
@@ -49,11 +51,13 @@ def scenarios_from(loadtest: Path, params: Params) -> tuple[list[SyntheticScenar
         if not (loadtest / name / RUNS_INDEX).is_file():
             raise ServebenchError(f"no load test results for {name!r} under {loadtest}: the calibration takes its "
                                   "noise from them; run `dvc repro loadtest` first")
+        index = read_result(loadtest / name / RUNS_INDEX, LoadtestIndex)
+        settings = as_offered(name, params.loadgen.scenarios[name], index.offered)
         arms = read_scenario(loadtest / name)
         noise = noise_from_runs(arms, (REFERENCE, CANDIDATE), params.compare.overload_slope)
         blocks = len(set(arms[REFERENCE].runs) & set(arms[CANDIDATE].runs)) if REFERENCE in arms and \
             CANDIDATE in arms else 0
-        scenarios.append(synthetic_scenario(name, params.loadgen.scenarios[name], noise,
+        scenarios.append(synthetic_scenario(name, settings, noise,
                                             blocks if blocks >= 2 else params.loadtest.planned_repeats))
         if any(overload_of(list(arm.runs.values()), params.compare.overload_slope).overloaded
                for key, arm in arms.items() if key in (REFERENCE, CANDIDATE) and arm.runs):

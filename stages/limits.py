@@ -2,7 +2,9 @@
 
 For each built service: the raw in-process latency at batch 1 and raw throughput at the service's batch size
 (the limit), and the served latency at low load (one request at a time, the same texts) and the served
-throughput at saturation (a closed loop of concurrent single-text requests), measured in interleaved rounds.
+throughput at saturation (a closed loop of concurrent single-text requests at the highest concurrency of a ramp
+whose shed share stays within ``limits.max_shed_share``: :mod:`stages.serving.saturation`), measured in
+interleaved rounds.
 Overhead = median over rounds of (served p50 - raw p50); efficiency = served saturation throughput / raw
 batched throughput, set beside the bound that the CPU left to inference allows (the server's event loop and the
 generator share the cores with it), and how soon single requests are fast again after saturation.
@@ -11,7 +13,6 @@ generator share the cores with it), and how soon single requests are fast again 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import random
 import sys
@@ -28,6 +29,7 @@ from stages.common.artifacts import (
     CORPUS_FILE,
     DATASET_DIR,
     LIMITS_JSON,
+    LOGS_DIR,
     MODEL_DIR,
     SERVICES,
     VARIANTS_DIR,
@@ -39,10 +41,18 @@ from stages.common.params import LimitsParams, Params, ServiceParams, load_param
 from stages.common.percentiles import latency_stats
 from stages.common.results import Bentos, BuiltService, Limits, LimitsRound, RawLimit, Saturation, Served, ServiceLimits
 from stages.loadgen.client import ClientConfig, closed_loop
-from stages.loadgen.payloads import request_bodies, single_text_bodies
+from stages.loadgen.payloads import single_text_bodies
 from stages.model.classifier import SentimentClassifier
 from stages.model.latency import measure_latency
 from stages.model.variants import parse_variant
+from stages.serving.saturation import (
+    ClosedLoopBlock,
+    closed_loop_block,
+    cpu_share_bound,
+    per_request_ms,
+    ramp,
+    saturation_concurrency,
+)
 from stages.serving.server import BentoServer
 from stages.serving.startup import breakdown as startup_breakdown
 
@@ -52,7 +62,6 @@ EFFICIENCY_TARGET = 0.9
 BACK_FACTOR = 2.0  # after saturation, single requests count as back once within 2x the low-load p50 ...
 BACK_RUN = 5  # ... for this many requests in a row
 SEQUENCE_SEED = 7
-SATURATION_POOL = 50_000  # payloads the saturation users draw from: more than 64 users send in seconds
 
 
 def single_text_sequence(texts: list[str], count: int, seed: int) -> list[str]:
@@ -89,32 +98,6 @@ def back_to_low_load_s(after: pd.DataFrame, started_s: float, low_load_p50_ms: f
     return None
 
 
-def event_loop_cpu_s(workers: list[psutil.Process]) -> float:
-    """CPU seconds so far of the workers' main threads: BentoML's event loop, which parses, validates, batches
-    and answers every request there; inference runs on other threads (ONNX Runtime's, AnyIO's)."""
-    total = 0.0
-    for worker in workers:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += sum(thread.user_time + thread.system_time for thread in worker.threads()
-                         if thread.id == worker.pid)
-    return total
-
-
-async def saturate(endpoint: str, texts: list[str], params: LimitsParams, client: str, seed: int,
-                   workers: list[psutil.Process]) -> dict:
-    """A closed loop of ``saturation_concurrency`` users sending single texts without pause, with the CPU that
-    the server's event loop and this generator spent on it."""
-    bodies = request_bodies(texts, SATURATION_POOL, 1, seed)
-    config = ClientConfig(connections=params.saturation_concurrency, timeout_s=params.request_timeout_s,
-                          client=client)
-    seconds = params.saturation_seconds / params.rounds
-    loop_cpu, generator_cpu = event_loop_cpu_s(workers), time.process_time()
-    records = await closed_loop(endpoint, bodies, params.saturation_concurrency, 0.0, seconds, config)
-    return {"latencies": ok_service_ms(records), "errors": int((records["outcome"] != "ok").sum()),
-            "elapsed": float(records["done_s"].max()), "event_loop_cpu_s": event_loop_cpu_s(workers) - loop_cpu,
-            "generator_cpu_s": time.process_time() - generator_cpu}
-
-
 async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: list[str], batch_size: int,
                              params: LimitsParams, client: str, label: str, workers: list[psutil.Process]) -> dict:
     """Raw and served measurements in alternating blocks (raw, served, raw, served ...), low load first.
@@ -126,8 +109,8 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
     rng = random.Random(0)
     batches = [rng.sample(texts, batch_size) for _ in range(params.raw_repeats)]
     endpoint = f"{url}/classify"
-    pooled: dict[str, list[float]] = {"raw_single": [], "served_single": [], "raw_batch": [], "saturation": [],
-                                      "event_loop_cpu_s": [], "generator_cpu_s": []}
+    pooled: dict[str, list[float]] = {"raw_single": [], "served_single": [], "raw_batch": [], "saturation": []}
+    blocks: list[ClosedLoopBlock] = []
     rounds = []
     await served_block(endpoint, sequence[: params.warmup_requests], params, client)
     # Low load first, on a server that has not seen saturation: BentoML's batching dispatcher learns a cork wait
@@ -141,27 +124,30 @@ async def interleaved_rounds(classifier: SentimentClassifier, url: str, texts: l
         pooled["served_single"] += served_single
         rounds.append({"overhead_ms": float(np.median(served_single) - np.median(raw_single))})
         progress.update()
+    steps = await ramp(endpoint, texts, params, client, workers)
+    concurrency = saturation_concurrency(steps, params.max_shed_share)
     for index in range(params.rounds):
         raw_batch = raw_samples(classifier, batches[index :: params.rounds])
-        saturation = await saturate(endpoint, texts, params, client, index, workers)
+        block = await closed_loop_block(endpoint, texts, concurrency, params.saturation_seconds / params.rounds,
+                                        params, client, index, workers)
         saturated_until = time.monotonic()
         progress.update()
         pooled["raw_batch"] += raw_batch
-        pooled["saturation"] += saturation["latencies"]
-        pooled["event_loop_cpu_s"].append(saturation["event_loop_cpu_s"])
-        pooled["generator_cpu_s"].append(saturation["generator_cpu_s"])
+        pooled["saturation"] += block.ok_latencies_ms
+        blocks.append(block)
         rounds[index] |= {
             "raw_batch_throughput_per_s": batch_size / (float(np.median(raw_batch)) / 1e3),
-            "saturation_throughput_per_s": len(saturation["latencies"]) / saturation["elapsed"],
-            "saturation_errors": saturation["errors"],
-            "saturation_seconds": saturation["elapsed"],
+            "saturation_throughput_per_s": block.ok / block.seconds,
+            "saturation_errors": block.shed + block.errors,
+            "saturation_seconds": block.seconds,
         }
     progress.close()
     after_started_s = time.monotonic() - saturated_until
     after = await served_block(endpoint, sequence[: max(len(sequence) // params.rounds, BACK_RUN)], params, client)
     pooled["after_saturation"] = ok_service_ms(after)
     back_s = back_to_low_load_s(after, after_started_s, float(np.median(pooled["served_single"])))
-    return {"pooled": pooled, "rounds": [LimitsRound(**r) for r in rounds], "after_saturation_back_s": back_s}
+    return {"pooled": pooled, "rounds": [LimitsRound(**r) for r in rounds], "after_saturation_back_s": back_s,
+            "blocks": blocks, "ramp": [step.step() for step in steps]}
 
 
 def measure_service(name: str, built: BuiltService, params: Params, texts: list[str], home: Path, logs: Path,
@@ -184,25 +170,26 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
     gc.collect()
     pooled, rounds = measured["pooled"], measured["rounds"]
     raw_batch_throughput = batch_size / (float(np.median(pooled["raw_batch"])) / 1e3)
-    saturation_seconds = sum(r.saturation_seconds for r in rounds)
-    saturation_throughput = len(pooled["saturation"]) / saturation_seconds
+    blocks: list[ClosedLoopBlock] = measured["blocks"]
+    saturation_seconds = sum(block.seconds for block in blocks)
+    served_ok, handled = sum(block.ok for block in blocks), sum(block.handled for block in blocks)
+    saturation_throughput = served_ok / saturation_seconds
     overhead = float(np.median([r.overhead_ms for r in rounds]))
     efficiency = saturation_throughput / raw_batch_throughput
-    served_ok = len(pooled["saturation"])
-    loop_ms = 1e3 * sum(pooled["event_loop_cpu_s"]) / served_ok if served_ok else None
-    generator_ms = 1e3 * sum(pooled["generator_cpu_s"]) / served_ok if served_ok else None
-    inference_ms = 1e3 / raw_batch_throughput
-    # Every core is busy at saturation, so the CPU that the event loop and the generator spend per request is
-    # taken from inference: served throughput cannot exceed raw x inference / (inference + both).
-    bound = None if loop_ms is None or generator_ms is None else inference_ms / (inference_ms + loop_ms + generator_ms)
+    loop_cpu_s, generator_cpu_s = (sum(block.event_loop_cpu_s for block in blocks),
+                                   sum(block.generator_cpu_s for block in blocks))
+    loop_ms, generator_ms = per_request_ms(loop_cpu_s, handled), per_request_ms(generator_cpu_s, handled)
+    bound = cpu_share_bound(1e3 / raw_batch_throughput, loop_ms, generator_ms)
+    concurrency = blocks[0].concurrency
+    shed, errors = sum(block.shed for block in blocks), sum(block.errors for block in blocks)
     back_s = measured["after_saturation_back_s"]
     shown = ", ".join(f"{phase.removesuffix('_s')} {seconds:.2f}" for phase, seconds in (phases or {}).items())
     print(f"limits: {name}: ready {cold_start_s:.1f} s after launch ({shown or 'no start-up line logged'}); raw p50 "
-          f"{np.median(pooled['raw_single']):.1f} ms, served p50 "
-          f"{np.median(pooled['served_single']):.1f} ms (overhead {overhead:.1f} ms); saturation "
-          f"{saturation_throughput:.1f} req/s = {efficiency:.0%} of raw bs{batch_size} (CPU-share bound "
-          f"{bound or float('nan'):.0%}: event loop {loop_ms or float('nan'):.2f} + generator "
-          f"{generator_ms or float('nan'):.2f} ms CPU per request); single requests after saturation: p50 "
+          f"{np.median(pooled['raw_single']):.1f} ms, served p50 {np.median(pooled['served_single']):.1f} ms "
+          f"(overhead {overhead:.1f} ms); saturation at {concurrency} users {saturation_throughput:.1f} req/s "
+          f"({served_ok} served, {shed} shed, {errors} failed) = {efficiency:.0%} of raw bs{batch_size} (CPU-share "
+          f"bound {bound or float('nan'):.0%}: event loop {loop_ms or float('nan'):.2f} + generator "
+          f"{generator_ms or float('nan'):.2f} ms CPU per handled request); single requests after saturation: p50 "
           f"{np.median(pooled['after_saturation']):.1f} ms, back within {BACK_FACTOR:g}x after "
           f"{'never' if back_s is None else f'{back_s:.2f} s'}", flush=True)
     return ServiceLimits(
@@ -215,11 +202,13 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
                      batch_throughput_per_s=raw_batch_throughput),
         served=Served(
             low_load_latency_ms=latency_stats(pooled["served_single"]),
-            saturation=Saturation(concurrency=params.limits.saturation_concurrency, seconds=saturation_seconds,
-                                  ok=len(pooled["saturation"]), errors=sum(r.saturation_errors for r in rounds),
-                                  throughput_per_s=saturation_throughput,
+            saturation=Saturation(concurrency=concurrency, seconds=saturation_seconds, ok=served_ok, shed=shed,
+                                  errors=errors, throughput_per_s=saturation_throughput,
                                   latency_ms=latency_stats(pooled["saturation"]),
-                                  event_loop_cpu_ms_per_request=loop_ms, generator_cpu_ms_per_request=generator_ms),
+                                  event_loop_cpu_ms_per_request=loop_ms, generator_cpu_ms_per_request=generator_ms,
+                                  event_loop_cpu_ms_per_served=per_request_ms(loop_cpu_s, served_ok),
+                                  generator_cpu_ms_per_served=per_request_ms(generator_cpu_s, served_ok),
+                                  ramp=measured["ramp"]),
             low_load_after_saturation_latency_ms=latency_stats(pooled["after_saturation"]),
             after_saturation_back_s=back_s,
         ),
@@ -234,7 +223,7 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
 
 def main() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, model=MODEL_DIR, variants=VARIANTS_DIR,
-                          logs=Path("results/logs"), out=LIMITS_JSON)
+                          logs=LOGS_DIR / "limits", out=LIMITS_JSON)
     args = parser.parse_args()
     params = load_params(args.params)
     bentos = read_result(args.bentos, Bentos)

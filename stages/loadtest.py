@@ -7,8 +7,10 @@ twice per block: its second arm is ``aa-<service>``, the same Bento on a fresh s
 records, summary (with the fidelity audit) and server metrics under ``<out>/<arm>/run-<k>/``; a run that fails
 the audit stays, marked with its reasons, and is rerun in its block (``loadtest.max_reruns``, folders
 ``run-<k>-rerun-<a>``), so an exclusion costs a rerun, not a block. ``runs.json`` lists every run with its
-validity and the environment fingerprint. With ``loadtest.repeats: auto`` blocks are added until both primary
-verdicts can detect ``loadtest.auto``'s target changes (:mod:`stages.stats.sizing`) or its budget is spent.
+validity, the environment fingerprint and the offered load: a rate stated relative to a service's capacity
+(``rate: {of: baseline, fraction: 0.5}``) is resolved from ``results/capacity.json`` first. With
+``loadtest.repeats: auto`` blocks are added until both primary verdicts can detect ``loadtest.auto``'s target
+changes (:mod:`stages.stats.sizing`) or its budget is spent.
 """
 
 from __future__ import annotations
@@ -21,14 +23,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common.artifacts import BENTOS_JSON, CORPUS_FILE, DATASET_DIR, RUNS_INDEX, aa_arm, read_corpus
+from stages.common.artifacts import (
+    BENTOS_JSON,
+    CAPACITY_JSON,
+    CORPUS_FILE,
+    DATASET_DIR,
+    LOGS_DIR,
+    RUNS_INDEX,
+    aa_arm,
+    read_corpus,
+)
 from stages.common.cli import run_stage, stage_parser
 from stages.common.environment import fingerprint
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
 from stages.common.params import CompareParams, Params, ScenarioParams, load_params
-from stages.common.results import Bentos, LoadSummary, LoadtestIndex, LoadtestRun
+from stages.common.results import Bentos, Capacity, LoadSummary, LoadtestIndex, LoadtestRun, OfferedLoad
+from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.relative import describe, offered_load, resolve
 from stages.loadgen.run import one_line, scenario_summary, write_run
 from stages.reporting.plots import write_density
 from stages.serving.runs import served_run
@@ -75,6 +88,8 @@ class Scenario:
     texts: list[str]
     out: Path
     arms: dict[str, str]
+    offered: OfferedLoad
+    logs: Path
     runs: list[LoadtestRun] = field(default_factory=list)
     records: dict[str, pd.DataFrame] = field(default_factory=dict)
     summaries: dict[str, LoadSummary] = field(default_factory=dict)
@@ -86,7 +101,7 @@ class Scenario:
         out = self.out / path
         service = self.arms[arm]
         served = served_run(service, self.bentos.services[service], Path(self.bentos.bentoml_home),
-                            out / "server.log", self.params, self.settings, self.texts,
+                            self.logs / f"{path}.log", self.params, self.settings, self.texts,
                             self.params.loadtest.warmup_requests, self.params.loadtest.scrape_interval_s)
         summary = scenario_summary(served.records, served.usage, self.name, self.settings, self.params.loadgen)
         write_run(out, served.records, summary)
@@ -116,7 +131,18 @@ class Scenario:
     def index(self) -> LoadtestIndex:
         return LoadtestIndex(scenario=self.name, variants={arm: self.bentos.services[service].variant
                                                            for arm, service in self.arms.items()},
-                             standin=self.bentos.standin, runs=self.runs, environment=fingerprint(self.params_path))
+                             standin=self.bentos.standin, runs=self.runs, environment=fingerprint(self.params_path),
+                             offered=self.offered)
+
+
+def require_measured(name: str, settings: ScenarioParams) -> None:
+    """Refuse a schedule whose every request falls in the warm-up: sized by requests, a rate resolved from a
+    high capacity can send them all within ``warmup_s``."""
+    schedule = draw_schedule(arrival_spec(settings))
+    if not (schedule >= settings.warmup_s).any():
+        raise ServebenchError(f"loadgen.scenarios.{name}: all {len(schedule)} requests at {settings.rate} req/s are "
+                              f"sent within the warm-up of {settings.warmup_s:g} s, none measured: raise requests "
+                              "or lower warmup_s")
 
 
 def detectable(scenario: Scenario) -> str | None:
@@ -142,22 +168,29 @@ def detectable(scenario: Scenario) -> str | None:
 
 
 def main() -> None:
-    parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR)
+    parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, capacity=CAPACITY_JSON,
+                          logs=LOGS_DIR / "loadtest")
     parser.add_argument("--scenario", required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = load_params(args.params)
     if args.scenario not in params.loadgen.scenarios:
         raise ServebenchError(f"no scenario {args.scenario!r} under loadgen.scenarios in {args.params}")
-    settings = params.loadgen.scenarios[args.scenario]
+    capacity = read_result(args.capacity, Capacity) if args.capacity.is_file() else None
+    stated = params.loadgen.scenarios[args.scenario]
+    settings = resolve(args.scenario, stated, capacity)
+    offered = offered_load(stated, settings, capacity)
+    print(f"loadtest: {args.scenario}: offered {describe(offered)}", file=sys.stderr, flush=True)
     if settings.mode != "open":
         raise ServebenchError(f"scenario {args.scenario!r} is closed-loop; the experiment compares open-loop runs")
+    require_measured(args.scenario, settings)
     arms = scenario_arms(params, args.scenario)
     scenario = Scenario(args.scenario, params, settings, read_result(args.bentos, Bentos),
-                        read_corpus(args.dataset / CORPUS_FILE), args.out, arms, params_path=args.params)
+                        read_corpus(args.dataset / CORPUS_FILE), args.out, arms, offered,
+                        args.logs / args.scenario, params_path=args.params)
     loadtest = params.loadtest
     order = run_order(list(arms), loadtest.most_repeats, loadtest.seed)
-    run_seconds = (settings.duration_s or (settings.requests or 0) / settings.rate) + SERVER_START_ESTIMATE_S
+    run_seconds = (settings.duration_s or (settings.requests or 0) / offered.rate_per_s) + SERVER_START_ESTIMATE_S
     started, stopped = time.monotonic(), "the planned blocks ran"
     for repeat in range(loadtest.most_repeats):
         if repeat >= loadtest.planned_repeats:

@@ -16,8 +16,10 @@ import pandas as pd
 
 from stages.common.artifacts import LIMITS_JSON, LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
 from stages.common.cli import run_stage, stage_parser
+from stages.common.environment import REFERENCE_SPEED, slowdown
 from stages.common.io import read_result, write_result
 from stages.common.params import Params, load_params
+from stages.common.percentiles import min_requests
 from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, Spread, Validation
 from stages.reporting.headline import headline_metrics, headline_section
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
@@ -35,14 +37,41 @@ from stages.stats.comparison import Calibration, ComparisonDetail
 from stages.stats.samples import ScenarioRuns, group_by_arm, read_runs
 
 
-def environment_section(runs_index: LoadtestIndex) -> str:
+def speed_line(measured: dict[str, float] | None, limits: Limits) -> str:
+    """The machine's speed fingerprint against the README's reference machine, with the raw in-process bs1 p50
+    of each served variant (limits): the figures to check before setting results from two machines side by
+    side."""
+    raw = ", ".join(f"{service.variant} {fmt(service.raw.bs1_latency_ms.p50)} ms"
+                    for service in limits.services.values())
+    if not measured:
+        return f"- Speed: not recorded (results from before the fingerprint); raw in-process bs1 p50: {raw}\n"
+    ratios = slowdown(measured)
+    return (f"- Speed (slowdown against the README's reference machine; above 1: slower): pure-Python loop of 2M "
+            f"additions {measured['python_loop_ms']:.1f} ms ({ratios['python_loop_ms']:.2f}x; reference "
+            f"{REFERENCE_SPEED['python_loop_ms']:g} ms), float32 512x512 matmul {measured['matmul_gflops']:.0f} "
+            f"GFLOP/s ({ratios['matmul_gflops']:.2f}x; reference {REFERENCE_SPEED['matmul_gflops']:g}); raw "
+            f"in-process bs1 p50: {raw}\n")
+
+
+def environment_section(runs_index: LoadtestIndex, limits: Limits) -> str:
     env = runs_index.environment
     flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in env["cpu_flags"].items())
     libraries = ", ".join(f"{name} {version}" for name, version in env["libraries"].items() if version)
+    speed = env.get("speed")
     return (f"- CPU: {env['cpu_model']}, {env['cores']} cores, generator affinity {env['affinity']}\n"
-            f"- ISA: {flags}\n- Python {env['python']} on {env['platform']}\n- Libraries: {libraries}\n"
+            + speed_line(speed if isinstance(speed, dict) else None, limits)
+            + f"- ISA: {flags}\n- Python {env['python']} on {env['platform']}\n- Libraries: {libraries}\n"
             f"- git revision {env['git_revision']}, params.yaml sha256 {env['params_sha256']}\n"
             f"- served variants: {runs_index.variants}; stand-in model: {runs_index.standin}\n")
+
+
+def ramp_table(limits: Limits) -> str:
+    """Served req/s (shed / failed) at every step of each service's saturation ramp."""
+    ramps = {name: service.served.saturation.ramp for name, service in limits.services.items()}
+    longest = max(ramps.values(), key=len)
+    return table(["service", *(f"{step.concurrency} users" for step in longest)],
+                 [[name, *(f"{step.throughput_per_s:.1f} ({step.shed}/{step.errors})" for step in ramp),
+                   *["-"] * (len(longest) - len(ramp))] for name, ramp in ramps.items()])
 
 
 def limits_section(limits: Limits) -> str:
@@ -61,35 +90,48 @@ def limits_section(limits: Limits) -> str:
             + table(["service", "variant", "cold start s", "raw bs1 p50 ms", "served p50 ms", "overhead ms",
                      "saturation req/s", "saturation efficiency", "p50 after saturation ms", "after / before"],
                     rows)
-            + "\nAt saturation every core is busy, so the CPU that each request costs outside inference (the "
+            + "\nSaturation: the highest concurrency of a closed-loop ramp (1, 2, 4, ... users) whose failed share "
+            "(503 shed or other) stays within `limits.max_shed_share`; served and shed requests are counted apart. "
+            "At saturation every core is busy, so the CPU that each request costs outside inference (the "
             "server's event loop: HTTP, validation, batching; the load generator on the same machine) is taken "
-            "from inference: the efficiency it allows is inference / (inference + event loop + generator). Back: "
-            "from the end of saturation until single requests are within 2x the low-load p50, 5 in a row.\n\n"
-            + table(["service", "inference ms / request", "event loop CPU ms / request",
-                     "generator CPU ms / request", "CPU-share bound", "saturation efficiency", "back after s"],
-                    [[name, fmt(1e3 / service.raw.batch_throughput_per_s, 2),
-                      fmt(service.served.saturation.event_loop_cpu_ms_per_request, 2),
-                      fmt(service.served.saturation.generator_cpu_ms_per_request, 2),
+            "from inference: the efficiency it allows is inference / (inference + event loop + generator), per "
+            "request the server handled (per served request beside it). Back: from the end of saturation until "
+            "single requests are within 2x the low-load p50, 5 in a row.\n\n"
+            + table(["service", "users", "served", "shed", "failed", "inference ms / request",
+                     "event loop CPU ms / handled (/ served)", "generator CPU ms / handled (/ served)",
+                     "CPU-share bound", "saturation efficiency", "back after s"],
+                    [[name, (sat := service.served.saturation).concurrency, sat.ok, sat.shed, sat.errors,
+                      fmt(1e3 / service.raw.batch_throughput_per_s, 2),
+                      f"{fmt(sat.event_loop_cpu_ms_per_request, 2)} ({fmt(sat.event_loop_cpu_ms_per_served, 2)})",
+                      f"{fmt(sat.generator_cpu_ms_per_request, 2)} ({fmt(sat.generator_cpu_ms_per_served, 2)})",
                       "n/a" if service.cpu_share_bound is None else f"{service.cpu_share_bound:.0%}",
                       f"{service.saturation_efficiency:.0%}", fmt(service.served.after_saturation_back_s, 2)]
                      for name, service in limits.services.items()])
+            + "\nThe ramp (served req/s, shed / failed at each step):\n\n" + ramp_table(limits)
             + "\nWhere the cold start went (s; the first worker's own log lines, `stages/serving/startup.py`):\n\n"
             + table(["service", *(phase.removesuffix("_s").replace("_", " ") for phase, _, _ in PHASES)],
                     [[name, *(fmt((service.start_breakdown_s or {}).get(phase), 2) for phase, _, _ in PHASES)]
                      for name, service in limits.services.items()]))
 
 
+P99_CLAIM = min_requests(0.99, 0.99)  # the capacity stage's rule for a p99 claim (MLPerf LoadGen's)
+
+
 def capacity_section(capacity: Capacity | None) -> str:
     if capacity is None:
         return "No capacity results.\n"
-    rows = [[name, s.variant, fmt(s.capacity_per_s, 2), f"[{', '.join(fmt(rate, 2) for rate in s.bracket)}]",
-             fmt(s.start_rate, 2), len(s.steps), s.short_steps]
+    rows = [[name, s.variant, fmt(s.capacity_per_s, 2) + ("" if s.claim_holds or s.capacity_per_s is None
+                                                           else f" (bracket: step < {P99_CLAIM} requests)"),
+             f"[{', '.join(fmt(rate, 2) for rate in s.bracket)}]", fmt(s.start_rate, 2), len(s.steps),
+             s.short_steps]
             for name, s in capacity.services.items()]
     ratio = f"{capacity.ratio:.2f}x" if capacity.ratio else "n/a"
     return (f"Objective: p99 from the scheduled time <= {capacity.slo_p99_ms} ms, failed requests <= "
-            f"{capacity.max_error_rate:.0%}. Capacity ratio optimized / baseline: **{ratio}**.\n\n"
-            + table(["service", "variant", "capacity req/s", "bracket [pass, fail]", "first step req/s", "steps",
-                     "steps < 459 req"],
+            f"{capacity.max_error_rate:.0%}, failures censored above every served latency. Capacity: the offered "
+            f"rate the highest passing step's schedule realised. Capacity ratio optimized / baseline: **{ratio}**."
+            "\n\n"
+            + table(["service", "variant", "capacity req/s", "bracket [pass, fail] nominal req/s",
+                     "first step req/s", "steps", f"steps < {P99_CLAIM} req"],
                     rows))
 
 
@@ -217,12 +259,12 @@ def main() -> None:
         STANDIN_BANNER if validation.standin else "",
         drift_caveat(run_date),
         "## Headline\n", headline_section(metrics),
-        "\n## Environment\n", environment_section(first),
+        "\n## Environment\n", environment_section(first, limits),
         f"## Offline: accuracy, size and in-process latency ({validation.examples} examples)\n",
         variants_table(validation),
         "## Serving limits\n", limits_section(limits),
         "\n## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
-        "### Method\n", methods_section(params, detail),
+        "### Method\n", methods_section(params, detail, {name: runs.index.offered for name, runs in scenarios.items()}),
         f"\n### Verdicts (ratios candidate / reference, paired by block, {params.compare.level:.0%} CI)\n",
         verdict_table(comparisons),
         "\n### Pooled figures per arm\n", load_table(comparisons),

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.common.params import LoadgenParams, Params, ParamsError, parse_params
-from stages.common.results import LoadtestRun
-from stages.loadtest import Scenario, detectable, run_folder, run_order, scenario_arms
+from stages.common.errors import ServebenchError
+from stages.common.params import LoadgenParams, Params, ParamsError, ScenarioParams, parse_params
+from stages.common.results import LoadtestRun, OfferedLoad
+from stages.loadtest import Scenario, detectable, require_measured, run_folder, run_order, scenario_arms
 from stages.stats.calibration import CASES, Noise, synthetic_load_test, synthetic_scenario
 from stages.stats.samples import ScenarioRuns
 
@@ -68,8 +69,8 @@ class ScriptedScenario(Scenario):
 def test_a_run_that_fails_the_audit_is_rerun_in_its_block_up_to_the_limit(tmp_path: Path) -> None:
     chosen = params(max_reruns=2)
     scenario = ScriptedScenario("a", chosen, chosen.loadgen.scenarios["a"], None, [], tmp_path,  # type: ignore[arg-type]
-                                {"baseline": "baseline", "optimized": "optimized"},
-                                script=[False, True, False, False, False, True])
+                                {"baseline": "baseline", "optimized": "optimized"}, OfferedLoad(rate_per_s=2.0),
+                                tmp_path / "logs", script=[False, True, False, False, False, True])
     scenario.block(0, ["baseline", "optimized"])
     scenario.block(1, ["optimized"])
     assert [(run.service, run.repeat, run.attempt, run.valid) for run in scenario.runs] == [
@@ -82,7 +83,7 @@ def test_a_run_that_fails_the_audit_is_rerun_in_its_block_up_to_the_limit(tmp_pa
 def test_repeats_auto_takes_its_bounds_and_refuses_a_minimum_above_the_maximum() -> None:
     chosen = params(repeats="auto", auto={"min_repeats": 5, "max_repeats": 9})
     assert (chosen.loadtest.planned_repeats, chosen.loadtest.most_repeats) == (5, 9)
-    assert (params().loadtest.planned_repeats, params().loadtest.most_repeats) == (4, 4)
+    assert (params(repeats=4).loadtest.planned_repeats, params(repeats=4).loadtest.most_repeats) == (4, 4)
     with pytest.raises(ParamsError, match=r"max_repeats \(4\) must be >= min_repeats \(6\)"):
         params(repeats="auto", auto={"min_repeats": 6, "max_repeats": 4})
 
@@ -90,7 +91,7 @@ def test_repeats_auto_takes_its_bounds_and_refuses_a_minimum_above_the_maximum()
 def scenario_from(runs: ScenarioRuns, chosen: Params) -> Scenario:
     """A load test's state after ``runs`` (synthetic ones: the stopping rule reads only their records)."""
     state = Scenario("a", chosen, chosen.loadgen.scenarios["a"], None, [], Path("."),  # type: ignore[arg-type]
-                     {"baseline": "baseline", "optimized": "optimized"})
+                     {"baseline": "baseline", "optimized": "optimized"}, OfferedLoad(rate_per_s=2.0), Path("logs"))
     state.runs, state.records, state.summaries = list(runs.index.runs), runs.records, runs.summaries
     return state
 
@@ -106,3 +107,10 @@ def test_repeats_auto_stops_once_the_targets_are_detectable_and_not_before() -> 
     found = detectable(scenario_from(synthetic_load_test(CASES["identical"], quiet, BOUNDS, rng), chosen))
     assert found is not None and found.startswith("p50 detects")
     assert detectable(scenario_from(synthetic_load_test(CASES["identical"], noisy, BOUNDS, rng), chosen)) is None
+
+
+def test_a_schedule_that_is_all_warm_up_is_refused_before_any_server_starts() -> None:
+    """Sized by requests at a rate resolved from a high capacity, 40 requests can all land in a 0.5 s warm-up."""
+    with pytest.raises(ServebenchError, match=r"all 40 requests at 200.0 req/s are sent within the warm-up"):
+        require_measured("fast", ScenarioParams(rate=200.0, requests=40, warmup_s=0.5))
+    require_measured("fine", ScenarioParams(rate=20.0, requests=40, warmup_s=0.5))

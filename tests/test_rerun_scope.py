@@ -99,12 +99,15 @@ def test_a_fresh_lock_leaves_nothing_to_run(repo: Path) -> None:
     assert rerun_scope(repo) == (set(), set())
 
 
-def test_switching_off_int8_reruns_only_what_depends_on_it(repo: Path) -> None:
-    set_param(repo, "convert.int8.enabled", False)
+def test_switching_off_fp16_reruns_only_what_depends_on_it(repo: Path) -> None:
+    """On a CPU the optimized service serves INT8 (auto), so FP16 can be switched off; INT8 could not be while
+    ``serve.optimized.variant: auto`` would pick it (the params check refuses that up front)."""
+    set_param(repo, "convert.fp16.enabled", False)
     direct, reruns = rerun_scope(repo)
-    assert direct == {"convert_int8"}
-    # A new build is a new Bento tag: the manifests name it as their image (k3s).
-    assert reruns == {"convert_int8", "validate", "build", "limits", "k3s", *experiment(repo)}
+    assert direct == {"convert_fp16"}
+    # The variants folder changes, so validate and build rerun; a new build is a new Bento tag: the manifests
+    # name it as their image (k3s).
+    assert reruns == {"convert_fp16", "validate", "build", "limits", "k3s", *experiment(repo)}
 
 
 def test_touching_the_classifier_reruns_what_runs_it_and_nothing_upstream(repo: Path) -> None:
@@ -131,6 +134,15 @@ def test_one_scenario_knob_reruns_only_that_scenario(repo: Path) -> None:
     # scenario's schedule.
     assert rerun_scope(repo) == ({f"loadtest@{scenario}", "calibrate", "report"},
                                  {f"loadtest@{scenario}", "compare", "calibrate", "report"})
+
+
+def test_a_capacity_knob_reruns_the_load_tests_whose_rates_it_sets(repo: Path) -> None:
+    """The default scenarios state their rates against the measured capacities: a new capacity is a new rate."""
+    set_param(repo, "capacity.slo_p99_ms", 500)
+    scenarios = load_params(repo / "params.yaml").loadtest.scenarios
+    direct, reruns = rerun_scope(repo)
+    assert direct == {"capacity"}
+    assert reruns == {"capacity", *(f"loadtest@{name}" for name in scenarios), "compare", "calibrate", "report"}
 
 
 def test_a_k3s_knob_reruns_only_the_manifests(repo: Path) -> None:

@@ -16,6 +16,9 @@ MODEL_DIR = Path("data/model")
 DATASET_DIR = Path("data/dataset")
 VARIANTS_DIR = Path("data/variants")
 RESULTS_DIR = Path("results")
+# Server logs of the last run of each serving stage: diagnostics, neither results nor DVC outputs (a fresh clone
+# has none, and its `dvc status` must not call the committed results changed for lack of them).
+LOGS_DIR = Path("logs")
 BENTOML_HOME = Path("bentoml")
 
 MODEL_INFO = "model_info.json"

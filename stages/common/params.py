@@ -17,8 +17,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PositiveFloat,
+    Tag,
     ValidationError,
     model_validator,
 )
@@ -43,7 +45,8 @@ def _quantity(value: Any) -> Any:
 
 Quantity = Annotated[str, BeforeValidator(_quantity)]
 # Tags pydantic adds to an error's location for each member of a union: not keys a user wrote.
-UNION_TAG = re.compile(r"^(literal\[.*\]|constrained-\w+|function-\w+|[a-z]+\[.*\]|int|float|str|bool|none)$")
+UNION_TAG = re.compile(r"^(literal\[.*\]|constrained-\w+|function-\w+|[a-z]+\[.*\]|int|float|str|bool|none|absolute|"
+                       r"relative)$")
 VariantChoice = Literal["auto", "pytorch-fp32", "pytorch-fp16", "onnx-fp32", "onnx-fp16", "onnx-int8"]
 BatchShape = Annotated[list[PositiveInt], Field(min_length=2, max_length=2, description="[batch, sequence length]")]
 
@@ -245,7 +248,9 @@ class LimitsParams(_Section):
 
     sequential_requests: Annotated[int, Field(ge=10)] = 200
     saturation_seconds: Annotated[float, Field(gt=0.0)] = 20.0
-    saturation_concurrency: Annotated[int, Field(ge=1)] = 64
+    saturation_concurrency: Annotated[int, Field(ge=1)] = 64  # the ramp's last step (1, 2, 4, ... users)
+    ramp_step_seconds: Annotated[float, Field(gt=0.0)] = 2.0
+    max_shed_share: Fraction = 0.01  # the saturation point: the highest step whose failed share stays within
     warmup_requests: Annotated[int, Field(ge=0)] = 20
     raw_repeats: Annotated[int, Field(ge=3)] = 30
     rounds: Annotated[int, Field(ge=1, le=20)] = 4
@@ -258,11 +263,30 @@ class LimitsParams(_Section):
         return self
 
 
+class RelativeRate(_Section):
+    """A rate stated as a share of a service's measured capacity (``results/capacity.json``), so that a scenario
+    asks the same question on a fast and a slow machine; the load test resolves it to req/s before it sends and
+    records the rate it used (:mod:`stages.loadgen.relative`)."""
+
+    of: Literal["baseline", "optimized"]
+    fraction: Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)]
+
+
+def _rate_kind(value: Any) -> str:
+    return "relative" if isinstance(value, dict | RelativeRate) else "absolute"
+
+
+# A mapping is a relative rate, anything else a number: errors then name the one form the user meant.
+Rate = Annotated[Annotated[Annotated[float, Field(gt=0.0, allow_inf_nan=False)], Tag("absolute")]
+                 | Annotated[RelativeRate, Tag("relative")], Discriminator(_rate_kind)]
+
+
 class ScenarioParams(_Section):
     """One workload: arrival process, size, payload and client limits."""
 
     process: Literal["exponential", "gamma", "constant", "trace"] = "exponential"
-    rate: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 1.0
+    # req/s, or {of: baseline|optimized, fraction: f}: f x that service's capacity under the p99 objective
+    rate: Rate = 1.0
     shape: Annotated[float, Field(gt=0.0)] = 1.0
     trace_file: str | None = None
     duration_s: Annotated[float, Field(gt=0.0)] | None = None
@@ -283,6 +307,8 @@ class ScenarioParams(_Section):
             raise ValueError("give exactly one of duration_s and requests")
         if self.process == "trace" and not self.trace_file:
             raise ValueError("process 'trace' needs trace_file")
+        if isinstance(self.rate, RelativeRate) and self.process == "trace":
+            raise ValueError("a trace sets its own arrival times: a rate relative to capacity means nothing there")
         if self.duration_s is not None and self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup_s ({self.warmup_s:g}) must be shorter than duration_s ({self.duration_s:g}): "
                              "every request of the run would be warm-up, none measured")
@@ -324,8 +350,8 @@ class AutoRepeatsParams(_Section):
     power at the report's family-wise level (stages/stats/sizing.py), or the budget is spent."""
 
     min_repeats: Annotated[int, Field(ge=4, le=50)] = 4
-    max_repeats: Annotated[int, Field(ge=4, le=200)] = 12
-    budget_minutes: Annotated[float, Field(gt=0.0)] = 20.0  # per scenario
+    max_repeats: Annotated[int, Field(ge=4, le=200)] = 6
+    budget_minutes: Annotated[float, Field(gt=0.0)] = 14.0  # per scenario, its first blocks included
     target_p50_change: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # 0.2: a 20 % change of the median
     target_tail_ratio: Annotated[float, Field(gt=1.0)] = 2.0  # 2.0: the tail percentile doubles (or halves)
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # family-wise level sized for (as compare.alpha)
@@ -344,7 +370,7 @@ class LoadtestParams(_Section):
     services: Annotated[list[Literal["baseline", "optimized"]], Field(min_length=1)] = ["baseline", "optimized"]
     # Blocks: a paired comparison needs >= 2 (the A/A check 4); "auto": from auto.min_repeats until the primary
     # verdicts can detect auto's target changes, or its budget is spent.
-    repeats: Annotated[int, Field(ge=2, le=50)] | Literal["auto"] = 4
+    repeats: Annotated[int, Field(ge=2, le=50)] | Literal["auto"] = "auto"
     auto: AutoRepeatsParams = AutoRepeatsParams()
     max_reruns: Annotated[int, Field(ge=0, le=10)] = 2  # a run failing the audit is rerun in its block
     seed: int = 0  # order of the services within each repeat
@@ -559,9 +585,23 @@ class Params(_Section):
         if named and self.resilience.scenario not in self.loadgen.scenarios:
             raise ValueError(f"resilience.scenario = {self.resilience.scenario!r}: must be a name under "
                              f"loadgen.scenarios ({sorted(self.loadgen.scenarios)})")
+        self._check_relative_rates()
         for name in ("baseline", "optimized"):
             self._check_servable(name, getattr(self.serve, name).variant)
         return self
+
+    def _check_relative_rates(self) -> None:
+        """A rate relative to a service's capacity needs the capacity stage to measure that service, and a stage
+        that reads ``results/capacity.json``: the load tests do, the resilience stage does not."""
+        for name in self.loadtest.scenarios:
+            rate = self.loadgen.scenarios[name].rate
+            if isinstance(rate, RelativeRate) and rate.of not in self.loadtest.services:
+                raise ValueError(f"loadgen.scenarios.{name}.rate.of = {rate.of!r}: the capacity stage measures "
+                                 f"loadtest.services {self.loadtest.services} only")
+        if self.resilience.scenario in self.loadgen.scenarios and \
+                isinstance(self.loadgen.scenarios[self.resilience.scenario].rate, RelativeRate):
+            raise ValueError(f"loadgen.scenarios.{self.resilience.scenario}.rate: the resilience scenario needs a "
+                             "rate in req/s (the resilience stage does not depend on results/capacity.json)")
 
     def _check_servable(self, service: str, variant: str) -> None:
         """A served variant the pipeline will produce: its conversion enabled, half precision in PyTorch only
@@ -570,6 +610,12 @@ class Params(_Section):
         for precision in ("fp16", "int8"):
             if variant == f"onnx-{precision}" and not getattr(self.convert, precision).enabled:
                 raise ValueError(f"{key}: needs convert.{precision}.enabled: true (it is off)")
+        if variant == "auto" and not self.convert.int8.enabled and self.runtime.providers != "cuda":
+            raise ValueError(f"{key}: auto serves onnx-int8 on a CPU and convert.int8.enabled is false; set "
+                             "runtime.providers: cuda (auto then serves onnx-fp16) or name a variant")
+        if variant == "auto" and not self.convert.fp16.enabled and self.runtime.providers == "cuda":
+            raise ValueError(f"{key}: auto serves onnx-fp16 on a GPU and convert.fp16.enabled is false; name a "
+                             "variant")
         if variant == "pytorch-fp16" and self.runtime.providers == "cpu":
             raise ValueError(f"{key}: PyTorch FP16 runs on a CUDA GPU only and runtime.providers is cpu; "
                              "serve onnx-int8 (or auto) on a CPU")

@@ -20,6 +20,10 @@ def latency_stats(samples_ms: np.ndarray | list[float]) -> LatencyStats:
     return LatencyStats(**result, max=float(values.max()), mean=float(values.mean()), count=len(values))
 
 
+# The tail percentiles a verdict may test, highest first: the highest that a run's requests back is tested.
+TAIL_CANDIDATES = {"p99": 0.99, "p95": 0.95, "p90": 0.90}
+
+
 def min_requests(quantile: float, confidence: float = 0.99) -> int:
     """The fewest samples that back a claim on ``quantile`` (MLPerf LoadGen's rule ``1 - q**n >= confidence``:
     459 for p99 at 99 %). Below it, a sample's p99 is its largest few values, not an estimate."""

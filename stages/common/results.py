@@ -98,16 +98,32 @@ class RawLimit(Result):
     batch_throughput_per_s: float
 
 
-class Saturation(Result):
+class RampStep(Result):
+    """One step of the concurrency ramp that finds the saturation point: served, shed (503), other failures."""
+
     concurrency: int
+    ok: int
+    shed: int
+    errors: int
+    seconds: float
+    throughput_per_s: float  # served (ok) per second
+
+
+class Saturation(Result):
+    concurrency: int  # the ramp's highest step within limits.max_shed_share
     seconds: float
     ok: int
-    errors: int
-    throughput_per_s: float
+    shed: int = 0  # 503s: requests the server refused
+    errors: int  # other failures
+    throughput_per_s: float  # served (ok) per second
     latency_ms: LatencyStats
-    # CPU per served request of the server's event loop (workers' main threads) and of the load generator
+    # CPU of the server's event loop (workers' main threads) and of the load generator, per request the server
+    # handled (served, shed or failed: the loop did work for each) and per served request
     event_loop_cpu_ms_per_request: float | None = None
     generator_cpu_ms_per_request: float | None = None
+    event_loop_cpu_ms_per_served: float | None = None
+    generator_cpu_ms_per_served: float | None = None
+    ramp: list[RampStep] = []
 
 
 class Served(Result):
@@ -122,7 +138,7 @@ class LimitsRound(Result):
     overhead_ms: float
     raw_batch_throughput_per_s: float
     saturation_throughput_per_s: float
-    saturation_errors: int
+    saturation_errors: int  # shed and other failures
     saturation_seconds: float
 
 
@@ -222,6 +238,16 @@ class LoadtestRun(Result):
     server_ready_s: float | None = None  # cold start of the run's fresh server: launch -> /readyz
 
 
+class OfferedLoad(Result):
+    """The rate a load test sent, how it was stated, and where it sits against each service's capacity."""
+
+    rate_per_s: float
+    relative_to: str | None = None  # the service whose capacity the rate was stated against (None: req/s)
+    fraction: float | None = None
+    capacity_per_s: dict[str, float] = {}  # results/capacity.json at the time of the load test
+    multiple_of_capacity: dict[str, float] = {}  # rate / capacity: above 1, that service is past its capacity
+
+
 class LoadtestIndex(Result):
     """``results/loadtest/<scenario>/runs.json``: every run in the order it ran, with its validity."""
 
@@ -230,14 +256,16 @@ class LoadtestIndex(Result):
     standin: bool
     runs: list[LoadtestRun]
     environment: dict[str, object]
+    offered: OfferedLoad | None = None
 
 
 class CapacityStep(Result):
-    rate: float
+    rate: float  # the schedule's nominal rate (the search's variable)
+    offered_per_s: float | None = None  # the rate the seeded schedule realised over its measured requests
     measured: int
     failed: int
     error_rate: float
-    p99_ms: float | None
+    p99_ms: float | None  # failed requests (shed 503s included) censored above every served latency
     p50_ms: float | None
     goodput_per_s: float | None = None  # ok within the objective's latency bound, per second of the schedule
     passed: bool
@@ -247,8 +275,9 @@ class CapacityStep(Result):
 class ServiceCapacity(Result):
     variant: str
     start_rate: float  # the search's first step (capacity.start_rate, or the saturation throughput from limits)
-    capacity_per_s: float | None  # None: even the lowest rate probed failed
-    bracket: list[float | None]  # [highest pass, lowest fail above it]
+    capacity_per_s: float | None  # the highest passing step's offered rate; None: even the lowest rate failed
+    claim_holds: bool = False  # that step measured >= 459 requests: a p99 claim, not a bracket below the rule
+    bracket: list[float | None]  # nominal rates: [highest pass, lowest fail above it]
     steps: list[CapacityStep]
     short_steps: int
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stages.common.artifacts import CORPUS_FILE, DATASET_DIR, read_corpus
+from stages.common.artifacts import CAPACITY_JSON, CORPUS_FILE, DATASET_DIR, read_corpus
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
+from stages.common.io import read_result
 from stages.common.params import load_params
+from stages.common.results import Capacity
 from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.relative import resolve
 from stages.loadgen.run import Shard, one_line, scenario_summary, send_scenario, write_run
 from stages.loadgen.shards import run_shards
 
 
 def main() -> None:
-    parser = stage_parser(__doc__)
+    parser = stage_parser(__doc__, capacity=CAPACITY_JSON)  # resolves rates stated relative to capacity
     parser.add_argument("--url", required=True, help="endpoint receiving POSTed JSON bodies")
     parser.add_argument("--scenario", required=True, help="name under loadgen.scenarios in params.yaml")
     parser.add_argument("--corpus", type=Path, default=DATASET_DIR / CORPUS_FILE)
@@ -31,12 +34,14 @@ def main() -> None:
     bounds = load_params(args.params).loadgen
     if args.scenario not in bounds.scenarios:
         raise ServebenchError(f"no scenario {args.scenario!r} in {args.params}; have {sorted(bounds.scenarios)}")
-    scenario = bounds.scenarios[args.scenario]
+    capacity = read_result(args.capacity, Capacity) if args.capacity.is_file() else None
+    scenario = resolve(args.scenario, bounds.scenarios[args.scenario], capacity)
     processes = args.processes or bounds.processes
     shard_index, shard_count = (int(part) for part in args.shard.split("/"))
     whole_run = args.start_at is None
     if scenario.mode == "open" and processes > 1 and whole_run:
-        records, usage = run_shards(args.url, args.scenario, args.params, args.corpus, args.out, processes)
+        records, usage = run_shards(args.url, args.scenario, args.params, args.corpus, args.out, processes,
+                                     args.capacity)
     else:
         records, usage = send_scenario(args.url, scenario, read_corpus(args.corpus), bounds.client,
                                        Shard(shard_index, shard_count, args.start_at))

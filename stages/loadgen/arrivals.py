@@ -8,6 +8,7 @@ variation 1/sqrt(shape): shape 1 is Poisson, smaller shapes are burstier.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -85,8 +86,16 @@ def schedule_fit(gaps: np.ndarray, spec: ArrivalSpec) -> GapFit | None:
     """One-sample KS test of *drawn* gaps against the target distribution: does the sampler draw what it should?
 
     The drawn schedule has no timing noise, so here a p-value is the right tool: a wrong distribution or rate is
-    rejected, a correct sampler passes at the significance level.
+    rejected, a correct sampler passes at the significance level. Every run of a scenario (and every synthetic
+    run of the calibration) tests the same seeded schedule, and the exact KS p-value is costly: it is computed
+    once per schedule.
     """
+    return _schedule_fit(np.ascontiguousarray(gaps, dtype=float).tobytes(), spec)
+
+
+@functools.lru_cache(maxsize=256)
+def _schedule_fit(gap_bytes: bytes, spec: ArrivalSpec) -> GapFit | None:
+    gaps = np.frombuffer(gap_bytes)
     distribution = gap_distribution(spec)
     if distribution is None or len(gaps) < 2:
         return None

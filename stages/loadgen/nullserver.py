@@ -6,7 +6,8 @@ every request with 200 and a fixed JSON body; driven at 3,500-5,000 req/s it use
 
 Otherwise an aiohttp server with routes for the tests: ``POST /ok`` (and ``/classify``, standing in for a
 served Bento) answers 200 at once; ``/error`` answers 500;
-``/slow?ms=N`` answers after N ms; ``/serial?ms=N`` serves one request at a time, N ms each; ``/close`` answers
+``/slow?ms=N`` answers after N ms; ``/serial?ms=N`` serves one request at a time, N ms each;
+``/shedding?ms=N&queue=Q`` too, but refuses (503) a request that finds Q waiting; ``/close`` answers
 200 and closes the connection (no keep-alive); ``/reset`` drops the connection without answering.
 ``POST /control/stall`` with ``{"seconds": s}`` holds every request (arriving or in progress) until ``s`` seconds
 from now: the coordinated-omission test's server hiccup.
@@ -28,6 +29,7 @@ from stages.common.errors import ServebenchError
 
 STALL_UNTIL = web.AppKey("stall_until", list)
 SERIAL_LOCK = web.AppKey("serial_lock", asyncio.Lock)
+WAITING = web.AppKey("waiting", list)
 
 
 async def _after_stall(request: web.Request) -> None:
@@ -62,6 +64,23 @@ async def serial(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def shedding(request: web.Request) -> web.Response:
+    """Like ``/serial``, but a request finding ``queue`` others waiting is refused at once with 503, as BentoML
+    sheds a request it expects to miss its batching deadline: a server whose closed-loop "throughput" at high
+    concurrency is mostly refusals."""
+    await request.read()
+    waiting = request.app[WAITING]
+    if waiting[0] >= int(request.query.get("queue", "4")):
+        return web.json_response({"error": "shed"}, status=503)
+    waiting[0] += 1
+    try:
+        async with request.app[SERIAL_LOCK]:
+            await asyncio.sleep(int(request.query.get("ms", "20")) / 1e3)
+    finally:
+        waiting[0] -= 1
+    return web.json_response({"ok": True})
+
+
 async def close(request: web.Request) -> web.Response:
     await request.read()
     response = web.json_response({"ok": True})
@@ -86,9 +105,10 @@ def make_app() -> web.Application:
     app = web.Application()
     app[STALL_UNTIL] = [0.0]
     app[SERIAL_LOCK] = asyncio.Lock()
+    app[WAITING] = [0]
     app.add_routes([
         web.post("/ok", ok), web.post("/classify", ok), web.post("/error", error), web.post("/slow", slow),
-        web.post("/serial", serial),
+        web.post("/serial", serial), web.post("/shedding", shedding),
         web.post("/close", close), web.post("/reset", reset),
         web.post("/control/stall", stall),
     ])

@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 
-from stages.common.params import ScenarioParams
+from stages.common.errors import ServebenchError
+from stages.common.params import RelativeRate, ScenarioParams
 from stages.loadgen.arrivals import ArrivalSpec
 
 
@@ -28,6 +29,9 @@ def arrival_spec(scenario: ScenarioParams, shards: int = 1) -> ArrivalSpec:
     Every n-th arrival of a gamma(shape) process is n gaps apart: gamma(n * shape) at 1/n of the rate, so a
     shard's own audit tests its share against the right distribution.
     """
+    if isinstance(scenario.rate, RelativeRate):
+        raise ServebenchError(f"a rate of {scenario.rate.fraction:g} x {scenario.rate.of}'s capacity must be resolved "
+                              "to req/s from results/capacity.json before a run (stages.loadgen.relative)")
     shape = scenario.shape * shards if scenario.process in ("gamma", "exponential") else scenario.shape
     process = "gamma" if scenario.process == "exponential" and shards > 1 else scenario.process
     return ArrivalSpec(process=process, rate=scenario.rate / shards, shape=shape, requests=scenario.requests,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stages.common.artifacts import RECORDS_FILE, SUMMARY_FILE
+from stages.common.artifacts import CAPACITY_JSON, RECORDS_FILE, SUMMARY_FILE
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result
 from stages.common.results import LoadSummary
@@ -34,13 +34,14 @@ def merge_runs(frames: list[pd.DataFrame], usages: list[GeneratorUsage]) -> tupl
     return merged, GeneratorUsage(max(usage.cpu for usage in usages), min(waits) if waits else None)
 
 
-def run_shards(url: str, scenario: str, params: Path, corpus: Path, out: Path, processes: int
-               ) -> tuple[pd.DataFrame, GeneratorUsage]:
-    """Start ``processes`` copies of ``python -m stages.loadgen`` on one schedule and merge their records."""
+def run_shards(url: str, scenario: str, params: Path, corpus: Path, out: Path, processes: int,
+               capacity: Path = CAPACITY_JSON) -> tuple[pd.DataFrame, GeneratorUsage]:
+    """Start ``processes`` copies of ``python -m stages.loadgen`` on one schedule and merge their records (each
+    resolves a rate relative to capacity from the same ``capacity`` file)."""
     start_at = time.time() + SHARD_START_LEAD_S
     shard_dirs = [out / f"shard-{k}" for k in range(processes)]
     base = [sys.executable, "-m", "stages.loadgen", "--url", url, "--scenario", scenario, "--params", str(params),
-            "--corpus", str(corpus), "--start-at", repr(start_at)]
+            "--corpus", str(corpus), "--capacity", str(capacity), "--start-at", repr(start_at)]
     children = [subprocess.Popen([*base, "--shard", f"{k}/{processes}", "--out", str(shard_dirs[k])])
                 for k in range(processes)]
     if any(child.wait() != 0 for child in children):

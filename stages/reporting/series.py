@@ -18,9 +18,9 @@ CDF_POINTS = 200
 
 def latency_vs_load(capacity: Capacity) -> pd.DataFrame:
     """Every capacity step of every service, by offered rate: p50, p99, error rate and goodput, with the SLO."""
-    rows = [{"service": name, "offered_per_s": step.rate, "p50_ms": step.p50_ms, "p99_ms": step.p99_ms,
-             "error_rate": step.error_rate, "goodput_per_s": step.goodput_per_s, "slo_p99_ms": capacity.slo_p99_ms,
-             "passed": step.passed}
+    rows = [{"service": name, "offered_per_s": step.offered_per_s or step.rate, "p50_ms": step.p50_ms,
+             "p99_ms": step.p99_ms, "error_rate": step.error_rate, "goodput_per_s": step.goodput_per_s,
+             "slo_p99_ms": capacity.slo_p99_ms, "passed": step.passed}
             for name, service in capacity.services.items() for step in service.steps]
     columns = ["service", "offered_per_s", "p50_ms", "p99_ms", "error_rate", "goodput_per_s", "slo_p99_ms", "passed"]
     return pd.DataFrame(rows, columns=columns).sort_values(["service", "offered_per_s"], ignore_index=True)

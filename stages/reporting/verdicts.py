@@ -5,6 +5,9 @@ README quotes the verdict table from here too (:mod:`stages.reporting.readme`), 
 from __future__ import annotations
 
 from stages.common.params import Params
+from stages.common.percentiles import TAIL_CANDIDATES, min_requests
+from stages.common.results import OfferedLoad
+from stages.loadgen.relative import describe
 from stages.reporting.markdown import fmt, table
 from stages.stats.comparison import (
     Calibration,
@@ -96,11 +99,13 @@ def spread_table(comparisons: dict[str, ScenarioComparison]) -> str:
     return table(header, rows)
 
 
-def methods_section(params: Params, detail: ComparisonDetail) -> str:
-    """How the verdicts were made, from the params the stage ran with: checkable in one paragraph."""
+def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str, OfferedLoad | None]) -> str:
+    """How the verdicts were made, from the params the stage ran with and the rates each load test recorded
+    (a rate relative to capacity becomes req/s there): checkable in one paragraph."""
     compare, loadtest, loadgen = params.compare, params.loadtest, params.loadgen
     scenarios = "; ".join(
-        f"`{name}` {s.process} {s.rate:g} req/s" + (f" (gamma shape {s.shape:g})" if s.process == "gamma" else "")
+        f"`{name}` {s.process} {describe(load) if (load := offered.get(name)) else f'{s.rate} req/s'}"
+        + (f" (gamma shape {s.shape:g})" if s.process == "gamma" else "")
         + (f", {s.duration_s:g} s" if s.duration_s else f", {s.requests} requests")
         + f" of which {s.warmup_s:g} s warm-up, timeout {s.timeout_s:g} s"
         for name in loadtest.scenarios if (s := params.loadgen.scenarios[name]))
@@ -114,6 +119,8 @@ def methods_section(params: Params, detail: ComparisonDetail) -> str:
               f"**{loadtest.auto.min_repeats}-{loadtest.auto.max_repeats} blocks** (auto: until a "
               f"{loadtest.auto.target_p50_change:.0%} p50 change and a {loadtest.auto.target_tail_ratio:g}x tail "
               f"change are detectable, or {loadtest.auto.budget_minutes:g} min)")
+    needed = ", ".join(f"{name} {min_requests(quantile, compare.tail_confidence)}"
+                       for name, quantile in TAIL_CANDIDATES.items())
     return (
         f"Scenarios: {scenarios}; sent open loop through the `{loadgen.client}` HTTP client (loadgen.client). "
         f"Each runs {blocks}; a block serves every arm once, in a seeded random order (loadtest.seed "
@@ -121,12 +128,13 @@ def methods_section(params: Params, detail: ComparisonDetail) -> str:
         "the same seeded schedule and payloads. The run is the unit. **Primary** verdicts, one Holm family of "
         f"{detail.primary_family} across the scenarios at alpha {compare.alpha:g}: the p50 of each run and its "
         "tail percentile, the highest of p99/p95/p90 that each run's own requests back (MLPerf LoadGen's rule "
-        f"1 - q^n >= {compare.tail_confidence:g}: p99 459, p95 90, p90 44 requests), each as the ratio candidate / "
+        f"1 - q^n >= {compare.tail_confidence:g}: {needed}), each as the ratio candidate / "
         f"reference per block with a Student t {compare.level:.0%} interval and test on the log ratios over "
         "blocks. Failed requests count at the timeout. **Secondary** (descriptive, unadjusted): failed and SLO-miss "
         f"(> {compare.slo_ms:g} ms) shares by methods for counts (Mantel-Haenszel difference over blocks, Newcombe "
         "score interval, Fisher exact test, overdispersion between blocks), the pooled p99 with a paired "
-        "block-bootstrap interval (where 459 requests per arm back it), ok throughput over the schedule's window. "
+        f"block-bootstrap interval (where {min_requests(0.99, compare.tail_confidence)} requests per arm back it), "
+        "ok throughput over the schedule's window. "
         f"Verdicts: **equivalent** when the whole CI lies within 1 +- {compare.equivalence:g} (shares: +- "
         f"{compare.error_rate_equivalence:g}); else **faster/slower** when the corrected test rejects and the whole "
         "CI lies on one side of 1; **inconclusive** otherwise. An arm whose latency grows by more than "

@@ -22,7 +22,7 @@ from scipy import stats
 
 from stages.common.artifacts import aa_arm
 from stages.common.params import CompareParams
-from stages.common.percentiles import min_requests
+from stages.common.percentiles import TAIL_CANDIDATES, min_requests
 from stages.stats.comparison import Estimate, Overload, RunSpread, ScenarioComparison, StatisticComparison
 from stages.stats.counts import count_difference, count_mde
 from stages.stats.paired import MIN_BLOCKS, PairedInterval, holm, paired_ratio, verdict
@@ -31,7 +31,6 @@ from stages.stats.sizing import relative_mde, sd_upper_bound
 from stages.stats.tails import quantile_interval
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-TAIL_CANDIDATES = {"p99": 0.99, "p95": 0.95, "p90": 0.90}
 PAIRED_T = "paired t on per-run log ratios over blocks"
 # Statistics that get a verdict: the kind of change and direction of each.
 KINDS = {"p50": ("latency", "lower_is_better"), "tail": ("latency", "lower_is_better"),

@@ -1,0 +1,75 @@
+"""Scenario rates relative to measured capacity mean the same on a fast and a slow machine."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import REPO_ROOT
+
+from stages.common.errors import ServebenchError
+from stages.common.params import ParamsError, RelativeRate, ScenarioParams, load_params, parse_params
+from stages.common.results import Capacity, ServiceCapacity
+from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.relative import as_offered, describe, offered_load, resolve
+
+
+def capacity(baseline: float | None, optimized: float | None) -> Capacity:
+    def service(rate: float | None) -> ServiceCapacity:
+        return ServiceCapacity(variant="v", start_rate=1.0, capacity_per_s=rate, bracket=[rate, None], steps=[],
+                               short_steps=0)
+    return Capacity(slo_p99_ms=1000, max_error_rate=0.01, services={"baseline": service(baseline),
+                                                                     "optimized": service(optimized)}, ratio=None)
+
+
+# The development VM's capacities (30 Nov) and a 2.5x slower machine's (issue 27).
+FAST, SLOW = capacity(15.19, 91.33), capacity(3.72, 16.2)
+
+
+def test_the_committed_scenarios_ask_the_same_question_on_a_fast_and_a_slow_machine() -> None:
+    scenarios = load_params(REPO_ROOT / "params.yaml").loadgen.scenarios
+    for name in ("steady", "bursty", "high-intensity"):
+        fast, slow = (resolve(name, scenarios[name], machine) for machine in (FAST, SLOW))
+        assert fast.rate != slow.rate
+        multiples = [offered_load(scenarios[name], resolved, machine).multiple_of_capacity["baseline"]
+                     for resolved, machine in ((fast, FAST), (slow, SLOW))]
+        assert multiples[0] == pytest.approx(multiples[1], rel=1e-3)
+    intense = scenarios["high-intensity"]
+    for machine in (FAST, SLOW):
+        load = offered_load(intense, resolve("high-intensity", intense, machine), machine)
+        assert load.multiple_of_capacity["baseline"] > 1 > load.multiple_of_capacity["optimized"]
+    steady_fast = offered_load(scenarios["steady"], resolve("steady", scenarios["steady"], FAST), FAST)
+    assert steady_fast.multiple_of_capacity["baseline"] < 1
+    assert "0.5 x baseline's capacity" in describe(steady_fast)
+
+
+def test_an_absolute_rate_stays_as_given_and_still_says_where_it_sits() -> None:
+    settings = ScenarioParams(rate=20.0, duration_s=10)
+    assert resolve("x", settings, SLOW) is settings
+    load = offered_load(settings, settings, SLOW)
+    assert load.relative_to is None and load.multiple_of_capacity["baseline"] == pytest.approx(20 / 3.72)
+
+
+def test_a_relative_rate_without_a_measured_capacity_is_refused_by_name() -> None:
+    settings = ScenarioParams(rate=RelativeRate(of="baseline", fraction=0.5), requests=100)
+    with pytest.raises(ServebenchError, match=r"steady\.rate.*no capacity results"):
+        resolve("steady", settings, None)
+    with pytest.raises(ServebenchError, match="no probed rate met the objective"):
+        resolve("steady", settings, capacity(None, 50.0))
+    with pytest.raises(ServebenchError, match="must be resolved"):
+        arrival_spec(settings)
+    with pytest.raises(ServebenchError, match="recorded no offered rate"):
+        as_offered("steady", settings, None)
+    assert as_offered("steady", settings, offered_load(settings, resolve("s", settings, FAST), FAST)).rate == 7.595
+
+
+def test_relative_rates_are_checked_against_what_the_capacity_stage_measures() -> None:
+    relative = {"process": "exponential", "rate": {"of": "optimized", "fraction": 0.5}, "requests": 100}
+    with pytest.raises(ParamsError, match=r"loadgen.scenarios.s.rate.of = 'optimized'.*measures"):
+        parse_params({"loadgen": {"scenarios": {"s": relative}},
+                      "loadtest": {"scenarios": ["s"], "services": ["baseline"], "aa": {"service": None}}})
+    with pytest.raises(ParamsError, match="resilience scenario needs a rate in req/s"):
+        parse_params({"loadgen": {"scenarios": {"s": relative}}, "resilience": {"scenario": "s"}})
+    with pytest.raises(ParamsError, match="trace sets its own arrival times"):
+        parse_params({"loadgen": {"scenarios": {"t": {**relative, "process": "trace", "trace_file": "x.csv"}}}})
+    with pytest.raises(ParamsError, match="fraction"):
+        parse_params({"loadgen": {"scenarios": {"s": {**relative, "rate": {"of": "baseline", "fraction": 0}}}}})
+
