@@ -10,16 +10,26 @@ import pytest
 import yaml
 
 from stages.common.params import parse_params
-from stages.reporting.readme import BLOCKS, refresh
+from stages.reporting.readme import BLOCKS, documents, refresh
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = (REPO_ROOT / "README.md").read_text()
+TEXTS = {str(path): (REPO_ROOT / path).read_text() for path in documents(REPO_ROOT)}
 
 
-def test_every_results_block_of_the_readme_matches_the_committed_results() -> None:
-    assert set(re.findall(r"<!-- results:([\w-]+) -->", README)) <= set(BLOCKS)
-    refreshed = refresh(README, REPO_ROOT / "results")
-    assert refreshed == README, "README results blocks are stale: run `python -m stages.reporting.readme`"
+@pytest.mark.parametrize("document", sorted(TEXTS))
+def test_every_results_block_matches_the_committed_results(document: str) -> None:
+    text = TEXTS[document]
+    assert set(re.findall(r"<!-- results:([\w-]+) -->", text)) <= set(BLOCKS)
+    refreshed = refresh(text, REPO_ROOT / "results")
+    assert refreshed == text, f"{document}: results blocks are stale: run `python -m stages.reporting.readme`"
+
+
+def test_the_readme_first_screen_shows_the_commands_and_what_comes_out() -> None:
+    first_screen = "\n".join(README.splitlines()[:40])
+    assert "make repro" in first_screen and "make test" in first_screen
+    assert all(f"<!-- results:{name} -->" in README for name in ("load", "verdicts", "calibration", "headline"))
+    assert len(README.splitlines()) < 200  # method, figures of past days and development notes live in docs/
 
 
 def test_a_stale_figure_is_caught(tmp_path: Path) -> None:
@@ -30,13 +40,16 @@ def test_a_stale_figure_is_caught(tmp_path: Path) -> None:
 
 
 def example_overrides() -> list[list[str]]:
-    """Every ``dvc exp run -S key=value`` example of the README, as its list of overrides."""
+    """Every ``dvc exp run -S key=value`` command in a code block of the README and its documents, as its list of
+    overrides."""
     examples = []
-    for line in README.splitlines():
-        command = line.split("#")[0].strip().strip("`")
-        if command.startswith("dvc exp run") and "-S" in command:
-            words = shlex.split(command)
-            examples.append([words[i + 1] for i, word in enumerate(words) if word == "-S"])
+    for text in TEXTS.values():
+        for block in re.findall(r"```(?:bash)?\n(.*?)```", text, re.DOTALL):
+            for line in block.splitlines():
+                command = line.split("#")[0].strip()
+                if command.startswith("dvc exp run") and "-S" in command:
+                    words = shlex.split(command)
+                    examples.append([words[i + 1] for i, word in enumerate(words) if word == "-S"])
     return examples
 
 

@@ -1,8 +1,8 @@
 """README blocks rendered from the committed results, so that what the README quotes cannot go stale.
 
-A block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``. ``python -m
-stages.reporting.readme`` rewrites every block from ``results/`` (run it after committing a repro's results);
-``tests/test_readme.py`` fails when a block differs from what the results say.
+A block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in the README or a document under
+``docs/``. ``python -m stages.reporting.readme`` rewrites every block from ``results/`` (run it after committing a
+repro's results); ``tests/test_readme.py`` fails when a block differs from what the results say.
 """
 
 from __future__ import annotations
@@ -13,13 +13,14 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from stages.common.artifacts import RESULTS_DIR
+from stages.common.artifacts import RESULTS_DIR, RUNS_INDEX
+from stages.common.environment import slowdown
 from stages.common.io import read_result
+from stages.common.results import LoadtestIndex
 from stages.reporting.headline import headline_section
+from stages.reporting.markdown import fmt
 from stages.reporting.verdicts import verdict_table
 from stages.stats.comparison import Calibration, ComparisonDetail
-
-README = Path("README.md")
 
 
 def headline_block(results: Path) -> str:
@@ -43,8 +44,37 @@ def calibration_block(results: Path) -> str:
             + "\n".join(rows) + "\n")
 
 
-BLOCKS: dict[str, Callable[[Path], str]] = {"headline": headline_block, "verdicts": verdicts_block,
-                                            "calibration": calibration_block}
+def load_block(results: Path) -> str:
+    """What each scenario offered on the machine that ran it, against each service's capacity, and that
+    machine's speed: the figures needed to read the verdicts (and to set them beside another machine's)."""
+    indexes = [read_result(path, LoadtestIndex) for path in sorted((results / "loadtest").glob(f"*/{RUNS_INDEX}"))]
+    rows = []
+    for index in indexes:
+        load = index.offered
+        stated = "-" if load is None else (f"{load.fraction:g} x {load.relative_to}'s capacity" if load.relative_to
+                                           else "req/s")
+        multiples = "-" if load is None else ", ".join(f"{multiple:.2f}x {service}"
+                                                       for service, multiple in load.multiple_of_capacity.items())
+        rows.append(f"| {index.scenario} | {fmt(load.rate_per_s if load else None, 2)} | {stated} | {multiples} | "
+                    f"{len({run.repeat for run in index.runs})} | {len(index.runs)} |")
+    speed = indexes[0].environment.get("speed") if indexes else None
+    machine = ""
+    if isinstance(speed, dict):
+        ratios = slowdown(speed)
+        machine = (f"Measured on {indexes[0].environment.get('cpu_model')}, {indexes[0].environment.get('cores')} "
+                   f"cores: a pure-Python loop of 2M additions {speed['python_loop_ms']:.0f} ms, a float32 512x512 "
+                   f"matmul {speed['matmul_gflops']:.0f} GFLOP/s (slowdown {ratios['python_loop_ms']:.2f}x and "
+                   f"{ratios['matmul_gflops']:.2f}x against the reference machine of `stages/common/environment.py`)."
+                   "\n\n")
+    return (machine + "| scenario | offered req/s | stated as | against each capacity | blocks | runs |\n"
+            "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
+
+
+BLOCKS: dict[str, Callable[[Path], str]] = {"headline": headline_block, "load": load_block,
+                                            "verdicts": verdicts_block, "calibration": calibration_block}
+def documents(root: Path = Path()) -> list[Path]:
+    """The files whose results blocks are rendered, relative to ``root``: the README and the documents it links."""
+    return [Path("README.md"), *sorted(path.relative_to(root) for path in (root / "docs").glob("*.md"))]
 
 
 def refresh(text: str, results: Path = RESULTS_DIR) -> str:
@@ -58,11 +88,12 @@ def refresh(text: str, results: Path = RESULTS_DIR) -> str:
 
 
 def main() -> None:
-    text = README.read_text()
-    updated = refresh(text)
-    README.write_text(updated)
-    print(f"readme: {'rewrote' if updated != text else 'unchanged'} {len(BLOCKS)} blocks from {RESULTS_DIR}",
-          file=sys.stderr)
+    for document in documents():
+        text = document.read_text()
+        updated = refresh(text)
+        document.write_text(updated)
+        print(f"readme: {document}: {'rewrote' if updated != text else 'unchanged'} from {RESULTS_DIR}",
+              file=sys.stderr)
 
 
 if __name__ == "__main__":
