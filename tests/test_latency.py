@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from stages.model.latency import interleaved_rounds, measure_latency, round_summary
 
@@ -66,6 +67,7 @@ def python_work(iterations: int) -> Callable[[], None]:
 LIGHT, HEAVY = python_work(300_000), python_work(450_000)  # ~10 and ~15 ms: heavy costs 1.5x light
 
 
+@pytest.mark.quiet
 def test_a_disturbed_round_keeps_the_order_and_is_flagged() -> None:
     warmup_calls = 2  # one per predictor
     round_calls = 2 * PER_ROUND

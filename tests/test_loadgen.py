@@ -205,6 +205,7 @@ def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) ->
     assert len(pd.read_csv(tmp_path / "p1" / "interarrival.csv")) == 200
 
 
+@pytest.mark.quiet
 def test_a_faithful_high_rate_run_passes_the_audit(fast_server: str) -> None:
     """1,000 req/s for 4 s against the protocol-level server: every request sent on time, the audit agrees."""
     spec = ArrivalSpec("exponential", rate=1000.0, duration_s=4.0, seed=5)
@@ -254,6 +255,7 @@ def test_a_schedule_from_the_wrong_distribution_fails_the_sampler_audit(fast_ser
     assert any("drawn schedule does not follow" in reason for reason in summary.audit.reasons)
 
 
+@pytest.mark.quiet
 def test_both_clients_measure_the_same_schedule_alike(null_server: str) -> None:
     """Agreement: one seeded Poisson schedule (60 req/s, 6 s) against a server with a known capacity (one request
     at a time, 10 ms each: 60 % busy, so queues form and clear as in the load tests). Both clients must give the

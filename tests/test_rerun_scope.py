@@ -78,7 +78,8 @@ def repo(locked_repo: Path) -> Iterator[Path]:
 def experiment(root: Path) -> set[str]:
     """Every stage that serves the Bentos, for the copy's configured scenarios."""
     scenarios = load_params(root / "params.yaml").loadtest.scenarios
-    return {*(f"loadtest@{name}" for name in scenarios), "capacity", "compare", "calibrate", "resilience", "report"}
+    return {*(f"loadtest@{name}" for name in scenarios), "capacity", "compare", "gate", "calibrate", "resilience",
+            "report"}
 
 
 def set_param(root: Path, dotted: str, value: object) -> None:
@@ -123,7 +124,7 @@ def test_touching_the_classifier_reruns_what_runs_it_and_nothing_upstream(repo: 
 def test_touching_the_arrivals_reruns_only_what_runs_the_generator(repo: Path) -> None:
     touch(repo / "stages" / "loadgen" / "arrivals.py")
     direct, reruns = rerun_scope(repo)
-    assert direct == {"limits", *experiment(repo)} - {"compare"}
+    assert direct == {"limits", *experiment(repo)} - {"compare", "gate"}
     assert reruns == {"limits", *experiment(repo)}
 
 
@@ -133,7 +134,7 @@ def test_one_scenario_knob_reruns_only_that_scenario(repo: Path) -> None:
     # The report states every scenario's parameters in its methods section; the calibration replays every
     # scenario's schedule.
     assert rerun_scope(repo) == ({f"loadtest@{scenario}", "calibrate", "report"},
-                                 {f"loadtest@{scenario}", "compare", "calibrate", "report"})
+                                 {f"loadtest@{scenario}", "compare", "gate", "calibrate", "report"})
 
 
 def test_a_capacity_knob_reruns_the_load_tests_whose_rates_it_sets(repo: Path) -> None:
@@ -142,7 +143,8 @@ def test_a_capacity_knob_reruns_the_load_tests_whose_rates_it_sets(repo: Path) -
     scenarios = load_params(repo / "params.yaml").loadtest.scenarios
     direct, reruns = rerun_scope(repo)
     assert direct == {"capacity"}
-    assert reruns == {"capacity", *(f"loadtest@{name}" for name in scenarios), "compare", "calibrate", "report"}
+    assert reruns == {"capacity", *(f"loadtest@{name}" for name in scenarios), "compare", "gate", "calibrate",
+                      "report"}
 
 
 def test_a_k3s_knob_reruns_only_the_manifests(repo: Path) -> None:
@@ -164,11 +166,16 @@ def test_a_missing_dep_is_caught(repo: Path) -> None:
 
 def test_a_statistics_knob_reruns_the_verdicts_not_the_load_tests(repo: Path) -> None:
     set_param(repo, "compare.equivalence", 0.1)
-    assert rerun_scope(repo) == ({"compare", "calibrate", "report"}, {"compare", "calibrate", "report"})
+    assert rerun_scope(repo) == ({"compare", "calibrate", "report"}, {"compare", "gate", "calibrate", "report"})
 
 
 def test_the_aa_knob_reruns_the_load_tests_it_changes(repo: Path) -> None:
     set_param(repo, "loadtest.aa.service", None)
     direct, reruns = rerun_scope(repo)
     scenarios = {f"loadtest@{name}" for name in load_params(repo / "params.yaml").loadtest.scenarios}
-    assert direct == {*scenarios, "compare", "report"} and reruns == direct | {"calibrate"}  # its noise
+    assert direct == {*scenarios, "compare", "report"} and reruns == direct | {"calibrate", "gate"}  # its noise
+
+
+def test_a_gate_knob_reruns_only_the_gate(repo: Path) -> None:
+    set_param(repo, "gate.min_capacity_ratio", 2.0)
+    assert rerun_scope(repo) == ({"gate"}, {"gate"})

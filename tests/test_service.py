@@ -222,6 +222,7 @@ async def sequential_latencies(url: str, count: int) -> list[float]:
     return latencies
 
 
+@pytest.mark.quiet
 def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict) -> None:
     """The tiny stand-in, batching on: a burst of 400 concurrent requests, then lone requests again."""
     with serve(built, "optimized", "after-burst.log") as server:

@@ -316,7 +316,7 @@ class ScenarioParams(_Section):
 
 
 class LoadgenParams(_Section):
-    """Fidelity bounds of the load generator (README, "Fidelity audit"), and the named scenarios."""
+    """Fidelity bounds of the load generator (docs/method.md, "Fidelity audit"), and the named scenarios."""
 
     # Send lag (at the highest percentile the run's sends back at lag_confidence) may reach the larger of an
     # absolute bound and a share of the schedule's mean gap: the bounds depend on the arrival process only, never
@@ -437,6 +437,18 @@ class CompareParams(_Section):
     calibration: CalibrationParams = CalibrationParams()
 
 
+class GateParams(_Section):
+    """What must hold for ``dvc repro`` to succeed (the gate stage, stages/stats/gate.py): conditions on the
+    calibrated verdicts, so that CI fails when a change makes serving worse, and only when the evidence says so."""
+
+    no_slower: bool = True  # no primary verdict (p50, tail) of the candidate "slower" in any scenario
+    no_more_failures: bool = True  # its failed share never significantly higher ("more")
+    no_more_slo_misses: bool = True  # its share of requests failed or slower than compare.slo_ms never "more"
+    candidate_holds_load: bool = True  # the candidate is never the overloaded arm of a scenario
+    aa_clean: bool = True  # the A/A check (identical services) reads neither faster nor slower
+    min_capacity_ratio: Annotated[float, Field(gt=0.0)] | None = None  # candidate / reference capacity, at least
+
+
 LocalFault = Literal["kill-worker", "kill-server", "restart", "stall"]
 ClusterDisruption = Literal["delete-pod", "drain", "delete-replicaset", "rollout-restart", "restart-k3s",
                             "kill-containerd"]
@@ -520,7 +532,7 @@ def _pinned_image(image: str | None) -> str | None:
 class K3sParams(_Section):
     """The Kubernetes objects of the served Bento, rendered into ``k3s/`` by the k3s stage.
 
-    Sizing rule (README, "Faults and Kubernetes"): a 2-core single-node K3s keeps ~300m of CPU requests for its
+    Sizing rule (docs/serving.md, "Faults and Kubernetes"): a 2-core single-node K3s keeps ~300m of CPU requests for its
     system pods (CoreDNS, metrics-server, Traefik, local-path), so two replicas must request at most ~850m each;
     the CPU limit stays at the node's size so a lone replica can use both cores.
     """
@@ -568,6 +580,7 @@ class Params(_Section):
     loadtest: LoadtestParams = LoadtestParams()
     capacity: CapacityParams = CapacityParams()
     compare: CompareParams = CompareParams()
+    gate: GateParams = GateParams()
     resilience: ResilienceParams = ResilienceParams()
     k3s: K3sParams = K3sParams()
 

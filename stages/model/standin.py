@@ -32,7 +32,7 @@ ROBERTA_MAX_POSITIONS = 514
 
 # initializer_range: at BERT's 0.02 a 2-layer net barely mixes tokens (the [CLS] state hardly depends on the
 # input, so any rounding flips labels); 0.2 gives the tiny model input-dependent outputs. For 12 layers 0.02 is
-# right: larger weights make the deep random net chaotic and just as noise-sensitive (measured, see README).
+# right: larger weights make the deep random net chaotic and just as noise-sensitive (measured, see docs/serving.md).
 ARCHITECTURES: dict[str, dict[str, float]] = {
     "base": {
         "hidden_size": 768,

@@ -6,7 +6,7 @@ are short because ``dvc exp show`` makes each column as wide as its name: ``tail
 baseline of each run's tail percentile in the steady scenario, ``tail.steady`` its verdict ("overloaded" where an
 arm's queue grew), ``p50.steady`` the p50 verdict, ``cap.opt`` the optimized service's
 capacity; services are ``base`` and ``opt``. Two views of about ten columns each fit a 200-column terminal
-(README, "The pipeline").
+(docs/pipeline.md).
 """
 
 from __future__ import annotations
