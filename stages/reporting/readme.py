@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from stages.common.artifacts import RESULTS_DIR, RUNS_INDEX
 from stages.common.environment import slowdown
 from stages.common.io import read_result
@@ -57,15 +59,18 @@ def load_block(results: Path) -> str:
                                                        for service, multiple in load.multiple_of_capacity.items())
         rows.append(f"| {index.scenario} | {fmt(load.rate_per_s if load else None, 2)} | {stated} | {multiples} | "
                     f"{len({run.repeat for run in index.runs})} | {len(index.runs)} |")
-    speed = indexes[0].environment.get("speed") if indexes else None
+    speeds = [speed for index in indexes if isinstance(speed := index.environment.get("speed"), dict)]
     machine = ""
-    if isinstance(speed, dict):
-        ratios = slowdown(speed)
+    if speeds:  # one fingerprint per load test: their spread says how steady the machine was
+        median = {key: float(np.median([speed[key] for speed in speeds])) for key in speeds[0]}
+        ratios = slowdown(median)
+        loops, flops = ([speed[key] for speed in speeds] for key in ("python_loop_ms", "matmul_gflops"))
         machine = (f"Measured on {indexes[0].environment.get('cpu_model')}, {indexes[0].environment.get('cores')} "
-                   f"cores: a pure-Python loop of 2M additions {speed['python_loop_ms']:.0f} ms, a float32 512x512 "
-                   f"matmul {speed['matmul_gflops']:.0f} GFLOP/s (slowdown {ratios['python_loop_ms']:.2f}x and "
-                   f"{ratios['matmul_gflops']:.2f}x against the reference machine of `stages/common/environment.py`)."
-                   "\n\n")
+                   f"cores; speed fingerprint at the end of each load test (median, range): a pure-Python loop of "
+                   f"2M additions {median['python_loop_ms']:.0f} ms ({min(loops):.0f}-{max(loops):.0f}), a float32 "
+                   f"512x512 matmul {median['matmul_gflops']:.0f} GFLOP/s ({min(flops):.0f}-{max(flops):.0f}); "
+                   f"slowdown {ratios['python_loop_ms']:.2f}x and {ratios['matmul_gflops']:.2f}x against the "
+                   "reference machine of `stages/common/environment.py`.\n\n")
     return (machine + "| scenario | offered req/s | stated as | against each capacity | blocks | runs |\n"
             "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
