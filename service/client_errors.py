@@ -3,8 +3,9 @@
 BentoML logs every failed request through ``log_exception``: ``ERROR Exception on /classify [POST]`` and the
 full traceback, whether the client sent a malformed body (a 4xx) or the service broke (a 5xx). A client could
 flood the log with tracebacks that say nothing about the server. This filter rewrites the record of a client
-error (pydantic's ValidationError, or a BentoML exception with a 4xx code) into one WARNING line naming the
-error, and leaves everything else untouched.
+error (pydantic's ValidationError, a BentoML exception with a 4xx code, or starlette's ClientDisconnect: the
+client hung up before sending the body its Content-Length announced) into one WARNING line naming the error, and
+leaves everything else untouched.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
 
 
 def client_error(exc: BaseException | None) -> bool:
-    """True for errors a client caused: request validation, or a BentoML exception with a 4xx status."""
+    """True for errors a client caused: request validation, a body cut short, or a BentoML exception with a 4xx
+    status."""
     if exc is None:
         return False
     from bentoml.exceptions import BentoMLException
     from pydantic import ValidationError
+    from starlette.requests import ClientDisconnect
 
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, ValidationError | ClientDisconnect):
         return True
     return isinstance(exc, BentoMLException) and 400 <= exc.error_code.value < 500
 

@@ -4,7 +4,9 @@ BentoML 1.4 parses a JSON API's body whatever its ``Content-Type``: ``text/plain
 ``Content-Encoding: gzip`` were answered 200 as if they were JSON, and ``multipart/form-data`` without a boundary
 raised inside the framework and came back as a 500. Here a POST must say ``application/json`` (any parameters,
 e.g. ``charset=utf-8``) and carry no content coding but ``identity``; anything else gets a 415 in the declared
-error shape, which ``/docs.json`` lists (:mod:`service.error_contract`).
+error shape, which ``/docs.json`` lists (:mod:`service.error_contract`). Only the API's own POST routes are
+checked: a POST anywhere else goes on to the router, which answers 405 with ``Allow`` (or 404), as the OpenAPI
+document implies; checked first, it read 415 on ``/healthz``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ def unsupported(headers: dict[bytes, bytes]) -> str | None:
 
 
 class StrictContentType:
-    """Answer 415 to a POST whose Content-Type is not JSON or whose body is encoded."""
+    """Answer 415 to a POST to one of ``routes`` whose Content-Type is not JSON or whose body is encoded."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: frozenset[str]) -> None:
         self.app = app
+        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("method") == "POST":
+        if scope["type"] == "http" and scope.get("method") == "POST" and scope.get("path") in self.routes:
             reason = unsupported(dict(scope.get("headers") or []))
             if reason is not None:
                 await send_error(send, 415, "Unsupported Media Type", reason)

@@ -19,9 +19,11 @@ from stages.common.io import read_result
 from stages.common.params import load_params
 from stages.common.results import Bentos
 from stages.manifests.render import Served, render, supported_versions, validate
+from stages.manifests.sizing import require_fit
 
 HEADER = ("# Rendered by `dvc repro k3s` from params.yaml (k3s.*) and results/bentos.json; edit the params, not this "
-          "file.\n# Requires Kubernetes >= {minimum} (validated against {versions}).\n")
+          "file.\n# Requires Kubernetes >= {minimum} (validated against {versions}).\n# CPU requests on the node: "
+          "{fit}.\n")
 
 
 def main() -> None:
@@ -35,12 +37,14 @@ def main() -> None:
     versions = supported_versions(settings.min_kubernetes_version)
     args.out.mkdir(parents=True, exist_ok=True)
     for replicas, name in ((settings.replicas, "servebench.yaml"), (2, "servebench-2-replicas.yaml")):
+        fit = require_fit(settings, replicas)
         objects = render(settings, served, replicas)
         validate(objects, versions)
-        header = HEADER.format(minimum=settings.min_kubernetes_version, versions=", ".join(versions))
+        header = HEADER.format(minimum=settings.min_kubernetes_version, versions=", ".join(versions),
+                               fit=fit.arithmetic())
         (args.out / name).write_text(header + yaml.safe_dump_all(objects, sort_keys=False))
         print(f"k3s: {len(objects)} objects, image {served.image}, {replicas} replica(s), valid for Kubernetes "
-              f"{versions[0]} to {versions[-1]} -> {args.out / name}")
+              f"{versions[0]} to {versions[-1]}; {fit.arithmetic()} -> {args.out / name}")
 
 
 if __name__ == "__main__":

@@ -145,26 +145,26 @@ def require_measured(name: str, settings: ScenarioParams) -> None:
                               "or lower warmup_s")
 
 
-def detectable(scenario: Scenario) -> str | None:
-    """Why ``repeats: auto`` may stop: both primary verdicts of baseline vs optimized detect auto's targets at
-    ``auto.alpha`` over the report's family (2 per scenario), or an arm is overloaded (no ratio is claimed); None
-    while more blocks are needed. The compare settings are the defaults, so that changing ``compare`` reruns
-    compare only, not the load tests."""
+def sizing(scenario: Scenario) -> tuple[bool, str]:
+    """Whether ``repeats: auto`` may stop, and what the blocks so far can detect: it may when both primary
+    verdicts of baseline vs optimized detect auto's targets at ``auto.alpha`` over the report's family (2 per
+    scenario), or when an arm is overloaded (no ratio is claimed). The compare settings are the defaults, so that
+    changing ``compare`` reruns compare only, not the load tests."""
     auto = scenario.params.loadtest.auto
     arms = group_by_arm(scenario.so_far())
     result = compare_arms(arms, "baseline", "optimized", CompareParams(alpha=auto.alpha))
     if not result.comparable or result.primary is None:
-        return None
+        return False, "not comparable yet"
     if any(state.overloaded for state in (result.overload or {}).values()):
-        return "an arm is overloaded"
+        return True, "an arm is overloaded"
     blocks = len(result.blocks)
     level = auto.alpha / (2 * len(scenario.params.loadtest.scenarios))
     targets = {"p50": auto.target_p50_change, "tail": 1 - 1 / auto.target_tail_ratio}
     mdes = {key: relative_mde(stat.block_sd, blocks, level) if stat.block_sd is not None else float("inf")
             for key, stat in result.primary.items()}
-    if all(mdes[key] <= target for key, target in targets.items()):
-        return ", ".join(f"{key} detects {mdes[key]:.0%} <= {targets[key]:.0%}" for key in targets)
-    return None
+    met = all(mdes[key] <= target for key, target in targets.items())
+    return met, ", ".join(f"{key} detects {mdes[key]:.0%} {'<=' if mdes[key] <= targets[key] else '>'} "
+                          f"{targets[key]:.0%}" for key in targets)
 
 
 def main() -> None:
@@ -192,13 +192,17 @@ def main() -> None:
     order = run_order(list(arms), loadtest.most_repeats, loadtest.seed)
     run_seconds = (settings.duration_s or (settings.requests or 0) / offered.rate_per_s) + SERVER_START_ESTIMATE_S
     started, stopped = time.monotonic(), "the planned blocks ran"
-    for repeat in range(loadtest.most_repeats):
-        if repeat >= loadtest.planned_repeats:
+    for repeat in range(loadtest.most_repeats + 1):
+        if repeat >= loadtest.planned_repeats and loadtest.repeats == "auto":
             spent = (time.monotonic() - started) / 60
-            why = detectable(scenario)
-            if why is not None or spent >= loadtest.auto.budget_minutes:
-                stopped = why or f"budget spent ({spent:.1f} of {loadtest.auto.budget_minutes:g} min)"
+            met, found = sizing(scenario)
+            if met or spent >= loadtest.auto.budget_minutes or repeat == loadtest.most_repeats:
+                stopped = (found if met else f"budget spent ({spent:.1f} of {loadtest.auto.budget_minutes:g} "
+                           f"min): {found}" if spent >= loadtest.auto.budget_minutes
+                           else f"auto.max_repeats reached: {found}")
                 break
+        if repeat == loadtest.most_repeats:
+            break
         eta = (loadtest.planned_repeats - repeat) * len(arms) * run_seconds
         print(f"loadtest: {args.scenario}: block {repeat + 1}/{loadtest.planned_repeats}"
               f"{' (auto)' if repeat >= loadtest.planned_repeats else ''}, runs so far {len(scenario.runs)}, "

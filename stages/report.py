@@ -24,7 +24,7 @@ from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, S
 from stages.reporting.headline import headline_metrics, headline_section
 from stages.reporting.markdown import STANDIN_BANNER, fmt, table, variants_table
 from stages.reporting.plots import (
-    plot_density_runs,
+    plot_gap_cdfs,
     plot_latency_vs_load,
     plot_percentiles,
     plot_served_fraction,
@@ -33,7 +33,7 @@ from stages.reporting.plots import (
 from stages.reporting.series import latency_vs_load, served_fraction
 from stages.reporting.verdicts import calibration_table, load_table, methods_section, spread_table, verdict_table
 from stages.serving.startup import PHASES
-from stages.stats.comparison import Calibration, ComparisonDetail
+from stages.stats.comparison import Calibration, ComparisonDetail, Estimate
 from stages.stats.samples import ScenarioRuns, group_by_arm, read_runs
 
 
@@ -135,34 +135,46 @@ def capacity_section(capacity: Capacity | None) -> str:
                     rows))
 
 
-def spread_cell(spread: Spread, digits: int = 1) -> str:
-    """Median [low, high] over the repeats."""
+def spread_cell(spread: Spread, repeats: int, digits: int = 1) -> str:
+    """Median [low, high] over the repeats that had the figure, with their count when not all did."""
     if spread.median is None:
         return "-"
-    return f"{spread.median:.{digits}f} [{spread.low:.{digits}f}, {spread.high:.{digits}f}]"
+    count = "" if spread.n == repeats else f" (n={spread.n})"
+    return f"{spread.median:.{digits}f} [{spread.low:.{digits}f}, {spread.high:.{digits}f}]{count}"
 
 
 def resilience_section(resilience: Resilience | None, params: Params) -> str:
     if resilience is None:
         return "No resilience results.\n"
-    rows = [[key, fault.workers or "as built", fault.repeats, f"**{fault.verdict}** ({', '.join(fault.verdicts)})",
-             spread_cell(fault.failed, 0), spread_cell(fault.outage_s), spread_cell(fault.time_to_first_success_s),
-             spread_cell(fault.time_to_recovery_s), "yes" if fault.recorded_equals_scheduled else "**no**",
-             " ".join(f"[{number}]({run.timeline})" for number, run in enumerate(fault.runs, start=1))]
-            for key, fault in resilience.faults.items()]
+    rows = []
+    for key, fault in resilience.faults.items():
+        counted = fault.steady_before or fault.repeats
+        rows.append([key, fault.workers or "as built", f"{fault.steady_before}/{fault.repeats}",
+                     f"**{fault.verdict}** ({', '.join(fault.verdicts)})",
+                     *(spread_cell(figure, counted, digits) for figure, digits in (
+                         (fault.failed, 0), (fault.outage_s, 2), (fault.time_to_first_success_s, 2),
+                         (fault.time_to_recovery_s, 2))),
+                     sum(run.relapses for run in fault.runs),
+                     "yes" if fault.recorded_equals_scheduled else "**no**",
+                     " ".join(f"[{number}]({run.timeline})" for number, run in enumerate(fault.runs, start=1))])
     settings = params.resilience
+    skipped = "".join(f"\n\nSkipped `{key}`: {reason}." for key, reason in resilience.skipped.items())
     return (f"Target: {resilience.target}, service: {resilience.service}, load: scenario "
-            f"`{resilience.scenario}`. Each fault runs {settings.repeats} times on a fresh server, striking at a "
-            f"seeded busy instant between {settings.fault_window_s[0]:g} and {settings.fault_window_s[1]:g} s into "
-            "the run (weighted by the sends in the second before it); figures are medians [range] over the repeats, "
-            "in seconds from the fault. Steady-state hypothesis: every request in a "
-            f"{settings.window_s:g} s window (a grid from the fault on) succeeds within {settings.slo_ms:g} ms. "
-            "Outage: first failure or breach after the fault "
-            "to the start of the first window after which every window holds; first success: the first ok "
-            "response of a request scheduled in the outage. Verdict: held, recovered (within "
-            f"{settings.max_recovery_s:g} s) or not recovered; a fault's verdict is its worst repeat's.\n\n"
-            + table(["fault", "workers", "repeats", "verdict (per repeat)", "failed requests", "outage s",
-                     "first success s", "recovered s", "recorded = scheduled", "timelines"], rows))
+            f"`{resilience.scenario}`. Each fault runs {settings.repeats} times on a fresh server, each repeat with "
+            "its own seeded schedule, striking at a seeded busy instant between "
+            f"{settings.fault_window_s[0]:g} and {settings.fault_window_s[1]:g} s into the run. A good request: "
+            f"ok within {settings.slo_ms:g} ms of its scheduled time (the steady-state hypothesis), checked on the "
+            "requests answered before the fault (steady before: the repeats where it held; the figures are "
+            "medians [range] over those, n where fewer had the figure). Outage: first breaching request after the "
+            "fault to the end of the last breach before the recovery; recovered: the first good request that "
+            f"starts {settings.healthy_s:g} s of good requests only; first success: the first ok answer of a "
+            "request scheduled in the outage; relapses: breaches after the recovery. Seconds from the fault, at "
+            "the requests' resolution. Verdict: held, recovered (within "
+            f"{settings.max_recovery_s:g} s), not recovered, or not observed long enough; a fault's verdict is "
+            "its worst repeat's.\n\n"
+            + table(["fault", "workers", "steady before", "verdict (per repeat)", "failed requests", "outage s",
+                     "first success s", "recovered s", "relapses", "recorded = scheduled", "timelines"], rows)
+            + skipped)
 
 
 def drift_caveat(run_date: str) -> str:
@@ -171,25 +183,33 @@ def drift_caveat(run_date: str) -> str:
             "and trust a change only with its verdict, its MDE and the calibration.\n")
 
 
-def pooled_percentiles(detail: ComparisonDetail) -> dict[str, dict[str, dict[str, float]]]:
-    """p50/p95/p99 per scenario and arm over the blocks used: the load table's figures, from compare."""
-    return {name: {arm: {stat: estimate.estimate for stat, estimate in by_stat.items() if estimate is not None}
-                   for arm, by_stat in data.quantiles.items()}
-            for name, data in detail.scenarios.items() if data.quantiles is not None}
+def pooled_percentiles(detail: ComparisonDetail) -> dict[str, dict[str, dict[str, Estimate | None]]]:
+    """p50/p95/p99 with their confidence intervals per scenario and arm over the blocks used (the load table's
+    figures, from compare), the A/A arm beside its scenario's."""
+    table = {name: dict(data.quantiles) for name, data in detail.scenarios.items() if data.quantiles is not None}
+    if detail.aa is not None and detail.aa.quantiles is not None and detail.aa_scenario in table:
+        table[detail.aa_scenario] |= {arm: by_stat for arm, by_stat in detail.aa.quantiles.items()
+                                      if arm not in table[detail.aa_scenario]}
+    return table
 
 
 CAPTIONS = {
     "latency-vs-load.png": "Capacity search steps: p50 and p99 latency from the schedule against offered load, "
                            "with the p99 objective (left); goodput, requests answered ok within the objective per "
                            "second, against offered load (right). Each point is one fresh-server run.",
-    "percentiles.png": "p50, p95 and p99 per scenario and arm, pooled over the blocks used (failures at the "
-                       "timeout).",
-    "cdf": "Share of all measured requests answered ok within each latency, pooled over blocks; a curve that ends "
-           "below 1 shows the failed share.",
-    "timeline": "Every run of the scenario: latency per request by scheduled time, ok responses and failed requests "
-                "per second (empty seconds are zeros), and the dispatcher's mean batch size.",
-    "interarrival": "Realised inter-arrival density of every run (kernel estimate of the send gaps) against the "
-                    "scenario's target density; the fidelity audit's KS test, not this smoothed curve, decides.",
+    "percentiles.png": "p50, p95 and p99 per scenario and arm, pooled over the blocks used (failures censored at "
+                       "the timeout), each with its 95 % order-statistic confidence interval; the A/A arm beside its "
+                       "scenario; a percentile with too few requests behind it is marked, not drawn.",
+    "cdf": "Share of all measured requests answered ok within each latency, pooled over blocks (left; a curve that "
+           "ends below 1 shows the failed share), and the share slower than each latency or failed, on a log axis "
+           "where the p99 and p99.9 regions are readable (right).",
+    "timeline": "Every run of the scenario as thin lines of its service's colour (a run that failed the generator's "
+                "audit, and was rerun, dashed): latency per request by scheduled time, ok responses and failed "
+                "requests per second (empty seconds are zeros; the failed panel only when something failed), and the "
+                "dispatcher's mean batch size; the warm-up shaded.",
+    "interarrival": "Empirical CDF of the gaps between consecutive sends of every run (thin lines, one colour per "
+                    "service) against the scenario's target distribution, on a log time axis; the fidelity audit's "
+                    "KS test decides.",
 }
 
 
@@ -221,11 +241,11 @@ def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], detail: Com
         for run in scenario_runs.index.runs:
             folder = loadtest / scenario / run.path
             label = f"{run.service} #{run.repeat}"
-            runs.append({"label": label, "records": scenario_runs.records[run.path],
+            runs.append({"label": label, "records": scenario_runs.records[run.path], "excluded": not run.valid,
                          "timeline": pd.read_csv(folder / "batch_timeline.csv")})
             curves.append((label, pd.read_csv(folder / "interarrival.csv")))
         plot_timelines(runs, f"runs over time, {scenario}", plots / f"timeline-{scenario}.png")
-        plot_density_runs(curves, f"inter-arrival density, {scenario}", plots / f"interarrival-{scenario}.png")
+        plot_gap_cdfs(curves, f"Do sends follow the schedule? {scenario}", plots / f"interarrival-{scenario}.png")
         names += [f"cdf-{scenario}.png", f"timeline-{scenario}.png", f"interarrival-{scenario}.png"]
     plot_percentiles(pooled_percentiles(detail), plots / "percentiles.png")
     return ["percentiles.png", *names]

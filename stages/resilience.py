@@ -1,20 +1,27 @@
 """resilience stage: faults injected under open-loop load, and how the service recovered.
 
 Local (``resilience.target: local``, the default): the ``resilience.service`` Bento is served fresh for each
-run of each fault in ``resilience.faults`` (worker SIGKILL, server SIGKILL with a restarting supervisor, graceful
-restart, SIGSTOP stall), ``resilience.repeats`` times at seeded busy instants of the ``resilience.scenario`` load,
-then the ``resilience.multi_worker`` faults with more workers (a worker kill is then a partial failure). Cluster
-(``target: cluster``): the study's disruptions through kubectl against ``resilience.cluster`` only, at each
-replica count. Per run: failures by outcome, outage, time to first success and to recovery, verdict, the fate of
-in-flight requests, scheduled = recorded; per fault: medians and ranges over the repeats and the worst verdict.
+run of each fault in ``resilience.faults`` (:mod:`stages.faults.local`: worker SIGKILL, server SIGKILL with a
+restarting supervisor, stop-start, freeze, CPU throttling), ``resilience.repeats`` times, each repeat with its
+own seeded ``resilience.scenario`` schedule and a seeded busy instant in it, then the ``resilience.multi_worker``
+faults with more workers (a worker kill is then a partial failure). A fault this machine cannot inject (no
+writable cgroup) is skipped with one line saying why. Cluster (``target: cluster``): the study's disruptions
+through kubectl against ``resilience.cluster`` only, at each replica count. Per run (definitions:
+:mod:`stages.faults.recovery`): the steady state before the fault, failures by outcome, outage, time to first
+success and to recovery, relapses, verdict, the fate of in-flight requests, scheduled = recorded; per fault:
+medians and ranges over the repeats whose steady state held before the fault, with their count, and the worst
+verdict.
 Writes ``results/resilience.json``, a timeline figure per run and the per-second series DVC plots.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -24,6 +31,7 @@ from stages.common.artifacts import (
     BENTOS_JSON,
     CORPUS_FILE,
     DATASET_DIR,
+    LOGS_DIR,
     RECORDS_FILE,
     RESILIENCE_JSON,
     RESULTS_DIR,
@@ -35,8 +43,9 @@ from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
 from stages.common.params import Params, ResilienceParams, ScenarioParams, load_params
 from stages.common.results import Bentos, FaultRecovery, FaultSummary, Resilience, Spread
-from stages.faults.cluster import Disruptor
-from stages.faults.local import FaultLog, inject
+from stages.faults.cluster import ClusterHealthError, ClusterTargetError, Disruptor, read_journal
+from stages.faults.local import NETWORK_FAULTS, FaultLog, Target, inject, unavailable
+from stages.faults.proxy import FaultyProxy
 from stages.faults.recovery import VERDICT_ORDER, recovery
 from stages.faults.run import FaultedRun, busy_instants, faulted_run
 from stages.loadgen.arrivals import draw_schedule
@@ -46,6 +55,8 @@ from stages.reporting.plots import plot_fault_timeline
 from stages.reporting.series import fault_timeline, fault_timelines
 from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
+
+ROLLBACK_JOURNAL = LOGS_DIR / "cluster-rollback.json"  # untracked: a killed run's changes to undo (--restore)
 
 
 def write_series(faults: dict[str, FaultSummary], runs: Path) -> None:
@@ -64,43 +75,57 @@ def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Par
     folder.mkdir(parents=True, exist_ok=True)
     run.records.to_parquet(folder / RECORDS_FILE, index=False)
     summary = scenario_summary(run.records, run.usage, params.resilience.scenario, scenario, params.loadgen)
-    figures = recovery(run.records, run.fault_s, params.resilience.window_s, params.resilience.slo_ms,
-                       params.resilience.max_recovery_s)
-    plot_fault_timeline(run.records, run.fault_s, run.fault_end_s, f"{name}: latency, throughput, errors",
-                        folder / "timeline.png")
+    settings = params.resilience
+    figures = recovery(run.records, run.fault_s, settings.slo_ms, settings.healthy_s, settings.max_recovery_s)
+    outage_end = (None if figures["outage_s"] is None or figures["outage_start_s"] is None
+                  else figures["outage_start_s"] + figures["outage_s"])
+    plot_fault_timeline(run.records, run.fault_s, run.fault_end_s, f"{name}: what the fault did to the traffic",
+                        folder / "timeline.png", {"outage ends": outage_end,
+                                                  "recovered (healthy from here)": figures["time_to_recovery_s"]})
     failed = figures["failed"]
     recovered = figures["time_to_recovery_s"]
     first = figures["time_to_first_success_s"]
     times = [("first success", first), ("recovered", recovered)]
-    shown = ", ".join(f"{what} {'-' if value is None else f'{value:.1f} s'}" for what, value in times)
-    print(f"resilience: {name}: {figures['verdict']}; {failed} failed of {figures['measured']}; {shown} after the "
-          "fault", file=sys.stderr, flush=True)
+    shown = ", ".join(f"{what} {'-' if value is None else f'{value:.2f} s'}" for what, value in times)
+    before = figures["steady_state_before"]
+    steady = "" if before["held"] else f" (steady state NOT held before the fault: {before['breaches']} breaches)"
+    print(f"resilience: {name}: {figures['verdict']}{steady}; {failed} failed of {figures['measured']}; {shown} "
+          "after the fault", file=sys.stderr, flush=True)
     return FaultRecovery(fault_at_s=run.fault_s, fault_end_s=run.fault_end_s, actions=run.log.actions, **figures,
                          generator_audit_valid=summary.audit.valid, generator_audit_reasons=summary.audit.reasons,
                          timeline=str((folder / "timeline.png").relative_to(out.parent)))
 
 
-def fault_instants(scenario: ScenarioParams, settings: ResilienceParams, key: str) -> list[float]:
-    """Where each repeat of one fault strikes: seeded busy sends in resilience.fault_window_s, a different draw
-    per fault (the key) so that faults do not all land on the same instants."""
-    seed = settings.seed + sum(map(ord, key))
-    return busy_instants(draw_schedule(arrival_spec(scenario)), settings.fault_window_s, settings.repeats, seed)
+def repeat_scenario(scenario: ScenarioParams, repeat: int) -> ScenarioParams:
+    """Repeat ``repeat`` (from 1) of a fault: its own seeded schedule, so that repeats are independent draws."""
+    return scenario.model_copy(update={"seed": scenario.seed + 1000 * (repeat - 1)})
+
+
+def fault_instant(scenario: ScenarioParams, settings: ResilienceParams, key: str, repeat: int) -> float:
+    """Where one repeat of one fault strikes: a seeded busy send of its schedule in resilience.fault_window_s, a
+    different draw per fault (the key) so that faults do not all land on the same instants."""
+    seed = settings.seed + sum(map(ord, key)) + repeat
+    return busy_instants(draw_schedule(arrival_spec(scenario)), settings.fault_window_s, 1, seed)[0]
+
+
+def spread(values: list[float | None]) -> Spread:
+    known = [value for value in values if value is not None]
+    if not known:
+        return Spread(n=0, median=None, low=None, high=None)
+    return Spread(n=len(known), median=statistics.median(known), low=min(known), high=max(known))
 
 
 def summarize_fault(runs: list[FaultRecovery], workers: int | None) -> FaultSummary:
-    """Medians and ranges over the repeats; the verdict of the worst repeat."""
-    def spread(values: list[float | None]) -> Spread:
-        known = [value for value in values if value is not None]
-        if not known:
-            return Spread(median=None, low=None, high=None)
-        return Spread(median=statistics.median(known), low=min(known), high=max(known))
-
+    """Medians and ranges over the repeats whose steady state held before the fault (all of them when none
+    did, so that the table is never empty; ``steady_before`` says how many); the verdict of the worst repeat."""
+    steady = [run for run in runs if run.steady_state_before.held]
+    counted = steady or runs
     verdicts = [run.verdict for run in runs]
     return FaultSummary(
-        workers=workers, repeats=len(runs), failed=spread([run.failed for run in runs]),
-        outage_s=spread([run.outage_s for run in runs]),
-        time_to_first_success_s=spread([run.time_to_first_success_s for run in runs]),
-        time_to_recovery_s=spread([run.time_to_recovery_s for run in runs]),
+        workers=workers, repeats=len(runs), steady_before=len(steady),
+        failed=spread([run.failed for run in counted]), outage_s=spread([run.outage_s for run in counted]),
+        time_to_first_success_s=spread([run.time_to_first_success_s for run in counted]),
+        time_to_recovery_s=spread([run.time_to_recovery_s for run in counted]),
         verdict=max(verdicts, key=VERDICT_ORDER.index), verdicts=verdicts,
         recorded_equals_scheduled=all(run.recorded == run.scheduled for run in runs), runs=runs)
 
@@ -115,36 +140,47 @@ def local_plan(settings: ResilienceParams) -> list[tuple[str, str, int | None]]:
 
 
 def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: list[str],
-               out: Path) -> dict[str, FaultSummary]:
+               out: Path) -> tuple[dict[str, FaultSummary], dict[str, str]]:
+    """Every local fault series; and the faults skipped because this machine cannot inject them, with why."""
     settings = params.resilience
     built = bentos.services[settings.service]
     service = getattr(params.serve, settings.service)
-    results = {}
+    results, skipped = {}, {}
     for key, fault, workers in local_plan(settings):
+        reason = unavailable(fault)
+        if reason is not None:
+            print(f"resilience: {key} skipped: {reason}", file=sys.stderr, flush=True)
+            skipped[key] = reason
+            continue
         runs = []
-        for repeat, instant in enumerate(fault_instants(scenario, settings, key), start=1):
+        for repeat in range(1, settings.repeats + 1):
+            load = repeat_scenario(scenario, repeat)
+            instant = fault_instant(load, settings, key, repeat)
             name = f"{key}/{repeat}"
             env = {WORKERS_ENV: str(workers)} if workers else {}
             with BentoServer(built.bento, Path(bentos.bentoml_home), out / name / "server.log",
                              host=params.serve.host, cpu_affinity=service.cpu_affinity,
-                             ready_timeout_s=params.serve.ready_timeout_s, extra_env=env) as server:
+                             ready_timeout_s=params.serve.ready_timeout_s, extra_env=env) as server, \
+                    (FaultyProxy(server.host, server.port) if fault in NETWORK_FAULTS
+                     else contextlib.nullcontext()) as proxy:
                 warm_up(f"{server.url}{CLASSIFY}", texts, params.loadtest.warmup_requests, scenario.timeout_s)
-                run = faulted_run(f"{server.url}{CLASSIFY}", scenario, texts, instant,
-                                  partial(lambda log, name: inject(name, server, log, settings.restart_delay_s,
-                                                                   settings.stall_s), name=fault),
-                                  params.loadgen.client)
-            runs.append(record_run(name, run, scenario, params, out))
+                run = faulted_run(f"{(proxy or server).url}{CLASSIFY}", load, texts, instant,
+                                  partial(inject, fault, Target(server, proxy), settings), params.loadgen.client)
+            runs.append(record_run(name, run, load, params, out))
         results[key] = summarize_fault(runs, workers)
-    return results
+    return results, skipped
 
 
-def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out: Path) -> dict[str, FaultSummary]:
+def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out: Path
+                 ) -> tuple[dict[str, FaultSummary], str | None]:
     """Each disruption ``resilience.repeats`` times at each replica count, after the safety checks of
-    :mod:`stages.faults.cluster`, with the autoscaler pinned to the replica count under test."""
+    :mod:`stages.faults.cluster`, with the autoscaler pinned to the replica count under test and restored on
+    exit, SIGINT and SIGTERM. Stops early (keeping the runs so far, and saying why) when the Deployment does not
+    return to its steady state between disruptions."""
     settings = params.resilience.cluster
     if not settings.url:
         raise ServebenchError("resilience.cluster.url is not set: where does the load generator reach the Service?")
-    disruptor = Disruptor(settings, params.resilience.seed)
+    disruptor = Disruptor(settings, params.resilience.seed, ROLLBACK_JOURNAL)
     disruptor.preflight()
 
     def disrupt(log: FaultLog, disruption: str) -> None:
@@ -153,44 +189,91 @@ def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out
             log.note(action)
         log.ended = time.time()
 
-    results = {}
+    results, aborted = {}, None
+    with rollback_on_signals():
+        try:
+            for replicas in settings.replicas:
+                disruptor.pin_autoscaler(replicas)
+                disruptor.scale(replicas)
+                for disruption in settings.disruptions:
+                    key = f"{disruption}-{replicas}-replicas"
+                    runs = []
+                    for repeat in range(1, params.resilience.repeats + 1):
+                        load = repeat_scenario(scenario, repeat)
+                        instant = fault_instant(load, params.resilience, key, repeat)
+                        run = faulted_run(f"{settings.url}{CLASSIFY}", load, texts, instant,
+                                          partial(disrupt, disruption=disruption), params.loadgen.client)
+                        runs.append(record_run(f"{key}/{repeat}", run, load, params, out))
+                        disruptor.wait_healthy(replicas)  # the steady state back before the next disruption
+                    results[key] = summarize_fault(runs, None)
+        except ClusterHealthError as exc:
+            aborted = str(exc)
+            print(f"resilience: {exc}", file=sys.stderr, flush=True)
+        finally:
+            for action in disruptor.restore():
+                print(f"resilience: restored {action}", file=sys.stderr, flush=True)
+    return results, aborted
+
+
+@contextlib.contextmanager
+def rollback_on_signals() -> Iterator[None]:
+    """SIGTERM (and SIGINT) end the stage through ``finally`` blocks, so the rollback runs; a SIGKILL leaves
+    the journal for ``--restore``."""
+    def stop(signum: int, _: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        for replicas in settings.replicas:
-            disruptor.pin_autoscaler(replicas)
-            disruptor.scale(replicas)
-            for disruption in settings.disruptions:
-                key = f"{disruption}-{replicas}-replicas"
-                runs = []
-                for repeat, instant in enumerate(fault_instants(scenario, params.resilience, key), start=1):
-                    run = faulted_run(f"{settings.url}{CLASSIFY}", scenario, texts, instant,
-                                      partial(disrupt, disruption=disruption), params.loadgen.client)
-                    runs.append(record_run(f"{key}/{repeat}", run, scenario, params, out))
-                    disruptor.scale(replicas)  # back to ready before the next run
-                results[key] = summarize_fault(runs, None)
+        yield
     finally:
-        disruptor.restore_autoscaler()
-    return results
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def restore_cluster(params: Params) -> None:
+    """``--restore``: undo what a killed cluster-mode run left (HPA bounds, a cordoned node) from its journal."""
+    if not ROLLBACK_JOURNAL.is_file():
+        print(f"resilience: nothing to restore ({ROLLBACK_JOURNAL} does not exist)")
+        return
+    entries = read_journal(ROLLBACK_JOURNAL)
+    settings = params.resilience.cluster
+    if (entries.get("context"), entries.get("namespace")) != (settings.context, settings.namespace):
+        raise ClusterTargetError(f"{ROLLBACK_JOURNAL} was written for {entries.get('context')!r} / "
+                                 f"{entries.get('namespace')!r}, not the configured {settings.context!r} / "
+                                 f"{settings.namespace!r}")
+    done = Disruptor(settings, params.resilience.seed, ROLLBACK_JOURNAL).restore()
+    print(f"resilience: restored {'; '.join(done) or 'nothing (the journal held no change)'}")
 
 
 def main() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, runs=RESULTS_DIR / "resilience",
                           out=RESILIENCE_JSON)
+    parser.add_argument("--restore", action="store_true",
+                        help="cluster mode: undo what a killed run left (HPA bounds, a cordoned node), then exit")
     args = parser.parse_args()
     params = load_params(args.params)
+    if args.restore:
+        restore_cluster(params)
+        return
     settings = params.resilience
     if settings.scenario not in params.loadgen.scenarios:
         raise ServebenchError(f"resilience.scenario {settings.scenario!r} is not under loadgen.scenarios")
     scenario = params.loadgen.scenarios[settings.scenario]
     texts = read_corpus(args.dataset / CORPUS_FILE)
+    skipped: dict[str, str] = {}
+    aborted = None
     if settings.target == "local":
-        faults = local_runs(params, read_result(args.bentos, Bentos), scenario, texts, args.runs)
+        faults, skipped = local_runs(params, read_result(args.bentos, Bentos), scenario, texts, args.runs)
     else:
-        faults = cluster_runs(params, scenario, texts, args.runs)
+        faults, aborted = cluster_runs(params, scenario, texts, args.runs)
     lost = {f"{key} #{number}": run.scheduled - run.recorded for key, fault in faults.items()
             for number, run in enumerate(fault.runs, start=1) if run.scheduled != run.recorded}
     write_result(args.out, Resilience(target=settings.target, service=settings.service, scenario=settings.scenario,
-                                      faults=faults, all_requests_recorded=not lost))
+                                      faults=faults, skipped=skipped, aborted=aborted,
+                                      all_requests_recorded=not lost))
     write_series(faults, args.runs)
+    if aborted:
+        raise ServebenchError(f"cluster experiment stopped early: {aborted}; {args.out} holds the runs so far")
     if lost:
         raise ServebenchError(f"requests missing from the records (scheduled - recorded, by run): {lost}; "
                               f"{args.out} written for inspection")

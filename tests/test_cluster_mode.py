@@ -1,13 +1,16 @@
 """Cluster mode end to end against a fake kubectl and sudo (tests/fake_cluster): the resilience stage under load on
-loopback, the calls it makes, and what it refuses."""
+loopback, the calls it makes, what it refuses, and its rollback. The fake's disruptions affect the traffic (a
+Deployment left without a pod stalls the Service), so the recovery figures come through the cluster path."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,87 +21,162 @@ from stages.faults.cluster import ClusterTargetError, Disruptor
 
 FAKES = Path(__file__).parent / "fake_cluster"
 CONTEXT, NAMESPACE, DEPLOYMENT = "k3s-lab", "servebench", "svc"
+DECOY = "other-workload-pod"  # matches the Deployment's labels, owned by something else: never to be touched
 
 
-def cluster(tmp_path: Path, annotated: bool = True, node: str | None = None) -> dict[str, str]:
+def cluster(tmp_path: Path, null_server: str, annotated: bool = True, node: str | None = None) -> dict[str, str]:
     """A fake cluster's state and the environment that puts the fakes first on PATH."""
-    state = {"context": CONTEXT, "deployment": DEPLOYMENT, "node": node or socket.gethostname(), "serial": 1,
-             "pods": {f"{DEPLOYMENT}-pod-1": node or socket.gethostname()}, "cordoned": [],
-             "annotations": {"servebench.io/disruptions": "allowed"} if annotated else {},
+    node = node or socket.gethostname()
+    state = {"context": CONTEXT, "contexts": [CONTEXT, "production"], "node": node, "serial": 1, "cordoned": [],
+             "deployment": {"name": DEPLOYMENT, "uid": "deploy-uid", "labels": {"app.kubernetes.io/name": DEPLOYMENT},
+                            "annotations": {"servebench.io/disruptions": "allowed"} if annotated else {}},
+             "replicasets": {f"{DEPLOYMENT}-rs-1": {"uid": "rs-uid-1", "replicas": 1}},
+             "pods": {f"{DEPLOYMENT}-rs-1-pod-1": {"node": node, "owner": "rs-uid-1"},
+                      DECOY: {"node": node, "owner": "other"}},
              "hpa": {"minReplicas": 1, "maxReplicas": 4}}
     (tmp_path / "state.json").write_text(json.dumps(state))
     return {**os.environ, "PATH": f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "FAKE_CLUSTER_STATE": str(tmp_path / "state.json"), "FAKE_CLUSTER_LOG": str(tmp_path / "calls.jsonl")}
+            "FAKE_CLUSTER_STATE": str(tmp_path / "state.json"), "FAKE_CLUSTER_LOG": str(tmp_path / "calls.jsonl"),
+            "FAKE_CLUSTER_SERVICE": null_server, "FAKE_CLUSTER_OUTAGE_S": "1.0"}
 
 
-def run_stage(tmp_path: Path, null_server: str, env: dict[str, str], **cluster_settings: object
-              ) -> subprocess.CompletedProcess[str]:
+def stage_command(tmp_path: Path, null_server: str, duration_s: float = 4.5, **cluster_settings: object) -> list[str]:
     dataset = tmp_path / "dataset"
     dataset.mkdir(exist_ok=True)
     (dataset / "corpus.jsonl").write_text('{"text": "good"}\n{"text": "bad"}\n')
     settings = {"context": CONTEXT, "namespace": NAMESPACE, "deployment": DEPLOYMENT, "url": null_server,
-                "disruptions": ["delete-pod", "drain"], "replicas": [1, 2]} | cluster_settings
+                "disruptions": ["delete-pod", "evict-pod", "rollout-restart", "delete-replicaset"],
+                "replicas": [1, 2]} | cluster_settings
     params = write_params(tmp_path / "params.yaml", {
-        "loadgen": {"scenarios": {"fault": {"process": "exponential", "rate": 20.0, "duration_s": 3.0,
+        "loadgen": {"scenarios": {"fault": {"process": "exponential", "rate": 20.0, "duration_s": duration_s,
                                             "warmup_s": 0.5, "seed": 1, "timeout_s": 2.0}}},
-        "resilience": {"target": "cluster", "scenario": "fault", "repeats": 2, "fault_window_s": [1.0, 2.0],
-                       "cluster": settings}})
-    return subprocess.run([sys.executable, "-m", "stages.resilience", "--params", str(params), "--dataset",
-                           str(dataset), "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out.json")],
-                          env=env, capture_output=True, text=True, timeout=300, check=False)
+        "resilience": {"target": "cluster", "scenario": "fault", "repeats": 1, "fault_window_s": [1.0, 1.5],
+                       "slo_ms": 300, "healthy_s": 0.5, "max_recovery_s": 2.0, "cluster": settings}})
+    return [sys.executable, "-m", "stages.resilience", "--params", str(params), "--dataset", str(dataset),
+            "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out.json")]
+
+
+def run_stage(tmp_path: Path, null_server: str, env: dict[str, str], *extra: str,
+              **cluster_settings: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*stage_command(tmp_path, null_server, **cluster_settings), *extra], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 def calls(tmp_path: Path) -> list[list[str]]:
-    return [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    path = tmp_path / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def test_cluster_mode_end_to_end_with_a_fake_kubectl(tmp_path: Path, null_server: str) -> None:
-    result = run_stage(tmp_path, null_server, cluster(tmp_path))
+def state(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "state.json").read_text())
+
+
+@pytest.mark.e2e
+def test_every_default_disruption_end_to_end_with_recovery_figures(tmp_path: Path, null_server: str) -> None:
+    result = run_stage(tmp_path, null_server, cluster(tmp_path, null_server))
     assert result.returncode == 0, result.stderr
     made = calls(tmp_path)
-    kubectl = [call for call in made if call[0] == "kubectl"]
+    assert made[0] == ["kubectl", "config", "get-contexts", "-o", "name"]  # the context is checked first
+    kubectl = [call for call in made[1:] if call[0] == "kubectl"]
     assert all(call[1:5] == ["--context", CONTEXT, "--namespace", NAMESPACE] for call in kubectl)
     assert not [call for call in made if call[0] == "sudo"]  # node faults are off by default
-    verbs = [call[5:7] for call in kubectl]
-    assert verbs[0] == ["get", f"deployment/{DEPLOYMENT}"]  # the opt-in is checked before anything else
-    assert verbs[1:3] == [["get", f"hpa/{DEPLOYMENT}"], ["patch", f"hpa/{DEPLOYMENT}"]]
-    assert json.loads(kubectl[2][-1]) == {"spec": {"minReplicas": 1, "maxReplicas": 1}}  # pinned while measured
-    assert json.loads(kubectl[-1][-1]) == {"spec": {"minReplicas": 1, "maxReplicas": 4}}  # and restored
+    assert kubectl[0][5:7] == ["get", f"deployment/{DEPLOYMENT}"]  # the opt-in is checked before any change
+    assert not [call for call in kubectl if call[5] in ("drain", "cordon", "uncordon")]  # no node is touched
     deletes = [call for call in kubectl if call[5:7] == ["delete", "pod"]]
-    assert len(deletes) == 4 and all(len(call) == 9 and call[7].startswith(f"{DEPLOYMENT}-pod-") for call in deletes)
-    drains = [index for index, call in enumerate(kubectl) if call[5] == "drain"]
-    assert len(drains) == 4 and all(kubectl[index + 1][5] == "uncordon" for index in drains)
-    assert json.loads((tmp_path / "state.json").read_text())["cordoned"] == []
-    resilience = json.loads((tmp_path / "out.json").read_text())
-    assert set(resilience["faults"]) == {"delete-pod-1-replicas", "drain-1-replicas", "delete-pod-2-replicas",
-                                         "drain-2-replicas"}
-    for fault in resilience["faults"].values():
-        assert fault["repeats"] == 2 and fault["recorded_equals_scheduled"]
-        for run in fault["runs"]:  # the fault log is filled: when it began and what it did
-            assert run["fault_end_s"] >= run["fault_at_s"] > 0 and run["actions"]
+    assert len(deletes) == 2 and all(call[7].startswith(f"{DEPLOYMENT}-rs-") for call in deletes)  # one pod each
+    replicasets = [call for call in kubectl if call[5:7] == ["delete", "replicaset"]]
+    assert len(replicasets) == 2 and all(len(call) == 9 for call in replicasets)  # one named ReplicaSet, no -l
+    assert DECOY in state(tmp_path)["pods"]  # the look-alike pod of another workload survived everything
+    assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}  # pinned while measured, restored
+    assert not (tmp_path / "logs" / "cluster-rollback.json").exists()
+    faults = json.loads((tmp_path / "out.json").read_text())["faults"]
+    verdicts = {key: fault["verdict"] for key, fault in faults.items()}
+    # One replica: deleting its pod or its ReplicaSet leaves nothing serving (the fake stalls the Service 1 s);
+    # the budget refuses the eviction; the rollout surges first. Two replicas: only the ReplicaSet takes all.
+    assert verdicts == {"delete-pod-1-replicas": "recovered", "evict-pod-1-replicas": "held",
+                        "rollout-restart-1-replicas": "held", "delete-replicaset-1-replicas": "recovered",
+                        "delete-pod-2-replicas": "held", "evict-pod-2-replicas": "held",
+                        "rollout-restart-2-replicas": "held", "delete-replicaset-2-replicas": "recovered"}
+    outage = faults["delete-pod-1-replicas"]["runs"][0]
+    assert 0.3 < outage["outage_s"] < 1.5 and outage["scheduled"] == outage["recorded"]
+    assert outage["steady_state_before"]["held"] and outage["time_to_first_success_s"] is not None
+    assert any("refused" in action for action in faults["evict-pod-1-replicas"]["runs"][0]["actions"])
+
+
+def test_a_context_missing_from_the_kubeconfig_is_refused(tmp_path: Path, null_server: str) -> None:
+    result = run_stage(tmp_path, null_server, cluster(tmp_path, null_server), context="k3s-lab-typo")
+    assert result.returncode != 0 and "'k3s-lab-typo' is not in the kubeconfig" in result.stderr
+    assert len(calls(tmp_path)) == 1  # only the lookup of the contexts
 
 
 def test_a_deployment_without_the_opt_in_annotation_is_refused(tmp_path: Path, null_server: str) -> None:
-    result = run_stage(tmp_path, null_server, cluster(tmp_path, annotated=False))
+    result = run_stage(tmp_path, null_server, cluster(tmp_path, null_server, annotated=False))
     assert result.returncode != 0 and "lacks the opt-in annotation servebench.io/disruptions=allowed" in result.stderr
-    assert all(call[5] == "get" for call in calls(tmp_path))  # nothing was changed
+    assert all(call[5] == "get" for call in calls(tmp_path)[1:])  # nothing was changed
 
 
 def test_node_faults_need_their_switch_and_pods_on_this_machine(tmp_path: Path, null_server: str) -> None:
-    result = run_stage(tmp_path, null_server, cluster(tmp_path), disruptions=["kill-containerd"])
+    env = cluster(tmp_path, null_server)
+    result = run_stage(tmp_path, null_server, env, disruptions=["kill-containerd"])
     assert result.returncode != 0 and "resilience.cluster.node_faults: true" in result.stderr
-    elsewhere = run_stage(tmp_path, null_server, cluster(tmp_path, node="another-node"),
+    elsewhere = run_stage(tmp_path, null_server, cluster(tmp_path, null_server, node="another-node"),
                           disruptions=["kill-containerd"], node_faults=True)
     assert elsewhere.returncode != 0 and "not only on this machine" in elsewhere.stderr
     assert not [call for call in calls(tmp_path) if call[0] == "sudo"]
-    here = run_stage(tmp_path, null_server, cluster(tmp_path), disruptions=["kill-containerd"], node_faults=True,
-                     replicas=[1])
+    here = run_stage(tmp_path, null_server, cluster(tmp_path, null_server), disruptions=["kill-containerd"],
+                     node_faults=True, replicas=[1])
     assert here.returncode == 0, here.stderr
-    assert [call for call in calls(tmp_path) if call[0] == "sudo"] == [["sudo", "-n", "pkill", "-9", "-x",
-                                                                       "containerd"]] * 2
+    # K3s's own containerd, by its socket under /run/k3s: not Docker's, not the sudo or pkill running the match.
+    assert [call for call in calls(tmp_path) if call[0] == "sudo"] == [
+        ["sudo", "-n", "pkill", "-9", "-f", "^containerd .*/run/k3s/containerd/"]]
 
 
-def test_an_unconfigured_context_is_refused_before_any_command() -> None:
+def wait_until_pinned(tmp_path: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while state(tmp_path)["hpa"]["maxReplicas"] != 1:
+        assert process.poll() is None and time.monotonic() < deadline, "the stage never pinned the HPA"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_terminated_run_rolls_the_autoscaler_back(tmp_path: Path, null_server: str, sig: signal.Signals) -> None:
+    process = subprocess.Popen(stage_command(tmp_path, null_server, duration_s=20.0), cwd=tmp_path, text=True,
+                               env=cluster(tmp_path, null_server), stderr=subprocess.PIPE)
+    wait_until_pinned(tmp_path, process)
+    assert (tmp_path / "logs" / "cluster-rollback.json").is_file()  # written before the HPA was patched
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + sig, stderr
+    assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4} and "restored hpa/svc" in stderr
+    assert not (tmp_path / "logs" / "cluster-rollback.json").exists()
+
+
+def test_restore_undoes_what_a_killed_run_left(tmp_path: Path, null_server: str) -> None:
+    env = cluster(tmp_path, null_server)
+    process = subprocess.Popen(stage_command(tmp_path, null_server, duration_s=20.0), cwd=tmp_path, env=env)
+    wait_until_pinned(tmp_path, process)
+    process.kill()  # SIGKILL: no finally block runs
+    process.wait(timeout=30)
+    assert state(tmp_path)["hpa"]["maxReplicas"] == 1
+    restored = run_stage(tmp_path, null_server, env, "--restore")
+    assert restored.returncode == 0, restored.stderr
+    assert "back to {'minReplicas': 1, 'maxReplicas': 4}" in restored.stdout
+    assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}
+    assert "nothing to restore" in run_stage(tmp_path, null_server, env, "--restore").stdout
+
+
+def test_a_deployment_that_does_not_come_back_stops_the_experiment(tmp_path: Path, null_server: str) -> None:
+    env = cluster(tmp_path, null_server)
+    fake = state(tmp_path) | {"stuck_after": 1}  # the fake's rollout status fails after its first call
+    (tmp_path / "state.json").write_text(json.dumps(fake))
+    result = run_stage(tmp_path, null_server, env, replicas=[1])
+    assert result.returncode == 1 and "did not return to 1 ready replicas" in result.stderr
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["aborted"] and len(out["faults"]) <= 1  # stopped after the first disruption
+    assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}
+
+
+def test_an_unconfigured_target_is_refused_before_any_command() -> None:
     with pytest.raises(ClusterTargetError, match="context is not set"):
         Disruptor(ClusterParams())
     disruptor = Disruptor(ClusterParams(context=CONTEXT, namespace=NAMESPACE, deployment=DEPLOYMENT))

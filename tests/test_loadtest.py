@@ -11,7 +11,7 @@ import pytest
 from stages.common.errors import ServebenchError
 from stages.common.params import LoadgenParams, Params, ParamsError, ScenarioParams, parse_params
 from stages.common.results import LoadtestRun, OfferedLoad
-from stages.loadtest import Scenario, detectable, require_measured, run_folder, run_order, scenario_arms
+from stages.loadtest import Scenario, require_measured, run_folder, run_order, scenario_arms, sizing
 from stages.stats.calibration import CASES, Noise, synthetic_load_test, synthetic_scenario
 from stages.stats.samples import ScenarioRuns
 
@@ -104,9 +104,10 @@ def test_repeats_auto_stops_once_the_targets_are_detectable_and_not_before() -> 
     quiet = synthetic_scenario("a", settings, Noise(np.full(measured, 20.0), 0.01, 0.0, 0.2, 0.2))
     noisy = synthetic_scenario("a", settings, Noise(np.full(measured, 20.0), 0.0, 0.4, 0.2, 0.2))  # own levels
     rng = np.random.default_rng(0)
-    found = detectable(scenario_from(synthetic_load_test(CASES["identical"], quiet, BOUNDS, rng), chosen))
-    assert found is not None and found.startswith("p50 detects")
-    assert detectable(scenario_from(synthetic_load_test(CASES["identical"], noisy, BOUNDS, rng), chosen)) is None
+    met, found = sizing(scenario_from(synthetic_load_test(CASES["identical"], quiet, BOUNDS, rng), chosen))
+    assert met and found.startswith("p50 detects") and " > " not in found
+    met, found = sizing(scenario_from(synthetic_load_test(CASES["identical"], noisy, BOUNDS, rng), chosen))
+    assert not met and " > " in found  # says which target the blocks so far miss, and by how much
 
 
 def test_a_schedule_that_is_all_warm_up_is_refused_before_any_server_starts() -> None:

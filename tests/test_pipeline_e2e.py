@@ -64,10 +64,10 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, sentences: Path) -> 
     # The tiny model answers in a few ms and shares 2 cores with the generator: a few ms of send lag is the
     # norm here, and this test checks the pipeline's mechanics, not the generator's fidelity.
     params["loadgen"]["lag_bound_ms"] = 20.0
-    params["loadgen"]["scenarios"]["e2e-fault"] = {"process": "exponential", "rate": 8.0, "duration_s": 7.0,
+    params["loadgen"]["scenarios"]["e2e-fault"] = {"process": "exponential", "rate": 8.0, "duration_s": 8.0,
                                                    "warmup_s": 0.5, "seed": 3, "timeout_s": 5.0}
-    params["resilience"] |= {"scenario": "e2e-fault", "faults": ["stall", "kill-worker"], "repeats": 2,
-                             "fault_window_s": [2.0, 3.5], "stall_s": 1.0,
+    params["resilience"] |= {"scenario": "e2e-fault", "faults": ["freeze", "kill-worker"], "repeats": 2,
+                             "fault_window_s": [2.0, 3.5], "freeze_s": 1.0, "healthy_s": 1.0, "max_recovery_s": 3.0,
                              "multi_worker": {"workers": 2, "faults": ["kill-worker"]}}
     write_params(root / "params.yaml", params)
     # The committed lock records the offline run; without it every stage must run, k3s included (its params
@@ -159,13 +159,13 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
                     "### Verdicts", "### Calibration", "## Capacity", "## Resilience", "## Figures"):
         assert heading in report
     resilience = json.loads((results / "resilience.json").read_text())
-    assert set(resilience["faults"]) == {"stall", "kill-worker", "kill-worker-2-workers"}
+    assert set(resilience["faults"]) == {"freeze", "kill-worker", "kill-worker-2-workers"}
     assert resilience["all_requests_recorded"] and resilience["faults"]["kill-worker-2-workers"]["workers"] == 2
     for fault in resilience["faults"].values():
         assert fault["repeats"] == len(fault["runs"]) == 2 and fault["recorded_equals_scheduled"]
         assert len({run["fault_at_s"] for run in fault["runs"]}) == 2  # each repeat at its own instant
     timelines = pd.read_csv(results / "resilience" / "failed_per_s.csv")
-    assert list(timelines.columns) == ["from_fault_s", "stall", "kill-worker", "kill-worker-2-workers"]
+    assert list(timelines.columns) == ["from_fault_s", "freeze", "kill-worker", "kill-worker-2-workers"]
     assert (pipeline_copy / "k3s" / "servebench-2-replicas.yaml").is_file()
     figures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     assert len(figures) == 8 and all((results / figure).is_file() for figure in figures)

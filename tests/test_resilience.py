@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +11,14 @@ import pandas as pd
 import pytest
 
 from stages.common.artifacts import WORKERS_ENV
-from stages.common.params import K3sParams, ScenarioParams
+from stages.common.errors import ServebenchError
+from stages.common.params import K3sParams, ResilienceParams, ScenarioParams
 from stages.common.results import FaultRecovery
-from stages.faults.local import inject, worker_pids
+from stages.faults.local import Target, inject, unavailable, worker_pids
 from stages.faults.recovery import recovery
 from stages.faults.run import busy_instants, faulted_run
 from stages.manifests.render import ManifestError, Served, render, supported_versions, validate
+from stages.manifests.sizing import millicores, node_fit, require_fit
 from stages.reporting.series import fault_timeline, fault_timelines
 from stages.resilience import summarize_fault
 from stages.serving.runs import CLASSIFY, warm_up
@@ -23,6 +26,7 @@ from stages.serving.server import BentoServer
 
 TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"] * 10
 LOAD = ScenarioParams(process="exponential", rate=10.0, duration_s=24.0, warmup_s=1.0, seed=5, timeout_s=5.0)
+FAULTS = ResilienceParams(restart_delay_s=1.0, freeze_s=2.0, throttle_s=3.0, throttle_cpus=0.01)
 
 
 def serve_optimized(built: dict, log: Path) -> BentoServer:
@@ -34,14 +38,15 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
         before = worker_pids(server)
         run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
-                          lambda log: inject("kill-worker", server, log, 1.0, 1.0))
+                          partial(inject, "kill-worker", Target(server), FAULTS))
         after = worker_pids(server)
     assert before and after and not set(before) & set(after)  # BentoML's supervisor started a new worker
     assert "Exception in callback" not in (tmp_path / "kill.log").read_text()  # its 1 s checks never conflicted
     scheduled = run.records["scheduled_s"]
     last_send = scheduled[scheduled <= run.fault_s].max()  # the fault lands just after a send, not in a gap
     assert 0 < run.fault_s - last_send < min(0.05, float(scheduled.diff().median()))
-    figures = recovery(run.records, run.fault_s, window_s=2.0, slo_ms=1000.0, max_recovery_s=30.0)
+    figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
+    assert figures["steady_state_before"]["held"] and figures["steady_state_before"]["requests"] > 10
     assert figures["scheduled"] == figures["recorded"] == len(run.records) > 200  # nothing lost
     assert figures["failed"] == sum(figures["failed_by_outcome"].values())
     # The outage shows: the request in flight fails, or (when the kill beat it to the worker) it and the next ones
@@ -52,19 +57,47 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
     assert (measured[measured["scheduled_s"] > measured["scheduled_s"].max() - 3]["outcome"] == "ok").all()
 
 
-def test_a_stall_shows_in_the_latency_of_requests_scheduled_during_it(built: dict, tmp_path: Path) -> None:
-    with serve_optimized(built, tmp_path / "stall.log") as server:
+def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: dict, tmp_path: Path) -> None:
+    with serve_optimized(built, tmp_path / "freeze.log") as server:
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
         run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
-                          lambda log: inject("stall", server, log, 1.0, 2.0))
+                          partial(inject, "freeze", Target(server), FAULTS))
     records = run.records
     during = records[(records["scheduled_s"] > run.fault_s + 0.2) & (records["scheduled_s"] < run.fault_end_s - 0.5)]
     assert len(during) >= 5 and (during["outcome"] == "ok").all()
     # Each waited until SIGCONT, counted from its own scheduled time.
     assert (during["latency_ms"] >= (run.fault_end_s - during["scheduled_s"]) * 1e3 - 50).all()
-    figures = recovery(records, run.fault_s, window_s=2.0, slo_ms=1000.0, max_recovery_s=30.0)
-    assert figures["in_flight_at_fault"]["count"] >= 0 and figures["failed"] == 0 and figures["verdict"] == "recovered"
-    assert figures["time_to_recovery_s"] is not None and figures["time_to_recovery_s"] >= 2.0
+    figures = recovery(records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
+    assert figures["failed"] == 0 and figures["verdict"] == "recovered"
+    # The outage runs from the first request held past 1 s to the answer of the last one: about the freeze.
+    assert 0.8 < figures["outage_s"] < 2.6 and figures["time_to_recovery_s"] >= 1.0
+
+
+def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Path) -> None:
+    """A quota of 0.01 cores for 3 s (the tiny stand-in needs a few % of a core at 10 req/s): requests queue past
+    the 1 s objective, then the service recovers; the server's processes go back to their own cgroup and the
+    fault's cgroup is gone."""
+    reason = unavailable("cpu-throttle")
+    if reason is not None:
+        pytest.skip(f"cpu-throttle unavailable: {reason}")
+    from stages.faults.throttle import cpu_controller
+
+    controller = cpu_controller()
+    assert not isinstance(controller, str)
+    with serve_optimized(built, tmp_path / "throttle.log") as server:
+        warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
+        assert server.process is not None
+        home = controller.cgroup_of(server.process.pid)
+        run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
+                          partial(inject, "cpu-throttle", Target(server), FAULTS))
+        assert controller.cgroup_of(server.process.pid) == home
+    assert not list(controller.root.glob("servebench-throttle-*"))
+    assert any("quota of 0.01 cores" in action for action in run.log.actions)
+    throttled = next(action for action in run.log.actions if "throttled periods" in action)
+    assert int(throttled.split("after ")[1].split()[0]) > 0, throttled
+    figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
+    assert figures["verdict"] == "recovered" and figures["breaches"] > 0
+    assert figures["scheduled"] == figures["recorded"]
 
 
 def hand_made_run(step: float = 0.5, end: float = 10.0) -> pd.DataFrame:
@@ -77,37 +110,61 @@ def test_recovery_figures_on_a_hand_made_run() -> None:
     frame = hand_made_run()
     frame.loc[frame["scheduled_s"].isin([5.0, 5.5, 6.0]), "outcome"] = "connection_error"
     frame.loc[9, ["done_s", "latency_ms"]] = [6.0, 1500.0]  # sent at 4.5, in flight at the fault, answered late
-    figures = recovery(frame, fault_s=4.8, window_s=1.0, slo_ms=150.0, max_recovery_s=30.0)
+    figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
     assert figures["failed"] == 3 and figures["failed_by_outcome"]["connection_error"] == 3
     assert figures["error_window_s"] == {"first": 5.0, "last": pytest.approx(6.1), "length": pytest.approx(1.1)}
     assert figures["p99_before_ms"] == 100.0  # the request the fault hit completed after it: not "before"
     assert figures["in_flight_at_fault"] == {"count": 1, "outcomes": {**{k: 0 for k in figures["failed_by_outcome"]},
                                                                        "ok": 1}}
+    assert figures["steady_state_before"] == {"requests": 7, "breaches": 0, "held": True}  # 1.0 ... 4.0
     assert figures["outage_start_s"] == 0.0  # the request in flight at the fault, answered beyond the SLO
+    assert figures["breaches"] == 4 and figures["relapses"] == 0
     assert figures["time_to_first_success_s"] == pytest.approx(6.6 - 4.8)  # request at 6.5 answered at 6.6
-    # Windows from the fault: [4.8, 5.8) and [5.8, 6.8) breach, every later one holds.
-    assert figures["time_to_recovery_s"] == pytest.approx(2.0) and figures["outage_s"] == pytest.approx(2.0)
-    assert figures["verdict"] == "recovered"
+    # Recovered at 6.5 (good requests only from there); the last breach, scheduled at 6.0, failed at 6.1.
+    assert figures["time_to_recovery_s"] == pytest.approx(1.7) and figures["outage_s"] == pytest.approx(1.3)
+    assert figures["verdict"] == "recovered" and figures["observed_after_s"] == pytest.approx(4.7)
+
+
+def test_one_success_between_failures_is_not_a_recovery() -> None:
+    frame = hand_made_run()
+    frame.loc[frame["scheduled_s"].isin([5.0, 5.5, 6.5]), "outcome"] = "timeout"  # 6.0 succeeds alone
+    figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
+    assert figures["time_to_recovery_s"] == pytest.approx(7.0 - 4.8)
+    assert figures["outage_s"] == pytest.approx(6.6 - 5.0) and figures["time_to_first_success_s"] == pytest.approx(1.3)
 
 
 def test_an_outage_that_starts_late_is_measured_from_its_start() -> None:
     """A preStop-like delay: 5 s of normal service after the fault, then 15 s in which everything fails."""
     frame = hand_made_run(step=0.25, end=40.0)
     frame.loc[frame["scheduled_s"].between(15.0, 29.99), "outcome"] = "connection_error"
-    figures = recovery(frame, fault_s=10.0, window_s=2.0, slo_ms=150.0, max_recovery_s=30.0)
+    figures = recovery(frame, fault_s=10.0, slo_ms=150.0, healthy_s=2.0, max_recovery_s=30.0)
     assert figures["outage_start_s"] == pytest.approx(5.0)
     assert figures["time_to_first_success_s"] == pytest.approx(20.1)  # not the 0.1 s of the first request after it
-    assert figures["time_to_recovery_s"] == pytest.approx(20.0) and figures["outage_s"] == pytest.approx(15.0)
-    assert recovery(frame, 10.0, 2.0, 150.0, max_recovery_s=10.0)["verdict"] == "not recovered"
-    frame.loc[frame["scheduled_s"] >= 38.0, "outcome"] = "timeout"  # still failing at the end
-    late = recovery(frame, 10.0, 2.0, 150.0, max_recovery_s=30.0)
-    assert late["time_to_recovery_s"] is None and late["verdict"] == "not recovered"
+    assert figures["time_to_recovery_s"] == pytest.approx(20.0) and figures["outage_s"] == pytest.approx(14.85)
+    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=10.0)["verdict"] == "not recovered"
+    frame.loc[frame["scheduled_s"] >= 38.0, "outcome"] = "timeout"  # failing again at the end: a relapse
+    relapsed = recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=30.0)
+    assert relapsed["verdict"] == "recovered" and relapsed["relapses"] == 8
+
+
+def test_a_run_too_short_to_decide_is_not_observed_long_enough() -> None:
+    frame = hand_made_run(step=0.25, end=20.0)
+    frame.loc[frame["scheduled_s"] >= 12.0, "outcome"] = "connection_error"  # failing until the run ends
+    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=15.0)["verdict"] == "not observed long enough"
+    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=5.0)["verdict"] == "not recovered"
 
 
 def test_a_fault_nobody_noticed_holds_the_steady_state() -> None:
-    figures = recovery(hand_made_run(), fault_s=4.8, window_s=1.0, slo_ms=150.0, max_recovery_s=30.0)
-    assert figures["verdict"] == "held" and figures["outage_start_s"] is None
+    figures = recovery(hand_made_run(), fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
+    assert figures["verdict"] == "held" and figures["outage_start_s"] is None and figures["breaches"] == 0
     assert figures["time_to_first_success_s"] is None and figures["time_to_recovery_s"] == 0.0
+
+
+def test_a_service_unhealthy_before_the_fault_fails_the_steady_state_check() -> None:
+    frame = hand_made_run()
+    frame.loc[frame["scheduled_s"] == 2.0, "latency_ms"] = 400.0
+    figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
+    assert figures["steady_state_before"] == {"requests": 8, "breaches": 1, "held": False}  # 1.0 ... 4.5
 
 
 def test_rendered_manifests_validate_and_carry_the_operational_settings() -> None:
@@ -135,7 +192,8 @@ def test_rendered_manifests_validate_and_carry_the_operational_settings() -> Non
         assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
         startup = container["startupProbe"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 120  # room to load the model
-        assert container["resources"]["requests"]["cpu"] == "750m"  # two replicas fit a 2-core node
+        assert startup["periodSeconds"] <= 2  # polled at the cold start's scale (2-7 s), not every 5 s
+        assert node_fit(params, replicas).fits  # the rollout's peak (HPA ceiling + surge) fits a 2-core node
         assert set(container["resources"]["limits"]) == {"cpu", "memory", "ephemeral-storage"}
         assert container["lifecycle"]["preStop"]["sleep"]["seconds"] == params.prestop_s
         assert pod["terminationGracePeriodSeconds"] == params.prestop_s + 30 + 5  # prestop + timeout + margin
@@ -151,6 +209,16 @@ def test_rendered_manifests_validate_and_carry_the_operational_settings() -> Non
         assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
     with pytest.raises(ManifestError, match=r"Kubernetes 1\.2[0-9]\.0: Deployment"):  # preStop sleep is newer
         validate(render(params, served, 1), ["1.28.0"])
+
+
+def test_a_sizing_whose_rollout_would_not_fit_the_node_is_refused() -> None:
+    """The previous sizing: 750m requests, HPA up to 4, a surge pod: 5 x 750m + 200m on a 2,000m node."""
+    fit = node_fit(K3sParams(), 2)
+    assert fit.peak_pods == 3 and fit.needed_m == 1700 and fit.fits
+    assert millicores("1.5") == 1500 and millicores("250m") == 250
+    with pytest.raises(ServebenchError, match=r"5 pods .* x 750m \+ 200m .* = 3950m of 2000m .* at most 360m"):
+        require_fit(K3sParams(cpu_request="750m", hpa_max_replicas=4), 2)
+    assert require_fit(K3sParams(cpu_request="750m", hpa_max_replicas=4, node_cpu="4"), 2).fits
 
 
 def test_a_manifest_with_an_invalid_field_fails_validation() -> None:
@@ -190,18 +258,22 @@ def test_faults_strike_at_seeded_distinct_busy_instants() -> None:
         busy_instants(schedule, [30.0, 40.0], 1, seed=0)
 
 
-def test_a_fault_summary_has_medians_ranges_and_the_worst_verdict() -> None:
-    def run(failed: int, recovery_s: float | None, verdict: str) -> FaultRecovery:
-        figures = recovery(hand_made_run(), fault_s=4.8, window_s=1.0, slo_ms=150.0, max_recovery_s=30.0)
-        figures |= {"failed": failed, "time_to_recovery_s": recovery_s, "verdict": verdict}
+def test_a_fault_summary_counts_only_repeats_in_steady_state_and_says_how_many() -> None:
+    def run(failed: int, recovery_s: float | None, verdict: str, steady: bool = True) -> FaultRecovery:
+        figures = recovery(hand_made_run(), fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
+        figures |= {"failed": failed, "time_to_recovery_s": recovery_s, "verdict": verdict,
+                    "steady_state_before": {"requests": 7, "breaches": 0 if steady else 2, "held": steady}}
         return FaultRecovery(fault_at_s=4.8, fault_end_s=4.9, actions=[], **figures, generator_audit_valid=True,
                              generator_audit_reasons=[], timeline="x.png")
 
-    summary = summarize_fault([run(3, 2.0, "recovered"), run(9, None, "not recovered"), run(0, 0.0, "held")], 2)
-    assert summary.failed.model_dump() == {"median": 3, "low": 0, "high": 9}
-    assert summary.time_to_recovery_s.model_dump() == {"median": 1.0, "low": 0.0, "high": 2.0}
-    assert summary.verdict == "not recovered" and summary.verdicts == ["recovered", "not recovered", "held"]
-    assert summary.workers == 2 and summary.repeats == 3 and summary.recorded_equals_scheduled
+    runs = [run(3, 2.0, "recovered"), run(9, None, "not recovered"), run(0, 0.0, "held"),
+            run(50, 9.0, "recovered", steady=False)]
+    summary = summarize_fault(runs, 2)
+    assert summary.steady_before == 3 and summary.repeats == 4
+    assert summary.failed.model_dump() == {"n": 3, "median": 3, "low": 0, "high": 9}
+    assert summary.time_to_recovery_s.model_dump() == {"n": 2, "median": 1.0, "low": 0.0, "high": 2.0}
+    assert summary.verdict == "not recovered" and summary.verdicts[:3] == ["recovered", "not recovered", "held"]
+    assert summary.workers == 2 and summary.recorded_equals_scheduled
 
 
 def test_killing_one_of_two_workers_is_a_partial_failure(built: dict, tmp_path: Path) -> None:
@@ -212,7 +284,7 @@ def test_killing_one_of_two_workers_is_a_partial_failure(built: dict, tmp_path: 
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
         before = worker_pids(server)
         run = faulted_run(f"{server.url}{CLASSIFY}", LOAD.model_copy(update={"duration_s": 10.0}), TEXTS, 3.0,
-                          lambda log: inject("kill-worker", server, log, 1.0, 1.0))
+                          partial(inject, "kill-worker", Target(server), FAULTS))
         after = worker_pids(server)
     assert len(before) == 2 and len(after) == 2 and len(set(before) & set(after)) == 1  # one survived
     measured = run.records[~run.records["warmup"]]
@@ -224,6 +296,22 @@ def test_killing_one_of_two_workers_is_a_partial_failure(built: dict, tmp_path: 
 def test_a_request_in_flight_at_the_fault_that_fails_starts_the_outage() -> None:
     frame = hand_made_run()
     frame.loc[9, ["outcome", "done_s"]] = ["connection_error", 5.0]  # sent at 4.5, killed with the fault at 4.8
-    figures = recovery(frame, fault_s=4.8, window_s=1.0, slo_ms=150.0, max_recovery_s=30.0)
+    figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
     assert figures["outage_start_s"] == 0.0 and figures["time_to_first_success_s"] == pytest.approx(0.3)
-    assert figures["time_to_recovery_s"] == pytest.approx(1.0) and figures["verdict"] == "recovered"
+    assert figures["outage_s"] == pytest.approx(0.2)  # 4.8 -> the failure's end at 5.0: not a 2 s window
+    assert figures["time_to_recovery_s"] == pytest.approx(0.2) and figures["verdict"] == "recovered"
+
+
+def test_each_repeat_draws_its_own_schedule_and_instant() -> None:
+    from stages.loadgen.arrivals import draw_schedule
+    from stages.loadgen.payloads import arrival_spec
+    from stages.resilience import fault_instant, repeat_scenario
+
+    settings = ResilienceParams()
+    loads = [repeat_scenario(LOAD, repeat) for repeat in (1, 2, 3)]
+    assert loads[0] == LOAD and len({load.seed for load in loads}) == 3
+    schedules = [draw_schedule(arrival_spec(load)) for load in loads]
+    assert not np.array_equal(schedules[0][:20], schedules[1][:20])
+    instants = [fault_instant(load, settings, "freeze", repeat) for repeat, load in enumerate(loads, start=1)]
+    assert all(instant in schedule for instant, schedule in zip(instants, schedules, strict=True))
+    assert instants == [fault_instant(load, settings, "freeze", r) for r, load in enumerate(loads, start=1)]

@@ -6,6 +6,12 @@ import asyncio
 import json
 import re
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import aiohttp
@@ -224,11 +230,13 @@ async def sequential_latencies(url: str, count: int) -> list[float]:
 
 @pytest.mark.quiet
 def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict) -> None:
-    """The tiny stand-in, batching on: a burst of 400 concurrent requests, then lone requests again."""
+    """The tiny stand-in, batching on: a burst of 400 concurrent requests (served or shed with 503, as the
+    dispatcher decides: how many depends on the machine), then lone requests again."""
     with serve(built, "optimized", "after-burst.log") as server:
         before = sorted(asyncio.run(sequential_latencies(server.url, 15)))[7]
         burst = asyncio.run(post_many(server.url, [json.dumps({"texts": TEXTS}).encode()] * 400))
-        assert sum(status == 200 for status, _ in burst) > 300
+        statuses = Counter(status for status, _ in burst)
+        assert set(statuses) <= {200, 503} and statuses[200] > 0, statuses
         after = sorted(asyncio.run(sequential_latencies(server.url, 15)))[7]
     assert after <= 2 * before + 5.0, (before, after)
 
@@ -337,3 +345,33 @@ def test_every_error_response_matches_the_openapi_document(built: dict, tmp_path
     assert shed, sorted({status for status, _ in burst})
     for body in shed:
         jsonschema.validate(body, documented_schema(document, "/classify", 503))
+
+
+def test_the_served_openapi_document_and_the_server_agree(built: dict) -> None:
+    """schemathesis, every check, against the running service's own /docs.json: no 5xx, every status and body as
+    documented (the 413/415/503 added), the request body required, 405 with Allow for undeclared methods."""
+    with serve(built, "optimized", "schemathesis.log") as server:
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/docs.json", "--checks", "all",
+             "--max-examples", "25", "--generation-deterministic", "--request-timeout", "10", "--no-color"],
+            capture_output=True, text=True, timeout=300, check=False)
+        classify(server.url, ["still up"])
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert "No issues found" in result.stdout or "passed" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_post_to_an_undeclared_route_is_405_with_allow_and_a_short_body_one_warning(built: dict) -> None:
+    with serve(built, "optimized", "methods.log") as server:
+        for path in ("/healthz", "/readyz", "/livez", "/metrics"):
+            request = urllib.request.Request(f"{server.url}{path}", data=b"{}", method="POST")
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(request, timeout=10)
+            assert answer.value.code == 405 and "GET" in (answer.value.headers.get("Allow") or ""), path
+        with socket.create_connection((server.host, server.port), timeout=10) as client:  # 10 of 40 bytes, then gone
+            client.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 40\r\n\r\n{\"texts\":")
+        time.sleep(1.0)
+        classify(server.url, ["still up"])
+    log = server.log_path.read_text()
+    assert "Traceback" not in log and "ClientDisconnect" in log, log[-3000:]
+    assert all(" ERROR " not in line for line in log.splitlines() if "ClientDisconnect" in line)

@@ -449,10 +449,10 @@ class GateParams(_Section):
     min_capacity_ratio: Annotated[float, Field(gt=0.0)] | None = None  # candidate / reference capacity, at least
 
 
-LocalFault = Literal["kill-worker", "kill-server", "restart", "stall"]
-ClusterDisruption = Literal["delete-pod", "drain", "delete-replicaset", "rollout-restart", "restart-k3s",
-                            "kill-containerd"]
-NODE_DISRUPTIONS = ("restart-k3s", "kill-containerd")  # the node itself: every pod on it, not one
+LocalFault = Literal["kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "network-delay", "partition"]
+ClusterDisruption = Literal["delete-pod", "evict-pod", "delete-replicaset", "rollout-restart", "drain-node",
+                            "restart-k3s", "kill-containerd"]
+NODE_DISRUPTIONS = ("drain-node", "restart-k3s", "kill-containerd")  # the node itself: every pod on it, not one
 
 
 def _ordered_span(span: list[float]) -> list[float]:
@@ -475,9 +475,10 @@ class ClusterParams(_Section):
     namespace: Annotated[str, Field(min_length=1)] = "servebench"
     deployment: Annotated[str, Field(min_length=1)] = "servebench-optimized"
     url: str | None = None  # the Service as the load generator reaches it, e.g. http://127.0.0.1:30080
-    disruptions: list[ClusterDisruption] = ["delete-pod", "drain", "rollout-restart", "delete-replicaset"]
-    node_faults: bool = False  # allow restart-k3s and kill-containerd (sudo -n, this machine's node only)
+    disruptions: list[ClusterDisruption] = ["delete-pod", "evict-pod", "rollout-restart", "delete-replicaset"]
+    node_faults: bool = False  # allow drain-node, restart-k3s, kill-containerd (a dedicated node, this machine)
     replicas: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2]
+    health_timeout_s: PositiveInt = 300  # all replicas ready again between disruptions, else the experiment stops
 
     @model_validator(mode="after")
     def _node_faults_opted_in(self) -> ClusterParams:
@@ -494,27 +495,32 @@ class ResilienceParams(_Section):
     target: Literal["local", "cluster"] = "local"
     service: Literal["baseline", "optimized"] = "optimized"
     scenario: str = "resilience"  # a name under loadgen.scenarios
-    faults: Annotated[list[LocalFault], Field(min_length=1)] = ["kill-worker", "kill-server", "restart", "stall"]
-    repeats: Annotated[int, Field(ge=1, le=20)] = 3  # runs per fault, each at its own seeded offset
+    faults: Annotated[list[LocalFault], Field(min_length=1)] = ["kill-worker", "kill-server", "stop-start", "freeze",
+                                                                 "cpu-throttle", "network-delay", "partition"]
+    repeats: Annotated[int, Field(ge=1, le=20)] = 3  # runs per fault, each with its own seeded schedule and instant
     seed: int = 0  # which busy instants of the schedule the faults strike
     # Faults strike at seeded instants within this span of the run (seconds), chosen among busy ones.
     fault_window_s: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2),
-                              AfterValidator(_ordered_span)] = [8.0, 16.0]
+                              AfterValidator(_ordered_span)] = [6.0, 9.0]
     # Served workers in every fault run (null: as built), and extra runs with more workers, where a worker kill
     # is a partial failure.
     workers: Annotated[int, Field(ge=1, le=64)] | None = None
     multi_worker: MultiWorkerParams = MultiWorkerParams()
     restart_delay_s: Annotated[float, Field(ge=0.0)] = 1.0  # local supervisor, as restartPolicy: Always
-    stall_s: Annotated[float, Field(gt=0.0)] = 5.0
-    window_s: Annotated[float, Field(gt=0.0)] = 2.0  # windows of the steady-state check, from the fault on
-    slo_ms: Annotated[float, Field(gt=0.0)] = 1000.0  # a window holds: every request ok within this (capacity's SLO)
-    max_recovery_s: Annotated[float, Field(gt=0.0)] = 30.0  # verdict "recovered" within this, else "not recovered"
+    freeze_s: Annotated[float, Field(gt=0.0)] = 5.0  # freeze: SIGSTOP ... SIGCONT of every server process
+    throttle_s: Annotated[float, Field(gt=0.0)] = 5.0  # cpu-throttle: this long under a CFS quota of
+    throttle_cpus: Annotated[float, Field(gt=0.0, le=64.0)] = 0.1  # this many cores for the whole server
+    network_s: Annotated[float, Field(gt=0.0)] = 5.0  # network-delay and partition last this long
+    delay_ms: Annotated[float, Field(gt=0.0)] = 1500.0  # network-delay: added to every chunk, each way
+    slo_ms: Annotated[float, Field(gt=0.0)] = 1000.0  # a good request: ok within this (capacity's SLO)
+    healthy_s: Annotated[float, Field(gt=0.0)] = 3.0  # recovered: good requests only for this long
+    max_recovery_s: Annotated[float, Field(gt=0.0)] = 12.0  # verdict "recovered" within this, else "not recovered"
     cluster: ClusterParams = ClusterParams()
 
 
 class ProbeParams(_Section):
-    startup_period_s: PositiveInt = 5
-    startup_failure_threshold: PositiveInt = 60  # 5 min for the model to load
+    startup_period_s: PositiveInt = 1  # a cold start takes 2-7 s: polled at that scale, not every 5 s
+    startup_failure_threshold: PositiveInt = 300  # 5 min for the model to load
     readiness_period_s: PositiveInt = 5
     liveness_period_s: PositiveInt = 10
     timeout_s: PositiveInt = 3
@@ -532,9 +538,10 @@ def _pinned_image(image: str | None) -> str | None:
 class K3sParams(_Section):
     """The Kubernetes objects of the served Bento, rendered into ``k3s/`` by the k3s stage.
 
-    Sizing rule (docs/serving.md, "Faults and Kubernetes"): a 2-core single-node K3s keeps ~300m of CPU requests for its
-    system pods (CoreDNS, metrics-server, Traefik, local-path), so two replicas must request at most ~850m each;
-    the CPU limit stays at the node's size so a lone replica can use both cores.
+    Sizing rule (stages/manifests/sizing.py, checked when rendering): the most pods that can exist at once, the
+    HPA's ceiling plus the rollout's surge pod, times ``cpu_request``, plus the system pods' requests, must fit
+    ``node_cpu``. On a 2-core single-node K3s (CoreDNS 100m, metrics-server 100m): (2 + 1) x 500m + 200m = 1,700m
+    of 2,000m. The CPU limit stays at the node's size so a lone replica can use both cores.
     """
 
     # null: the optimized Bento's own tag from results/bentos.json, which `bentoml containerize` gives the image.
@@ -548,8 +555,10 @@ class K3sParams(_Section):
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
     service_type: Literal["NodePort", "ClusterIP"] = "NodePort"
     node_port: Annotated[int, Field(ge=30000, le=32767)] = 30080
-    cpu_request: Quantity = "750m"
+    cpu_request: Quantity = "500m"
     cpu_limit: Quantity = "2"
+    node_cpu: Quantity = "2"  # the node's allocatable CPU the pods must fit on (kubectl describe node)
+    system_cpu_requests: Quantity = "200m"  # K3s's own pods' requests on it: CoreDNS 100m, metrics-server 100m
     memory_request: Quantity = "1Gi"
     memory_limit: Quantity = "2Gi"
     ephemeral_storage_request: Quantity = "256Mi"
@@ -559,7 +568,7 @@ class K3sParams(_Section):
     # preStop keeps the pod serving while its endpoint leaves the Service; the grace period is preStop plus the
     # served timeout (serve.optimized.timeout_s) plus a margin, so in-flight requests end before SIGKILL.
     prestop_s: Annotated[int, Field(ge=1)] = 5
-    hpa_max_replicas: PositiveInt = 4
+    hpa_max_replicas: PositiveInt = 2  # with the surge pod, 3 x cpu_request must fit next to the system pods
     hpa_cpu_utilization: Annotated[int, Field(ge=1, le=100)] = 70
     # The oldest Kubernetes the manifests need (lifecycle.preStop.sleep is on by default from 1.30); they are
     # validated against every version from it to the newest kubernetes-validate knows.
@@ -599,6 +608,7 @@ class Params(_Section):
             raise ValueError(f"resilience.scenario = {self.resilience.scenario!r}: must be a name under "
                              f"loadgen.scenarios ({sorted(self.loadgen.scenarios)})")
         self._check_relative_rates()
+        self._check_fault_observation()
         for name in ("baseline", "optimized"):
             self._check_servable(name, getattr(self.serve, name).variant)
         return self
@@ -615,6 +625,21 @@ class Params(_Section):
                 isinstance(self.loadgen.scenarios[self.resilience.scenario].rate, RelativeRate):
             raise ValueError(f"loadgen.scenarios.{self.resilience.scenario}.rate: the resilience scenario needs a "
                              "rate in req/s (the resilience stage does not depend on results/capacity.json)")
+
+    def _check_fault_observation(self) -> None:
+        """A fault run must last long enough after its latest fault to tell "not recovered" from "not observed
+        long enough": ``max_recovery_s + healthy_s`` of schedule."""
+        settings = self.resilience
+        scenario = self.loadgen.scenarios.get(settings.scenario)
+        if settings.target != "local" or scenario is None or scenario.duration_s is None:
+            return
+        left = scenario.duration_s - settings.fault_window_s[1]
+        needed = settings.max_recovery_s + settings.healthy_s
+        if left < needed:
+            raise ValueError(f"loadgen.scenarios.{settings.scenario}.duration_s = {scenario.duration_s:g}: leaves "
+                             f"{left:g} s after the latest fault (resilience.fault_window_s ends at "
+                             f"{settings.fault_window_s[1]:g} s), less than resilience.max_recovery_s + healthy_s "
+                             f"= {needed:g} s; lengthen the scenario or shorten those")
 
     def _check_servable(self, service: str, variant: str) -> None:
         """A served variant the pipeline will produce: its conversion enabled, half precision in PyTorch only

@@ -300,8 +300,17 @@ class InFlight(Result):
     outcomes: dict[str, int]
 
 
+class SteadyBefore(Result):
+    """The steady-state hypothesis on the requests answered before the fault."""
+
+    requests: int
+    breaches: int
+    held: bool
+
+
 class FaultRecovery(Result):
-    """One faulted run; times in seconds of the run's clock, ``*_s`` durations from the fault."""
+    """One faulted run; times in seconds of the run's clock, ``*_s`` durations from the fault
+    (definitions: :mod:`stages.faults.recovery`)."""
 
     fault_at_s: float
     fault_end_s: float
@@ -314,11 +323,15 @@ class FaultRecovery(Result):
     error_window_s: ErrorWindow | None
     p99_before_ms: float | None  # requests completed before the fault
     latency_bound_ms: float  # the steady-state hypothesis: every request ok within this (resilience.slo_ms)
+    steady_state_before: SteadyBefore
+    breaches: int  # affected requests that failed or answered beyond the bound
+    observed_after_s: float  # schedule observed after the fault
     outage_start_s: float | None  # first failure or breach after the fault
-    outage_s: float | None  # outage start -> start of the first window after which all hold
+    outage_s: float | None  # first breach -> end of the last breach before the recovery
     time_to_first_success_s: float | None  # first ok response of a request scheduled in the outage
-    time_to_recovery_s: float | None  # fault -> start of the first window after which all hold
-    verdict: str  # held | recovered (within resilience.max_recovery_s) | not recovered
+    time_to_recovery_s: float | None  # fault -> start of the first healthy period of resilience.healthy_s
+    relapses: int  # breaches after the recovery
+    verdict: str  # held | recovered (within resilience.max_recovery_s) | not observed long enough | not recovered
     in_flight_at_fault: InFlight
     generator_audit_valid: bool
     generator_audit_reasons: list[str]
@@ -326,8 +339,9 @@ class FaultRecovery(Result):
 
 
 class Spread(Result):
-    """Median and range over a fault's repeats (None: no repeat had the figure, e.g. nothing failed)."""
+    """Median and range over the repeats that had the figure (n; None: none had it, e.g. nothing failed)."""
 
+    n: int
     median: float | None
     low: float | None
     high: float | None
@@ -338,6 +352,7 @@ class FaultSummary(Result):
 
     workers: int | None  # served workers (None: as built)
     repeats: int
+    steady_before: int  # repeats whose service held the steady state before the fault: the figures come from these
     failed: Spread
     outage_s: Spread
     time_to_first_success_s: Spread
@@ -353,4 +368,6 @@ class Resilience(Result):
     service: str
     scenario: str
     faults: dict[str, FaultSummary]
+    skipped: dict[str, str] = {}  # faults this machine could not inject (kernel, privileges), with why
+    aborted: str | None = None  # cluster mode: why the experiment stopped early (the steady state did not return)
     all_requests_recorded: bool

@@ -1,19 +1,26 @@
-"""Cluster-mode disruptions, as the study did them on K3s, made safe to point at a real cluster.
+"""Cluster-mode disruptions, as the study did them on K3s, made safe to point at a shared cluster.
 
 Safety rules, each checked before anything is disrupted (Chaos Mesh and Litmus work the same way):
 
-- only the configured kubectl context and namespace: every kubectl command carries both, and any other target
-  is refused before a command runs;
+- only the configured kubectl context and namespace: the context must exist in the kubeconfig under exactly
+  that name, every kubectl command carries both, and any other target is refused before a command runs;
 - opt-in: the target Deployment must carry the annotation ``servebench.io/disruptions: allowed`` (set by hand,
   ``kubectl annotate``; the rendered manifests never carry it);
-- one pod at a time: ``delete-pod`` deletes one running pod chosen with a seeded generator (Chaos Mesh's
-  ``mode: one``), not every pod matching the label;
-- ``drain`` evicts through the Eviction API (``kubectl drain --pod-selector``), so the PodDisruptionBudget
-  decides, and the node is uncordoned afterwards whatever happened;
-- the HorizontalPodAutoscaler is pinned to the replica count under test for the experiment and restored after;
-- node-level faults (``restart-k3s``, ``kill-containerd``) are off unless ``resilience.cluster.node_faults`` is
-  true, run only when every target pod is on this machine, with ``sudo -n`` (never a password prompt) and exact
-  process-name matching (``pkill -x containerd``, which cannot match its own sudo parent).
+- the smallest blast radius: pods are the Deployment's own, found through its ``spec.selector`` *and* the owner
+  references (pod -> ReplicaSet -> this Deployment's uid), so a pod of another workload that happens to match
+  the labels is never touched. ``delete-pod`` deletes one running pod chosen with a seeded generator (Chaos
+  Mesh's ``mode: one``); ``evict-pod`` evicts one through the Eviction API, so the PodDisruptionBudget decides;
+  ``delete-replicaset`` deletes the Deployment's one current ReplicaSet (its pods go with it); ``rollout-restart``
+  replaces the Deployment's pods as its strategy says. No node is cordoned;
+- node-level faults (``drain-node``, ``restart-k3s``, ``kill-containerd``) are off unless
+  ``resilience.cluster.node_faults`` is true (a node dedicated to the experiment), run only when every target pod
+  is on this machine, with ``sudo -n`` (never a password prompt); the containerd kill matches K3s's own containerd
+  by its command line (its socket under /run/k3s), not a Docker host's containerd;
+- the HorizontalPodAutoscaler is pinned to the replica count under test, and every change to undo (the HPA's
+  bounds, a cordoned node) is written to a rollback journal *before* it is made: the stage undoes it on exit,
+  on SIGINT and SIGTERM, and ``python -m stages.resilience --restore`` undoes it after a SIGKILL;
+- a health check between disruptions: all replicas ready again within ``health_timeout_s``, else the experiment
+  stops there (results so far are kept).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import json
 import random
 import socket
 import subprocess
+from pathlib import Path
 
 from stages.common.errors import ServebenchError
 from stages.common.params import NODE_DISRUPTIONS, ClusterParams
@@ -29,22 +37,29 @@ from stages.common.params import NODE_DISRUPTIONS, ClusterParams
 OPT_IN_ANNOTATION = "servebench.io/disruptions"
 OPT_IN_VALUE = "allowed"
 DRAIN_TIMEOUT_S = 60
+K3S_CONTAINERD = "^containerd .*/run/k3s/containerd/"  # pkill -f: K3s's containerd, not sudo or pkill itself
 
 
 class ClusterTargetError(ServebenchError):
     """A disruption was asked of a target that params.yaml does not configure, or that has not opted in."""
 
 
+class ClusterHealthError(ServebenchError):
+    """The Deployment did not return to its steady state between disruptions: the experiment stops."""
+
+
 class Disruptor:
     """Runs disruptions against ``resilience.cluster``'s Deployment only; see the module docstring."""
 
-    def __init__(self, params: ClusterParams, seed: int = 0) -> None:
+    def __init__(self, params: ClusterParams, seed: int = 0, journal: Path | None = None) -> None:
         if not params.context:
             raise ClusterTargetError("resilience.cluster.context is not set: cluster mode disrupts only a "
                                      "configured kubectl context (see k3s/README.md)")
         self.params = params
         self.rng = random.Random(seed)
-        self.pinned_hpa: dict | None = None
+        self.journal = journal
+        self.deployment_uid: str | None = None
+        self.selector: str | None = None
 
     def kubectl(self, *args: str) -> list[str]:
         return ["kubectl", "--context", self.params.context or "", "--namespace", self.params.namespace, *args]
@@ -54,7 +69,7 @@ class Disruptor:
             raise ClusterTargetError(f"refusing to disrupt context {context!r} / namespace {namespace!r}: only "
                                      f"{self.params.context!r} / {self.params.namespace!r} are configured")
 
-    def run(self, commands: list[list[str]]) -> list[str]:
+    def run(self, commands: list[list[str]], stdin: str | None = None) -> list[str]:
         """Run the commands in order and return their outputs; any kubectl command aimed elsewhere than the
         configured target is refused before anything runs."""
         for command in commands:
@@ -64,93 +79,174 @@ class Disruptor:
                 self.check_target(command[command.index("--context") + 1], command[command.index("--namespace") + 1])
         outputs = []
         for command in commands:
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
+            result = subprocess.run(command, capture_output=True, text=True, check=False, input=stdin)
             if result.returncode != 0:
                 raise ServebenchError(f"{' '.join(command)} failed: {result.stderr.strip()}")
             outputs.append(result.stdout)
         return outputs
 
-    def _selector(self) -> str:
-        return f"app.kubernetes.io/name={self.params.deployment}"
-
-    def _pods(self, field: str) -> list[str]:
-        """One field of every running target pod (name or node)."""
-        command = self.kubectl("get", "pods", "-l", self._selector(), "--field-selector=status.phase=Running",
-                               "-o", f"jsonpath={{.items[*].{field}}}")
-        return self.run([command])[0].split()
+    def _json(self, *args: str) -> dict:
+        return json.loads(self.run([self.kubectl(*args, "-o", "json")])[0] or "{}")
 
     def preflight(self) -> None:
-        """Refuse a Deployment that has not opted in, and node faults that could hit another machine."""
-        deployment = f"deployment/{self.params.deployment}"
-        path = OPT_IN_ANNOTATION.replace(".", "\\.")
-        annotation = self.run([self.kubectl("get", deployment, "-o", f"jsonpath={{.metadata.annotations.{path}}}")])
-        if annotation[0].strip() != OPT_IN_VALUE:
+        """Refuse an unknown context, a Deployment that has not opted in, and node faults that could hit another
+        machine; learn the Deployment's selector and uid."""
+        contexts = subprocess.run(["kubectl", "config", "get-contexts", "-o", "name"], capture_output=True,
+                                  text=True, check=False).stdout.split()
+        if self.params.context not in contexts:
+            raise ClusterTargetError(f"context {self.params.context!r} is not in the kubeconfig (it has "
+                                     f"{contexts}): resilience.cluster.context must name it exactly")
+        deployment = self._json("get", f"deployment/{self.params.deployment}")
+        metadata = deployment.get("metadata", {})
+        if metadata.get("annotations", {}).get(OPT_IN_ANNOTATION) != OPT_IN_VALUE:
             raise ClusterTargetError(
-                f"refusing to disrupt {deployment}: it lacks the opt-in annotation {OPT_IN_ANNOTATION}="
-                f"{OPT_IN_VALUE} (kubectl --context {self.params.context} --namespace {self.params.namespace} "
-                f"annotate {deployment} {OPT_IN_ANNOTATION}={OPT_IN_VALUE})")
+                f"refusing to disrupt deployment/{self.params.deployment}: it lacks the opt-in annotation "
+                f"{OPT_IN_ANNOTATION}={OPT_IN_VALUE} (kubectl --context {self.params.context} --namespace "
+                f"{self.params.namespace} annotate deployment/{self.params.deployment} "
+                f"{OPT_IN_ANNOTATION}={OPT_IN_VALUE})")
+        labels = deployment.get("spec", {}).get("selector", {}).get("matchLabels") or {}
+        if not labels:
+            raise ClusterTargetError(f"deployment/{self.params.deployment} has no spec.selector.matchLabels")
+        self.selector = ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+        self.deployment_uid = metadata.get("uid")
         if set(self.params.disruptions) & set(NODE_DISRUPTIONS):
-            nodes, here = set(self._pods("spec.nodeName")), socket.gethostname()
+            nodes, here = {pod["spec"]["nodeName"] for pod in self.pods()}, socket.gethostname()
             if nodes != {here}:
                 raise ClusterTargetError(f"refusing node-level faults: the target pods run on {sorted(nodes)}, "
                                          f"not only on this machine ({here})")
 
+    def replicasets(self) -> list[dict]:
+        """The Deployment's own ReplicaSets (owner reference to its uid)."""
+        assert self.selector is not None, "preflight() first"
+        items = self._json("get", "replicasets", "-l", self.selector).get("items", [])
+        return [item for item in items if any(owner.get("uid") == self.deployment_uid
+                                              for owner in item["metadata"].get("ownerReferences", []))]
+
+    def pods(self) -> list[dict]:
+        """The Deployment's own running pods: matching its selector and owned by one of its ReplicaSets."""
+        owners = {item["metadata"]["uid"] for item in self.replicasets()}
+        items = self._json("get", "pods", "-l", self.selector or "").get("items", [])
+        return [pod for pod in items if pod.get("status", {}).get("phase") == "Running"
+                and any(owner.get("uid") in owners for owner in pod["metadata"].get("ownerReferences", []))]
+
+    def _one_pod(self, disruption: str) -> str:
+        names = sorted(pod["metadata"]["name"] for pod in self.pods())
+        if not names:
+            raise ServebenchError(f"{disruption}: no running pod of deployment/{self.params.deployment}")
+        return self.rng.choice(names)
+
+    # -- what must be undone: journal first, then the change ---------------------------------------------------
+
+    def _journal(self, update: dict) -> None:
+        if self.journal is None:
+            return
+        entries = read_journal(self.journal)
+        entries.update({"context": self.params.context, "namespace": self.params.namespace,
+                        "deployment": self.params.deployment} | update)
+        self.journal.parent.mkdir(parents=True, exist_ok=True)
+        self.journal.write_text(json.dumps(entries, indent=1))
+
     def pin_autoscaler(self, replicas: int) -> None:
         """Hold the HPA at ``replicas`` (min = max) so that it does not fight the replica count under test."""
-        spec = json.loads(self.run([self.kubectl("get", f"hpa/{self.params.deployment}", "-o",
-                                                 "jsonpath={.spec}")])[0] or "{}")
-        if self.pinned_hpa is None:
-            self.pinned_hpa = {key: spec.get(key) for key in ("minReplicas", "maxReplicas")}
+        spec = self._json("get", f"hpa/{self.params.deployment}").get("spec", {})
+        if "hpa" not in read_journal(self.journal):
+            self._journal({"hpa": {key: spec.get(key) for key in ("minReplicas", "maxReplicas")}})
         self._patch_hpa({"minReplicas": replicas, "maxReplicas": replicas})
-
-    def restore_autoscaler(self) -> None:
-        if self.pinned_hpa is not None:
-            self._patch_hpa(self.pinned_hpa)
-            self.pinned_hpa = None
 
     def _patch_hpa(self, spec: dict) -> None:
         self.run([self.kubectl("patch", f"hpa/{self.params.deployment}", "--type", "merge", "-p",
                                json.dumps({"spec": spec}))])
 
+    def restore(self) -> list[str]:
+        """Undo what the journal holds (HPA bounds, cordoned nodes), then remove it; what was undone."""
+        entries = read_journal(self.journal)
+        done = []
+        if entries.get("hpa"):
+            self._patch_hpa(entries["hpa"])
+            done.append(f"hpa/{self.params.deployment} back to {entries['hpa']}")
+        for node in entries.get("cordoned", []):
+            self.run([self.kubectl("uncordon", node)])
+            done.append(f"node {node} uncordoned")
+        if self.journal is not None:
+            self.journal.unlink(missing_ok=True)
+        return done
+
+    # -- steady state --------------------------------------------------------------------------------------------
+
     def scale(self, replicas: int) -> None:
+        self.run([self.kubectl("scale", f"deployment/{self.params.deployment}", f"--replicas={replicas}")])
+        self.wait_healthy(replicas)
+
+    def wait_healthy(self, replicas: int) -> None:
+        """Every replica of the Deployment ready again within ``health_timeout_s``, else stop the experiment."""
         deployment = f"deployment/{self.params.deployment}"
-        self.run([self.kubectl("scale", deployment, f"--replicas={replicas}"),
-                  self.kubectl("rollout", "status", deployment, "--timeout=600s")])
+        try:
+            self.run([self.kubectl("rollout", "status", deployment, f"--timeout={self.params.health_timeout_s}s")])
+        except ServebenchError as exc:
+            raise ClusterHealthError(f"{deployment} did not return to {replicas} ready replicas within "
+                                     f"{self.params.health_timeout_s} s; stopping the experiment: {exc}") from exc
+        ready = len(self.pods())
+        if ready < replicas:
+            raise ClusterHealthError(f"{deployment}: {ready} of {replicas} pods running after the rollout; "
+                                     "stopping the experiment")
+
+    # -- the disruptions -----------------------------------------------------------------------------------------
 
     def disrupt(self, disruption: str) -> list[str]:
-        """Perform one disruption; return the commands run, for the fault log."""
+        """Perform one disruption; return what was done, for the fault log."""
         if disruption == "delete-pod":
-            pods = sorted(self._pods("metadata.name"))
-            if not pods:
-                raise ServebenchError(f"delete-pod: no running pod matches {self._selector()}")
-            commands = [self.kubectl("delete", "pod", self.rng.choice(pods), "--wait=false")]
+            commands = [self.kubectl("delete", "pod", self._one_pod(disruption), "--wait=false")]
+        elif disruption == "evict-pod":
+            return self._evict(self._one_pod(disruption))
         elif disruption == "delete-replicaset":
-            commands = [self.kubectl("delete", "replicaset", "-l", self._selector(), "--wait=false")]
+            current = [item for item in self.replicasets() if item.get("spec", {}).get("replicas", 0) > 0]
+            if len(current) != 1:
+                raise ServebenchError(f"delete-replicaset: deployment/{self.params.deployment} has {len(current)} "
+                                      "ReplicaSets with replicas (a rollout in progress?); expected one")
+            commands = [self.kubectl("delete", "replicaset", current[0]["metadata"]["name"], "--wait=false")]
         elif disruption == "rollout-restart":
             commands = [self.kubectl("rollout", "restart", f"deployment/{self.params.deployment}")]
-        elif disruption == "drain":
+        elif disruption == "drain-node":
             return self._drain()
         elif disruption == "restart-k3s":
             commands = [["sudo", "-n", "systemctl", "restart", "k3s"]]
         elif disruption == "kill-containerd":
-            commands = [["sudo", "-n", "pkill", "-9", "-x", "containerd"]]
+            commands = [["sudo", "-n", "pkill", "-9", "-f", K3S_CONTAINERD]]
         else:
             raise ClusterTargetError(f"unknown disruption {disruption!r}")
         self.run(commands)
         return [" ".join(command) for command in commands]
 
+    def _evict(self, pod: str) -> list[str]:
+        """An Eviction (policy/v1) of one pod: the API server refuses it (429) when the budget allows none."""
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
+                    "metadata": {"name": pod, "namespace": self.params.namespace}}
+        command = self.kubectl("create", "--raw", f"/api/v1/namespaces/{self.params.namespace}/pods/{pod}/eviction",
+                               "-f", "-")
+        try:
+            self.run([command], stdin=json.dumps(eviction))
+            outcome = f"evicted {pod}"
+        except ServebenchError as exc:
+            outcome = f"eviction of {pod} refused: {exc}"[:200]
+        return [" ".join(command), outcome]
+
     def _drain(self) -> list[str]:
-        """Evict the target pods from their node through the Eviction API (the PodDisruptionBudget decides how
-        many may go), then uncordon the node; a drain the budget holds up ends at its timeout, as it should."""
-        node = sorted(set(self._pods("spec.nodeName")))[0]
-        drain = self.kubectl("drain", node, f"--pod-selector={self._selector()}", "--ignore-daemonsets",
+        """Node fault (a dedicated node only): cordon the node of the target pods, evict them through the budget,
+        uncordon; the cordon is journaled first, so a killed stage leaves a node --restore can uncordon."""
+        node = sorted({pod["spec"]["nodeName"] for pod in self.pods()})[0]
+        self._journal({"cordoned": [node]})
+        drain = self.kubectl("drain", node, f"--pod-selector={self.selector}", "--ignore-daemonsets",
                              "--delete-emptydir-data", f"--timeout={DRAIN_TIMEOUT_S}s")
-        uncordon = self.kubectl("uncordon", node)
         try:
             self.run([drain])
             outcome = "drained"
         except ServebenchError as exc:
             outcome = f"drain stopped: {exc}"[:200]
         finally:
-            self.run([uncordon])
-        return [" ".join(drain), outcome, " ".join(uncordon)]
+            self.run([self.kubectl("uncordon", node)])
+            self._journal({"cordoned": []})
+        return [" ".join(drain), outcome, f"uncordon {node}"]
+
+
+def read_journal(path: Path | None) -> dict:
+    return json.loads(path.read_text()) if path is not None and path.is_file() else {}

@@ -3,8 +3,15 @@
 - ``kill-worker``: SIGKILL of BentoML's model worker process(es); BentoML's own supervisor respawns them.
 - ``kill-server``: SIGKILL of every server process; a local supervisor restarts it after ``restart_delay_s``, as
   Kubernetes' ``restartPolicy: Always`` restarts a crashed container.
-- ``restart``: SIGTERM, wait for a graceful exit, start again: what a rollout restart does to one replica.
-- ``stall``: SIGSTOP of every server process, SIGCONT after ``stall_s``: a node under memory pressure.
+- ``stop-start``: SIGTERM, wait for a graceful exit, start again after ``restart_delay_s``: a replica replaced
+  with nothing to take its traffic meanwhile (a rollout restart surges a new pod first; this is its worst case).
+- ``freeze``: SIGSTOP of every server process, SIGCONT after ``freeze_s``: a process that stops running without
+  dying (a stop-the-world pause, a frozen cgroup, a VM paused by its host).
+- ``cpu-throttle``: every server process under a CFS quota of ``throttle_cpus`` cores for ``throttle_s``
+  (:mod:`stages.faults.throttle`): a CPU limit set too low, or a node short of CPU.
+- ``network-delay``: ``delay_ms`` added to every chunk both ways for ``network_s``, and ``partition``: nothing
+  crosses for ``network_s``, then what was held goes through (:mod:`stages.faults.proxy`, a TCP proxy the stage
+  puts between generator and server for these faults only).
 
 BentoML's supervisor (circus) starts each worker in a session of its own, so signals go to the server's
 process group and to each of its descendants (:meth:`BentoServer.signal_tree`).
@@ -19,7 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stages.common.errors import ServebenchError
+from stages.common.params import ResilienceParams
+from stages.faults.proxy import FaultyProxy
+from stages.faults.throttle import cpu_controller, throttled
 from stages.serving.server import BentoServer
+
+NETWORK_FAULTS = ("network-delay", "partition")  # sent through a FaultyProxy
 
 
 @dataclass
@@ -34,55 +46,103 @@ class FaultLog:
         self.actions.append(f"{time.time():.3f} {action}")
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a fault may touch: the server this stage started, and the proxy in front of it (network faults)."""
+
+    server: BentoServer
+    proxy: FaultyProxy | None = None
+
+
 def worker_pids(server: BentoServer) -> list[int]:
     return [worker.pid for worker in server.workers()]
 
 
-def kill_worker(server: BentoServer, log: FaultLog, _: float, __: float) -> None:
+def kill_worker(target: Target, log: FaultLog, _: ResilienceParams) -> None:
     """SIGKILL one model worker (the oldest): with one worker a full outage, with more a partial one."""
-    pids = worker_pids(server)
+    pids = worker_pids(target.server)
     if not pids:
         raise ServebenchError("kill-worker: the server has no BentoML worker process to kill")
     os.kill(pids[0], signal.SIGKILL)
     log.note(f"SIGKILL worker {pids[0]} of {len(pids)}")
 
 
-def kill_server(server: BentoServer, log: FaultLog, restart_delay_s: float, _: float) -> None:
+def kill_server(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    server = target.server
     assert server.process is not None
     pids = server.signal_tree(signal.SIGKILL)
     server.process.wait()
     log.note(f"SIGKILL server {server.process.pid} and its processes {pids}")
-    time.sleep(restart_delay_s)
+    time.sleep(settings.restart_delay_s)
     server.start()
     log.note(f"supervisor restarted the server (pid {server.process.pid})")
 
 
-def restart(server: BentoServer, log: FaultLog, restart_delay_s: float, _: float) -> None:
+def stop_start(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    server = target.server
     server.stop()
     log.note("SIGTERM, graceful exit")
-    time.sleep(restart_delay_s)
+    time.sleep(settings.restart_delay_s)
     server.start()
     log.note(f"started again (pid {server.process.pid if server.process else None})")
 
 
-def stall(server: BentoServer, log: FaultLog, _: float, stall_s: float) -> None:
+def freeze(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    server = target.server
     assert server.process is not None
     pids = server.signal_tree(signal.SIGSTOP)
     log.note(f"SIGSTOP server {server.process.pid} and its processes {pids}")
-    time.sleep(stall_s)
+    time.sleep(settings.freeze_s)
     server.signal_tree(signal.SIGCONT)
     log.note("SIGCONT")
 
 
-LOCAL_FAULTS: dict[str, Callable[[BentoServer, FaultLog, float, float], None]] = {
-    "kill-worker": kill_worker, "kill-server": kill_server, "restart": restart, "stall": stall,
+def cpu_throttle(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    server = target.server
+    assert server.process is not None
+    pids = [server.process.pid, *(child.pid for child in server.descendants())]
+    with throttled(pids, settings.throttle_cpus, f"servebench-throttle-{os.getpid()}-{server.port}") as group:
+        log.note(f"{len(pids)} server processes under a quota of {settings.throttle_cpus:g} cores ({group})")
+        time.sleep(settings.throttle_s)
+        stat = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
+    log.note(f"quota lifted after {stat.get('nr_throttled', '?')} throttled periods of {stat.get('nr_periods', '?')}; "
+             "processes back in their cgroups")
+
+
+def network_delay(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    assert target.proxy is not None, "network faults go through a FaultyProxy"
+    with target.proxy.delayed(settings.delay_ms / 1000):
+        log.note(f"{settings.delay_ms:g} ms added to every chunk both ways")
+        time.sleep(settings.network_s)
+    log.note("delay lifted")
+
+
+def partition(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    assert target.proxy is not None, "network faults go through a FaultyProxy"
+    with target.proxy.partitioned():
+        log.note("partition: nothing crosses between generator and server")
+        time.sleep(settings.network_s)
+    log.note("partition healed: held data and connections go through")
+
+
+LOCAL_FAULTS: dict[str, Callable[[Target, FaultLog, ResilienceParams], None]] = {
+    "kill-worker": kill_worker, "kill-server": kill_server, "stop-start": stop_start, "freeze": freeze,
+    "cpu-throttle": cpu_throttle, "network-delay": network_delay, "partition": partition,
 }
 
 
-def inject(name: str, server: BentoServer, log: FaultLog, restart_delay_s: float, stall_s: float) -> None:
-    """Run fault ``name`` against ``server``, recording its start and end in ``log``."""
+def unavailable(name: str) -> str | None:
+    """Why fault ``name`` cannot run on this machine (kernel, privileges), or None."""
+    if name == "cpu-throttle":
+        controller = cpu_controller()
+        return controller if isinstance(controller, str) else None
+    return None
+
+
+def inject(name: str, target: Target, settings: ResilienceParams, log: FaultLog) -> None:
+    """Run fault ``name`` against ``target``, recording its start and end in ``log``."""
     log.started = time.time()
     try:
-        LOCAL_FAULTS[name](server, log, restart_delay_s, stall_s)
+        LOCAL_FAULTS[name](target, log, settings)
     finally:
         log.ended = time.time()

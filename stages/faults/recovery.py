@@ -1,22 +1,27 @@
-"""Recovery figures of one fault run, computed from its per-request records only.
+"""Recovery figures of one fault run, computed from its per-request records only, at the requests' resolution.
 
 Times are seconds on the run's schedule clock (0 = first scheduled request); durations ``*_s`` count from the
 fault. Every scheduled request has one record, so "what became of the requests in flight at the fault" and "how
 many failed" are exact counts. Definitions, checkable against the records:
 
-- **before**: the p99 latency of the requests that *completed* (ok) before the fault, for reference; a request
-  the fault hit is not part of the "before".
-- **steady-state hypothesis** (the service level a user was promised, ``resilience.slo_ms``, the capacity
-  objective by default): a window of ``window_s`` (a fixed grid from the fault on, by scheduled time) holds when
-  every request in it succeeded within ``slo_ms``. The hypothesis held if every window after the fault holds.
-  (A bound relative to the p99 before the fault was tried first: with ~16 requests per window the ordinary
-  tail of a fast service breaches 1.5x its own p99 now and then, and "recovery" moved by 20 s on noise.)
-- **outage**: from the first request the fault could touch (scheduled after it, or in flight at it) that failed
-  or breached the bound, to the start of the first window after which every later window holds (time to
-  recovery). A run whose last window still breaches has not recovered.
-- **time to first success**: from the fault to the first ok response of a request scheduled at or after the
-  outage's start (a success before the outage begins, e.g. during a preStop sleep, does not count).
-- **verdict**: "held", "recovered" (within ``max_recovery_s`` of the fault) or "not recovered".
+- **good request**: ok, within ``slo_ms`` of its scheduled time (``resilience.slo_ms``, the capacity objective).
+  Every other request *breaches* the steady-state hypothesis.
+- **steady state before**: every measured request scheduled and answered before the fault was good. A repeat
+  whose service was not healthy when the fault landed says nothing about the fault; the summary leaves it out.
+- **affected**: requests scheduled at or after the fault, or still in flight when it struck.
+- **recovery**: the scheduled time of the first good affected request that starts a healthy period: good requests
+  only, for at least ``healthy_s`` of schedule (the next breach, or the end of the run, that far off or further).
+  One success between failures is not a recovery. Breaches after it are counted as ``relapses``.
+- **outage**: from the first breaching affected request (its scheduled time, or the fault for one in flight) to
+  the end of the last breach before the recovery (its answer, or its scheduled time when it has none).
+- **time to first success**: from the fault to the first ok answer of a request scheduled at or after the outage
+  began (a success before the outage, e.g. during a preStop sleep, does not count).
+- **verdict**: "held" (no affected request breached), "recovered" (within ``max_recovery_s`` of the fault), "not
+  recovered" (no recovery by then, and the run went on long enough to know: ``max_recovery_s + healthy_s`` of
+  schedule after the fault), else "not observed long enough".
+
+A previous version judged fixed 2 s windows from the fault: any breach read as an outage of >= 2 s, and the
+outage's end was rounded up to the grid while its start was not.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import pandas as pd
 
 from stages.loadgen.client import OUTCOMES
 
-VERDICT_ORDER = ("held", "recovered", "not recovered")  # best to worst
+VERDICT_ORDER = ("held", "recovered", "not observed long enough", "not recovered")  # best to worst
 
 
 def _outcome_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -38,49 +43,72 @@ def _p99(latencies: pd.Series) -> float | None:
     return float(np.percentile(latencies, 99)) if len(latencies) else None
 
 
+def good(frame: pd.DataFrame, slo_ms: float) -> pd.Series:
+    return (frame["outcome"] == "ok") & (frame["latency_ms"] <= slo_ms)
+
+
 def affected(measured: pd.DataFrame, fault_s: float) -> pd.DataFrame:
-    """Requests the fault could touch: scheduled at or after it, or still in flight when it struck (those count
-    in the first window)."""
+    """Requests the fault could touch: scheduled at or after it, or still in flight when it struck."""
     return measured[(measured["scheduled_s"] >= fault_s) | ~(measured["done_s"] < fault_s)]
 
 
-def recovered_at(measured: pd.DataFrame, fault_s: float, slo_ms: float, window_s: float) -> tuple[bool, float | None]:
-    """(held, time): whether every window from the fault on holds, and the start of the first window after
-    which all do (None when the last window breaches)."""
-    after = affected(measured, fault_s)
-    if after.empty:
-        return True, fault_s
-    index = ((after["scheduled_s"] - fault_s) // window_s).clip(lower=0).astype(int)
-    good = (after["outcome"] == "ok") & (after["latency_ms"] <= slo_ms)
-    holds = good.groupby(index).all().reindex(range(int(index.max()) + 1), fill_value=True)
-    if holds.all():
-        return True, fault_s
-    if not holds.iloc[-1]:
-        return False, None
-    last_breach = int(holds[~holds].index.max())
-    return False, fault_s + (last_breach + 1) * window_s
+def steady_before(measured: pd.DataFrame, fault_s: float, slo_ms: float) -> dict:
+    """The steady-state hypothesis checked on the requests answered before the fault."""
+    before = measured[(measured["scheduled_s"] < fault_s) & (measured["done_s"] < fault_s)]
+    breaches = int((~good(before, slo_ms)).sum())
+    return {"requests": len(before), "breaches": breaches, "held": bool(len(before)) and breaches == 0}
 
 
-def recovery(records: pd.DataFrame, fault_s: float, window_s: float, slo_ms: float, max_recovery_s: float) -> dict:
-    """Failures by outcome, error window, outage, time to first success and to recovery, verdict, in-flight
-    fates (see the module docstring)."""
+def recovery_instant(after: pd.DataFrame, ok: pd.Series, healthy_s: float) -> float | None:
+    """Scheduled time of the first good request, after the first breach, that starts ``healthy_s`` of good
+    requests (``after`` sorted by scheduled time); None when no such period was observed."""
+    scheduled = after["scheduled_s"].to_numpy()
+    breach_times = scheduled[~ok.to_numpy()]
+    end = scheduled[-1]
+    for position in np.flatnonzero(ok.to_numpy() & (scheduled >= breach_times[0])):
+        start = scheduled[position]
+        later = breach_times[breach_times > start]
+        healthy_until = later[0] if len(later) else end
+        if healthy_until - start >= healthy_s:
+            return float(start)
+    return None
+
+
+def verdict_of(time_to_recovery: float | None, observed_s: float, max_recovery_s: float, healthy_s: float) -> str:
+    if time_to_recovery is not None and time_to_recovery <= max_recovery_s:
+        return "recovered"
+    return "not recovered" if observed_s >= max_recovery_s + healthy_s else "not observed long enough"
+
+
+def recovery(records: pd.DataFrame, fault_s: float, slo_ms: float, healthy_s: float, max_recovery_s: float) -> dict:
+    """Failures by outcome, error window, steady state before, outage, time to first success and to recovery,
+    relapses, verdict, in-flight fates (see the module docstring)."""
     measured = records[~records["warmup"]]
     failed = measured[measured["outcome"] != "ok"]
     ok = measured[measured["outcome"] == "ok"]
-    p99_before = _p99(ok[ok["done_s"] < fault_s]["latency_ms"])
     failure_end = failed["done_s"].fillna(failed["scheduled_s"])
-    after = affected(measured, fault_s)
-    breaching = after[(after["outcome"] != "ok") | (after["latency_ms"] > slo_ms)]
-    held, recovered = recovered_at(measured, fault_s, slo_ms, window_s)
-    outage_start = max(float(breaching["scheduled_s"].min()), fault_s) if len(breaching) else None
-    first_success = None
-    if outage_start is not None:
+    after = affected(measured, fault_s).sort_values("scheduled_s")
+    after_good = good(after, slo_ms)
+    breaching = after[~after_good]
+    observed_s = float(after["scheduled_s"].max() - fault_s) if len(after) else 0.0
+    figures: dict = {"outage_start_s": None, "outage_s": None, "time_to_first_success_s": None,
+                     "time_to_recovery_s": None, "relapses": 0, "verdict": "held"}
+    if len(breaching):
+        outage_start = max(float(breaching["scheduled_s"].min()), fault_s)
+        recovered = recovery_instant(after, after_good, healthy_s)
         succeeded = ok[ok["scheduled_s"] >= outage_start]
-        first_success = float(succeeded["done_s"].min() - fault_s) if len(succeeded) else None
-    time_to_recovery = None if recovered is None else recovered - fault_s
+        figures["outage_start_s"] = outage_start - fault_s
+        figures["time_to_first_success_s"] = float(succeeded["done_s"].min() - fault_s) if len(succeeded) else None
+        if recovered is not None:
+            during = breaching[breaching["scheduled_s"] < recovered]
+            outage_end = float(during["done_s"].fillna(during["scheduled_s"]).max())
+            figures["outage_s"] = max(outage_end - outage_start, 0.0)
+            figures["time_to_recovery_s"] = recovered - fault_s
+            figures["relapses"] = int((breaching["scheduled_s"] > recovered).sum())
+        figures["verdict"] = verdict_of(figures["time_to_recovery_s"], observed_s, max_recovery_s, healthy_s)
+    else:
+        figures["time_to_recovery_s"] = 0.0
     in_flight = records[(records["sent_s"] < fault_s) & ~(records["done_s"] < fault_s)]
-    verdict = ("held" if held else "recovered" if time_to_recovery is not None and time_to_recovery <= max_recovery_s
-               else "not recovered")
     return {
         "scheduled": len(records),
         "recorded": int((records["outcome"] != "not_sent").sum()),  # a final outcome: sent and accounted
@@ -90,12 +118,11 @@ def recovery(records: pd.DataFrame, fault_s: float, window_s: float, slo_ms: flo
         "error_window_s": ({"first": float(failed["scheduled_s"].min()), "last": float(failure_end.max()),
                             "length": float(failure_end.max() - failed["scheduled_s"].min())}
                            if len(failed) else None),
-        "p99_before_ms": p99_before,
+        "p99_before_ms": _p99(ok[ok["done_s"] < fault_s]["latency_ms"]),
         "latency_bound_ms": slo_ms,
-        "outage_start_s": None if outage_start is None else outage_start - fault_s,
-        "outage_s": (None if outage_start is None or recovered is None else max(recovered - outage_start, 0.0)),
-        "time_to_first_success_s": first_success,
-        "time_to_recovery_s": time_to_recovery,
-        "verdict": verdict,
+        "steady_state_before": steady_before(measured, fault_s, slo_ms),
+        "breaches": len(breaching),
+        "observed_after_s": observed_s,
+        **figures,
         "in_flight_at_fault": {"count": len(in_flight), "outcomes": _outcome_counts(in_flight)},
     }

@@ -37,7 +37,7 @@ def worst_recovery_s(resilience: Resilience) -> float | None:
     """The slowest fault's median time to recovery; None when some fault never recovered (or nothing ran)."""
     medians = []
     for fault in resilience.faults.values():
-        times = [run.time_to_recovery_s or 0.0 for run in fault.runs if run.verdict != "not recovered"]
+        times = [run.time_to_recovery_s or 0.0 for run in fault.runs if run.verdict in ("held", "recovered")]
         if len(times) < len(fault.runs):
             return None
         medians.append(statistics.median(times))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -10,8 +11,9 @@ import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 
-from stages.loadgen.arrivals import ArrivalSpec, density_curves
+from stages.loadgen.arrivals import ArrivalSpec, gap_cdf_curves
 from stages.reporting.series import fault_timeline
 
 
@@ -22,20 +24,31 @@ def _save(figure: plt.Figure, out: Path) -> None:
 
 
 def write_density(out: Path, records: pd.DataFrame, spec: ArrivalSpec) -> None:
-    """Realised vs target inter-arrival density of one open-loop run, as CSV and PNG: the study's fidelity figure."""
+    """Realised vs target inter-arrival CDF of one open-loop run, as CSV and PNG: the study's fidelity figure."""
     sent = np.sort(records["sent_s"].dropna().to_numpy())
-    curves = density_curves(np.diff(sent), spec)
+    curves = gap_cdf_curves(np.diff(sent), spec)
     pd.DataFrame(curves).to_csv(out / "interarrival.csv", index=False)
-    plot_density(curves, f"{spec.process}, rate {spec.rate}/s", out / "interarrival.png")
+    plot_gap_cdfs([("this run", pd.DataFrame(curves))], f"Do sends follow the {spec.process} schedule? "
+                  f"(rate {spec.rate:g}/s)", out / "interarrival.png")
 
 
-def plot_density(curves: dict[str, list[float]], title: str, out: Path) -> None:
-    """Realised (KDE of send gaps) vs target inter-arrival density."""
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.plot(curves["gap_s"], curves["realised_density"], label="realised (KDE of send gaps)")
-    axis.plot(curves["gap_s"], curves["target_density"], "--", label="target")
-    axis.set(xlabel="inter-arrival time (s)", ylabel="density", title=title)
-    axis.legend()
+def plot_gap_cdfs(curves: list[tuple[str, pd.DataFrame]], title: str, out: Path) -> None:
+    """Every run's realised gap ECDF as a thin line of its service's colour (one legend entry per service)
+    against the target CDF, on a log time axis."""
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    labelled: set[str] = set()
+    for label, frame in curves:
+        service = label.split(" ")[0]
+        axis.step(frame["gap_s"] * 1000, frame["realised_cdf"], where="post", linewidth=0.8, alpha=0.6,
+                  color=service_colour(label), label=None if service in labelled else f"realised, {service} runs")
+        labelled.add(service)
+    if curves:
+        axis.plot(curves[0][1]["gap_s"] * 1000, curves[0][1]["target_cdf"], "k--", linewidth=1.5,
+                  label="target distribution")
+    axis.set(xscale="log", ylim=(0, 1.01), xlabel="gap between consecutive sends (ms, log scale)",
+             ylabel="share of gaps at most this long", title=title)
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=8, loc="upper left")
     _save(figure, out)
 
 
@@ -56,15 +69,23 @@ def service_colour(label: str) -> str:
 
 def plot_served_fraction(frame: pd.DataFrame, title: str, out: Path) -> None:
     """Share of all measured requests answered ok within each latency (:func:`series.served_fraction`): a curve
-    that stops below 1 shows the failed share."""
-    figure, axis = plt.subplots(figsize=(6, 4))
+    that stops below 1 shows the failed share. Beside it the complement, slower than each latency or failed, on
+    a log axis: where p99 (0.01) and p99.9 (0.001) are read."""
+    figure, (served, slower) = plt.subplots(1, 2, figsize=(11, 4))
     for arm in frame.columns.drop("latency_ms"):
-        axis.plot(frame["latency_ms"], frame[arm], label=f"{arm} (ok {frame[arm].iloc[-1]:.0%})",
-                  color=service_colour(arm), linestyle="--" if arm.startswith("aa-") else "-")
-    axis.set(xscale="log", ylim=(0, 1.02), xlabel="latency from scheduled time (ms)",
-             ylabel="share of requests answered ok", title=title)
-    axis.grid(alpha=0.3)
-    axis.legend()
+        style = {"color": service_colour(arm), "linestyle": "--" if arm.startswith("aa-") else "-"}
+        served.plot(frame["latency_ms"], frame[arm], label=f"{arm} (ok {frame[arm].iloc[-1]:.0%})", **style)
+        slower.plot(frame["latency_ms"], (1 - frame[arm]).clip(lower=1e-5), label=arm, **style)
+    for share, name in ((0.01, "p99"), (0.001, "p99.9")):
+        slower.axhline(share, color="grey", linewidth=0.8, linestyle=":")
+        slower.annotate(name, (1.0, share), xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=7)
+    served.set(xscale="log", ylim=(0, 1.02), xlabel="latency from scheduled time (ms, log scale)",
+               ylabel="share of requests answered ok", title=title)
+    slower.set(xscale="log", yscale="log", ylim=(1e-4, 1.1), xlabel="latency from scheduled time (ms, log scale)",
+               ylabel="share slower than this, or failed", title="the tail")
+    for axis in (served, slower):
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=7)
     _save(figure, out)
 
 
@@ -89,76 +110,110 @@ def plot_latency_vs_load(frame: pd.DataFrame, out: Path) -> None:
     _save(figure, out)
 
 
-def plot_percentiles(table: dict[str, dict[str, dict[str, float]]], out: Path) -> None:
-    """p50/p95/p99 per scenario and service: one bar group per scenario, log scale."""
+def plot_percentiles(table: dict[str, dict[str, dict[str, Any]]], out: Path) -> None:
+    """p50/p95/p99 per scenario and arm with their confidence intervals (objects with estimate, low, high; None
+    where too few requests stand behind the percentile): points and intervals on a log axis, not bars, whose
+    length on a log axis means nothing."""
     scenarios = list(table)
-    services = sorted({service for row in table.values() for service in row})
+    arms = sorted({arm for row in table.values() for arm in row}, key=lambda arm: (arm.startswith("aa-"), arm))
     stats = ("p50", "p95", "p99")
-    figure, axes = plt.subplots(1, len(stats), figsize=(4 * len(stats), 4), sharey=True)
-    width = 0.8 / max(len(services), 1)
+    figure, axes = plt.subplots(1, len(stats), figsize=(4.2 * len(stats), 1.2 + 0.9 * len(scenarios)), sharey=True)
+    step = 0.7 / max(len(arms), 1)
     for axis, stat in zip(np.atleast_1d(axes), stats, strict=True):
-        for k, service in enumerate(services):
-            values = [table[s].get(service, {}).get(stat, np.nan) for s in scenarios]
-            axis.bar(np.arange(len(scenarios)) + k * width, values, width, label=service,
-                     color=service_colour(service))
-        axis.set(xticks=np.arange(len(scenarios)) + width * (len(services) - 1) / 2, title=stat, yscale="log")
-        axis.set_xticklabels(scenarios, rotation=20)
-    np.atleast_1d(axes)[0].set_ylabel("latency (ms)")
-    np.atleast_1d(axes)[0].legend()
+        for k, arm in enumerate(arms):
+            for row, scenario in enumerate(scenarios):
+                if arm not in table[scenario]:
+                    continue
+                y = row + (k - (len(arms) - 1) / 2) * step
+                value = table[scenario][arm].get(stat)
+                if value is None:
+                    axis.annotate("too few requests", (0.02, y), xycoords=("axes fraction", "data"), fontsize=6,
+                                  va="center", color=service_colour(arm))
+                    continue
+                axis.errorbar(value.estimate, y, xerr=[[value.estimate - value.low], [value.high - value.estimate]],
+                              fmt="o", markersize=4, capsize=2, color=service_colour(arm),
+                              mfc="white" if arm.startswith("aa-") else service_colour(arm),
+                              label=arm if row == next(r for r, s in enumerate(scenarios) if arm in table[s]) else None)
+        axis.set(xscale="log", title=f"{stat} with its 95 % CI", xlabel="latency from scheduled time (ms, log)")
+        axis.grid(alpha=0.3, which="both", axis="x")
+    first = np.atleast_1d(axes)[0]
+    first.set(yticks=range(len(scenarios)), ylim=(len(scenarios) - 0.5, -0.5))
+    first.set_yticklabels(scenarios)
+    first.legend(fontsize=7, loc="lower right")
+    figure.suptitle("How slow is each service, per scenario?")
     _save(figure, out)
 
 
 def plot_timelines(runs: list[dict], title: str, out: Path) -> None:
-    """Per run: latency of each request by scheduled time, ok and failed per second, dispatcher batch size."""
-    figure, axes = plt.subplots(4, 1, figsize=(8, 10), sharex=True)
-    styles = ("-", "--", ":", "-.")
-    for number, run in enumerate(runs):
+    """Per run, as thin lines of its service's colour (one legend entry per service; an excluded run dashed):
+    latency of each request by scheduled time, ok responses and failed requests per second, the dispatcher's
+    batch size; the warm-up shaded. The failed panel is drawn only when something failed."""
+    failed_any = any((run["records"]["outcome"] != "ok").any() for run in runs)
+    panels = 4 if failed_any else 3
+    figure, axes = plt.subplots(panels, 1, figsize=(8, 2.4 * panels + 0.6), sharex=True)
+    labelled: set[str] = set()
+    for run in runs:
         records, timeline, label = run["records"], run["timeline"], run["label"]
-        colour, style = service_colour(label), styles[number % len(styles)]
+        service = label.split(" ")[0]
+        colour, style = service_colour(label), "--" if run.get("excluded") else "-"
+        legend = None if service in labelled else service
+        labelled.add(service)
         ok = records["outcome"] == "ok"
-        axes[0].plot(records.loc[ok, "scheduled_s"], records.loc[ok, "latency_ms"], ".", markersize=2, label=label,
-                     color=colour)
+        axes[0].plot(records.loc[ok, "scheduled_s"], records.loc[ok, "latency_ms"], ".", markersize=1.5,
+                     alpha=0.5, color=colour, label=legend)
         counts = fault_timeline(records, 0.0)
-        axes[1].step(counts["from_fault_s"], counts["ok_per_s"], where="post", label=label, color=colour,
-                     linestyle=style)
-        axes[2].step(counts["from_fault_s"], counts["failed_per_s"], where="post", color=colour, linestyle=style)
+        axes[1].step(counts["from_fault_s"], counts["ok_per_s"], where="post", color=colour, linestyle=style,
+                     linewidth=0.8, alpha=0.7)
+        if failed_any:
+            axes[2].step(counts["from_fault_s"], counts["failed_per_s"], where="post", color=colour,
+                         linestyle=style, linewidth=0.8)
         if len(timeline) and timeline["mean_batch_size"].notna().any():
-            axes[3].plot(timeline["t_s"], timeline["mean_batch_size"], label=label, color=colour, linestyle=style)
-    axes[0].set(yscale="log", ylabel="latency (ms)", title=title)
+            axes[-1].plot(timeline["t_s"], timeline["mean_batch_size"], color=colour, linestyle=style,
+                          linewidth=0.8, alpha=0.7)
+        warmup = records.loc[records["warmup"], "scheduled_s"]
+        if len(warmup):
+            for axis in axes:
+                axis.axvspan(0.0, float(warmup.max()), color="grey", alpha=0.04)
+    axes[0].set(yscale="log", ylabel="latency (ms, log)", title=f"{title} (grey: warm-up, not measured)")
     axes[1].set(ylabel="ok responses / s")
-    axes[2].set(ylabel="failed requests / s")
-    axes[3].set(ylabel="mean batch size", xlabel="time in run (s)")
+    if failed_any:
+        axes[2].set(ylabel="failed requests / s")
+    axes[-1].set(ylabel="mean batch size", xlabel="time in run, by scheduled time (s)")
     for axis in axes:
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, markerscale=4)
+    axes[0].legend(fontsize=7, markerscale=6, loc="upper right")
     _save(figure, out)
 
 
-def plot_density_runs(curves: list[tuple[str, dict]], title: str, out: Path) -> None:
-    """Realised inter-arrival density of every run against the target density."""
-    figure, axis = plt.subplots(figsize=(6, 4))
-    for label, frame in curves:
-        axis.plot(frame["gap_s"], frame["realised_density"], alpha=0.7, label=f"realised, {label}")
-    if curves:
-        axis.plot(curves[0][1]["gap_s"], curves[0][1]["target_density"], "k--", label="target")
-    axis.set(xlabel="inter-arrival time (s)", ylabel="density", title=title)
-    axis.legend(fontsize=7)
-    _save(figure, out)
-
-
-def plot_fault_timeline(records: pd.DataFrame, fault_s: float, fault_end_s: float, title: str, out: Path) -> None:
-    """Latency per request, ok and failed per second (:func:`series.fault_timeline`), seconds from the fault."""
-    figure, axes = plt.subplots(3, 1, figsize=(8, 7), sharex=True)
+def plot_fault_timeline(records: pd.DataFrame, fault_s: float, fault_end_s: float, title: str, out: Path,
+                        marks: dict[str, float | None] | None = None) -> None:
+    """One fault run, seconds from the fault: latency per request by scheduled time (log), ok answers per second
+    by completion time, failed requests per second by outcome (by scheduled time); the fault's span shaded and
+    ``marks`` (e.g. outage end, recovery, in seconds from the fault) drawn as labelled lines."""
+    figure, axes = plt.subplots(3, 1, figsize=(8, 7.5), sharex=True)
     ok = records[records["outcome"] == "ok"]
+    failed = records[records["outcome"] != "ok"]
     counts = fault_timeline(records, fault_s)
-    axes[0].plot(ok["scheduled_s"] - fault_s, ok["latency_ms"], ".", markersize=2)
-    axes[0].set(yscale="log", ylabel="latency (ms)", title=title)
-    axes[1].step(counts["from_fault_s"], counts["ok_per_s"], where="post")
-    axes[1].set(ylabel="ok responses / s")
-    axes[2].bar(counts["from_fault_s"], counts["failed_per_s"], width=1.0, align="edge", color="tab:red")
-    axes[2].set(ylabel="failed requests / s", xlabel="seconds from the fault (scheduled time)")
+    axes[0].plot(ok["scheduled_s"] - fault_s, ok["latency_ms"], ".", markersize=2, color="tab:blue",
+                 label="ok request (by scheduled time)")
+    axes[0].yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axes[0].set(yscale="log", ylabel="latency (ms, log)", title=title)
+    axes[1].step(counts["from_fault_s"], counts["ok_per_s"], where="post", color="tab:blue")
+    axes[1].set(ylabel="ok answers / s\n(by completion time)")
+    if len(failed):
+        bins = np.arange(np.floor(counts["from_fault_s"].min()), counts["from_fault_s"].max() + 2)
+        outcomes = sorted(failed["outcome"].astype(str).unique())
+        axes[2].hist([failed.loc[failed["outcome"] == outcome, "scheduled_s"] - fault_s for outcome in outcomes],
+                     bins=bins, stacked=True, label=outcomes)
+        axes[2].legend(fontsize=7, title="failed by outcome", title_fontsize=7)
+    axes[2].set(ylabel="failed requests / s\n(by scheduled time)", xlabel="seconds from the fault")
+    axes[2].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     for axis in axes:
-        axis.axvspan(0.0, max(fault_end_s - fault_s, 0.1), color="tab:orange", alpha=0.3)
-        axis.axvline(0.0, color="tab:orange")
+        axis.axvspan(0.0, max(fault_end_s - fault_s, 0.05), color="tab:orange", alpha=0.25,
+                     label="fault injected" if axis is axes[0] else None)
+        for (name, at), colour in zip((marks or {}).items(), ("tab:red", "tab:green", "tab:purple"), strict=False):
+            if at is not None:
+                axis.axvline(at, color=colour, linewidth=1, linestyle="--", label=name if axis is axes[0] else None)
         axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper right", markerscale=3)
     _save(figure, out)
