@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-trained test test-quiet test-e2e lint lock bench
+.PHONY: setup setup-finetune repro repro-offline repro-offline-trained results test test-quiet test-e2e lint lock bench
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -83,7 +83,7 @@ repro-offline-trained: setup-finetune
 
 # The fast suite (every module, real servers on loopback, the tiny stand-in): minutes on 2 cores.
 test: setup
-	$(BIN)/python -m pytest -m "not e2e and not quiet"
+	$(BIN)/python -m pytest -m "not e2e and not slow and not quiet"
 
 # The few tests that assert timing (send lag at 1,000 req/s, two clients' paired latencies, a disturbed timing
 # round, quiet requests after a burst): they need the machine's cores free, so `make test` leaves them out.
@@ -93,7 +93,11 @@ test-quiet: setup
 # The real `dvc repro` of the whole tiny pipeline in a temporary copy of the repository, and DVC's own answer to
 # which stages a change reruns.
 test-e2e: setup
-	$(BIN)/python -m pytest -m e2e
+	$(BIN)/python -m pytest -m "e2e or slow"
+
+# The headline of every experiment (dvc exp show's data) within 120 columns: stages/reporting/view.py.
+results: setup
+	$(BIN)/python -m stages.reporting.view
 
 lint: setup
 	$(BIN)/ruff check .

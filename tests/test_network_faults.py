@@ -64,6 +64,7 @@ def serve_optimized(built: dict, log: Path) -> BentoServer:
     return BentoServer(built["bentos"]["services"]["optimized"]["bento"], built["home"], log, ready_timeout_s=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["network-delay", "partition"])
 def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built: dict, tmp_path: Path,
                                                                           fault: str) -> None:

@@ -33,6 +33,7 @@ def serve_optimized(built: dict, log: Path) -> BentoServer:
     return BentoServer(built["bentos"]["services"]["optimized"]["bento"], built["home"], log, ready_timeout_s=120)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict, tmp_path: Path) -> None:
     with serve_optimized(built, tmp_path / "kill.log") as server:
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
@@ -57,6 +58,7 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
     assert (measured[measured["scheduled_s"] > measured["scheduled_s"].max() - 3]["outcome"] == "ok").all()
 
 
+@pytest.mark.slow
 def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: dict, tmp_path: Path) -> None:
     with serve_optimized(built, tmp_path / "freeze.log") as server:
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
@@ -73,6 +75,7 @@ def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: di
     assert 0.8 < figures["outage_s"] < 2.6 and figures["time_to_recovery_s"] >= 1.0
 
 
+@pytest.mark.slow
 def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Path) -> None:
     """A quota of 0.01 cores for 3 s (the tiny stand-in needs a few % of a core at 10 req/s): requests queue past
     the 1 s objective, then the service recovers; the server's processes go back to their own cgroup and the
@@ -276,6 +279,7 @@ def test_a_fault_summary_counts_only_repeats_in_steady_state_and_says_how_many()
     assert summary.workers == 2 and summary.recorded_equals_scheduled
 
 
+@pytest.mark.slow
 def test_killing_one_of_two_workers_is_a_partial_failure(built: dict, tmp_path: Path) -> None:
     """With resilience.multi_worker's override the same Bento serves with two workers; kill-worker takes one."""
     bento = built["bentos"]["services"]["optimized"]["bento"]

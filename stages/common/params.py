@@ -350,8 +350,8 @@ class AutoRepeatsParams(_Section):
     power at the report's family-wise level (stages/stats/sizing.py), or the budget is spent."""
 
     min_repeats: Annotated[int, Field(ge=4, le=50)] = 4
-    max_repeats: Annotated[int, Field(ge=4, le=200)] = 6
-    budget_minutes: Annotated[float, Field(gt=0.0)] = 14.0  # per scenario, its first blocks included
+    max_repeats: Annotated[int, Field(ge=4, le=200)] = 5
+    budget_minutes: Annotated[float, Field(gt=0.0)] = 8.0  # per scenario, its first blocks included
     target_p50_change: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # 0.2: a 20 % change of the median
     target_tail_ratio: Annotated[float, Field(gt=1.0)] = 2.0  # 2.0: the tail percentile doubles (or halves)
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # family-wise level sized for (as compare.alpha)
@@ -514,7 +514,7 @@ class ResilienceParams(_Section):
     delay_ms: Annotated[float, Field(gt=0.0)] = 1500.0  # network-delay: added to every chunk, each way
     slo_ms: Annotated[float, Field(gt=0.0)] = 1000.0  # a good request: ok within this (capacity's SLO)
     healthy_s: Annotated[float, Field(gt=0.0)] = 3.0  # recovered: good requests only for this long
-    max_recovery_s: Annotated[float, Field(gt=0.0)] = 12.0  # verdict "recovered" within this, else "not recovered"
+    max_recovery_s: Annotated[float, Field(gt=0.0)] = 10.0  # verdict "recovered" within this, else "not recovered"
     cluster: ClusterParams = ClusterParams()
 
 
