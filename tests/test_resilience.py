@@ -123,8 +123,9 @@ def test_recovery_figures_on_a_hand_made_run() -> None:
     assert figures["outage_start_s"] == 0.0  # the request in flight at the fault, answered beyond the SLO
     assert figures["breaches"] == 4 and figures["relapses"] == 0
     assert figures["time_to_first_success_s"] == pytest.approx(6.6 - 4.8)  # request at 6.5 answered at 6.6
-    # Recovered at 6.5 (good requests only from there); the last breach, scheduled at 6.0, failed at 6.1.
-    assert figures["time_to_recovery_s"] == pytest.approx(1.7) and figures["outage_s"] == pytest.approx(1.3)
+    # Good requests only from the one scheduled at 6.5, answered at 6.6; the last breach, at 6.0, failed at 6.1.
+    assert figures["time_to_recovery_s"] == pytest.approx(1.8) and figures["outage_s"] == pytest.approx(1.3)
+    assert figures["time_to_recovery_s"] >= figures["time_to_first_success_s"]  # one clock: answers
     assert figures["verdict"] == "recovered" and figures["observed_after_s"] == pytest.approx(4.7)
 
 
@@ -132,7 +133,7 @@ def test_one_success_between_failures_is_not_a_recovery() -> None:
     frame = hand_made_run()
     frame.loc[frame["scheduled_s"].isin([5.0, 5.5, 6.5]), "outcome"] = "timeout"  # 6.0 succeeds alone
     figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
-    assert figures["time_to_recovery_s"] == pytest.approx(7.0 - 4.8)
+    assert figures["time_to_recovery_s"] == pytest.approx(7.1 - 4.8)  # the request at 7.0, answered at 7.1
     assert figures["outage_s"] == pytest.approx(6.6 - 5.0) and figures["time_to_first_success_s"] == pytest.approx(1.3)
 
 
@@ -143,7 +144,7 @@ def test_an_outage_that_starts_late_is_measured_from_its_start() -> None:
     figures = recovery(frame, fault_s=10.0, slo_ms=150.0, healthy_s=2.0, max_recovery_s=30.0)
     assert figures["outage_start_s"] == pytest.approx(5.0)
     assert figures["time_to_first_success_s"] == pytest.approx(20.1)  # not the 0.1 s of the first request after it
-    assert figures["time_to_recovery_s"] == pytest.approx(20.0) and figures["outage_s"] == pytest.approx(14.85)
+    assert figures["time_to_recovery_s"] == pytest.approx(20.1) and figures["outage_s"] == pytest.approx(14.85)
     assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=10.0)["verdict"] == "not recovered"
     frame.loc[frame["scheduled_s"] >= 38.0, "outcome"] = "timeout"  # failing again at the end: a relapse
     relapsed = recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=30.0)
@@ -303,7 +304,7 @@ def test_a_request_in_flight_at_the_fault_that_fails_starts_the_outage() -> None
     figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
     assert figures["outage_start_s"] == 0.0 and figures["time_to_first_success_s"] == pytest.approx(0.3)
     assert figures["outage_s"] == pytest.approx(0.2)  # 4.8 -> the failure's end at 5.0: not a 2 s window
-    assert figures["time_to_recovery_s"] == pytest.approx(0.2) and figures["verdict"] == "recovered"
+    assert figures["time_to_recovery_s"] == pytest.approx(0.3) and figures["verdict"] == "recovered"
 
 
 def test_each_repeat_draws_its_own_schedule_and_instant() -> None:

@@ -9,9 +9,11 @@ many failed" are exact counts. Definitions, checkable against the records:
 - **steady state before**: every measured request scheduled and answered before the fault was good. A repeat
   whose service was not healthy when the fault landed says nothing about the fault; the summary leaves it out.
 - **affected**: requests scheduled at or after the fault, or still in flight when it struck.
-- **recovery**: the scheduled time of the first good affected request that starts a healthy period: good requests
-  only, for at least ``healthy_s`` of schedule (the next breach, or the end of the run, that far off or further).
-  One success between failures is not a recovery. Breaches after it are counted as ``relapses``.
+- **recovery**: the answer of the first good affected request that starts a healthy period: good requests only,
+  for at least ``healthy_s`` of schedule (the next breach, or the end of the run, that far off or further). One
+  success between failures is not a recovery. Breaches after it are counted as ``relapses``. Stamped when that
+  request was answered, as the first success is, so that recovery never precedes the first success (stamped by
+  its scheduled time, a recovery at 3.48 s preceded a first success at 4.07 s in a kill-worker run).
 - **outage**: from the first breaching affected request (its scheduled time, or the fault for one in flight) to
   the end of the last breach before the recovery (its answer, or its scheduled time when it has none).
 - **time to first success**: from the fault to the first ok answer of a request scheduled at or after the outage
@@ -59,9 +61,9 @@ def steady_before(measured: pd.DataFrame, fault_s: float, slo_ms: float) -> dict
     return {"requests": len(before), "breaches": breaches, "held": bool(len(before)) and breaches == 0}
 
 
-def recovery_instant(after: pd.DataFrame, ok: pd.Series, healthy_s: float) -> float | None:
-    """Scheduled time of the first good request, after the first breach, that starts ``healthy_s`` of good
-    requests (``after`` sorted by scheduled time); None when no such period was observed."""
+def recovery_instant(after: pd.DataFrame, ok: pd.Series, healthy_s: float) -> tuple[float, float] | None:
+    """(scheduled, answered) times of the first good request, after the first breach, that starts ``healthy_s``
+    of good requests (``after`` sorted by scheduled time); None when no such period was observed."""
     scheduled = after["scheduled_s"].to_numpy()
     breach_times = scheduled[~ok.to_numpy()]
     end = scheduled[-1]
@@ -70,7 +72,7 @@ def recovery_instant(after: pd.DataFrame, ok: pd.Series, healthy_s: float) -> fl
         later = breach_times[breach_times > start]
         healthy_until = later[0] if len(later) else end
         if healthy_until - start >= healthy_s:
-            return float(start)
+            return float(start), float(after["done_s"].iloc[position])
     return None
 
 
@@ -100,11 +102,12 @@ def recovery(records: pd.DataFrame, fault_s: float, slo_ms: float, healthy_s: fl
         figures["outage_start_s"] = outage_start - fault_s
         figures["time_to_first_success_s"] = float(succeeded["done_s"].min() - fault_s) if len(succeeded) else None
         if recovered is not None:
-            during = breaching[breaching["scheduled_s"] < recovered]
+            healthy_from, answered = recovered
+            during = breaching[breaching["scheduled_s"] < healthy_from]
             outage_end = float(during["done_s"].fillna(during["scheduled_s"]).max())
             figures["outage_s"] = max(outage_end - outage_start, 0.0)
-            figures["time_to_recovery_s"] = recovered - fault_s
-            figures["relapses"] = int((breaching["scheduled_s"] > recovered).sum())
+            figures["time_to_recovery_s"] = answered - fault_s
+            figures["relapses"] = int((breaching["scheduled_s"] > healthy_from).sum())
         figures["verdict"] = verdict_of(figures["time_to_recovery_s"], observed_s, max_recovery_s, healthy_s)
     else:
         figures["time_to_recovery_s"] = 0.0
