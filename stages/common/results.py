@@ -329,7 +329,7 @@ class FaultRecovery(Result):
     outage_start_s: float | None  # first failure or breach after the fault
     outage_s: float | None  # first breach -> end of the last breach before the recovery
     time_to_first_success_s: float | None  # first ok response of a request scheduled in the outage
-    time_to_recovery_s: float | None  # fault -> answer of the first request of healthy_s of good requests
+    time_to_recovery_s: float | None  # fault -> start of the first healthy period of resilience.healthy_s
     relapses: int  # breaches after the recovery
     verdict: str  # held | recovered (within resilience.max_recovery_s) | not observed long enough | not recovered
     in_flight_at_fault: InFlight
