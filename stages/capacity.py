@@ -5,7 +5,9 @@ passes when p99 latency from the scheduled time is within ``capacity.slo_p99_ms`
 requests (any outcome but ok, 503 sheds and timeouts included) within ``capacity.max_error_rate``. Each step
 measures exactly ``capacity.requests_per_step`` requests after its warm-up; at 459 or more with no violation the
 p99 claim holds at 99 % confidence (MLPerf LoadGen's rule), and a capacity from a shorter step says it is a
-bracket below the rule. Failed requests are censored in the p99 (a shed 503 answered in 2 ms is not a fast
+bracket below the rule. A step stops sending as soon as its failure is certain (enough measured requests past
+the objective that no later answer can save the p99); the step records how many it left unsent. Failed requests
+are censored in the p99 (a shed 503 answered in 2 ms is not a fast
 answer), and a capacity is the offered rate the passing step's seeded schedule realised, not its nominal rate.
 By default the first step runs at the service's served saturation throughput from ``limits`` (an upper bound on
 its capacity), which saves the slow low-rate steps of walking up from a fixed start.
@@ -36,6 +38,7 @@ from stages.common.percentiles import min_requests
 from stages.common.results import Bentos, BuiltService, Capacity, CapacityStep, Limits, ServiceCapacity
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.capacity import bracket_search
+from stages.loadgen.decided import CertainFailure
 from stages.loadgen.payloads import arrival_spec
 from stages.serving.runs import served_run
 
@@ -68,24 +71,34 @@ def offered_rate(measured: pd.DataFrame) -> float | None:
 
 def probe(name: str, built: BuiltService, home: Path, logs: Path, params: Params, texts: list[str],
           rate: float) -> tuple[bool, CapacityStep]:
-    """One step of the search: a fresh server, one run at ``rate``; pass or fail against the objective."""
+    """One step of the search: a fresh server, one run at ``rate``; pass or fail against the objective. The run
+    stops sending once its failure is certain (:mod:`stages.loadgen.decided`): an overloaded step is decided in
+    seconds instead of draining a backlog of timeouts."""
+    objective = params.capacity
+    certain_failure = CertainFailure(warmup_s=objective.warmup_s, bound_ms=objective.slo_p99_ms, quantile=0.99,
+                                     max_error_rate=objective.max_error_rate)
     served = served_run(name, built, home, logs / f"{name}-{rate:.2f}.log", params,
-                        step_scenario(rate, params.capacity), texts, warmup_requests=5, scrape_interval_s=5.0)
+                        step_scenario(rate, objective), texts, warmup_requests=5, scrape_interval_s=5.0,
+                        stop_when=certain_failure)
     measured = served.records[~served.records["warmup"]]
-    ok = measured[measured["outcome"] == "ok"]
-    failed = len(measured) - len(ok)
+    sent = measured[measured["outcome"] != "not_sent"]
+    ok = sent[sent["outcome"] == "ok"]
+    failed = len(sent) - len(ok)
+    stopped = len(sent) < len(measured)
     p99 = censored_p99(measured)
-    error_rate = failed / max(len(measured), 1)
-    passed = p99 <= params.capacity.slo_p99_ms and error_rate <= params.capacity.max_error_rate
+    error_rate = failed / max(len(sent), 1)
+    passed = not stopped and p99 <= objective.slo_p99_ms and error_rate <= objective.max_error_rate
     offered = offered_rate(measured)
-    good = int((ok["latency_ms"] <= params.capacity.slo_p99_ms).sum())
+    good = int((ok["latency_ms"] <= objective.slo_p99_ms).sum())
+    verdict = f"fail, certain after {len(sent)} of {len(measured)}" if stopped else "pass" if passed else "fail"
     print(f"capacity: {name} at {rate:.2f}/s (offered {offered or float('nan'):.2f}/s): p99 {p99:.0f} ms, errors "
-          f"{error_rate:.1%} -> {'pass' if passed else 'fail'}", file=sys.stderr, flush=True)
-    return passed, CapacityStep(rate=rate, offered_per_s=offered, measured=len(measured), failed=failed,
+          f"{error_rate:.1%} -> {verdict}", file=sys.stderr, flush=True)
+    return passed, CapacityStep(rate=rate, offered_per_s=offered, measured=len(sent), failed=failed,
                                 error_rate=error_rate, p99_ms=p99 if np.isfinite(p99) else None,
                                 p50_ms=float(ok["latency_ms"].median()) if len(ok) else None,
-                                goodput_per_s=good * offered / len(measured) if offered and len(measured) else None,
-                                passed=passed, p99_claim=len(measured) >= P99_CLAIM_MIN_REQUESTS)
+                                goodput_per_s=good * offered / len(sent) if offered and not stopped else None,
+                                passed=passed, p99_claim=len(measured) >= P99_CLAIM_MIN_REQUESTS,
+                                unsent=len(measured) - len(sent))
 
 
 def start_rate(name: str, params: CapacityParams, limits: Limits | None) -> float:

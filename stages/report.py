@@ -16,7 +16,7 @@ import pandas as pd
 
 from stages.common.artifacts import LIMITS_JSON, LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
 from stages.common.cli import run_stage, stage_parser
-from stages.common.environment import REFERENCE_SPEED, slowdown
+from stages.common.environment import speed_summary
 from stages.common.io import read_result, write_result
 from stages.common.params import Params, load_params
 from stages.common.percentiles import min_requests
@@ -37,29 +37,26 @@ from stages.stats.comparison import Calibration, ComparisonDetail, Estimate
 from stages.stats.samples import ScenarioRuns, group_by_arm, read_runs
 
 
-def speed_line(measured: dict[str, float] | None, limits: Limits) -> str:
-    """The machine's speed fingerprint against the README's reference machine, with the raw in-process bs1 p50
-    of each served variant (limits): the figures to check before setting results from two machines side by
-    side."""
+def speed_line(speeds: list[dict[str, float]], limits: Limits) -> str:
+    """The machine's speed fingerprints (one per load test) against the README's reference machine, with the raw
+    in-process bs1 p50 of each served variant (limits): the figures to check before setting results from two
+    machines side by side."""
     raw = ", ".join(f"{service.variant} {fmt(service.raw.bs1_latency_ms.p50)} ms"
                     for service in limits.services.values())
-    if not measured:
+    if not speeds:
         return f"- Speed: not recorded (results from before the fingerprint); raw in-process bs1 p50: {raw}\n"
-    ratios = slowdown(measured)
-    return (f"- Speed (slowdown against the README's reference machine; above 1: slower): pure-Python loop of 2M "
-            f"additions {measured['python_loop_ms']:.1f} ms ({ratios['python_loop_ms']:.2f}x; reference "
-            f"{REFERENCE_SPEED['python_loop_ms']:g} ms), float32 512x512 matmul {measured['matmul_gflops']:.0f} "
-            f"GFLOP/s ({ratios['matmul_gflops']:.2f}x; reference {REFERENCE_SPEED['matmul_gflops']:g}); raw "
-            f"in-process bs1 p50: {raw}\n")
+    return (f"- Speed at the end of each of the {len(speeds)} load tests (median, range; a slowdown above 1 is "
+            f"slower): {speed_summary(speeds)}; raw in-process bs1 p50: {raw}\n")
 
 
-def environment_section(runs_index: LoadtestIndex, limits: Limits) -> str:
+def environment_section(indexes: list[LoadtestIndex], limits: Limits) -> str:
+    runs_index = indexes[0]
     env = runs_index.environment
     flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in env["cpu_flags"].items())
     libraries = ", ".join(f"{name} {version}" for name, version in env["libraries"].items() if version)
-    speed = env.get("speed")
+    speeds = [speed for index in indexes if isinstance(speed := index.environment.get("speed"), dict)]
     return (f"- CPU: {env['cpu_model']}, {env['cores']} cores, generator affinity {env['affinity']}\n"
-            + speed_line(speed if isinstance(speed, dict) else None, limits)
+            + speed_line(speeds, limits)
             + f"- ISA: {flags}\n- Python {env['python']} on {env['platform']}\n- Libraries: {libraries}\n"
             f"- git revision {env['git_revision']}, params.yaml sha256 {env['params_sha256']}\n"
             f"- served variants: {runs_index.variants}; stand-in model: {runs_index.standin}\n")
@@ -123,15 +120,16 @@ def capacity_section(capacity: Capacity | None) -> str:
     rows = [[name, s.variant, fmt(s.capacity_per_s, 2) + ("" if s.claim_holds or s.capacity_per_s is None
                                                            else f" (bracket: step < {P99_CLAIM} requests)"),
              f"[{', '.join(fmt(rate, 2) for rate in s.bracket)}]", fmt(s.start_rate, 2), len(s.steps),
-             s.short_steps]
+             s.short_steps, sum(step.unsent > 0 for step in s.steps)]
             for name, s in capacity.services.items()]
     ratio = f"{capacity.ratio:.2f}x" if capacity.ratio else "n/a"
     return (f"Objective: p99 from the scheduled time <= {capacity.slo_p99_ms} ms, failed requests <= "
             f"{capacity.max_error_rate:.0%}, failures censored above every served latency. Capacity: the offered "
-            f"rate the highest passing step's schedule realised. Capacity ratio optimized / baseline: **{ratio}**."
+            f"rate the highest passing step's schedule realised. A failing step stops sending once its failure is "
+            f"certain. Capacity ratio optimized / baseline: **{ratio}**."
             "\n\n"
             + table(["service", "variant", "capacity req/s", "bracket [pass, fail] nominal req/s",
-                     "first step req/s", "steps", f"steps < {P99_CLAIM} req"],
+                     "first step req/s", "steps", f"steps < {P99_CLAIM} req", "failures decided early"],
                     rows))
 
 
@@ -279,7 +277,7 @@ def main() -> None:
         STANDIN_BANNER if validation.standin else "",
         drift_caveat(run_date),
         "## Headline\n", headline_section(metrics),
-        "\n## Environment\n", environment_section(first, limits),
+        "\n## Environment\n", environment_section([runs.index for runs in scenarios.values()], limits),
         f"## Offline: accuracy, size and in-process latency ({validation.examples} examples)\n",
         variants_table(validation),
         "## Serving limits\n", limits_section(limits),

@@ -1,4 +1,5 @@
-"""A capacity step measures exactly what a p99 claim needs, censors failures and reports the realised rate."""
+"""A capacity step measures exactly what a p99 claim needs, censors failures, reports the realised rate, and stops
+sending once its failure is certain."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import pandas as pd
 import pytest
 
 from stages.capacity import censored_p99, offered_rate, step_scenario
-from stages.common.params import CapacityParams
+from stages.common.params import CapacityParams, ScenarioParams
 from stages.loadgen.arrivals import draw_schedule
+from stages.loadgen.client import ClientConfig, run_open_loop
+from stages.loadgen.decided import CertainFailure, breaches_that_fail
 from stages.loadgen.payloads import arrival_spec
 
 
@@ -31,3 +34,39 @@ def test_the_offered_rate_is_what_the_schedule_realised() -> None:
     measured = pd.DataFrame({"scheduled_s": np.linspace(3.0, 8.0, 51)})
     assert offered_rate(measured) == pytest.approx(10.0)
     assert offered_rate(measured.head(1)) is None
+
+
+@pytest.mark.parametrize("measured", [5, 44, 90, 100, 459, 460, 1000])
+def test_the_breaches_that_fail_a_step_are_those_that_move_its_p99(measured: int) -> None:
+    """Brute force against numpy: k breaches (censored at infinity) make the "higher" p99 fail, k - 1 do not."""
+    k = breaches_that_fail(measured, 0.99)
+
+    def p99_with(breaches: int) -> float:
+        return float(np.percentile(np.r_[np.zeros(measured - breaches), np.full(breaches, np.inf)], 99,
+                                   method="higher"))
+
+    assert p99_with(k) == np.inf
+    assert p99_with(k - 1) == 0.0
+
+
+def test_an_overloaded_step_stops_once_its_failure_is_certain(null_server: str) -> None:
+    """A server taking 50 ms per request, one at a time, offered 40/s: the backlog grows by 1 s every 2 s, so a
+    few seconds in, enough requests wait past 300 ms to decide a p99 of 200 requests. The run stops sending,
+    every row keeps an outcome, and the rule's verdict on the records is the one it stopped on."""
+    schedule = draw_schedule(arrival_spec(ScenarioParams(process="exponential", rate=40.0, requests=220, seed=3)))
+    rule = CertainFailure(warmup_s=0.5, bound_ms=300.0, quantile=0.99, max_error_rate=0.01)
+    records, _ = run_open_loop(f"{null_server}/serial?ms=50", schedule, [b"{}"] * len(schedule),
+                               ClientConfig(timeout_s=10.0), 0.5, stop_when=rule)
+    unsent = records["outcome"] == "not_sent"
+    assert unsent.sum() > 100  # stopped well before the schedule's ~5.5 s end
+    assert records.loc[unsent, "sent_s"].isna().all() and records.loc[~unsent, "done_s"].notna().all()
+    late = (records.loc[~unsent & ~records["warmup"], "latency_ms"] > 300.0).sum()
+    assert late >= breaches_that_fail(int((~records["warmup"]).sum()), 0.99)
+
+
+def test_a_step_within_the_objective_sends_everything(null_server: str) -> None:
+    schedule = draw_schedule(arrival_spec(ScenarioParams(process="exponential", rate=20.0, requests=60, seed=4)))
+    rule = CertainFailure(warmup_s=0.5, bound_ms=1000.0, quantile=0.99, max_error_rate=0.01)
+    records, _ = run_open_loop(f"{null_server}/slow?ms=5", schedule, [b"{}"] * len(schedule),
+                               ClientConfig(timeout_s=10.0), 0.5, stop_when=rule)
+    assert (records["outcome"] == "ok").all()

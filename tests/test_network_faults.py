@@ -3,6 +3,8 @@ open-loop load against the real tiny-stand-in server, read by the same recovery 
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 import urllib.request
@@ -84,3 +86,19 @@ def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built:
     else:  # held until the partition healed, counted from each request's schedule
         assert ((during["done_s"] >= run.fault_end_s - 0.05) & (during["outcome"] == "ok")).all()
     assert 1.5 < figures["outage_s"] < 6.0
+
+
+def test_stopping_the_proxy_with_connections_open_logs_no_error(null_server: str,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """Connections still open (one idle, one held by a partition) end quietly when the proxy stops: asyncio's
+    stream server logged a CancelledError traceback for each before."""
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        with proxy_to(null_server) as proxy:
+            idle = socket.create_connection((proxy.host, proxy.port))
+            with proxy.partitioned():
+                held = socket.create_connection((proxy.host, proxy.port))
+                time.sleep(0.2)
+                assert proxy.connections == 2
+        idle.close()
+        held.close()
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

@@ -201,3 +201,27 @@ def test_the_headline_metrics_are_what_the_report_quotes_and_all_dvc_shows(pipel
 def test_second_repro_reruns_nothing(pipeline_copy: Path) -> None:
     output = run([sys.executable, "-m", "dvc", "repro"], pipeline_copy)
     assert stages_run(output) == set()
+
+
+def test_a_pulled_clone_has_the_bentos_and_reruns_only_what_a_knob_changes(pipeline_copy: Path,
+                                                                              tmp_path: Path) -> None:
+    """The team workflow of the README: push the repro's outputs to a DVC remote (a local folder here), clone the
+    repository fresh, pull. The clone is up to date (the Bentos came with their tags), and a one-knob change reruns
+    only its load test and what reads it, serving the pulled Bentos."""
+    remote = str(tmp_path / "remote")
+    run(["git", "add", "-A"], pipeline_copy)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "repro"], pipeline_copy)
+    run([sys.executable, "-m", "dvc", "remote", "add", "--local", "team", remote], pipeline_copy)
+    run([sys.executable, "-m", "dvc", "push", "--run-cache", "-r", "team"], pipeline_copy)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(pipeline_copy), str(clone)], tmp_path)
+    assert not (clone / "bentoml").exists() and not (clone / "data").exists()
+    run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "team", remote], clone)
+    run([sys.executable, "-m", "dvc", "pull", "--run-cache"], clone)
+    assert "Data and pipelines are up to date" in run([sys.executable, "-m", "dvc", "status"], clone)
+    output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "loadgen.scenarios.e2e-steady.seed=5"], clone)
+    assert stages_run(output) == {"loadtest@e2e-steady", "compare", "gate", "calibrate", "report"}
+    bentos = json.loads((clone / "results" / "bentos.json").read_text())
+    assert bentos == json.loads((pipeline_copy / "results" / "bentos.json").read_text())
+    served = (clone / "logs" / "loadtest" / "e2e-steady" / "optimized" / "run-0.log").read_text()
+    assert bentos["services"]["optimized"]["bento"] in served  # the pulled store served, under its own tag

@@ -19,7 +19,7 @@ from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
 from stages.loadgen.client import ClientConfig, GeneratorUsage, run_open_loop
 from stages.loadgen.payloads import arrival_spec
-from stages.loadgen.summary import audit, audited_lag_quantile, lag_bound_ms, summarize
+from stages.loadgen.summary import audited_lag_quantile, lag_bound_ms, summarize
 from stages.stats.arms import add_verdicts, compare_all, compare_arms, tail_percentile
 from stages.stats.calibration import (
     CASES,
@@ -152,8 +152,9 @@ def test_exclusion_bounds_do_not_move_with_the_service() -> None:
     verdicts = []
     for service_ms in (5.0, 500.0):
         frame = pd.DataFrame({"scheduled_s": schedule, "sent_s": schedule + 0.003, "lag_ms": 3.0,
-                              "done_s": schedule + service_ms / 1e3})
-        verdicts.append(audit(frame, arrival_spec(STEADY), BOUNDS, GeneratorUsage(0.1, 0.9), True))
+                              "done_s": schedule + 0.003 + service_ms / 1e3, "outcome": "ok", "warmup": False,
+                              "latency_ms": 3.0 + service_ms, "service_ms": service_ms})
+        verdicts.append(summarize(frame, arrival_spec(STEADY), BOUNDS, GeneratorUsage(0.1, 0.9)).audit)
     assert verdicts[0].valid == verdicts[1].valid and verdicts[0].lag_bound_ms == verdicts[1].lag_bound_ms
     assert lag_bound_ms(BOUNDS, 250.0) == pytest.approx(12.5) and lag_bound_ms(BOUNDS, 10.0) == 2.0
     assert (audited_lag_quantile(122, 0.99), audited_lag_quantile(459, 0.99), audited_lag_quantile(50, 0.99)) == (

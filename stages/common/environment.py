@@ -65,6 +65,18 @@ def slowdown(measured: dict[str, float]) -> dict[str, float]:
     return ratios
 
 
+def speed_summary(speeds: list[dict[str, float]]) -> str:
+    """Several fingerprints (one per load test) as median and range, and the median's slowdown: their spread
+    says how steady the machine was while it measured."""
+    median = {key: float(np.median([speed[key] for speed in speeds])) for key in speeds[0]}
+    ratios = slowdown(median)
+    loops, flops = ([speed[key] for speed in speeds] for key in ("python_loop_ms", "matmul_gflops"))
+    return (f"a pure-Python loop of 2M additions {median['python_loop_ms']:.0f} ms ({min(loops):.0f}-"
+            f"{max(loops):.0f}), a float32 512x512 matmul {median['matmul_gflops']:.0f} GFLOP/s ({min(flops):.0f}-"
+            f"{max(flops):.0f}); slowdown {ratios['python_loop_ms']:.2f}x and {ratios['matmul_gflops']:.2f}x against "
+            "the reference machine of `stages/common/environment.py`")
+
+
 def _cpuinfo() -> str:
     path = Path("/proc/cpuinfo")
     return path.read_text() if path.is_file() else ""

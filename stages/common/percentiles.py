@@ -16,7 +16,8 @@ def latency_stats(samples_ms: np.ndarray | list[float]) -> LatencyStats:
     values = np.asarray(samples_ms, dtype=float)
     if len(values) == 0:
         return LatencyStats(**{name: None for name in [*LATENCY_PERCENTILES, "max", "mean"]}, count=0)
-    result = {name: float(np.percentile(values, q)) for name, q in LATENCY_PERCENTILES.items()}
+    result = dict(zip(LATENCY_PERCENTILES, np.percentile(values, list(LATENCY_PERCENTILES.values())).tolist(),
+                      strict=True))
     return LatencyStats(**result, max=float(values.max()), mean=float(values.mean()), count=len(values))
 
 

@@ -269,7 +269,8 @@ class CapacityStep(Result):
     p50_ms: float | None
     goodput_per_s: float | None = None  # ok within the objective's latency bound, per second of the schedule
     passed: bool
-    p99_claim: bool  # at least 459 measured requests: a p99 claim at 99 % confidence
+    p99_claim: bool  # at least 459 measured requests planned: a p99 claim at 99 % confidence
+    unsent: int = 0  # measured requests not sent: the failure was certain before (``measured`` counts the sent)
 
 
 class ServiceCapacity(Result):

@@ -69,16 +69,22 @@ class FaultyProxy:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _connection(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        """One client connection, piped both ways. Cancelled when the proxy stops: it then ends quietly, because
+        asyncio's stream server asks a finished handler for its exception, and a cancelled one raises there
+        (a traceback per open connection in the stage's log)."""
         assert self.healed is not None
         self.connections += 1
-        await self.healed.wait()
         try:
-            server_reader, server_writer = await asyncio.open_connection(*self.target)
-        except OSError:
+            await self.healed.wait()
+            try:
+                server_reader, server_writer = await asyncio.open_connection(*self.target)
+            except OSError:
+                client_writer.close()
+                return
+            await asyncio.gather(self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer),
+                                 return_exceptions=True)
+        except asyncio.CancelledError:
             client_writer.close()
-            return
-        await asyncio.gather(self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer),
-                             return_exceptions=True)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Read chunks as they come; deliver each at its due time, in order, once the path is not partitioned."""

@@ -15,7 +15,7 @@ import gc
 import selectors
 import sys
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ START_LEAD_S = 0.2  # time to set up before the first deadline, so request 0 is 
 # The event loop rounds sleeps up to whole milliseconds (epoll) and an idle core wakes slowly: sleep until this
 # long before a deadline, then yield to the loop (which keeps serving responses) until the deadline passes.
 SPIN_MARGIN_S = 0.002
+STOP_CHECK_S = 0.1  # how often a stop rule is asked, at most (it scans every row)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,12 @@ class RunRecorder:
         return frame
 
 
+# Asked while sending, with the run so far and the run clock's now: True ends the sending (the rows not yet sent
+# keep the outcome "not_sent"; those in flight are still awaited). The capacity search stops a step whose failure
+# is already certain (:mod:`stages.loadgen.decided`).
+StopRule = Callable[[RunRecorder, float], bool]
+
+
 def _stamping(recorder: RunRecorder, clock_origin: float, loop: asyncio.AbstractEventLoop) -> OnSent:
     """The pool's send callback: the moment the client takes the request, on the run's clock."""
     def stamp(row: int) -> None:
@@ -122,11 +129,11 @@ async def _report_progress(recorder: RunRecorder, origin: float, loop: asyncio.A
 
 async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], config: ClientConfig,
                     shard: tuple[int, int] = (0, 1), start_at: float | None = None,
-                    progress_every_s: float | None = 10.0) -> RunRecorder:
+                    progress_every_s: float | None = 10.0, stop_when: StopRule | None = None) -> RunRecorder:
     """Send request ``i`` at ``schedule[i]`` seconds after the start, for the indices of this shard.
 
     ``start_at`` (a ``time.time()`` value) lets several processes share one start instant; each takes every
-    ``shard[1]``-th request starting at ``shard[0]``.
+    ``shard[1]``-th request starting at ``shard[0]``. ``stop_when`` may end the sending early (:data:`StopRule`).
     """
     loop = asyncio.get_running_loop()
     indices = range(shard[0], len(schedule), shard[1])
@@ -137,9 +144,14 @@ async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], con
                      _stamping(recorder, origin, loop))
     reporter = (loop.create_task(_report_progress(recorder, origin, loop, progress_every_s))
                 if progress_every_s else None)
+    checked = loop.time()
     try:
         for row, index in enumerate(indices):
             await _until(origin + schedule[index], loop)
+            if stop_when is not None and loop.time() - checked >= STOP_CHECK_S:
+                checked = loop.time()
+                if stop_when(recorder, checked - origin):
+                    break
             if pool.pending >= config.max_in_flight:
                 recorder.outcome[row] = DROPPED
                 continue
@@ -243,13 +255,15 @@ def _run_timed(coroutine: Coroutine[Any, Any, T]) -> tuple[T, GeneratorUsage]:
 
 def run_open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], config: ClientConfig,
                   warmup_s: float, shard: tuple[int, int] = (0, 1), start_at: float | None = None,
-                  progress_every_s: float | None = 10.0) -> tuple[pd.DataFrame, GeneratorUsage]:
+                  progress_every_s: float | None = 10.0, stop_when: StopRule | None = None
+                  ) -> tuple[pd.DataFrame, GeneratorUsage]:
     """Run the open loop; return the records and the generator's CPU use.
 
     On the asyncio loop, not uvloop: uvloop's clock is libuv's millisecond loop time, too coarse for
     sub-millisecond deadlines (measured here: send lag p99 94 ms at 2,000 req/s).
     """
-    recorder, usage = _run_timed(open_loop(url, schedule, bodies, config, shard, start_at, progress_every_s))
+    recorder, usage = _run_timed(open_loop(url, schedule, bodies, config, shard, start_at, progress_every_s,
+                                                    stop_when))
     return recorder.frame(warmup_s), usage
 
 

@@ -17,7 +17,7 @@ from stages.common.io import write_result
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.common.results import LoadSummary
 from stages.loadgen.arrivals import draw_schedule
-from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
+from stages.loadgen.client import ClientConfig, GeneratorUsage, StopRule, run_closed_loop, run_open_loop
 from stages.loadgen.payloads import arrival_spec, request_bodies
 from stages.loadgen.summary import summarize
 
@@ -38,9 +38,10 @@ def client_config(scenario: ScenarioParams, client: str) -> ClientConfig:
 
 
 def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: str, shard: Shard = Shard(),
-                  progress_every_s: float | None = 10.0) -> tuple[pd.DataFrame, GeneratorUsage]:
+                  progress_every_s: float | None = 10.0, stop_when: StopRule | None = None
+                  ) -> tuple[pd.DataFrame, GeneratorUsage]:
     """Run one scenario's traffic (open or closed loop) against ``url`` through ``client`` (loadgen.client);
-    return the records and CPU use."""
+    return the records and CPU use. ``stop_when`` may end an open loop early (:data:`loadgen.client.StopRule`)."""
     config = client_config(scenario, client)
     if scenario.mode == "closed":
         bodies = request_bodies(texts, scenario.requests or CLOSED_LOOP_POOL, scenario.texts_per_request,
@@ -53,7 +54,7 @@ def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: 
     print(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
           f"({spec.process}, {spec.rate}/s, {client} client) -> {url}", file=sys.stderr, flush=True)
     return run_open_loop(url, schedule, bodies, config, scenario.warmup_s, (shard.index, shard.count),
-                         shard.start_at, progress_every_s)
+                         shard.start_at, progress_every_s, stop_when)
 
 
 def write_run(out: Path, records: pd.DataFrame, summary: LoadSummary) -> None:

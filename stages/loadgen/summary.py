@@ -53,16 +53,15 @@ def gap_distance_bound(bounds: LoadgenParams, gaps: int) -> float:
     return max(bounds.max_gap_ks_distance, 3.0 / max(gaps, 1))
 
 
-def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usage: GeneratorUsage,
-          open_loop: bool) -> Audit:
-    """Fidelity checks of the generator over the measured (non-warm-up) requests."""
-    sent = measured["sent_s"].to_numpy()
-    scheduled = measured["scheduled_s"].to_numpy()
+def audit(scheduled: np.ndarray, sent: np.ndarray, lag: np.ndarray, spec: ArrivalSpec, bounds: LoadgenParams,
+          usage: GeneratorUsage, open_loop: bool) -> Audit:
+    """Fidelity checks of the generator over the measured (non-warm-up) requests' scheduled and send times (s)
+    and send lags (ms; NaN where the request was never sent)."""
     schedule_rate, send_rate = achieved_rate(scheduled), achieved_rate(sent)
-    lag = measured["lag_ms"].dropna().to_numpy()
-    lag_stats = LagStats(p50=float(np.percentile(lag, 50)) if len(lag) else None,
-                         p99=float(np.percentile(lag, 99)) if len(lag) else None,
-                         max=float(lag.max()) if len(lag) else None)
+    lag = lag[~np.isnan(lag)]
+    lag_p50, lag_p99 = np.percentile(lag, [50, 99]) if len(lag) else (None, None)
+    lag_stats = LagStats(p50=None if lag_p50 is None else float(lag_p50),
+                         p99=None if lag_p99 is None else float(lag_p99), max=float(lag.max()) if len(lag) else None)
     scheduled_gaps = np.diff(np.sort(scheduled[np.isfinite(scheduled)]))
     sampler = schedule_fit(scheduled_gaps, spec) if open_loop else None
     bound = lag_bound_ms(bounds, 1e3 / schedule_rate if schedule_rate else None)
@@ -96,18 +95,22 @@ def audit(measured: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usag
 
 def summarize(records: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usage: GeneratorUsage,
               open_loop: bool = True) -> LoadSummary:
-    """Counts by outcome, rates, throughput, latency percentiles and the fidelity audit of one run."""
-    measured = records[~records["warmup"]]
-    counts = measured["outcome"].value_counts().reindex(OUTCOMES, fill_value=0)
-    ok = measured[measured["outcome"] == "ok"]
-    window = measured["done_s"].max() - measured["scheduled_s"].min() if len(measured) else np.nan
-    service = latency_stats(ok["service_ms"].to_numpy())
+    """Counts by outcome, rates, throughput, latency percentiles and the fidelity audit of one run. On the
+    columns' arrays: the calibration summarises tens of thousands of synthetic runs through this function."""
+    warmup = records["warmup"].to_numpy(bool)
+    measured = ~warmup
+    codes = pd.Categorical(records["outcome"], categories=OUTCOMES).codes[measured]
+    counts = np.bincount(codes[codes >= 0], minlength=len(OUTCOMES))
+    ok = codes == OUTCOMES.index("ok")
+    scheduled, done = (records[column].to_numpy(float)[measured] for column in ("scheduled_s", "done_s"))
+    window = np.nanmax(done) - scheduled.min() if np.isfinite(done).any() else np.nan
     return LoadSummary(
-        requests=RequestCounts(scheduled=len(records), warmup=int(records["warmup"].sum()), measured=len(measured)),
-        outcomes={name: int(count) for name, count in counts.items()},
+        requests=RequestCounts(scheduled=len(records), warmup=int(warmup.sum()), measured=int(measured.sum())),
+        outcomes={name: int(count) for name, count in zip(OUTCOMES, counts, strict=True)},
         target_rate_per_s=spec.rate if spec.process != "trace" else None,
-        throughput_ok_per_s=float(len(ok) / window) if window and window > 0 else None,
-        latency_ms=latency_stats(ok["latency_ms"].to_numpy()),
-        service_time_ms=service,
-        audit=audit(measured, spec, bounds, usage, open_loop),
+        throughput_ok_per_s=float(ok.sum() / window) if window and window > 0 else None,
+        latency_ms=latency_stats(records["latency_ms"].to_numpy(float)[measured][ok]),
+        service_time_ms=latency_stats(records["service_ms"].to_numpy(float)[measured][ok]),
+        audit=audit(scheduled, records["sent_s"].to_numpy(float)[measured], records["lag_ms"].to_numpy(float)[measured],
+                    spec, bounds, usage, open_loop),
     )

@@ -13,10 +13,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from stages.common.artifacts import RESULTS_DIR, RUNS_INDEX
-from stages.common.environment import slowdown
+from stages.common.environment import speed_summary
 from stages.common.io import read_result
 from stages.common.results import LoadtestIndex
 from stages.reporting.headline import headline_section
@@ -62,15 +60,9 @@ def load_block(results: Path) -> str:
     speeds = [speed for index in indexes if isinstance(speed := index.environment.get("speed"), dict)]
     machine = ""
     if speeds:  # one fingerprint per load test: their spread says how steady the machine was
-        median = {key: float(np.median([speed[key] for speed in speeds])) for key in speeds[0]}
-        ratios = slowdown(median)
-        loops, flops = ([speed[key] for speed in speeds] for key in ("python_loop_ms", "matmul_gflops"))
         machine = (f"Measured on {indexes[0].environment.get('cpu_model')}, {indexes[0].environment.get('cores')} "
-                   f"cores; speed fingerprint at the end of each load test (median, range): a pure-Python loop of "
-                   f"2M additions {median['python_loop_ms']:.0f} ms ({min(loops):.0f}-{max(loops):.0f}), a float32 "
-                   f"512x512 matmul {median['matmul_gflops']:.0f} GFLOP/s ({min(flops):.0f}-{max(flops):.0f}); "
-                   f"slowdown {ratios['python_loop_ms']:.2f}x and {ratios['matmul_gflops']:.2f}x against the "
-                   "reference machine of `stages/common/environment.py`.\n\n")
+                   f"cores; speed fingerprint at the end of each load test (median, range): {speed_summary(speeds)}."
+                   "\n\n")
     return (machine + "| scenario | offered req/s | stated as | against each capacity | blocks | runs |\n"
             "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 

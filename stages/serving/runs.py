@@ -14,7 +14,7 @@ import pandas as pd
 
 from stages.common.params import Params, ScenarioParams
 from stages.common.results import BuiltService
-from stages.loadgen.client import ClientConfig, GeneratorUsage, closed_loop
+from stages.loadgen.client import ClientConfig, GeneratorUsage, StopRule, closed_loop
 from stages.loadgen.payloads import single_text_bodies
 from stages.loadgen.run import send_scenario
 from stages.serving.metrics import Scraper, delta, scrape
@@ -40,9 +40,10 @@ def warm_up(endpoint: str, texts: list[str], requests: int, timeout_s: float) ->
 
 
 def served_run(service_name: str, built: BuiltService, home: Path, log: Path, params: Params,
-               scenario: ScenarioParams, texts: list[str], warmup_requests: int, scrape_interval_s: float
-               ) -> ServedRun:
-    """Serve ``built`` fresh, warm it up with sequential requests, run ``scenario`` open loop, stop it."""
+               scenario: ScenarioParams, texts: list[str], warmup_requests: int, scrape_interval_s: float,
+               stop_when: StopRule | None = None) -> ServedRun:
+    """Serve ``built`` fresh, warm it up with sequential requests, run ``scenario`` open loop (until ``stop_when``
+    says its outcome is known), stop it."""
     service = getattr(params.serve, service_name)
     with BentoServer(built.bento, home, log, host=params.serve.host, cpu_affinity=service.cpu_affinity,
                      ready_timeout_s=params.serve.ready_timeout_s) as server:
@@ -50,6 +51,7 @@ def served_run(service_name: str, built: BuiltService, home: Path, log: Path, pa
         warm_up(endpoint, texts, warmup_requests, scenario.timeout_s)
         before = scrape(server.url)
         with Scraper(server.url, scrape_interval_s) as scraper:
-            records, usage = send_scenario(endpoint, scenario, texts, params.loadgen.client)
+            records, usage = send_scenario(endpoint, scenario, texts, params.loadgen.client,
+                                           stop_when=stop_when)
         after = scrape(server.url)
     return ServedRun(records, usage, delta(before, after), scraper.timeline(), server.ready_after_s)

@@ -14,6 +14,7 @@ once over every primary verdict of the report (:func:`add_verdicts`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
 
@@ -70,6 +71,15 @@ def _paired(name: str, per_run: list[list[float]], pooled: tuple[float, float], 
                                p_value=interval.p_value, block_sd=float(logs.std(ddof=1)), verdict="pending")
 
 
+@functools.lru_cache(maxsize=16)
+def _block_resamples(blocks: int) -> tuple[list[tuple[int, ...]], np.ndarray]:
+    """Every multiset of ``blocks`` blocks drawn with replacement, and its multinomial probability."""
+    resamples = list(itertools.combinations_with_replacement(range(blocks), blocks))
+    weights = np.array([stats.multinomial.pmf(np.bincount(chosen, minlength=blocks), blocks, [1 / blocks] * blocks)
+                        for chosen in resamples])
+    return resamples, weights
+
+
 def _pooled_quantile_ratio(runs: dict[str, list[RunSample]], arms: tuple[str, str], quantile: float,
                            level: float) -> Estimate:
     """Pooled quantile ratio candidate / reference with a paired block-bootstrap percentile interval (blocks
@@ -82,10 +92,8 @@ def _pooled_quantile_ratio(runs: dict[str, list[RunSample]], arms: tuple[str, st
         return float(values[1] / values[0])
 
     blocks = len(runs[arms[0]])
-    resamples = list(itertools.combinations_with_replacement(range(blocks), blocks))
+    resamples, weights = _block_resamples(blocks)
     ratios = np.array([ratio(chosen) for chosen in resamples])
-    weights = np.array([stats.multinomial.pmf(np.bincount(chosen, minlength=blocks), blocks, [1 / blocks] * blocks)
-                        for chosen in resamples])
     order = np.argsort(ratios)
     cumulative = np.cumsum(weights[order]) / weights.sum()
     tail = (1 - level) / 2

@@ -96,16 +96,16 @@ def backlog_slope(scheduled_s: np.ndarray, latencies_ms: np.ndarray) -> float:
 def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummary) -> RunSample:
     """The measured requests of one run, failures censored at the scenario's timeout."""
     timeout_s = float((summary.scenario or {}).get("timeout_s") or DEFAULT_TIMEOUT_S)
-    measured = records[~records["warmup"]]
-    ok = (measured["outcome"] == "ok").to_numpy()
-    latencies = measured["latency_ms"].to_numpy(float)
+    measured = ~records["warmup"].to_numpy(bool)
+    ok = (records["outcome"] == "ok").to_numpy(bool)[measured]
+    latencies = records["latency_ms"].to_numpy(float)[measured]
     broken = int((ok & ~np.isfinite(latencies)).sum())
     if broken:
         raise ServebenchError(f"run {path}: {broken} ok request(s) with a latency that is not a finite number "
                               f"(NaN or inf) in {RECORDS_FILE}: the records are damaged; rerun its load test")
     ok_latencies = np.where(ok, latencies, np.nan)
     censored = np.where(ok, ok_latencies, max(timeout_s * 1000.0, float(np.nanmax(ok_latencies, initial=0.0))))
-    scheduled = measured["scheduled_s"].to_numpy(float)
+    scheduled = records["scheduled_s"].to_numpy(float)[measured]
     window = float(np.ptp(scheduled)) * len(scheduled) / (len(scheduled) - 1) if len(scheduled) > 1 else 0.0
     return RunSample(block=block, path=path, latencies_ms=censored, failures=int((~ok).sum()), window_s=window,
                      backlog_slope=backlog_slope(scheduled, censored),
