@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-trained results test test-quiet test-e2e lint lock bench
+.PHONY: setup setup-finetune repro repro-offline repro-offline-trained results plots test test-quiet test-e2e lint lock bench
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -99,6 +99,11 @@ test-e2e: setup
 # The headline of every experiment (dvc exp show's data) within 120 columns: stages/reporting/view.py.
 results: setup
 	$(BIN)/python -m stages.reporting.view
+
+# The DVC plots as PNGs in dvc_plots/png, offline (dvc plots show's HTML needs a CDN); `make plots REVS="exp-a exp-b"`
+# overlays experiments.
+plots: setup
+	$(BIN)/python -m stages.reporting.dvc_plots $(REVS)
 
 lint: setup
 	$(BIN)/ruff check .
