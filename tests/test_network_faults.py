@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 
 from stages.common.params import ResilienceParams, ScenarioParams
@@ -86,6 +87,44 @@ def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built:
     else:  # held until the partition healed, counted from each request's schedule
         assert ((during["done_s"] >= run.fault_end_s - 0.05) & (during["outcome"] == "ok")).all()
     assert 1.5 < figures["outage_s"] < 6.0
+
+
+@pytest.mark.slow
+def test_packet_loss_under_load_delays_requests_past_the_objective_then_stops(built: dict, tmp_path: Path) -> None:
+    """60 % loss per try for 5 s: chunks lost three times or more (22 %) wait >= 1.4 s, so requests in the window
+    breach the objective; the steady state returns when the loss is lifted, and every request is recorded."""
+    lossy = FAULTS.model_copy(update={"loss_share": 0.6, "retransmit_ms": 200.0, "network_s": 5.0})
+    with serve_optimized(built, tmp_path / "loss.log") as server, FaultyProxy(server.host, server.port) as proxy:
+        warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
+        run = faulted_run(f"{proxy.url}{CLASSIFY}", LOAD, TEXTS, 5.0,
+                          partial(inject, "packet-loss", Target(server, proxy), lossy))
+    figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=2.0, max_recovery_s=8.0)
+    assert figures["scheduled"] == figures["recorded"] and figures["steady_state_before"]["held"]
+    assert figures["verdict"] == "recovered" and figures["breaches"] > 0
+    before = run.records[run.records["scheduled_s"].between(1.0, run.fault_s - 0.5)]
+    during = run.records[run.records["scheduled_s"].between(run.fault_s, run.fault_end_s - 1.0)]
+    assert during["latency_ms"].median() > before["latency_ms"].median() + 150  # most requests lost a chunk
+
+
+def test_lost_chunks_wait_a_doubling_retransmission_timeout_per_lost_try(null_server: str) -> None:
+    """30 % loss per try: 30 % of chunks wait >= 200 ms, 9 % >= 600 ms (two tries lost), as TCP resends; through
+    the proxy, some requests are late by those steps and none once the loss is lifted."""
+    proxy = proxy_to(null_server)
+    with proxy.lossy(0.3, 0.2, seed=1):
+        waits = np.array([proxy._retransmissions_s() for _ in range(20_000)])
+    assert set(np.round(waits[waits < 3.0], 3)) <= {0.0, 0.2, 0.6, 1.4}
+    assert (waits >= 0.2).mean() == pytest.approx(0.3, abs=0.015)
+    assert (waits >= 0.6).mean() == pytest.approx(0.09, abs=0.01)
+    assert proxy._retransmissions_s() == 0.0  # lifted
+    with proxy:
+        lost = proxy.lost_tries
+        with proxy.lossy(0.3, 0.05, seed=2):
+            lossy = [timed_post(proxy.url) for _ in range(20)]
+        assert proxy.lost_tries > lost and sum(t >= 0.05 for t in lossy) >= 4
+        lost = proxy.lost_tries
+        for _ in range(5):
+            timed_post(proxy.url)
+    assert proxy.lost_tries == lost
 
 
 def test_stopping_the_proxy_with_connections_open_logs_no_error(null_server: str,

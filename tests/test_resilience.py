@@ -14,6 +14,7 @@ from stages.common.artifacts import WORKERS_ENV
 from stages.common.errors import ServebenchError
 from stages.common.params import K3sParams, ResilienceParams, ScenarioParams
 from stages.common.results import FaultRecovery
+from stages.faults.cgroups import controller as cgroup_controller
 from stages.faults.local import Target, inject, unavailable, worker_pids
 from stages.faults.recovery import recovery
 from stages.faults.run import busy_instants, faulted_run
@@ -83,9 +84,7 @@ def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Pat
     reason = unavailable("cpu-throttle")
     if reason is not None:
         pytest.skip(f"cpu-throttle unavailable: {reason}")
-    from stages.faults.throttle import cpu_controller
-
-    controller = cpu_controller()
+    controller = cgroup_controller("cpu")
     assert not isinstance(controller, str)
     with serve_optimized(built, tmp_path / "throttle.log") as server:
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
@@ -94,10 +93,39 @@ def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Pat
         run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
                           partial(inject, "cpu-throttle", Target(server), FAULTS))
         assert controller.cgroup_of(server.process.pid) == home
-    assert not list(controller.root.glob("servebench-throttle-*"))
+    assert not list(controller.parent().glob("servebench-throttle-*"))
     assert any("quota of 0.01 cores" in action for action in run.log.actions)
     throttled = next(action for action in run.log.actions if "throttled periods" in action)
     assert int(throttled.split("after ")[1].split()[0]) > 0, throttled
+    figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
+    assert figures["verdict"] == "recovered" and figures["breaches"] > 0
+    assert figures["scheduled"] == figures["recorded"]
+
+
+@pytest.mark.slow
+def test_a_memory_limit_below_new_allocations_oom_kills_the_worker_then_lets_it_recover(built: dict,
+                                                                                       tmp_path: Path) -> None:
+    """The worker allowed 64 KiB of new allocations for 3 s under load: the kernel OOM-kills it, requests fail or
+    wait past the objective, the supervisor respawns it and the service recovers; the processes are back in their
+    cgroup and the fault's cgroup is gone."""
+    reason = unavailable("memory-limit")
+    if reason is not None:
+        pytest.skip(f"memory-limit unavailable: {reason}")
+    controller = cgroup_controller("memory")
+    assert not isinstance(controller, str)
+    limited = FAULTS.model_copy(update={"memory_limit_kib": 64, "memory_s": 3.0})
+    with serve_optimized(built, tmp_path / "memory.log") as server:
+        warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
+        assert server.process is not None
+        home, before = controller.cgroup_of(server.process.pid), worker_pids(server)
+        run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
+                          partial(inject, "memory-limit", Target(server), limited))
+        assert controller.cgroup_of(server.process.pid) == home
+        assert all(controller.cgroup_of(pid) == home for pid in worker_pids(server))
+        assert worker_pids(server) != before  # the OOM-killed worker was replaced
+    assert not list(controller.parent().glob("servebench-memory-*"))
+    kills = next(action for action in run.log.actions if "OOM kills" in action)
+    assert int(kills.split("after ")[1].split()[0]) >= 1, kills
     figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
     assert figures["verdict"] == "recovered" and figures["breaches"] > 0
     assert figures["scheduled"] == figures["recorded"]

@@ -449,7 +449,8 @@ class GateParams(_Section):
     min_capacity_ratio: Annotated[float, Field(gt=0.0)] | None = None  # candidate / reference capacity, at least
 
 
-LocalFault = Literal["kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "network-delay", "partition"]
+LocalFault = Literal["kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "memory-limit",
+                     "network-delay", "packet-loss", "partition"]
 ClusterDisruption = Literal["delete-pod", "evict-pod", "delete-replicaset", "rollout-restart", "drain-node",
                             "restart-k3s", "kill-containerd"]
 NODE_DISRUPTIONS = ("drain-node", "restart-k3s", "kill-containerd")  # the node itself: every pod on it, not one
@@ -495,8 +496,9 @@ class ResilienceParams(_Section):
     target: Literal["local", "cluster"] = "local"
     service: Literal["baseline", "optimized"] = "optimized"
     scenario: str = "resilience"  # a name under loadgen.scenarios
-    faults: Annotated[list[LocalFault], Field(min_length=1)] = ["kill-worker", "kill-server", "stop-start", "freeze",
-                                                                 "cpu-throttle", "network-delay", "partition"]
+    faults: Annotated[list[LocalFault], Field(min_length=1)] = [
+        "kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "memory-limit", "network-delay",
+        "packet-loss", "partition"]
     repeats: Annotated[int, Field(ge=1, le=20)] = 3  # runs per fault, each with its own seeded schedule and instant
     seed: int = 0  # which busy instants of the schedule the faults strike
     # Faults strike at seeded instants within this span of the run (seconds), chosen among busy ones.
@@ -510,8 +512,12 @@ class ResilienceParams(_Section):
     freeze_s: Annotated[float, Field(gt=0.0)] = 5.0  # freeze: SIGSTOP ... SIGCONT of every server process
     throttle_s: Annotated[float, Field(gt=0.0)] = 5.0  # cpu-throttle: this long under a CFS quota of
     throttle_cpus: Annotated[float, Field(gt=0.0, le=64.0)] = 0.1  # this many cores for the whole server
-    network_s: Annotated[float, Field(gt=0.0)] = 5.0  # network-delay and partition last this long
+    memory_s: Annotated[float, Field(gt=0.0)] = 5.0  # memory-limit: the workers this long in a memory cgroup
+    memory_limit_kib: PositiveInt = 64  # allowing this many KiB of new allocations (then OOM kills)
+    network_s: Annotated[float, Field(gt=0.0)] = 5.0  # network-delay, packet-loss and partition last this long
     delay_ms: Annotated[float, Field(gt=0.0)] = 1500.0  # network-delay: added to every chunk, each way
+    loss_share: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3  # packet-loss: share of chunks lost (each try) and
+    retransmit_ms: Annotated[float, Field(gt=0.0)] = 200.0  # resent after this, doubling per loss (TCP_RTO_MIN)
     slo_ms: Annotated[float, Field(gt=0.0)] = 1000.0  # a good request: ok within this (capacity's SLO)
     healthy_s: Annotated[float, Field(gt=0.0)] = 3.0  # recovered: good requests only for this long
     max_recovery_s: Annotated[float, Field(gt=0.0)] = 10.0  # verdict "recovered" within this, else "not recovered"

@@ -8,10 +8,16 @@
 - ``freeze``: SIGSTOP of every server process, SIGCONT after ``freeze_s``: a process that stops running without
   dying (a stop-the-world pause, a frozen cgroup, a VM paused by its host).
 - ``cpu-throttle``: every server process under a CFS quota of ``throttle_cpus`` cores for ``throttle_s``
-  (:mod:`stages.faults.throttle`): a CPU limit set too low, or a node short of CPU.
-- ``network-delay``: ``delay_ms`` added to every chunk both ways for ``network_s``, and ``partition``: nothing
-  crosses for ``network_s``, then what was held goes through (:mod:`stages.faults.proxy`, a TCP proxy the stage
-  puts between generator and server for these faults only).
+  (:mod:`stages.faults.cgroups`): a CPU limit set too low, or a node short of CPU.
+- ``memory-limit``: the model workers in a memory cgroup allowed ``memory_limit_kib`` of new allocations for
+  ``memory_s`` (:mod:`stages.faults.cgroups`): the kernel OOM-kills a worker that allocates past it (64 KiB:
+  its next allocations under load), and BentoML's supervisor, outside the cgroup, respawns it;
+  the log counts the kernel's OOM kills. A pod whose limit covers the whole container would also restart a
+  respawned worker that allocates past it (CrashLoopBackOff); the container-level loss is ``kill-server``.
+- ``network-delay``: ``delay_ms`` added to every chunk both ways for ``network_s``; ``packet-loss``: a
+  ``loss_share`` of chunks lost per try and resent after TCP's doubling retransmission timeout (from
+  ``retransmit_ms``); ``partition``: nothing crosses for ``network_s``, then what was held goes through
+  (:mod:`stages.faults.proxy`, a TCP proxy the stage puts between generator and server for these faults only).
 
 BentoML's supervisor (circus) starts each worker in a session of its own, so signals go to the server's
 process group and to each of its descendants (:meth:`BentoServer.signal_tree`).
@@ -27,11 +33,11 @@ from dataclasses import dataclass, field
 
 from stages.common.errors import ServebenchError
 from stages.common.params import ResilienceParams
+from stages.faults.cgroups import PERIOD_US, confined, controller
 from stages.faults.proxy import FaultyProxy
-from stages.faults.throttle import cpu_controller, throttled
 from stages.serving.server import BentoServer
 
-NETWORK_FAULTS = ("network-delay", "partition")  # sent through a FaultyProxy
+NETWORK_FAULTS = ("network-delay", "packet-loss", "partition")  # sent through a FaultyProxy
 
 
 @dataclass
@@ -97,16 +103,38 @@ def freeze(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     log.note("SIGCONT")
 
 
+def server_pids(server: BentoServer) -> list[int]:
+    """The server's main process first, then every descendant."""
+    assert server.process is not None
+    return [server.process.pid, *(child.pid for child in server.descendants())]
+
+
 def cpu_throttle(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     server = target.server
-    assert server.process is not None
-    pids = [server.process.pid, *(child.pid for child in server.descendants())]
-    with throttled(pids, settings.throttle_cpus, f"servebench-throttle-{os.getpid()}-{server.port}") as group:
+    pids = server_pids(server)
+    quota = max(int(settings.throttle_cpus * PERIOD_US), 1000)
+    with confined(pids, "cpu", quota, f"servebench-throttle-{os.getpid()}-{server.port}") as (_, group):
         log.note(f"{len(pids)} server processes under a quota of {settings.throttle_cpus:g} cores ({group})")
         time.sleep(settings.throttle_s)
         stat = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
     log.note(f"quota lifted after {stat.get('nr_throttled', '?')} throttled periods of {stat.get('nr_periods', '?')}; "
              "processes back in their cgroups")
+
+
+def memory_limit(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    """The model workers (not their supervisor: the kernel would kill it too once the workers are gone, and no
+    one would respawn them) in a memory cgroup allowing ``memory_limit_kib`` of new allocations."""
+    server = target.server
+    pids = worker_pids(server)
+    if not pids:
+        raise ServebenchError("memory-limit: the server has no BentoML worker process to limit")
+    limit = settings.memory_limit_kib * 1024
+    with confined(pids, "memory", limit, f"servebench-memory-{os.getpid()}-{server.port}") as (found, group):
+        log.note(f"{len(pids)} worker(s) allowed {settings.memory_limit_kib} KiB of new allocations ({group})")
+        time.sleep(settings.memory_s)
+        kills = found.oom_kills(group)
+    log.note(f"limit lifted after {'an unknown number of' if kills is None else kills} OOM kills; workers still "
+             "alive back in their cgroups")
 
 
 def network_delay(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
@@ -115,6 +143,15 @@ def network_delay(target: Target, log: FaultLog, settings: ResilienceParams) -> 
         log.note(f"{settings.delay_ms:g} ms added to every chunk both ways")
         time.sleep(settings.network_s)
     log.note("delay lifted")
+
+
+def packet_loss(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    assert target.proxy is not None, "network faults go through a FaultyProxy"
+    with target.proxy.lossy(settings.loss_share, settings.retransmit_ms / 1000, seed=settings.seed):
+        log.note(f"{settings.loss_share:.0%} of chunks lost per try, resent after {settings.retransmit_ms:g} ms "
+                 "(doubling)")
+        time.sleep(settings.network_s)
+    log.note("loss lifted")
 
 
 def partition(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
@@ -127,15 +164,17 @@ def partition(target: Target, log: FaultLog, settings: ResilienceParams) -> None
 
 LOCAL_FAULTS: dict[str, Callable[[Target, FaultLog, ResilienceParams], None]] = {
     "kill-worker": kill_worker, "kill-server": kill_server, "stop-start": stop_start, "freeze": freeze,
-    "cpu-throttle": cpu_throttle, "network-delay": network_delay, "partition": partition,
+    "cpu-throttle": cpu_throttle, "memory-limit": memory_limit, "network-delay": network_delay,
+    "packet-loss": packet_loss, "partition": partition,
 }
+CGROUP_FAULTS = {"cpu-throttle": "cpu", "memory-limit": "memory"}
 
 
 def unavailable(name: str) -> str | None:
     """Why fault ``name`` cannot run on this machine (kernel, privileges), or None."""
-    if name == "cpu-throttle":
-        controller = cpu_controller()
-        return controller if isinstance(controller, str) else None
+    if name in CGROUP_FAULTS:
+        found = controller(CGROUP_FAULTS[name])
+        return found if isinstance(found, str) else None
     return None
 
 

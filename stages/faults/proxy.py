@@ -7,6 +7,11 @@ the same in user space, as a Go binary this project cannot install from PyPI. Se
 
 - **delay**: every chunk, each direction, is delivered ``delay`` after it arrived, in order (a queue per
   direction with a due time per chunk, so delays do not add up behind each other): a slower network path.
+- **loss**: each chunk, each direction, is lost with probability ``share`` at every try and goes through at the
+  first try that is not, each lost try costing a retransmission timeout that doubles (200 ms, 400 ms, ... as
+  Linux's ``TCP_RTO_MIN`` and backoff). TCP hides loss from the application as exactly this: late bytes, and the
+  bytes behind them held in order (head-of-line blocking). The proxy's two TCP legs are on loopback, so the
+  kernel's own retransmissions never happen; the loss is emulated at the level the application sees it.
 - **partition**: nothing crosses, either way, and new connections are accepted but not connected onward, until
   the partition heals; then what was held is delivered, as TCP's retransmissions would. A client that gives up
   first (its timeout) sees a timeout, as across a real partition.
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +39,9 @@ class FaultyProxy:
         self.target = (target_host, target_port)
         self.host, self.port = host, free_port(host)
         self.delay_s = 0.0
+        self.loss_share, self.retransmit_s = 0.0, 0.0
+        self.random = random.Random(0)
+        self.lost_tries = 0  # chunks' tries lost so far (packet-loss)
         self.loop = asyncio.new_event_loop()
         self.healed: asyncio.Event | None = None
         self.thread = threading.Thread(target=self.loop.run_forever, name="faulty-proxy", daemon=True)
@@ -104,7 +113,7 @@ class FaultyProxy:
         delivering = asyncio.ensure_future(deliver())
         try:
             while data := await reader.read(CHUNK):
-                queue.put_nowait((time.monotonic() + self.delay_s, data))
+                queue.put_nowait((time.monotonic() + self.delay_s + self._retransmissions_s(), data))
         finally:
             queue.put_nowait((0.0, b""))
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
@@ -119,6 +128,25 @@ class FaultyProxy:
             yield
         finally:
             self.delay_s = 0.0
+
+    def _retransmissions_s(self) -> float:
+        """The time a chunk spends being lost and resent: a retransmission timeout per lost try, doubling."""
+        lost_s, timeout = 0.0, self.retransmit_s
+        while self.loss_share and self.random.random() < self.loss_share:
+            lost_s, timeout = lost_s + timeout, timeout * 2
+            self.lost_tries += 1
+        return lost_s
+
+    @contextlib.contextmanager
+    def lossy(self, share: float, retransmit_s: float, seed: int = 0) -> Iterator[None]:
+        """Chunks are lost with probability ``share`` per try while the block lasts (seeded), each lost try
+        delaying the chunk by a retransmission timeout starting at ``retransmit_s``."""
+        self.random.seed(seed)
+        self.loss_share, self.retransmit_s = share, retransmit_s
+        try:
+            yield
+        finally:
+            self.loss_share = 0.0
 
     @contextlib.contextmanager
     def partitioned(self) -> Iterator[None]:
