@@ -54,12 +54,12 @@ def scenarios_from(loadtest: Path, params: Params) -> tuple[list[SyntheticScenar
         index = read_result(loadtest / name / RUNS_INDEX, LoadtestIndex)
         settings = as_offered(name, params.loadgen.scenarios[name], index.offered)
         arms = read_scenario(loadtest / name)
-        noise = noise_from_runs(arms, (REFERENCE, CANDIDATE), params.compare.overload_slope)
+        noise = noise_from_runs(arms, (REFERENCE, CANDIDATE), params.compare)
         blocks = len(set(arms[REFERENCE].runs) & set(arms[CANDIDATE].runs)) if REFERENCE in arms and \
             CANDIDATE in arms else 0
         scenarios.append(synthetic_scenario(name, settings, noise,
                                             blocks if blocks >= 2 else params.loadtest.planned_repeats))
-        if any(overload_of(list(arm.runs.values()), params.compare.overload_slope).overloaded
+        if any(overload_of(list(arm.runs.values()), params.compare).overloaded
                for key, arm in arms.items() if key in (REFERENCE, CANDIDATE) and arm.runs):
             overloaded.append(name)
     return scenarios, overloaded

@@ -188,6 +188,20 @@ def test_a_growing_queue_is_called_overloaded_not_a_ratio() -> None:
         assert stat.verdict.startswith("overloaded: baseline (latency grows 8") and stat.p_holm is None
 
 
+def test_a_burst_in_a_short_run_is_not_overload() -> None:
+    """The e2e bursty runs last 0.9 s: latency rising 22 -> 80 ms through a burst is a slope of ~60 ms per s but a
+    growth of 55 ms, not a queue that outgrows the run; the same slope over a 30 s run is overload."""
+    for window_s, overloaded in ((0.9, False), (30.0, True)):
+        arms = experiment()
+        for block, run in arms["optimized"].runs.items():
+            times = np.linspace(0, window_s, run.requests)
+            grown = run.latencies_ms + 60.0 * times  # 60 ms more per s of schedule
+            arms["optimized"].runs[block] = type(run)(block, run.path, grown, 0, window_s,
+                                                      backlog_slope(times, grown), run.outcomes)
+        result = compared(arms)
+        assert result.overload is not None and result.overload["optimized"].overloaded is overloaded, window_s
+
+
 # --- verdicts, the family, sizing ------------------------------------------------------------------------------
 
 def test_holm_runs_once_over_every_primary_verdict_of_the_report() -> None:
@@ -257,7 +271,7 @@ def test_noise_is_measured_from_runs_and_reproduces_their_paired_spread() -> Non
     """Runs drawn from known components come back with about those components."""
     truth = scenario(block_sd=0.05, within_sd=0.3, blocks=12)
     arms = synthetic_experiment(CASES["identical"], truth, BOUNDS, np.random.default_rng(4))
-    found = noise_from_runs(arms, ("baseline", "optimized"), PARAMS.overload_slope)
+    found = noise_from_runs(arms, ("baseline", "optimized"), PARAMS)
     assert found.within_sd == pytest.approx(0.3, rel=0.15)
     assert found.block_sd == pytest.approx(0.05, abs=0.035) and found.run_sd < 0.04
     assert len(found.profile_ms) == len(truth.noise.profile_ms)

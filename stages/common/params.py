@@ -431,9 +431,11 @@ class CompareParams(_Section):
     # verdict is on the highest percentile each run backs, the pooled p99 needs 459 per arm.
     tail_confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.99
     slo_ms: Annotated[float, Field(gt=0.0)] = 1000.0  # the SLO-miss share counts requests slower than this
-    # An arm is overloaded when at least half its runs' latency grows this fast (s per s of schedule): its
-    # queue grows, so its latency depends on the run's length and no ratio is claimed.
+    # An arm is overloaded when at least half its runs' latency grows this fast (s per s of schedule) and by at
+    # least overload_min_growth_ms over the run: its queue grows, so its latency depends on the run's length and
+    # no ratio is claimed (the growth floor keeps a burst inside a short run from reading as overload).
     overload_slope: Annotated[float, Field(gt=0.0)] = 0.02
+    overload_min_growth_ms: Annotated[float, Field(ge=0.0)] = 500.0
     calibration: CalibrationParams = CalibrationParams()
 
 

@@ -114,10 +114,12 @@ def _counts(name: str, bad: list[list[int]], totals: list[list[int]], params: Co
         mde=count_mde(difference.reference, min(sum(t) for t in totals), difference.dispersion, params.alpha))
 
 
-def overload_of(runs: list[RunSample], slope: float) -> Overload:
-    """An arm is overloaded when at least half its runs' queues grew faster than ``slope`` (s per s)."""
+def overload_of(runs: list[RunSample], params: CompareParams) -> Overload:
+    """An arm is overloaded when at least half its runs' queues grew faster than ``overload_slope`` (s per s) and
+    by at least ``overload_min_growth_ms`` over the run: a slope alone calls a burst inside a 1 s run overload."""
     slopes = [run.backlog_slope for run in runs]
-    overloaded = sum(value >= slope for value in slopes)
+    overloaded = sum(run.backlog_slope >= params.overload_slope
+                     and run.backlog_slope * run.window_s * 1e3 >= params.overload_min_growth_ms for run in runs)
     return Overload(runs=len(runs), overloaded_runs=overloaded, median_backlog_slope=float(np.median(slopes)),
                     overloaded=2 * overloaded >= len(runs))
 
@@ -201,7 +203,7 @@ def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, param
                                      "long as the run?)")
     pooled = {name: np.concatenate([run.latencies_ms for run in runs[name]]) for name in pair}
     per_run_requests = min(run.requests for name in pair for run in runs[name])
-    overload = {name: overload_of(runs[name], params.overload_slope) for name in pair}
+    overload = {name: overload_of(runs[name], params) for name in pair}
     primary = primary_statistics(runs, pooled, pair, per_run_requests, params)
     overloaded = _overloaded_verdict(overload)
     if overloaded:

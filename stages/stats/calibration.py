@@ -118,13 +118,13 @@ def arm_components(runs: dict[int, RunSample]) -> ArmComponents:
     return ArmComponents(profile, dict(zip(runs, levels.tolist(), strict=True)), within, rho, sampling)
 
 
-def noise_from_runs(arms: dict[str, ArmRuns], pair: tuple[str, str], overload_slope: float) -> Noise:
+def noise_from_runs(arms: dict[str, ArmRuns], pair: tuple[str, str], params: CompareParams) -> Noise:
     """Variance components of a scenario's ``pair`` (reference, candidate). The run levels split into a part
     the arms of a block share and one of their own, from the paired differences (a run's own part only, when
     one arm is overloaded or missing); profile and request noise are the noisier steady arm's."""
     usable = {name: arms[name].runs for name in pair if name in arms and len(arms[name].runs) >= 2}
     steady = {name: runs for name, runs in usable.items()
-              if not overload_of(list(runs.values()), overload_slope).overloaded} or usable
+              if not overload_of(list(runs.values()), params).overloaded} or usable
     if not steady:
         raise ValueError(f"calibration needs runs of {' or '.join(pair)}: at least two valid runs of one arm")
     parts = {name: arm_components(runs) for name, runs in steady.items()}
