@@ -35,6 +35,18 @@ def defined_series() -> dict[str, int]:
     return counts
 
 
+def test_the_resilience_plots_draw_every_fault_the_results_hold() -> None:
+    """A fault added to resilience.faults reaches the per-second CSVs at the next repro; DVC needs its column
+    named in dvc.yaml, or the plot silently leaves it out."""
+    for entry in yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["plots"]:
+        (name, definition), = entry.items()
+        y = (definition or {}).get("y")
+        for path, columns in (y.items() if isinstance(y, dict) else []):
+            if path.startswith("results/resilience/"):
+                header = (REPO_ROOT / path).read_text().splitlines()[0].split(",")
+                assert set(columns) == set(header) - {definition["x"]}, (name, path)
+
+
 def series_names(spec: dict) -> set[str]:
     """The series the template colours by: what varies among DVC's rows (file and column, column, or file)."""
     return {row.get("filename::field") or row.get("field") or row.get("filename") or row.get("rev")

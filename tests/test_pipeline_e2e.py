@@ -215,7 +215,7 @@ def test_a_pulled_clone_has_the_bentos_and_reruns_only_what_a_knob_changes(pipel
     run([sys.executable, "-m", "dvc", "push", "--run-cache", "-r", "team"], pipeline_copy)
     clone = tmp_path / "clone"
     run(["git", "clone", "-q", str(pipeline_copy), str(clone)], tmp_path)
-    assert not (clone / "bentoml").exists() and not (clone / "data").exists()
+    assert not (clone / "bentoml").exists() and not (clone / "data" / "model").exists()
     run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "team", remote], clone)
     run([sys.executable, "-m", "dvc", "pull", "--run-cache"], clone)
     assert "Data and pipelines are up to date" in run([sys.executable, "-m", "dvc", "status"], clone)
