@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-trained results plots test test-quiet test-e2e lint lock bench
+.PHONY: setup setup-finetune repro repro-offline repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -104,6 +104,10 @@ results: setup
 # overlays experiments.
 plots: setup
 	$(BIN)/python -m stages.reporting.dvc_plots $(REVS)
+
+# Which stages `dvc repro` would run here and why, also on a clone without data/ (where `dvc repro --dry` stops).
+plan: setup
+	$(BIN)/python -m stages.reporting.plan
 
 lint: setup
 	$(BIN)/ruff check .

@@ -31,6 +31,7 @@ from stages.common.artifacts import (
     read_corpus,
 )
 from stages.common.cli import run_stage, stage_parser
+from stages.common.cpu_steal import stolen_note
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
 from stages.common.params import CapacityParams, Params, ScenarioParams, load_params
@@ -92,13 +93,13 @@ def probe(name: str, built: BuiltService, home: Path, logs: Path, params: Params
     good = int((ok["latency_ms"] <= objective.slo_p99_ms).sum())
     verdict = f"fail, certain after {len(sent)} of {len(measured)}" if stopped else "pass" if passed else "fail"
     print(f"capacity: {name} at {rate:.2f}/s (offered {offered or float('nan'):.2f}/s): p99 {p99:.0f} ms, errors "
-          f"{error_rate:.1%} -> {verdict}", file=sys.stderr, flush=True)
+          f"{error_rate:.1%}{stolen_note(served.usage.stolen)} -> {verdict}", file=sys.stderr, flush=True)
     return passed, CapacityStep(rate=rate, offered_per_s=offered, measured=len(sent), failed=failed,
                                 error_rate=error_rate, p99_ms=p99 if np.isfinite(p99) else None,
                                 p50_ms=float(ok["latency_ms"].median()) if len(ok) else None,
                                 goodput_per_s=good * offered / len(sent) if offered and not stopped else None,
                                 passed=passed, p99_claim=len(measured) >= P99_CLAIM_MIN_REQUESTS,
-                                unsent=len(measured) - len(sent))
+                                unsent=len(measured) - len(sent), cpu_stolen=served.usage.stolen)
 
 
 def start_rate(name: str, params: CapacityParams, limits: Limits | None) -> float:

@@ -109,7 +109,8 @@ class Scenario:
         write_result(out / "server_metrics.json", served.metrics_delta)
         served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
         run = LoadtestRun(service=arm, repeat=repeat, order=position, path=path, valid=summary.audit.valid,
-                          reasons=summary.audit.reasons, server_ready_s=served.ready_after_s, attempt=attempt)
+                          reasons=summary.audit.reasons, server_ready_s=served.ready_after_s, attempt=attempt,
+                          cpu_stolen=served.usage.stolen)
         self.runs.append(run)
         self.records[path], self.summaries[path] = served.records, summary
         print(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "

@@ -16,6 +16,7 @@ import pandas as pd
 
 from stages.common.artifacts import LIMITS_JSON, LOADTEST_DIR, RESILIENCE_JSON, RESULTS_DIR, VALIDATION_JSON
 from stages.common.cli import run_stage, stage_parser
+from stages.common.cpu_steal import stolen_summary
 from stages.common.environment import speed_summary
 from stages.common.io import read_result, write_result
 from stages.common.params import Params, load_params
@@ -55,8 +56,11 @@ def environment_section(indexes: list[LoadtestIndex], limits: Limits) -> str:
     flags = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in env["cpu_flags"].items())
     libraries = ", ".join(f"{name} {version}" for name, version in env["libraries"].items() if version)
     speeds = [speed for index in indexes if isinstance(speed := index.environment.get("speed"), dict)]
+    stolen = stolen_summary([run.cpu_stolen for index in indexes for run in index.runs])
     return (f"- CPU: {env['cpu_model']}, {env['cores']} cores, generator affinity {env['affinity']}\n"
             + speed_line(speeds, limits)
+            + (f"- CPU time a hypervisor took from the machine during the load tests' runs: {stolen}\n" if stolen
+               else "")
             + f"- ISA: {flags}\n- Python {env['python']} on {env['platform']}\n- Libraries: {libraries}\n"
             f"- git revision {env['git_revision']}, params.yaml sha256 {env['params_sha256']}\n"
             f"- served variants: {runs_index.variants}; stand-in model: {runs_index.standin}\n")
@@ -120,7 +124,8 @@ def capacity_section(capacity: Capacity | None) -> str:
     rows = [[name, s.variant, fmt(s.capacity_per_s, 2) + ("" if s.claim_holds or s.capacity_per_s is None
                                                            else f" (bracket: step < {P99_CLAIM} requests)"),
              f"[{', '.join(fmt(rate, 2) for rate in s.bracket)}]", fmt(s.start_rate, 2), len(s.steps),
-             s.short_steps, sum(step.unsent > 0 for step in s.steps)]
+             s.short_steps, sum(step.unsent > 0 for step in s.steps),
+             stolen_summary([step.cpu_stolen for step in s.steps]) or "-"]
             for name, s in capacity.services.items()]
     ratio = f"{capacity.ratio:.2f}x" if capacity.ratio else "n/a"
     return (f"Objective: p99 from the scheduled time <= {capacity.slo_p99_ms} ms, failed requests <= "
@@ -129,7 +134,8 @@ def capacity_section(capacity: Capacity | None) -> str:
             f"certain. Capacity ratio optimized / baseline: **{ratio}**."
             "\n\n"
             + table(["service", "variant", "capacity req/s", "bracket [pass, fail] nominal req/s",
-                     "first step req/s", "steps", f"steps < {P99_CLAIM} req", "failures decided early"],
+                     "first step req/s", "steps", f"steps < {P99_CLAIM} req", "failures decided early",
+                     "CPU stolen by a hypervisor"],
                     rows))
 
 

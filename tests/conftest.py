@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import build_bentos
 
+from stages.common.cpu_steal import STARVED_SHARE, StealMeter
 from stages.common.params import (
     DataParams,
     ExportParams,
@@ -115,3 +116,35 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if share > QUIET_MAX_BUSY:
         pytest.skip(f"machine busy: {share:.0%} of the cores in use by others over {QUIET_PROBE_S} s "
                     f"(> {QUIET_MAX_BUSY:.0%}); this timing test needs them free")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Measure the hypervisor's steal while a ``quiet`` test runs (an idle probe before it cannot see steal: a
+    starved VM looks idle until something asks for its CPU)."""
+    if item.get_closest_marker("quiet") is None:
+        return (yield)
+    meter = StealMeter()
+    try:
+        with meter:
+            return (yield)
+    finally:
+        item.stash[STOLEN] = meter.share  # set when the block exits
+
+
+STOLEN = pytest.StashKey[float | None]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A ``quiet`` test that failed while a hypervisor took more than ``STARVED_SHARE`` of the CPU time asked for
+    is reported as skipped, with the share: its timing cannot hold on a starved machine (on the development VM,
+    61 % stolen made a 1,000 req/s run's send lag p99 10.6 ms). On a machine that is not starved it fails."""
+    report = yield
+    stolen = item.stash.get(STOLEN, None)
+    if call.when == "call" and report.failed and stolen is not None and stolen > STARVED_SHARE:
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0,
+                           f"Skipped: a hypervisor took {stolen:.0%} of the CPU time asked for during the test "
+                           f"(> {STARVED_SHARE:.0%}): this timing test needs a machine that is not starved")
+    return report

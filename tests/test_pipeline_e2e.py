@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from helpers import copy_repo, write_params
 
+from stages.common.cpu_steal import read_ticks
 from stages.common.params import load_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +126,7 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
         for entry in index["runs"]:
             summary = json.loads((results / "loadtest" / scenario / entry["path"] / "summary.json").read_text())
             assert sum(summary["outcomes"].values()) == summary["requests"]["measured"] > 0
+            assert entry["cpu_stolen"] == summary["audit"]["generator_cpu"]["stolen"]  # both None off Linux
     comparison = json.loads((results / "comparison.json").read_text())
     verdicts = {"faster", "slower", "equivalent", "inconclusive"}
     for headline in (*comparison["scenarios"].values(), comparison["aa"]):
@@ -140,6 +142,10 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     capacity = json.loads((results / "capacity.json").read_text())
     assert set(capacity["services"]) == {"baseline", "optimized"}
     assert all(service["steps"] for service in capacity["services"].values())
+    if read_ticks() is not None:  # every step says how much CPU a hypervisor took while it measured
+        assert all(0 <= step["cpu_stolen"] <= 1 for service in capacity["services"].values()
+                   for step in service["steps"])
+    assert "CPU stolen by a hypervisor" in (results / "report.md").read_text()
     limits = json.loads((results / "limits.json").read_text())
     for name, service in capacity["services"].items():  # the search starts at the saturation limits measured
         saturation = limits["services"][name]["served"]["saturation"]["throughput_per_s"]

@@ -14,13 +14,13 @@ from collections.abc import Iterator
 from contextlib import chdir
 from pathlib import Path
 
-import networkx as nx
 import pytest
 import yaml
 from dvc.repo import Repo
-from helpers import copy_repo
+from helpers import copy_repo, run_module
 
 from stages.common.params import load_params
+from stages.reporting.plan import rerun_plan
 
 
 def lay_placeholders(root: Path) -> None:
@@ -47,14 +47,8 @@ def commit(root: Path, stage: str | None = None) -> None:
 
 def rerun_scope(root: Path) -> tuple[set[str], set[str]]:
     """``(direct, reruns)``: the stages DVC's status calls changed, and those plus everything downstream."""
-    with chdir(root):
-        repo = Repo(".")
-        direct = set(repo.status())
-        graph = repo.index.graph  # edges run from a stage to the stages it depends on
-        # Addresses are relative to the working directory: read them inside it.
-        by_name = {stage.addressing: stage for stage in graph.nodes}
-        downstream = {name: {stage.addressing for stage in nx.ancestors(graph, by_name[name])} for name in direct}
-    return direct, direct.union(*downstream.values())
+    plan, _ = rerun_plan(root)
+    return {stage.name for stage in plan if stage.changes}, {stage.name for stage in plan}
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +173,21 @@ def test_the_aa_knob_reruns_the_load_tests_it_changes(repo: Path) -> None:
 def test_a_gate_knob_reruns_only_the_gate(repo: Path) -> None:
     set_param(repo, "gate.min_capacity_ratio", 2.0)
     assert rerun_scope(repo) == ({"gate"}, {"gate"})
+
+
+def test_a_fresh_clone_is_told_what_dvc_repro_would_run(tmp_path: Path) -> None:
+    """A clone has no ``data/``: ``dvc repro --dry`` stops at ``export`` (DVC hashes its missing input), the plan
+    answers from DVC's status and graph. The committed lock comes from the offline overrides, so the Hub defaults of
+    ``params.yaml`` change ``download``, whose output is missing too."""
+    root = copy_repo(tmp_path)
+    answer = run_module("stages.reporting.plan", cwd=root, timeout=120)
+    assert answer.returncode == 0, answer.stderr
+    plan, stages = rerun_plan(root)
+    names = [stage.name for stage in plan]
+    download = plan[names.index("download")]
+    assert any(change.startswith("params changed: ") and "data.source" in change for change in download.changes)
+    assert "output not in the cache: data/model" in download.changes  # nor in the work tree: no remote here
+    assert "download" in plan[names.index("export")].after
+    assert names.index("download") < names.index("export") < names.index("build") < names.index("report")
+    assert answer.stdout.startswith(f"dvc repro would run {len(plan)} of {stages} stages")
+    assert "output not in the cache: data/model" in answer.stdout

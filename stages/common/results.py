@@ -190,10 +190,12 @@ class GapFit(Result):
 
 
 class GeneratorCpu(Result):
-    """Process CPU time over wall time (1.0 = one core busy); the part spent idling in the event loop's wait."""
+    """Process CPU time over wall time (1.0 = one core busy); the part spent idling in the event loop's wait; the
+    machine's CPU time stolen by a hypervisor over the run (``stages/common/cpu_steal.py``; None: not measured)."""
 
     cpu: float
     idle_wait: float | None
+    stolen: float | None = None
 
 
 class Audit(Result):
@@ -236,6 +238,7 @@ class LoadtestRun(Result):
     reasons: list[str]
     attempt: int = 0  # 0: the block's scheduled run; k: its k-th rerun after a failed audit
     server_ready_s: float | None = None  # cold start of the run's fresh server: launch -> /readyz
+    cpu_stolen: float | None = None  # share of the machine's CPU time a hypervisor took during the run
 
 
 class OfferedLoad(Result):
@@ -271,6 +274,7 @@ class CapacityStep(Result):
     passed: bool
     p99_claim: bool  # at least 459 measured requests planned: a p99 claim at 99 % confidence
     unsent: int = 0  # measured requests not sent: the failure was certain before (``measured`` counts the sent)
+    cpu_stolen: float | None = None  # share of the machine's CPU time a hypervisor took during the step
 
 
 class ServiceCapacity(Result):

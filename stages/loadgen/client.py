@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from stages.common.cpu_steal import StealMeter
 from stages.loadgen.pools import open_pool
 from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, OnAnswer, OnSent
 
@@ -212,10 +213,13 @@ class GeneratorUsage:
     ``SPIN_MARGIN_S`` before each send is spent yielding to the loop), so above ~500 req/s, where gaps are shorter
     than the margin, it approaches one core by design: it is not an overload signal, send lag is.
     ``idle_wait`` is the share of wall time the event loop sat blocked in the selector with nothing to do.
+    ``stolen`` is machine-wide: the share of the CPU time every process asked for during the run that a hypervisor
+    gave to other guests (:mod:`stages.common.cpu_steal`); it slows the server as much as the generator.
     """
 
     cpu: float
     idle_wait: float | None
+    stolen: float | None = None
 
 
 class WaitTimingSelector(selectors.DefaultSelector):  # type: ignore[misc, valid-type]
@@ -245,12 +249,13 @@ def _run_timed(coroutine: Coroutine[Any, Any, T]) -> tuple[T, GeneratorUsage]:
     gc.collect()
     gc.disable()
     try:
-        with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
+        with StealMeter() as steal, asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
             result = runner.run(coroutine)
     finally:
         gc.enable()
     wall = max(time.perf_counter() - wall_started, 1e-9)
-    return result, GeneratorUsage((time.process_time() - cpu_started) / wall, min(selector.waited_s / wall, 1.0))
+    return result, GeneratorUsage((time.process_time() - cpu_started) / wall, min(selector.waited_s / wall, 1.0),
+                                  steal.share)
 
 
 def run_open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], config: ClientConfig,

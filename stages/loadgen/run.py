@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from stages.common.artifacts import RECORDS_FILE, SUMMARY_FILE
+from stages.common.cpu_steal import stolen_note
 from stages.common.io import write_result
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.common.results import LoadSummary
@@ -81,4 +82,4 @@ def one_line(name: str, summary: LoadSummary) -> str:
     lag = f"{audit.lag_ms.p99:.2f} ms" if audit.lag_ms.p99 is not None else "n/a"
     verdict = "valid" if audit.valid else "INVALID: " + "; ".join(audit.reasons)
     return (f"{name}: {summary.outcomes['ok']}/{summary.requests.measured} ok, p50 {p50} ms, p99 {p99} ms, "
-            f"lag p99 {lag}, {verdict}")
+            f"lag p99 {lag}{stolen_note(audit.generator_cpu.stolen)}, {verdict}")

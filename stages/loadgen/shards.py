@@ -24,14 +24,17 @@ SHARD_START_LEAD_S = 2.0  # time for shard processes to import (pandas, scipy) a
 
 
 def merge_runs(frames: list[pd.DataFrame], usages: list[GeneratorUsage]) -> tuple[pd.DataFrame, GeneratorUsage]:
-    """One run from its shards: records in schedule order; the busiest process's CPU, the least idle wait."""
+    """One run from its shards: records in schedule order; the busiest process's CPU, the least idle wait, the
+    most CPU stolen."""
     if not frames:
         raise ValueError("merge_runs needs at least one shard")
     merged = pd.concat(frames).sort_values("index", kind="stable").reset_index(drop=True)
     if merged["index"].duplicated().any():
         raise ValueError("shards overlap: a scheduled request appears in more than one shard")
     waits = [usage.idle_wait for usage in usages if usage.idle_wait is not None]
-    return merged, GeneratorUsage(max(usage.cpu for usage in usages), min(waits) if waits else None)
+    stolen = [usage.stolen for usage in usages if usage.stolen is not None]
+    return merged, GeneratorUsage(max(usage.cpu for usage in usages), min(waits) if waits else None,
+                                  max(stolen) if stolen else None)
 
 
 def run_shards(url: str, scenario: str, params: Path, corpus: Path, out: Path, processes: int,
@@ -48,4 +51,4 @@ def run_shards(url: str, scenario: str, params: Path, corpus: Path, out: Path, p
         raise ServebenchError("a generator shard failed; see its output above")
     frames = [pd.read_parquet(d / RECORDS_FILE) for d in shard_dirs]
     summaries = [read_result(d / SUMMARY_FILE, LoadSummary).audit.generator_cpu for d in shard_dirs]
-    return merge_runs(frames, [GeneratorUsage(cpu.cpu, cpu.idle_wait) for cpu in summaries])
+    return merge_runs(frames, [GeneratorUsage(cpu.cpu, cpu.idle_wait, cpu.stolen) for cpu in summaries])

@@ -89,8 +89,8 @@ def audit(scheduled: np.ndarray, sent: np.ndarray, lag: np.ndarray, spec: Arriva
                        f"(KS p = {sampler.pvalue:.2g} < {bounds.sampler_alpha})")
     return Audit(valid=not reasons, reasons=reasons, schedule_rate_per_s=schedule_rate, achieved_rate_per_s=send_rate,
                  rate_error=rate_error, lag_ms=lag_stats, schedule_fit=sampler, realised_gap_fit=realised,
-                 generator_cpu=GeneratorCpu(cpu=usage.cpu, idle_wait=usage.idle_wait), lag_bound_ms=bound,
-                 lag_quantile=quantile, lag_audited_ms=lag_audited)
+                 generator_cpu=GeneratorCpu(cpu=usage.cpu, idle_wait=usage.idle_wait, stolen=usage.stolen),
+                 lag_bound_ms=bound, lag_quantile=quantile, lag_audited_ms=lag_audited)
 
 
 def summarize(records: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, usage: GeneratorUsage,

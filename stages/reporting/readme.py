@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from stages.common.artifacts import RESULTS_DIR, RUNS_INDEX
+from stages.common.cpu_steal import stolen_summary
 from stages.common.environment import speed_summary
 from stages.common.io import read_result
 from stages.common.results import LoadtestIndex
@@ -58,11 +59,12 @@ def load_block(results: Path) -> str:
         rows.append(f"| {index.scenario} | {fmt(load.rate_per_s if load else None, 2)} | {stated} | {multiples} | "
                     f"{len({run.repeat for run in index.runs})} | {len(index.runs)} |")
     speeds = [speed for index in indexes if isinstance(speed := index.environment.get("speed"), dict)]
+    stolen = stolen_summary([run.cpu_stolen for index in indexes for run in index.runs])
     machine = ""
     if speeds:  # one fingerprint per load test: their spread says how steady the machine was
         machine = (f"Measured on {indexes[0].environment.get('cpu_model')}, {indexes[0].environment.get('cores')} "
                    f"cores; speed fingerprint at the end of each load test (median, range): {speed_summary(speeds)}."
-                   "\n\n")
+                   + (f" CPU time a hypervisor took during the runs: {stolen}." if stolen else "") + "\n\n")
     return (machine + "| scenario | offered req/s | stated as | against each capacity | blocks | runs |\n"
             "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
