@@ -10,7 +10,9 @@ the objective that no later answer can save the p99); the step records how many 
 are censored in the p99 (a shed 503 answered in 2 ms is not a fast
 answer), and a capacity is the offered rate the passing step's seeded schedule realised, not its nominal rate.
 By default the first step runs at the service's served saturation throughput from ``limits`` (an upper bound on
-its capacity), which saves the slow low-rate steps of walking up from a fixed start.
+its capacity), which saves the slow low-rate steps of walking up from a fixed start; no step runs below
+``capacity.min_rate``, where one step would take many minutes (a starved machine walked down to 0.55 req/s: 13.5
+min for that step alone).
 """
 
 from __future__ import annotations
@@ -115,10 +117,13 @@ def start_rate(name: str, params: CapacityParams, limits: Limits | None) -> floa
 def find_capacity(name: str, built: BuiltService, home: Path, logs: Path, params: Params,
                   texts: list[str], start: float) -> ServiceCapacity:
     found = bracket_search(lambda rate: probe(name, built, home, logs, params, texts, rate),
-                           start=start, growth=params.capacity.growth,
-                           precision=params.capacity.precision, max_probes=params.capacity.max_steps)
+                           start=start, growth=params.capacity.growth, precision=params.capacity.precision,
+                           max_probes=params.capacity.max_steps, min_rate=params.capacity.min_rate)
     steps = [step.detail for step in found.probes]
     best = next((step for step in steps if step.passed and step.rate == found.passed), None)
+    if found.passed is None:
+        print(f"capacity: {name} met the objective at no rate from {start:.2f} down to {steps[-1].rate:.2f} req/s "
+              f"(capacity.min_rate {params.capacity.min_rate:g})", file=sys.stderr, flush=True)
     return ServiceCapacity(variant=built.variant, start_rate=start,
                            capacity_per_s=None if best is None else best.offered_per_s or best.rate,
                            claim_holds=best is not None and best.p99_claim,

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from stages.common.errors import ServebenchError
-from stages.common.params import CompareParams, LoadgenParams, ScenarioParams
+from stages.common.params import CapacityParams, CompareParams, LoadgenParams, ScenarioParams
 from stages.common.percentiles import min_requests
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
@@ -299,6 +299,20 @@ def test_one_failure_per_run_is_never_called_harmless_and_never_makes_a_service_
 
 
 # --- capacity ----------------------------------------------------------------------------------------------------
+
+def test_capacity_search_never_probes_below_its_floor() -> None:
+    """A service that fails at every rate (a starved machine) is walked down only to ``capacity.min_rate``: the
+    search ends with no capacity instead of steps of many minutes each."""
+    rates: list[float] = []
+
+    def probe(rate: float) -> tuple[bool, None]:
+        rates.append(rate)
+        return False, None
+
+    found = bracket_search(probe, start=8.74, growth=2.0, precision=0.25, max_probes=7,
+                           min_rate=CapacityParams().min_rate)
+    assert found.passed is None and rates == [8.74, 4.37, 2.185, 1.0925]
+
 
 def test_capacity_search_finds_the_knee_of_a_server_with_a_known_service_time(null_server: str) -> None:
     """``/serial?ms=20`` serves one request at a time in 20 ms: nothing above 50 req/s can meet a p99 objective."""

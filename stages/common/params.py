@@ -407,6 +407,8 @@ class CapacityParams(_Section):
     growth: Annotated[float, Field(gt=1.0)] = 2.0
     precision: Annotated[float, Field(gt=0.0)] = 0.25  # stop when the bracket is this narrow (relative)
     max_steps: Annotated[int, Field(ge=2, le=30)] = 7
+    # No step below this rate: one of 460 requests at 1 req/s takes ~8 min, and the load tests at half of it hours.
+    min_rate: Annotated[float, Field(gt=0.0)] = 1.0
     requests_per_step: Annotated[int, Field(ge=10)] = 460  # measured requests; >= 459 for a p99 claim
     warmup_s: Annotated[float, Field(ge=0.0)] = 3.0
     timeout_s: Annotated[float, Field(gt=0.0)] = 30.0

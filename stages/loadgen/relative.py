@@ -31,7 +31,7 @@ def resolve(name: str, settings: ScenarioParams, capacity: Capacity | None) -> S
     measured = capacity_of(relative.of, capacity)
     if measured is None:
         why = ("no capacity results" if capacity is None else
-               f"{relative.of!r} has no measured capacity (no probed rate met the objective)"
+               f"{relative.of!r} has no measured capacity (no probed rate down to capacity.min_rate met the objective)"
                if relative.of in capacity.services else f"{relative.of!r} is not in the capacity results")
         raise ServebenchError(f"loadgen.scenarios.{name}.rate is {relative.fraction:g} x {relative.of}'s capacity, "
                               f"but {CAPACITY_JSON} has {why}: run `dvc repro capacity`, or give the rate in req/s")
