@@ -162,7 +162,10 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
                      "yes" if fault.recorded_equals_scheduled else "**no**",
                      " ".join(f"[{number}]({run.timeline})" for number, run in enumerate(fault.runs, start=1))])
     settings = params.resilience
-    skipped = "".join(f"\n\nSkipped `{key}`: {reason}." for key, reason in resilience.skipped.items())
+    notes = "".join(f"\n\nSkipped `{key}`: {reason}." for key, reason in resilience.skipped.items())
+    stolen = stolen_summary([run.cpu_stolen for fault in resilience.faults.values() for run in fault.runs])
+    if stolen:
+        notes += f"\n\nCPU time a hypervisor took from the machine during the fault runs: {stolen}."
     return (f"Target: {resilience.target}, service: {resilience.service}, load: scenario "
             f"`{resilience.scenario}`. Each fault runs {settings.repeats} times on a fresh server, each repeat with "
             "its own seeded schedule, striking at a seeded busy instant between "
@@ -178,7 +181,7 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
             "its worst repeat's.\n\n"
             + table(["fault", "workers", "steady before", "verdict (per repeat)", "failed requests", "outage s",
                      "first success s", "recovered s", "relapses", "recorded = scheduled", "timelines"], rows)
-            + skipped)
+            + notes)
 
 
 def drift_caveat(run_date: str) -> str:

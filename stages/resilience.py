@@ -93,7 +93,7 @@ def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Par
           "after the fault", file=sys.stderr, flush=True)
     return FaultRecovery(fault_at_s=run.fault_s, fault_end_s=run.fault_end_s, actions=run.log.actions, **figures,
                          generator_audit_valid=summary.audit.valid, generator_audit_reasons=summary.audit.reasons,
-                         timeline=str((folder / "timeline.png").relative_to(out.parent)))
+                         timeline=str((folder / "timeline.png").relative_to(out.parent)), cpu_stolen=run.usage.stolen)
 
 
 def repeat_scenario(scenario: ScenarioParams, repeat: int) -> ScenarioParams:

@@ -170,6 +170,7 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     for fault in resilience["faults"].values():
         assert fault["repeats"] == len(fault["runs"]) == 2 and fault["recorded_equals_scheduled"]
         assert len({run["fault_at_s"] for run in fault["runs"]}) == 2  # each repeat at its own instant
+        assert all((run["cpu_stolen"] is not None) == (read_ticks() is not None) for run in fault["runs"])
     timelines = pd.read_csv(results / "resilience" / "failed_per_s.csv")
     assert list(timelines.columns) == ["from_fault_s", "freeze", "kill-worker", "kill-worker-2-workers"]
     assert (pipeline_copy / "k3s" / "servebench-2-replicas.yaml").is_file()

@@ -341,6 +341,7 @@ class FaultRecovery(Result):
     generator_audit_valid: bool
     generator_audit_reasons: list[str]
     timeline: str
+    cpu_stolen: float | None = None  # share of the machine's CPU time a hypervisor took during the run
 
 
 class Spread(Result):
