@@ -52,7 +52,7 @@ def test_a_relative_rate_without_a_measured_capacity_is_refused_by_name() -> Non
     settings = ScenarioParams(rate=RelativeRate(of="baseline", fraction=0.5), requests=100)
     with pytest.raises(ServebenchError, match=r"steady\.rate.*no capacity results"):
         resolve("steady", settings, None)
-    with pytest.raises(ServebenchError, match="no probed rate down to capacity.min_rate met the objective"):
+    with pytest.raises(ServebenchError, match=r"no probed rate down to capacity\.min_rate met the objective"):
         resolve("steady", settings, capacity(None, 50.0))
     with pytest.raises(ServebenchError, match="must be resolved"):
         arrival_spec(settings)
