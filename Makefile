@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench
+.PHONY: setup setup-finetune repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -68,11 +68,25 @@ repro: setup
 # overrides as the only difference from what dvc.lock recorded.
 OFFLINE_OVERRIDES = -S model.source=standin -S data.source=local -S data.local_path=$(SHARED_DATA) \
 	-S validate.min_agreement=0.92
-repro-offline: setup
-	@test -e "$(SHARED_DATA)" || { echo "repro-offline: no TweetEval copy at $(SHARED_DATA) (it becomes data.local_path); \
-	    run make repro-offline SHARED_DATA=<TweetEval folder or parquet/CSV/JSONL file with text,label>"; exit 1; }
+repro-offline: setup shared-data
 	cp params.yaml .params.yaml.defaults
 	$(BIN)/dvc exp run $(OFFLINE_OVERRIDES); status=$$?; mv .params.yaml.defaults params.yaml; exit $$status
+
+shared-data:
+	@test -e "$(SHARED_DATA)" || { echo "no TweetEval copy at $(SHARED_DATA) (it becomes data.local_path); \
+	    run make $(MAKECMDGOALS) SHARED_DATA=<TweetEval folder or parquet/CSV/JSONL file with text,label>"; exit 1; }
+
+# The same, on a shared VM whose neighbours come and go: one `dvc exp run` per stage in dvc repro's order, each
+# timing stage only after `python -m stages.common.quiet --wait` (a served-path probe with <= 10 % of its CPU
+# stolen, twice in a row). What is done stays in the workspace, so a stopped run resumes where it was.
+TIMING_STAGES := validate limits capacity loadtest@% calibrate resilience
+repro-offline-paced: setup shared-data
+	cp params.yaml .params.yaml.defaults
+	status=0; for stage in $$($(BIN)/python -m stages.reporting.plan --order); do \
+	    case " $(TIMING_STAGES) " in *" $$stage "*|*" $${stage%%@*}@% "*) \
+	        $(BIN)/python -m stages.common.quiet --wait || { status=$$?; break; };; esac; \
+	    $(BIN)/dvc exp run $(OFFLINE_OVERRIDES) $$stage || { status=$$?; break; }; \
+	done; mv .params.yaml.defaults params.yaml; exit $$status
 
 # No Hub, but a trained model: fine-tune all-MiniLM-L6-v2 (packaged) on TweetEval's validation split, then the
 # whole chain on it; the accuracy gate keeps its defaults. Load tests and faults as in repro-offline.

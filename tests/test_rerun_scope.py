@@ -191,3 +191,13 @@ def test_a_fresh_clone_is_told_what_dvc_repro_would_run(tmp_path: Path) -> None:
     assert names.index("download") < names.index("export") < names.index("build") < names.index("report")
     assert answer.stdout.startswith(f"dvc repro would run {len(plan)} of {stages} stages")
     assert "output not in the cache: data/model" in answer.stdout
+
+
+def test_the_paced_repro_takes_the_stages_in_dvc_repro_s_order() -> None:
+    """``make repro-offline-paced`` waits for a quiet machine before each timing stage: it must reach every stage
+    after what it reads (``dvc stage list`` would give loadtest before capacity, which sets its rate)."""
+    answer = run_module("stages.reporting.plan", "--order", timeout=120)
+    order = answer.stdout.split()
+    assert answer.returncode == 0 and order[0] == "download" and len(order) == len(set(order))
+    assert order.index("capacity") < min(order.index(name) for name in order if name.startswith("loadtest@"))
+    assert order.index("limits") < order.index("capacity") and order.index("compare") < order.index("gate")

@@ -83,11 +83,18 @@ def render(plan: list[PlannedStage], stages: int) -> str:
     return "\n".join(lines)
 
 
+def repro_order(root: Path = Path()) -> list[str]:
+    """Every stage, in the order ``dvc repro`` takes them (``dvc stage list`` keeps dvc.yaml's order instead)."""
+    with chdir(root):
+        return [stage.addressing for stage in plan_repro(Repo(".").index.graph)]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path(), help="the repository (default: here)")
+    parser.add_argument("--order", action="store_true", help="only every stage's name, in dvc repro's order")
     args = parser.parse_args(argv)
-    print(render(*rerun_plan(args.root)))
+    print("\n".join(repro_order(args.root)) if args.order else render(*rerun_plan(args.root)))
 
 
 if __name__ == "__main__":
