@@ -12,7 +12,8 @@ answer), and a capacity is the offered rate the passing step's seeded schedule r
 By default the first step runs at the service's served saturation throughput from ``limits`` (an upper bound on
 its capacity), which saves the slow low-rate steps of walking up from a fixed start; no step runs below
 ``capacity.min_rate``, where one step would take many minutes (a starved machine walked down to 0.55 req/s: 13.5
-min for that step alone).
+min for that step alone). With ``loadtest.target: cluster`` each step is a cluster run (:mod:`stages.cluster.run`),
+sent whole: generator pods cannot stop one another early.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stages.cluster.run import cluster_served_run
 from stages.common.artifacts import (
     BENTOS_JSON,
     CAPACITY_JSON,
@@ -44,6 +46,8 @@ from stages.loadgen.capacity import bracket_search
 from stages.loadgen.decided import CertainFailure
 from stages.loadgen.payloads import arrival_spec
 from stages.serving.runs import served_run
+
+WARMUP_REQUESTS = 5  # sequential, unmeasured, before each step
 
 P99_CLAIM_MIN_REQUESTS = min_requests(0.99, 0.99)  # MLPerf LoadGen: 459 for a p99 claim at 99 % confidence
 
@@ -80,10 +84,17 @@ def probe(name: str, built: BuiltService, home: Path, logs: Path, params: Params
     objective = params.capacity
     certain_failure = CertainFailure(warmup_s=objective.warmup_s, bound_ms=objective.slo_p99_ms, quantile=0.99,
                                      max_error_rate=objective.max_error_rate)
-    served = served_run(name, built, home, logs / f"{name}-{rate:.2f}.log", params,
-                        step_scenario(rate, objective), texts, warmup_requests=5, scrape_interval_s=5.0,
-                        stop_when=certain_failure)
+    log, scenario = logs / f"{name}-{rate:.2f}.log", step_scenario(rate, objective)
+    if params.loadtest.target == "cluster":  # the whole step runs: generator pods cannot stop one another early
+        served = cluster_served_run(name, name, built, params, "capacity", scenario, texts, WARMUP_REQUESTS, log)
+    else:
+        served = served_run(name, built, home, log, params, scenario, texts, WARMUP_REQUESTS, scrape_interval_s=5.0,
+                            stop_when=certain_failure)
     measured = served.records[~served.records["warmup"]]
+    lost = measured.loc[measured["outcome"] == "lost", "error"]
+    if len(lost):
+        raise ServebenchError(f"capacity: {name} at {rate:.2f}/s: {lost.iloc[0]}; a step that lost requests decides "
+                              "nothing: rerun the stage")
     sent = measured[measured["outcome"] != "not_sent"]
     ok = sent[sent["outcome"] == "ok"]
     failed = len(sent) - len(ok)

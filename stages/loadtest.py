@@ -1,14 +1,15 @@
 """loadtest stage: baseline vs optimized under one scenario, repeats interleaved, a fresh server per run.
 
-``python -m stages.loadtest --scenario NAME``. The same seeded schedule and payloads go to both services; the
-order of the arms within each repeat (a block) is drawn from ``loadtest.seed`` (A B, B A, ...), so a drift of
-the machine's speed does not favour one of them. In the A/A check's scenario (``loadtest.aa``) one service runs
-twice per block: its second arm is ``aa-<service>``, the same Bento on a fresh server. Every run writes its
-records, summary (with the fidelity audit) and server metrics under ``<out>/<arm>/run-<k>/``; a run that fails
-the audit stays, marked with its reasons, and is rerun in its block (``loadtest.max_reruns``, folders
-``run-<k>-rerun-<a>``), so an exclusion costs a rerun, not a block. ``runs.json`` lists every run with its
-validity, the environment fingerprint and the offered load: a rate stated relative to a service's capacity
-(``rate: {of: baseline, fraction: 0.5}``) is resolved from ``results/capacity.json`` first. With
+``python -m stages.loadtest --scenario NAME``. The same seeded schedule and payloads go to both services; the order
+of the arms within each repeat (a block) is drawn from ``loadtest.seed`` (A B, B A, ...), so a drift of the
+machine's speed does not favour one of them. In the A/A check's scenario (``loadtest.aa``) one service runs twice
+per block: its second arm is ``aa-<service>``, the same Bento on a fresh server. Every run writes its records,
+summary (with the fidelity audit) and server metrics under ``<out>/<arm>/run-<k>/``; a run that fails the audit
+stays, marked with its reasons, and is rerun in its block (``loadtest.max_reruns``, folders ``run-<k>-rerun-<a>``),
+so an exclusion costs a rerun, not a block. With ``loadtest.target: cluster`` each run deploys the arm in a
+Kubernetes cluster and sends from an Indexed Job of generator pods (:mod:`stages.cluster`). ``runs.json`` lists
+every run with its validity, the environment fingerprint and the offered load: a rate stated relative to a service's
+capacity (``rate: {of: baseline, fraction: 0.5}``) is resolved from ``results/capacity.json`` first. With
 ``loadtest.repeats: auto`` blocks are added until both primary verdicts can detect ``loadtest.auto``'s target
 changes (:mod:`stages.stats.sizing`) or its budget is spent.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from stages.cluster.run import cluster_served_run
 from stages.common.artifacts import (
     BENTOS_JSON,
     CAPACITY_JSON,
@@ -39,6 +41,7 @@ from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
 from stages.common.params import CompareParams, Params, ScenarioParams, load_params
 from stages.common.results import Bentos, Capacity, LoadSummary, LoadtestIndex, LoadtestRun, OfferedLoad
+from stages.common.signals import cleanup_on_signals
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.relative import describe, offered_load, resolve
@@ -100,9 +103,14 @@ class Scenario:
         path = run_folder(arm, repeat, attempt)
         out = self.out / path
         service = self.arms[arm]
-        served = served_run(service, self.bentos.services[service], Path(self.bentos.bentoml_home),
-                            self.logs / f"{path}.log", self.params, self.settings, self.texts,
-                            self.params.loadtest.warmup_requests, self.params.loadtest.scrape_interval_s)
+        built, log = self.bentos.services[service], self.logs / f"{path}.log"
+        if self.params.loadtest.target == "cluster":
+            served = cluster_served_run(service, arm, built, self.params, self.name, self.settings, self.texts,
+                                        self.params.loadtest.warmup_requests, log)
+        else:
+            served = served_run(service, built, Path(self.bentos.bentoml_home), log, self.params, self.settings,
+                                self.texts, self.params.loadtest.warmup_requests,
+                                self.params.loadtest.scrape_interval_s)
         summary = scenario_summary(served.records, served.usage, self.name, self.settings, self.params.loadgen)
         write_run(out, served.records, summary)
         write_density(out, served.records, arrival_spec(self.settings))
@@ -169,6 +177,11 @@ def sizing(scenario: Scenario) -> tuple[bool, str]:
 
 
 def main() -> None:
+    with cleanup_on_signals():  # a cluster run's objects are deleted in its finally block
+        run_scenario()
+
+
+def run_scenario() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, capacity=CAPACITY_JSON,
                           logs=LOGS_DIR / "loadtest")
     parser.add_argument("--scenario", required=True)

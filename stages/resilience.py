@@ -17,11 +17,9 @@ Writes ``results/resilience.json``, a timeline figure per run and the per-second
 from __future__ import annotations
 
 import contextlib
-import signal
 import statistics
 import sys
 import time
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -29,6 +27,7 @@ import pandas as pd
 
 from stages.common.artifacts import (
     BENTOS_JSON,
+    CLASSIFY,
     CORPUS_FILE,
     DATASET_DIR,
     LOGS_DIR,
@@ -43,6 +42,7 @@ from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
 from stages.common.params import Params, ResilienceParams, ScenarioParams, load_params
 from stages.common.results import Bentos, FaultRecovery, FaultSummary, Resilience, Spread
+from stages.common.signals import cleanup_on_signals
 from stages.faults.cluster import ClusterHealthError, ClusterTargetError, Disruptor, read_journal
 from stages.faults.local import NETWORK_FAULTS, FaultLog, Target, inject, unavailable
 from stages.faults.proxy import FaultyProxy
@@ -50,10 +50,9 @@ from stages.faults.recovery import VERDICT_ORDER, recovery
 from stages.faults.run import FaultedRun, busy_instants, faulted_run
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.payloads import arrival_spec
-from stages.loadgen.run import scenario_summary
+from stages.loadgen.run import scenario_summary, warm_up
 from stages.reporting.plots import plot_fault_timeline
 from stages.reporting.series import fault_timeline, fault_timelines
-from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
 
 ROLLBACK_JOURNAL = LOGS_DIR / "cluster-rollback.json"  # untracked: a killed run's changes to undo (--restore)
@@ -190,7 +189,7 @@ def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out
         log.ended = time.time()
 
     results, aborted = {}, None
-    with rollback_on_signals():
+    with cleanup_on_signals():
         try:
             for replicas in settings.replicas:
                 disruptor.pin_autoscaler(replicas)
@@ -213,21 +212,6 @@ def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out
             for action in disruptor.restore():
                 print(f"resilience: restored {action}", file=sys.stderr, flush=True)
     return results, aborted
-
-
-@contextlib.contextmanager
-def rollback_on_signals() -> Iterator[None]:
-    """SIGTERM (and SIGINT) end the stage through ``finally`` blocks, so the rollback runs; a SIGKILL leaves
-    the journal for ``--restore``."""
-    def stop(signum: int, _: object) -> None:
-        raise SystemExit(128 + signum)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def restore_cluster(params: Params) -> None:

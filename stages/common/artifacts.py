@@ -24,6 +24,7 @@ BENTOML_HOME = Path("bentoml")
 MODEL_INFO = "model_info.json"
 EVAL_FILE = "eval.parquet"
 CORPUS_FILE = "corpus.jsonl"
+CLASSIFY = "/classify"  # the served Bento's API route
 DATASET_INFO = "dataset_info.json"
 
 VALIDATION_JSON = RESULTS_DIR / "validation.json"

@@ -363,6 +363,37 @@ class AutoRepeatsParams(_Section):
         return self
 
 
+def _pinned_image(image: str | None) -> str | None:
+    if image is not None and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")) \
+            and "@sha256:" not in image:
+        raise ValueError(f"{image!r} must carry a version tag or a digest (not :latest): the pod must run the "
+                         "Bento that was measured")
+    return image
+
+
+class GeneratorPodParams(_Section):
+    """Requests and limits of each generator pod: a generator starved of CPU sends late and fails its audit."""
+
+    cpu_request: Quantity = "500m"
+    cpu_limit: Quantity = "1"
+    memory_request: Quantity = "256Mi"
+    memory_limit: Quantity = "512Mi"
+
+
+class ClusterLoadParams(_Section):
+    """Cluster-mode load tests (stages/cluster): each run deploys the arm's image as a fresh Deployment in this
+    kubectl context and namespace only, and sends the scenario from an Indexed Job of ``shards`` generator pods."""
+
+    context: str | None = None  # kubectl context, exactly as the kubeconfig names it; cluster mode needs one
+    namespace: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "servebench"
+    # The generator image (k3s/README.md: built from the project's Containerfile.loadgen, imported into K3s).
+    generator_image: Annotated[str, AfterValidator(_pinned_image)] = "servebench-loadgen:0.1.0"
+    shards: Annotated[int, Field(ge=1, le=64)] = 2  # generator pods: pod k sends every shards-th request from k
+    start_lead_s: Annotated[float, Field(gt=0.0)] = 30.0  # pods start (and pod 0 warms up) before the common start
+    rollout_timeout_s: PositiveInt = 300  # the run's Deployment ready, else the run fails
+    generator: GeneratorPodParams = GeneratorPodParams()
+
+
 class LoadtestParams(_Section):
     """Baseline vs optimized under each scenario: repeats interleaved in a seeded order, a fresh server per run."""
 
@@ -377,6 +408,15 @@ class LoadtestParams(_Section):
     warmup_requests: Annotated[int, Field(ge=0)] = 10  # sequential, unmeasured, after /readyz
     scrape_interval_s: Annotated[float, Field(gt=0.0)] = 1.0  # /metrics during the run (batch size over time)
     aa: AaParams = AaParams()
+    target: Literal["local", "cluster"] = "local"  # cluster: Deployments and generator pods (loadtest.cluster)
+    cluster: ClusterLoadParams = ClusterLoadParams()
+
+    @model_validator(mode="after")
+    def _cluster_named(self) -> LoadtestParams:
+        if self.target == "cluster" and not self.cluster.context:
+            raise ValueError("loadtest.target is 'cluster': set loadtest.cluster.context to the kubectl context "
+                             "to run in (see k3s/README.md)")
+        return self
 
     @property
     def aa_scenario(self) -> str | None:
@@ -535,14 +575,6 @@ class ProbeParams(_Section):
     liveness_period_s: PositiveInt = 10
     timeout_s: PositiveInt = 3
     failure_threshold: PositiveInt = 3
-
-
-def _pinned_image(image: str | None) -> str | None:
-    if image is not None and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")) \
-            and "@sha256:" not in image:
-        raise ValueError(f"{image!r} must carry a version tag or a digest (not :latest): the pod must run the "
-                         "Bento that was measured")
-    return image
 
 
 class K3sParams(_Section):

@@ -27,10 +27,11 @@ from stages.loadgen.pools import open_pool
 from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, OnAnswer, OnSent
 
 T = TypeVar("T")
-# A request's outcome: the pool's answers, or the generator's own (over the in-flight cap; never sent).
-OUTCOMES = (OK, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, "dropped_by_client_limit", "not_sent")
+# A request's outcome: the pool's answers, or the generator's own (over the in-flight cap; never sent), or
+# "lost": a cluster generator pod that held it died or never started, so its fate is unknown (stages/cluster).
+OUTCOMES = (OK, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR, "dropped_by_client_limit", "not_sent", "lost")
 OUTCOME_CODE = {name: code for code, name in enumerate(OUTCOMES)}
-DROPPED, NOT_SENT = OUTCOME_CODE["dropped_by_client_limit"], OUTCOME_CODE["not_sent"]
+DROPPED, NOT_SENT, LOST = (OUTCOME_CODE[name] for name in ("dropped_by_client_limit", "not_sent", "lost"))
 START_LEAD_S = 0.2  # time to set up before the first deadline, so request 0 is not late by construction
 # The event loop rounds sleeps up to whole milliseconds (epoll) and an idle core wakes slowly: sleep until this
 # long before a deadline, then yield to the loop (which keeps serving responses) until the deadline passes.

@@ -6,7 +6,8 @@ every request with 200 and a fixed JSON body; driven at 3,500-5,000 req/s it use
 
 Otherwise an aiohttp server with routes for the tests: ``POST /ok`` (and ``/classify``, standing in for a
 served Bento) answers 200 at once; ``/error`` answers 500;
-``/slow?ms=N`` answers after N ms; ``/serial?ms=N`` serves one request at a time, N ms each;
+``/slow?ms=N`` answers after N ms; ``/serial?ms=N`` serves one request at a time, N ms each (and so does
+``/classify`` with ``--classify-ms N``);
 ``/shedding?ms=N&queue=Q`` too, but refuses (503) a request that finds Q waiting; ``/close`` answers
 200 and closes the connection (no keep-alive); ``/reset`` drops the connection without answering.
 ``POST /control/stall`` with ``{"seconds": s}`` holds every request (arriving or in progress) until ``s`` seconds
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -56,12 +58,16 @@ async def slow(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def serial(request: web.Request) -> web.Response:
+async def one_at_a_time(request: web.Request, ms: int) -> web.Response:
     """One request at a time, each taking ``ms``: a server with a known capacity (1000 / ms req/s)."""
     await request.read()
     async with request.app[SERIAL_LOCK]:
-        await asyncio.sleep(int(request.query.get("ms", "20")) / 1e3)
+        await asyncio.sleep(ms / 1e3)
     return web.json_response({"ok": True})
+
+
+async def serial(request: web.Request) -> web.Response:
+    return await one_at_a_time(request, int(request.query.get("ms", "20")))
 
 
 async def shedding(request: web.Request) -> web.Response:
@@ -101,13 +107,19 @@ async def stall(request: web.Request) -> web.Response:
     return web.json_response({"stalled_for_s": seconds})
 
 
-def make_app() -> web.Application:
+def serial_classify(ms: int) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``/classify`` as ``/serial?ms=ms``: a stand-in Bento with a known capacity behind a fixed path."""
+    return lambda request: one_at_a_time(request, ms)
+
+
+def make_app(classify_ms: int = 0) -> web.Application:
     app = web.Application()
     app[STALL_UNTIL] = [0.0]
     app[SERIAL_LOCK] = asyncio.Lock()
     app[WAITING] = [0]
+    classify = serial_classify(classify_ms) if classify_ms else ok
     app.add_routes([
-        web.post("/ok", ok), web.post("/classify", ok), web.post("/error", error), web.post("/slow", slow),
+        web.post("/ok", ok), web.post("/classify", classify), web.post("/error", error), web.post("/slow", slow),
         web.post("/serial", serial), web.post("/shedding", shedding),
         web.post("/close", close), web.post("/reset", reset),
         web.post("/control/stall", stall),
@@ -171,13 +183,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cpu", type=int, help="pin the server to this core")
     parser.add_argument("--fast", action="store_true", help="protocol-level server: 200 to everything")
+    parser.add_argument("--classify-ms", type=int, default=0, help="/classify serves one request at a time, this long")
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
     if args.fast:
         asyncio.run(serve_fast(args.host, args.port))
         return
-    web.run_app(make_app(), host=args.host, port=args.port, print=None, access_log=None)
+    web.run_app(make_app(args.classify_ms), host=args.host, port=args.port, print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ percentiles, fidelity audit); callers add the gap-density figure with :func:`sta
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,8 @@ from stages.common.io import write_result
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.common.results import LoadSummary
 from stages.loadgen.arrivals import draw_schedule
-from stages.loadgen.client import ClientConfig, GeneratorUsage, StopRule, run_closed_loop, run_open_loop
-from stages.loadgen.payloads import arrival_spec, request_bodies
+from stages.loadgen.client import ClientConfig, GeneratorUsage, StopRule, closed_loop, run_closed_loop, run_open_loop
+from stages.loadgen.payloads import arrival_spec, request_bodies, single_text_bodies
 from stages.loadgen.summary import summarize
 
 CLOSED_LOOP_POOL = 200_000  # payloads closed-loop users draw from until the duration ends
@@ -56,6 +57,14 @@ def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: 
           f"({spec.process}, {spec.rate}/s, {client} client) -> {url}", file=sys.stderr, flush=True)
     return run_open_loop(url, schedule, bodies, config, scenario.warmup_s, (shard.index, shard.count),
                          shard.start_at, progress_every_s, stop_when)
+
+
+def warm_up(endpoint: str, texts: list[str], requests: int, timeout_s: float) -> None:
+    """Sequential, unmeasured requests after the server is ready: lazy allocations and connection set-up happen
+    here, not in the measured run."""
+    if requests:
+        bodies = single_text_bodies(texts[:requests])
+        asyncio.run(closed_loop(endpoint, bodies, 1, 0.0, None, ClientConfig(timeout_s=timeout_s)))
 
 
 def write_run(out: Path, records: pd.DataFrame, summary: LoadSummary) -> None:

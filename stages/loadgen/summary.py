@@ -104,6 +104,13 @@ def summarize(records: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, u
     ok = codes == OUTCOMES.index("ok")
     scheduled, done = (records[column].to_numpy(float)[measured] for column in ("scheduled_s", "done_s"))
     window = np.nanmax(done) - scheduled.min() if np.isfinite(done).any() else np.nan
+    verdict = audit(scheduled, records["sent_s"].to_numpy(float)[measured], records["lag_ms"].to_numpy(float)[measured],
+                    spec, bounds, usage, open_loop)
+    lost = int(counts[OUTCOMES.index("lost")])
+    if lost:  # a generator that died took the fate of its requests with it: the run cannot stand
+        why = records.loc[records["outcome"] == "lost", "error"].iloc[0]
+        verdict = verdict.model_copy(update={"valid": False, "reasons": [
+            *verdict.reasons, f"{lost} measured requests lost with their generator ({why})"]})
     return LoadSummary(
         requests=RequestCounts(scheduled=len(records), warmup=int(warmup.sum()), measured=int(measured.sum())),
         outcomes={name: int(count) for name, count in zip(OUTCOMES, counts, strict=True)},
@@ -111,6 +118,5 @@ def summarize(records: pd.DataFrame, spec: ArrivalSpec, bounds: LoadgenParams, u
         throughput_ok_per_s=float(ok.sum() / window) if window and window > 0 else None,
         latency_ms=latency_stats(records["latency_ms"].to_numpy(float)[measured][ok]),
         service_time_ms=latency_stats(records["service_ms"].to_numpy(float)[measured][ok]),
-        audit=audit(scheduled, records["sent_s"].to_numpy(float)[measured], records["lag_ms"].to_numpy(float)[measured],
-                    spec, bounds, usage, open_loop),
+        audit=verdict,
     )

@@ -16,6 +16,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
 SCRAPE_TIMEOUT_S = 2.0
+TIMELINE_COLUMNS = ["t_s", "batches", "batched_requests", "batches_in_interval", "mean_batch_size"]
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -25,6 +26,11 @@ def scrape(url: str) -> dict[str, float]:
             text = response.read().decode()
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return {}
+    return parse_metrics(text)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus exposition text as ``name{label="v",...}`` -> value."""
     samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:

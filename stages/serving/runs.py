@@ -6,21 +6,18 @@ A fresh server per run because BentoML's adaptive batching dispatcher learns a w
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from stages.common.artifacts import CLASSIFY
 from stages.common.params import Params, ScenarioParams
 from stages.common.results import BuiltService
-from stages.loadgen.client import ClientConfig, GeneratorUsage, StopRule, closed_loop
-from stages.loadgen.payloads import single_text_bodies
-from stages.loadgen.run import send_scenario
+from stages.loadgen.client import GeneratorUsage, StopRule
+from stages.loadgen.run import send_scenario, warm_up
 from stages.serving.metrics import Scraper, delta, scrape
 from stages.serving.server import BentoServer
-
-CLASSIFY = "/classify"
 
 
 @dataclass(frozen=True)
@@ -30,13 +27,6 @@ class ServedRun:
     metrics_delta: dict[str, float]
     batch_timeline: pd.DataFrame
     ready_after_s: float | None  # the fresh server's cold start
-
-
-def warm_up(endpoint: str, texts: list[str], requests: int, timeout_s: float) -> None:
-    """Sequential, unmeasured requests after /readyz: lazy allocations and connection set-up happen here."""
-    if requests:
-        bodies = single_text_bodies(texts[:requests])
-        asyncio.run(closed_loop(endpoint, bodies, 1, 0.0, None, ClientConfig(timeout_s=timeout_s)))
 
 
 def served_run(service_name: str, built: BuiltService, home: Path, log: Path, params: Params,

@@ -1,0 +1,51 @@
+"""kubectl aimed at one context and namespace, never another.
+
+Every command carries an explicit ``--context`` and ``--namespace`` (a changed current context in the kubeconfig
+cannot redirect it), and the context must exist in the kubeconfig under exactly the configured name.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+from stages.common.errors import ServebenchError
+
+
+class KubectlError(ServebenchError):
+    """A kubectl command failed, or was aimed at a target that params.yaml does not configure."""
+
+
+class Kubectl:
+    def __init__(self, context: str | None, namespace: str, what: str) -> None:
+        if not context:
+            raise KubectlError(f"{what}.context is not set: cluster mode runs only in a configured kubectl context "
+                               "(see k3s/README.md)")
+        self.context, self.namespace, self.what = context, namespace, what
+
+    def command(self, *args: str) -> list[str]:
+        return ["kubectl", "--context", self.context, "--namespace", self.namespace, *args]
+
+    def run(self, *args: str, stdin: str | None = None, timeout_s: float | None = None) -> str:
+        """Run one command; its stdout, or a :class:`KubectlError` with its stderr."""
+        command = self.command(*args)
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False, input=stdin,
+                                    timeout=timeout_s)
+        except subprocess.TimeoutExpired as exc:
+            raise KubectlError(f"{' '.join(command)} did not finish within {timeout_s} s") from exc
+        if result.returncode != 0:
+            raise KubectlError(f"{' '.join(command)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    def json(self, *args: str) -> dict[str, Any]:
+        return json.loads(self.run(*args, "-o", "json") or "{}")
+
+    def require_context(self) -> None:
+        """Refuse a context the kubeconfig does not have under exactly this name."""
+        contexts = subprocess.run(["kubectl", "config", "get-contexts", "-o", "name"], capture_output=True,
+                                  text=True, check=False).stdout.split()
+        if self.context not in contexts:
+            raise KubectlError(f"context {self.context!r} is not in the kubeconfig (it has {contexts}): "
+                               f"{self.what}.context must name it exactly")
