@@ -161,7 +161,7 @@ def test_the_run_manifests_validate_strictly_on_every_supported_version() -> Non
     policy = generator_policy(params.loadtest.cluster, params.k3s, "sb-optimized-abc123")
     validate([*run.served, policy, job], supported_versions(params.k3s.min_kubernetes_version))
     assert [item["kind"] for item in run.served] == ["NetworkPolicy", "Deployment", "Service"]
-    assert run.served[1]["spec"]["replicas"] == params.k3s.replicas
+    assert run.served[1]["spec"]["replicas"] == params.loadtest.cluster.served.replicas
     assert policy["spec"]["ingress"] == [] and len(policy["spec"]["egress"]) == 2  # the Service's pods and DNS only
     spec = job["spec"]
     assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 3, 3)

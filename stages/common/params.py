@@ -380,6 +380,18 @@ class GeneratorPodParams(_Section):
     memory_limit: Quantity = "512Mi"
 
 
+class ServedPodParams(_Section):
+    """What a cluster load-test run measures: the replicas and each one's CPU and memory. The rest of the pod
+    (probes, security, port) is the k3s stage's (``k3s``), which does not move a measurement, so a ``k3s`` knob
+    reruns the manifests only."""
+
+    replicas: PositiveInt = 1
+    cpu_request: Quantity = "500m"
+    cpu_limit: Quantity = "2"
+    memory_request: Quantity = "1Gi"
+    memory_limit: Quantity = "2Gi"
+
+
 class ClusterLoadParams(_Section):
     """Cluster-mode load tests (stages/cluster): each run deploys the arm's image as a fresh Deployment in this
     kubectl context and namespace only, and sends the scenario from an Indexed Job of ``shards`` generator pods."""
@@ -391,6 +403,7 @@ class ClusterLoadParams(_Section):
     shards: Annotated[int, Field(ge=1, le=64)] = 2  # generator pods: pod k sends every shards-th request from k
     start_lead_s: Annotated[float, Field(gt=0.0)] = 30.0  # pods start (and pod 0 warms up) before the common start
     rollout_timeout_s: PositiveInt = 300  # the run's Deployment ready, else the run fails
+    served: ServedPodParams = ServedPodParams()
     generator: GeneratorPodParams = GeneratorPodParams()
 
 

@@ -2,7 +2,8 @@
 ConfigMap and Indexed Job.
 
 The Deployment and Service are the k3s stage's (:mod:`stages.manifests.render`), named for the run, with the arm's
-image and a fixed replica count (no autoscaler: a run measures a set number of replicas). The Job is Indexed:
+image and ``loadtest.cluster.served``'s replicas and resources (no autoscaler: a run measures a set number of
+replicas). The Job is Indexed:
 ``completions = parallelism = shards``, pod k gets ``JOB_COMPLETION_INDEX=k`` and sends its slice of the schedule
 (:mod:`stages.cluster.pod`). ``backoffLimitPerIndex: 0``: a failed pod is not restarted (it would resend its slice
 at the wrong time) and does not fail the other indexes, whose pods keep sending; its requests are recorded as
@@ -40,11 +41,14 @@ def _labelled(manifest: dict[str, Any], run: str) -> dict[str, Any]:
 
 
 def served_objects(k3s: K3sParams, cluster: ClusterLoadParams, run: str, served: Served, path: str) -> RunObjects:
-    """The arm's NetworkPolicy (ingress to its port only, no egress), Deployment (``k3s.replicas`` replicas) and
-    ClusterIP Service, named ``run``."""
-    settings = k3s.model_copy(update={"name": run, "namespace": cluster.namespace, "service_type": "ClusterIP"})
+    """The arm's NetworkPolicy (ingress to its port only, no egress), Deployment (the k3s stage's pod with
+    ``loadtest.cluster.served``'s replicas, CPU and memory) and ClusterIP Service, named ``run``."""
+    pod = cluster.served
+    settings = k3s.model_copy(update={"name": run, "namespace": cluster.namespace, "service_type": "ClusterIP",
+                                      "cpu_request": pod.cpu_request, "cpu_limit": pod.cpu_limit,
+                                      "memory_request": pod.memory_request, "memory_limit": pod.memory_limit})
     serving = deployment(settings, served)
-    serving["spec"]["replicas"] = k3s.replicas
+    serving["spec"]["replicas"] = pod.replicas
     objects = [_labelled(network_policy(settings, served), run), _labelled(serving, run),
                _labelled(service(settings, served), run)]
     return RunObjects(run, f"http://{run}.{cluster.namespace}.svc:{k3s.port}{path}", objects)
