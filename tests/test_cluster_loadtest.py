@@ -66,6 +66,7 @@ def run_in_cluster(params: Params, log: Path) -> pd.DataFrame:
     return cluster_served_run("optimized", "optimized", BUILT, params, "s", SCENARIO, TEXTS, 3, log).records
 
 
+@pytest.mark.slow  # 16 s: make test-e2e runs it (make test is near its 10 min)
 def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: Path, tmp_path: Path) -> None:
     records = run_in_cluster(cluster_params(), tmp_path / "run.log")
     schedule = draw_schedule(arrival_spec(SCENARIO))
