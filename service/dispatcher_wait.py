@@ -6,7 +6,7 @@ last 50 batches, of how long each batch's first request waited before dispatch. 
 holds a lone request until ``n * (its age + 1 ms + o_a)`` exceeds ``0.95 * wait``. Under saturation requests
 queue behind the busy worker, so their waits, and the learned ``wait``, grow to hundreds of ms; afterwards each
 lone request is held for about that ``wait``, logs that same wait, and keeps the mean where it is: the cliff never
-decays (measured by ``limits``: p50 428 ms after a saturation block against 11.7 ms before). BentoML exposes no
+decays (``limits`` reports lone requests' p50 after saturation beside the one before). BentoML exposes no
 setting for it. This module caps ``wait`` at ``serve.<service>.batching.max_wait_ms`` after every refresh of the
 optimizer's parameters: queueing under load still fills batches (requests accumulate while the worker is busy),
 and a quiet request waits at most the cap.
@@ -25,6 +25,6 @@ def bound_learned_wait(max_wait_ms: float) -> None:
 
     def bounded_refresh(optimizer: dispatcher.Optimizer) -> None:
         _learned_refresh(optimizer)
-        optimizer.wait = min(optimizer.wait, cap_s)
+        optimizer.wait = min(optimizer.wait, cap_s)  # type: ignore[assignment]  # BentoML annotates seconds as int
 
     dispatcher.Optimizer.trigger_refresh = bounded_refresh  # type: ignore[method-assign]

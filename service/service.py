@@ -8,11 +8,10 @@ read. Inference goes through the same :class:`SentimentClassifier` that the vali
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import bentoml
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
@@ -24,7 +23,7 @@ from service.error_contract import ErrorContract
 from service.strict_http import StrictContentType
 from service.supervisor import bound_respawn_check
 from stages.common.artifacts import WORKERS_ENV
-from stages.common.params import RuntimeParams, ServiceParams, TokenizerParams
+from stages.common.serving_config import ServingConfig
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
 
@@ -36,13 +35,12 @@ if not SERVING_FILE.is_file():
     raise RuntimeError(
         f"{SERVING_FILE} is missing: serve a Bento built by the pipeline (`dvc repro build`), not the source tree"
     )
-SERVING = json.loads(SERVING_FILE.read_text())
-PARAMS = ServiceParams.model_validate(SERVING["service"])
+SERVING = ServingConfig.model_validate_json(SERVING_FILE.read_text())
+PARAMS = SERVING.service
 if os.environ.get(WORKERS_ENV):  # one server with another worker count (resilience.multi_worker), same Bento
     PARAMS = PARAMS.model_copy(update={"workers": int(os.environ[WORKERS_ENV])})
-TOKENIZING = TokenizerParams.model_validate(SERVING["tokenizer"])
 
-bound_respawn_check(SERVING["respawn_check_s"])
+bound_respawn_check(SERVING.respawn_check_s)
 if PARAMS.batching.enabled and PARAMS.batching.max_wait_ms is not None:
     bound_learned_wait(PARAMS.batching.max_wait_ms)
 
@@ -52,30 +50,29 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=PARAMS.max_text
                  AfterValidator(str.strip)]
 
 
-class Result(BaseModel):
+class Classification(BaseModel):
     label: str
     score: float
     probabilities: dict[str, float]
 
 
 @bentoml.service(
-    name=SERVING["name"],
+    name=SERVING.name,
     workers=PARAMS.workers,
     traffic={"timeout": PARAMS.timeout_s, "max_concurrency": PARAMS.max_concurrency},
-    logging={"access": {"enabled": SERVING["access_log"]}},
-    labels={"servebench.variant": SERVING["variant"], "servebench.standin": str(SERVING["standin"]).lower()},
+    logging={"access": {"enabled": SERVING.access_log}},
+    labels={"servebench.variant": SERVING.variant, "servebench.standin": str(SERVING.standin).lower()},
 )
 class SentimentService:
     """Sentiment classification of short texts; one result per text, in order."""
 
-    model = bentoml.models.BentoModel(SERVING["model_tag"])
+    model = bentoml.models.BentoModel(SERVING.model_tag)
 
     def __init__(self) -> None:
         init_at = time.time()
         root = Path(self.model.path)
-        variant = parse_variant(SERVING["variant"], root / "model", root / "variants")
-        runtime = RuntimeParams(threads=PARAMS.threads, **SERVING["runtime"])
-        self.classifier = SentimentClassifier.load(variant, root / "model", TOKENIZING, runtime)
+        variant = parse_variant(SERVING.variant, root / "model", root / "variants")
+        self.classifier = SentimentClassifier.load(variant, root / "model", SERVING.tokenizer, SERVING.runtime)
         loaded_at = time.time()
         # Ready only once a real inference has run: the first call pays for lazy allocations.
         self.classifier.classify([WARMUP_TEXT])
@@ -91,18 +88,20 @@ class SentimentService:
         max_batch_size=PARAMS.batching.max_batch_size,
         max_latency_ms=PARAMS.batching.max_latency_ms,
     )
-    def classify(self, texts: Annotated[list[Text], Field(min_length=1, max_length=PARAMS.max_texts)]) -> list[Result]:
-        return [Result(**vars(prediction)) for prediction in self.classifier.classify(texts)]
+    def classify(self, texts: Annotated[list[Text], Field(min_length=1, max_length=PARAMS.max_texts)]
+                 ) -> list[Classification]:
+        return [Classification(**vars(prediction)) for prediction in self.classifier.classify(texts)]
 
+
+SERVICE: Any = SentimentService  # a bentoml.Service at run time; its stubs type the decorated class as the class
 
 # The first added is the outermost (Starlette order): every error body, the 413 and 415 included, leaves in one
 # shape.
 # BentoML derives a root model's response media type from its JSON schema, which it regenerates for every response
-# unless the type is set: ~0.55 ms of the event loop's CPU per request on the 2-core VM (1.78 -> 1.23 ms), time the
-# inference threads then lack at saturation. The type is what BentoML would derive: JSON.
-SentimentService.apis["classify"].output_spec.media_type = "application/json"
-SentimentService.add_asgi_middleware(ErrorContract)
-SentimentService.add_asgi_middleware(RequestSizeLimit, max_bytes=SERVING["max_request_bytes"])
-SentimentService.add_asgi_middleware(StrictContentType,
-                                      routes=frozenset(api.route for api in SentimentService.apis.values()))
+# unless the type is set: event-loop CPU that inference lacks at saturation. The type is what BentoML would derive.
+SERVICE.apis["classify"].output_spec.media_type = "application/json"
+SERVICE.add_asgi_middleware(ErrorContract)
+SERVICE.add_asgi_middleware(RequestSizeLimit, max_bytes=SERVING.max_request_bytes)
+SERVICE.add_asgi_middleware(StrictContentType,
+                            routes=frozenset(api.route for api in SERVICE.apis.values()))
 client_errors.install()

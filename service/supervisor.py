@@ -30,4 +30,4 @@ def bound_respawn_check(check_s: float) -> None:
     def init(arbiter: bentoml_circus.Arbiter, *args: Any, check_delay: float = 1.0, **kwargs: Any) -> None:
         _bentoml_arbiter_init(arbiter, *args, check_delay=min(check_delay, check_s), **kwargs)
 
-    bentoml_circus.Arbiter.__init__ = init  # type: ignore[method-assign]
+    bentoml_circus.Arbiter.__init__ = init  # type: ignore[assignment]  # a wider signature than circus's

@@ -1,28 +1,10 @@
-"""capacity stage: per service, the highest Poisson arrival rate whose p99 meets the objective.
-
-A bracketing search (:mod:`stages.loadgen.capacity`) of short open-loop runs, each on a fresh server: a step
-passes when p99 latency from the scheduled time is within ``capacity.slo_p99_ms`` and the share of failed
-requests (any outcome but ok, 503 sheds and timeouts included) within ``capacity.max_error_rate``. Each step
-measures exactly ``capacity.requests_per_step`` requests after its warm-up; at 459 or more with no violation the
-p99 claim holds at 99 % confidence (MLPerf LoadGen's rule), and a capacity from a shorter step says it is a
-bracket below the rule. A step stops sending as soon as its failure is certain (enough measured requests past
-the objective that no later answer can save the p99); the step records how many it left unsent. Failed requests
-are censored in the p99 (a shed 503 answered in 2 ms is not a fast
-answer), and a capacity is the offered rate the passing step's seeded schedule realised, not its nominal rate.
-By default the first step runs at the service's served saturation throughput from ``limits`` (an upper bound on
-its capacity), which saves the slow low-rate steps of walking up from a fixed start; no step runs below
-``capacity.min_rate``, where one step would take many minutes (a starved machine walked down to 0.55 req/s: 13.5
-min for that step alone). With ``loadtest.target: cluster`` each step is a cluster run (:mod:`stages.cluster.run`),
-sent whole: generator pods cannot stop one another early.
-"""
+"""capacity stage: per service, the highest Poisson arrival rate whose p99 meets the objective
+(``results/capacity.json``; the search: :mod:`stages.serving.capacity`). With ``loadtest.target: cluster`` each
+step is a cluster run (:mod:`stages.cluster.run`), sent whole: generator pods cannot stop one another early."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 from stages.cluster.run import cluster_served_run
 from stages.common.artifacts import (
@@ -35,111 +17,28 @@ from stages.common.artifacts import (
     read_corpus,
 )
 from stages.common.cli import run_stage, stage_parser
-from stages.common.cpu_steal import stolen_note
-from stages.common.errors import ServebenchError
 from stages.common.io import read_result, write_result
-from stages.common.params import CapacityParams, Params, ScenarioParams, load_params
-from stages.common.percentiles import min_requests
-from stages.common.results import Bentos, BuiltService, Capacity, CapacityStep, Limits, ServiceCapacity
-from stages.loadgen.arrivals import draw_schedule
-from stages.loadgen.capacity import bracket_search
+from stages.common.params import Params, ScenarioParams, load_params
+from stages.common.results import Bentos, BuiltService, Limits
 from stages.loadgen.decided import CertainFailure
-from stages.loadgen.payloads import arrival_spec
-from stages.serving.runs import served_run
+from stages.serving.capacity import StepRunner, capacity_of, find_capacity, start_rate
+from stages.serving.runs import ServedRun, served_run
 
 WARMUP_REQUESTS = 5  # sequential, unmeasured, before each step
 
-P99_CLAIM_MIN_REQUESTS = min_requests(0.99, 0.99)  # MLPerf LoadGen: 459 for a p99 claim at 99 % confidence
 
+def step_runner(name: str, built: BuiltService, home: Path, logs: Path, params: Params, texts: list[str]
+                ) -> StepRunner:
+    """How one step runs: a fresh local server that stops at a certain failure, or a whole cluster run."""
 
-def step_scenario(rate: float, params: CapacityParams) -> ScenarioParams:
-    """An exponential run of exactly ``requests_per_step`` measured requests after ``warmup_s`` of the same rate:
-    the seeded schedule is drawn once to count its warm-up arrivals (a draw's prefix does not depend on its
-    length), so a step never falls short of the 459 a p99 claim needs by the luck of the warm-up."""
-    spread = int(np.ceil(2 * params.warmup_s * rate)) + 20
-    draft = ScenarioParams(process="exponential", rate=rate, requests=params.requests_per_step + spread,
-                           warmup_s=params.warmup_s, timeout_s=params.timeout_s, seed=params.seed)
-    warmup = int((draw_schedule(arrival_spec(draft)) < params.warmup_s).sum())
-    return draft.model_copy(update={"requests": params.requests_per_step + warmup})
+    def run(rate: float, scenario: ScenarioParams, certain_failure: CertainFailure) -> ServedRun:
+        log = logs / f"{name}-{rate:.2f}.log"
+        if params.loadtest.target == "cluster":
+            return cluster_served_run(name, name, built, params, "capacity", scenario, texts, WARMUP_REQUESTS, log)
+        return served_run(name, built, home, log, params, scenario, texts, WARMUP_REQUESTS, scrape_interval_s=5.0,
+                          stop_when=certain_failure)
 
-
-def censored_p99(measured: pd.DataFrame) -> float:
-    """p99 latency from the schedule with every failed request (timeouts, errors, shed 503s answered fast)
-    counted as slower than any served one, as the compare stage censors them."""
-    latencies = np.where(measured["outcome"] == "ok", measured["latency_ms"].to_numpy(float), np.inf)
-    return float(np.percentile(latencies, 99, method="higher")) if len(latencies) else float("inf")
-
-
-def offered_rate(measured: pd.DataFrame) -> float | None:
-    """Requests per second the seeded schedule realised over the measured requests (a draw is 2-5 % off nominal)."""
-    span = float(measured["scheduled_s"].max() - measured["scheduled_s"].min()) if len(measured) > 1 else 0.0
-    return (len(measured) - 1) / span if span > 0 else None
-
-
-def probe(name: str, built: BuiltService, home: Path, logs: Path, params: Params, texts: list[str],
-          rate: float) -> tuple[bool, CapacityStep]:
-    """One step of the search: a fresh server, one run at ``rate``; pass or fail against the objective. The run
-    stops sending once its failure is certain (:mod:`stages.loadgen.decided`): an overloaded step is decided in
-    seconds instead of draining a backlog of timeouts."""
-    objective = params.capacity
-    certain_failure = CertainFailure(warmup_s=objective.warmup_s, bound_ms=objective.slo_p99_ms, quantile=0.99,
-                                     max_error_rate=objective.max_error_rate)
-    log, scenario = logs / f"{name}-{rate:.2f}.log", step_scenario(rate, objective)
-    if params.loadtest.target == "cluster":  # the whole step runs: generator pods cannot stop one another early
-        served = cluster_served_run(name, name, built, params, "capacity", scenario, texts, WARMUP_REQUESTS, log)
-    else:
-        served = served_run(name, built, home, log, params, scenario, texts, WARMUP_REQUESTS, scrape_interval_s=5.0,
-                            stop_when=certain_failure)
-    measured = served.records[~served.records["warmup"]]
-    lost = measured.loc[measured["outcome"] == "lost", "error"]
-    if len(lost):
-        raise ServebenchError(f"capacity: {name} at {rate:.2f}/s: {lost.iloc[0]}; a step that lost requests decides "
-                              "nothing: rerun the stage")
-    sent = measured[measured["outcome"] != "not_sent"]
-    ok = sent[sent["outcome"] == "ok"]
-    failed = len(sent) - len(ok)
-    stopped = len(sent) < len(measured)
-    p99 = censored_p99(measured)
-    error_rate = failed / max(len(sent), 1)
-    passed = not stopped and p99 <= objective.slo_p99_ms and error_rate <= objective.max_error_rate
-    offered = offered_rate(measured)
-    good = int((ok["latency_ms"] <= objective.slo_p99_ms).sum())
-    verdict = f"fail, certain after {len(sent)} of {len(measured)}" if stopped else "pass" if passed else "fail"
-    print(f"capacity: {name} at {rate:.2f}/s (offered {offered or float('nan'):.2f}/s): p99 {p99:.0f} ms, errors "
-          f"{error_rate:.1%}{stolen_note(served.usage.stolen)} -> {verdict}", file=sys.stderr, flush=True)
-    return passed, CapacityStep(rate=rate, offered_per_s=offered, measured=len(sent), failed=failed,
-                                error_rate=error_rate, p99_ms=p99 if np.isfinite(p99) else None,
-                                p50_ms=float(ok["latency_ms"].median()) if len(ok) else None,
-                                goodput_per_s=good * offered / len(sent) if offered and not stopped else None,
-                                passed=passed, p99_claim=len(measured) >= P99_CLAIM_MIN_REQUESTS,
-                                unsent=len(measured) - len(sent), cpu_stolen=served.usage.stolen)
-
-
-def start_rate(name: str, params: CapacityParams, limits: Limits | None) -> float:
-    """The first step's rate: fixed in params, or the service's saturation throughput measured by ``limits``."""
-    if params.start_rate != "saturation":
-        return params.start_rate
-    if limits is None or name not in limits.services:  # limits measures the same services as capacity
-        raise ServebenchError(f"capacity.start_rate: saturation needs {name!r} in {LIMITS_JSON} (run the limits "
-                              "stage), or give capacity.start_rate a rate in req/s")
-    return round(limits.services[name].served.saturation.throughput_per_s, 2)
-
-
-def find_capacity(name: str, built: BuiltService, home: Path, logs: Path, params: Params,
-                  texts: list[str], start: float) -> ServiceCapacity:
-    found = bracket_search(lambda rate: probe(name, built, home, logs, params, texts, rate),
-                           start=start, growth=params.capacity.growth, precision=params.capacity.precision,
-                           max_probes=params.capacity.max_steps, min_rate=params.capacity.min_rate)
-    steps = [step.detail for step in found.probes]
-    best = next((step for step in steps if step.passed and step.rate == found.passed), None)
-    if found.passed is None:
-        print(f"capacity: {name} met the objective at no rate from {start:.2f} down to {steps[-1].rate:.2f} req/s "
-              f"(capacity.min_rate {params.capacity.min_rate:g})", file=sys.stderr, flush=True)
-    return ServiceCapacity(variant=built.variant, start_rate=start,
-                           capacity_per_s=None if best is None else best.offered_per_s or best.rate,
-                           claim_holds=best is not None and best.p99_claim,
-                           bracket=[found.passed, found.failed], steps=steps,
-                           short_steps=sum(not step.p99_claim for step in steps))
+    return run
 
 
 def main() -> None:
@@ -150,18 +49,18 @@ def main() -> None:
     bentos = read_result(args.bentos, Bentos)
     texts = read_corpus(args.dataset / CORPUS_FILE)
     limits = read_result(args.limits, Limits) if params.capacity.start_rate == "saturation" else None
-    services = {name: find_capacity(name, bentos.services[name], Path(bentos.bentoml_home), args.logs, params, texts,
-                                    start_rate(name, params.capacity, limits))
-                for name in params.loadtest.services}
-    base, opt = (services[name].capacity_per_s if name in services else None for name in ("baseline", "optimized"))
-    result = Capacity(slo_p99_ms=params.capacity.slo_p99_ms, max_error_rate=params.capacity.max_error_rate,
-                      services=services, ratio=opt / base if base and opt else None)
+    home = Path(bentos.bentoml_home)
+    result = capacity_of({name: find_capacity(name, bentos.services[name].variant,
+                                              step_runner(name, bentos.services[name], home, args.logs, params, texts),
+                                              params.capacity, start_rate(name, params.capacity, limits))
+                          for name in params.loadtest.services}, params.capacity)
     write_result(args.out, result)
+
     def rate(value: float | None) -> str:
         return "none" if value is None else f"{value:.2f}"
 
     brackets = ", ".join(f"{name} {rate(s.capacity_per_s)} req/s (bracket {[rate(v) for v in s.bracket]})"
-                         for name, s in services.items())
+                         for name, s in result.services.items())
     ratio = "n/a" if result.ratio is None else f"{result.ratio:.2f}x"
     print(f"capacity: {brackets}; ratio {ratio} -> {args.out}")
 

@@ -12,6 +12,7 @@ import pytest
 from helpers import build_bentos
 
 from stages.common.cpu_steal import STARVED_SHARE, StealMeter
+from stages.common.net import free_port
 from stages.common.params import (
     DataParams,
     ExportParams,
@@ -21,12 +22,11 @@ from stages.common.params import (
     StandinParams,
     TokenizerParams,
 )
-from stages.convert import convert_variant
-from stages.dataset import build_dataset
-from stages.download import download_model
-from stages.export import export_stage
 from stages.loadgen.nullserver import start_null_server
-from stages.serving.server import free_port
+from stages.model.convert import convert_variant
+from stages.model.dataset import build_dataset
+from stages.model.download import download_model
+from stages.model.export import export_stage
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ import yaml
 
 from stages.common.io import write_result
 from stages.common.params import parse_params
-from stages.validate import validate_variants
+from stages.model.validation import validate_variants
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Serving settings of the tiny stand-in Bentos the tests build: one thread, small requests, batching on.

@@ -7,12 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stages.capacity import censored_p99, offered_rate, step_scenario
+from stages.common.errors import ServebenchError
 from stages.common.params import CapacityParams, ScenarioParams
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import ClientConfig, run_open_loop
 from stages.loadgen.decided import CertainFailure, breaches_that_fail
 from stages.loadgen.payloads import arrival_spec
+from stages.serving.capacity import censored_p99, judge_step, offered_rate, step_scenario
 
 
 @pytest.mark.parametrize("rate", [3.72, 15.19, 91.33, 250.0])
@@ -70,3 +71,38 @@ def test_a_step_within_the_objective_sends_everything(null_server: str) -> None:
     records, _ = run_open_loop(f"{null_server}/slow?ms=5", schedule, [b"{}"] * len(schedule),
                                ClientConfig(timeout_s=10.0), 0.5, stop_when=rule)
     assert (records["outcome"] == "ok").all()
+
+
+def step_records(latencies_ms: list[float], outcomes: list[str], gap_s: float = 0.1) -> pd.DataFrame:
+    return pd.DataFrame({"scheduled_s": np.arange(len(outcomes)) * gap_s, "latency_ms": latencies_ms,
+                         "outcome": outcomes, "error": ""})
+
+
+def test_a_step_passes_within_the_objective_and_reports_its_figures() -> None:
+    objective = CapacityParams(slo_p99_ms=100.0, max_error_rate=0.01)
+    passed, step = judge_step(5.0, step_records([20.0] * 99 + [90.0], ["ok"] * 100), objective, stolen=0.1)
+    assert passed and step.p99_ms == 90.0 and step.p50_ms == 20.0 and step.failed == 0
+    assert step.offered_per_s == pytest.approx(10.0) and step.goodput_per_s == pytest.approx(10.0)
+    assert not step.p99_claim and step.unsent == 0 and step.cpu_stolen == 0.1  # 100 < 459 requests
+
+
+def test_a_step_fails_on_its_error_share_even_with_fast_answers() -> None:
+    objective = CapacityParams(slo_p99_ms=100.0, max_error_rate=0.01)
+    outcomes = ["ok"] * 97 + ["http_error"] * 3  # 3 % failed, answered in 2 ms
+    passed, step = judge_step(5.0, step_records([20.0] * 97 + [2.0] * 3, outcomes), objective)
+    assert not passed and step.failed == 3 and step.error_rate == pytest.approx(0.03)
+    assert step.p99_ms is None  # censored: the failures are the slowest, so no finite p99
+
+
+def test_a_step_that_stopped_sending_fails_and_claims_no_goodput() -> None:
+    objective = CapacityParams(slo_p99_ms=100.0, max_error_rate=0.5)
+    outcomes = ["ok"] * 60 + ["not_sent"] * 40
+    passed, step = judge_step(5.0, step_records([20.0] * 100, outcomes), objective)
+    assert not passed and step.measured == 60 and step.unsent == 40 and step.goodput_per_s is None
+
+
+def test_a_step_that_lost_requests_decides_nothing() -> None:
+    records = step_records([20.0] * 10, ["ok"] * 9 + ["lost"])
+    records.loc[9, "error"] = "generator pod 1 never started"
+    with pytest.raises(ServebenchError, match="generator pod 1 never started"):
+        judge_step(5.0, records, CapacityParams())

@@ -20,6 +20,7 @@ from helpers import run_module, write_params
 
 from stages.cluster.run import cluster_served_run
 from stages.cluster.shard_log import ShardLogError, ShardResult, decode, encode
+from stages.common.net import free_port
 from stages.common.params import Params, ScenarioParams
 from stages.common.results import BuiltService
 from stages.loadgen.arrivals import draw_schedule
@@ -28,8 +29,7 @@ from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import scenario_summary, send_scenario
 from stages.manifests.generator import generator_job, generator_policy, served_objects
-from stages.manifests.render import Served, supported_versions, validate
-from stages.serving.server import free_port
+from stages.manifests.render import ServedImage, supported_versions, validate
 
 FAKE_K8S = Path(__file__).parent / "fake_k8s"
 IMAGE = "nullbento:1"
@@ -158,7 +158,7 @@ def test_shard_logs_reject_truncated_and_damaged_copies() -> None:
 def test_the_run_manifests_validate_strictly_on_every_supported_version() -> None:
     params = cluster_params(shards=3)
     run = served_objects(params.k3s, params.loadtest.cluster, "sb-optimized-abc123",
-                         Served(IMAGE, "1", 30.0), "/classify")
+                         ServedImage(IMAGE, "1", 30.0), "/classify")
     job = generator_job(params.loadtest.cluster, params.k3s, "sb-optimized-abc123", run.url, 40.0)
     policy = generator_policy(params.loadtest.cluster, params.k3s, "sb-optimized-abc123")
     validate([*run.served, policy, job], supported_versions(params.k3s.min_kubernetes_version))

@@ -8,7 +8,7 @@ import pytest
 
 from stages.common.examples import DatasetError
 from stages.common.params import DataParams
-from stages.dataset import build_dataset, load_examples, subsample
+from stages.model.dataset import build_dataset, load_examples, subsample
 
 LABELS = ["negative", "neutral", "positive"]
 

@@ -8,9 +8,9 @@ import onnx
 import pytest
 
 from stages.common.params import ExportParams, Int8Params, RuntimeParams, TokenizerParams
-from stages.convert import convert_variant
-from stages.export import ParityError, export_stage
 from stages.model.classifier import SentimentClassifier, choose_providers
+from stages.model.convert import convert_variant
+from stages.model.export import ParityError, export_stage
 from stages.model.variants import parse_variant, produced_variants
 
 TEXTS = ["I love this!", "worst day ever, everything broke", "the meeting is at 3pm", "meh " * 40]

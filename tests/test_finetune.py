@@ -28,10 +28,10 @@ from stages.common.params import (
     TokenizerParams,
     parse_params,
 )
-from stages.convert import convert_variant
-from stages.download import download_model
-from stages.export import export_stage
 from stages.model.classifier import SentimentClassifier
+from stages.model.convert import convert_variant
+from stages.model.download import download_model
+from stages.model.export import export_stage
 from stages.model.finetune import FinetuneError, finetune, resolve_base
 from stages.model.variants import parse_variant
 from stages.serving.server import BentoServer

@@ -11,7 +11,7 @@ import pytest
 from stages.common.errors import ServebenchError
 from stages.common.params import LoadgenParams, Params, ParamsError, ScenarioParams, parse_params
 from stages.common.results import LoadtestRun, OfferedLoad
-from stages.loadtest import Scenario, require_measured, run_folder, run_order, scenario_arms, sizing
+from stages.experiment.loadtest import Scenario, require_measured, run_folder, run_order, scenario_arms, sizing
 from stages.stats.calibration import CASES, Noise, synthetic_load_test, synthetic_scenario
 from stages.stats.samples import ScenarioRuns
 

@@ -77,8 +77,8 @@ def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built:
         run = faulted_run(f"{proxy.url}{CLASSIFY}", LOAD, TEXTS, 5.0, partial(inject, fault, Target(server, proxy),
                                                                            FAULTS))
     figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=2.0, max_recovery_s=8.0)
-    assert figures["scheduled"] == figures["recorded"] and figures["steady_state_before"]["held"]
-    assert figures["verdict"] == "recovered" and figures["breaches"] > 0
+    assert figures.scheduled == figures.recorded and figures.steady_state_before.held
+    assert figures.verdict == "recovered" and figures.breaches > 0
     during = run.records[run.records["scheduled_s"].between(run.fault_s + 0.1, run.fault_end_s - 0.6)]
     if fault == "network-delay":  # 1.5 s on the way in; on the way out too when the answer leaves in the window
         assert (during["latency_ms"] >= 1400).all() and (during["outcome"] == "ok").all()
@@ -86,7 +86,7 @@ def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built:
         assert len(both_ways) and (both_ways["latency_ms"] >= 2900).all()
     else:  # held until the partition healed, counted from each request's schedule
         assert ((during["done_s"] >= run.fault_end_s - 0.05) & (during["outcome"] == "ok")).all()
-    assert 1.5 < figures["outage_s"] < 6.0
+    assert 1.5 < figures.outage_s < 6.0
 
 
 @pytest.mark.slow
@@ -99,8 +99,8 @@ def test_packet_loss_under_load_delays_requests_past_the_objective_then_stops(bu
         run = faulted_run(f"{proxy.url}{CLASSIFY}", LOAD, TEXTS, 5.0,
                           partial(inject, "packet-loss", Target(server, proxy), lossy))
     figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=2.0, max_recovery_s=8.0)
-    assert figures["scheduled"] == figures["recorded"] and figures["steady_state_before"]["held"]
-    assert figures["verdict"] == "recovered" and figures["breaches"] > 0
+    assert figures.scheduled == figures.recorded and figures.steady_state_before.held
+    assert figures.verdict == "recovered" and figures.breaches > 0
     before = run.records[run.records["scheduled_s"].between(1.0, run.fault_s - 0.5)]
     during = run.records[run.records["scheduled_s"].between(run.fault_s, run.fault_end_s - 1.0)]
     assert during["latency_ms"].median() > before["latency_ms"].median() + 150  # most requests lost a chunk

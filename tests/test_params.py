@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -7,10 +8,9 @@ from stages.common.params import ParamsError, load_params, parse_params
 REPO_PARAMS = Path(__file__).resolve().parent.parent / "params.yaml"
 
 
-def test_committed_params_file_is_valid() -> None:
+def test_committed_params_file_is_valid_and_survives_a_round_trip() -> None:
     params = load_params(REPO_PARAMS)
-    assert params.model.id == "cardiffnlp/twitter-roberta-base-sentiment-latest"
-    assert params.validate_.latency.batch_sizes == [1, 32]
+    assert parse_params(params.model_dump(by_alias=True)) == params  # what the schema reads, it writes back
 
 
 def test_committed_params_hold_the_studys_defaults_not_an_offline_runs_overrides() -> None:
@@ -93,13 +93,21 @@ def test_scenario_errors_name_the_scenario_and_its_keys() -> None:
         parse_params({"loadgen": {"scenarios": {"burst": {"rate": 0, "requests": 5}}}})
 
 
-def test_committed_scenarios_include_the_papers_three() -> None:
+def test_the_readme_describes_the_papers_scenarios_as_params_define_them() -> None:
+    """The README states the study's three workloads; they must be what `paper-*` in params.yaml sends."""
+    readme = (REPO_PARAMS.parent / "README.md").read_text().replace("\n", " ")
+    stated = re.search(r"\((?P<rate>[\d.]+) req/s; exponential, gamma shape (?P<shape1>[\d.]+) / scale "
+                       r"(?P<scale1>[\d.]+) s, gamma shape (?P<shape2>[\d.]+) / scale (?P<scale2>[\d.]+) s; "
+                       r"(?P<requests>\d+) requests each\)", readme)
+    assert stated is not None
     scenarios = load_params(REPO_PARAMS).loadgen.scenarios
-    assert (scenarios["paper-steady"].process, scenarios["paper-steady"].rate) == ("exponential", 0.5)
-    gamma = scenarios["paper-gamma-1.2"]
-    assert gamma.shape == 1.2 and 1 / (gamma.shape * gamma.rate) == pytest.approx(1.67, abs=0.01)  # scale
-    assert 1 / (scenarios["paper-gamma-0.8"].shape * scenarios["paper-gamma-0.8"].rate) == pytest.approx(2.5)
-    assert scenarios["bursty"].shape <= 0.25
+    steady, first, second = (scenarios[name] for name in ("paper-steady", "paper-gamma-1.2", "paper-gamma-0.8"))
+    assert steady.process == "exponential" and first.process == second.process == "gamma"
+    assert {steady.rate, first.rate, second.rate} == {float(stated["rate"])}
+    assert {steady.requests, first.requests, second.requests} == {int(stated["requests"])}
+    for scenario, shape, scale in ((first, "shape1", "scale1"), (second, "shape2", "scale2")):
+        assert scenario.shape == float(stated[shape])
+        assert 1 / (scenario.shape * scenario.rate) == pytest.approx(float(stated[scale]), abs=0.01)
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -130,11 +130,14 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     comparison = json.loads((results / "comparison.json").read_text())
     verdicts = {"faster", "slower", "equivalent", "inconclusive"}
     for headline in (*comparison["scenarios"].values(), comparison["aa"]):
+        assert headline["comparable"] and headline["blocks"] == 2  # two valid blocks of every arm were run
         # 1-2 s runs of a 1-thread tiny model can read "overloaded" (its latency grew): a verdict, not a ratio
-        if headline["comparable"] and not headline["p50_verdict"].startswith("overloaded: "):
-            assert headline["blocks"] == 2 and headline["p50_verdict"] in verdicts
-            assert headline["p50_ratio_ci"][0] <= headline["p50_ratio"] <= headline["p50_ratio_ci"][1]
-            assert headline["tail_verdict"].startswith("too few requests: a run needs >= 44")
+        if headline["p50_verdict"].startswith("overloaded: "):
+            assert headline["overloaded"]  # names the arm whose queue grew
+            continue
+        assert headline["p50_verdict"] in verdicts
+        assert headline["p50_ratio_ci"][0] <= headline["p50_ratio"] <= headline["p50_ratio_ci"][1]
+        assert headline["tail_verdict"].startswith("too few requests: a run needs >= 44")
     assert comparison["aa"]["p50_verdict"] != "faster"  # the same Bento twice
     calibration = json.loads((results / "calibration.json").read_text())
     assert calibration["blocks"] == 2 and calibration["trials"] == 20

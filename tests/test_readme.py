@@ -62,5 +62,7 @@ def test_every_readme_override_passes_the_params_check(overrides: list[str]) -> 
         section = params
         for part in parents:
             section = section[part]
+        assert leaf in section, f"{key}: the README sets a knob params.yaml does not have"
         section[leaf] = yaml.safe_load(value)
-    parse_params(params)
+    committed = parse_params(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()))
+    assert parse_params(params) != committed  # the example changes something

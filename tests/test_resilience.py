@@ -14,14 +14,14 @@ from stages.common.artifacts import WORKERS_ENV
 from stages.common.errors import ServebenchError
 from stages.common.params import K3sParams, ResilienceParams, ScenarioParams
 from stages.common.results import FaultRecovery
+from stages.experiment.resilience import summarize_fault
 from stages.faults.cgroups import controller as cgroup_controller
 from stages.faults.local import Target, inject, unavailable, worker_pids
 from stages.faults.recovery import recovery
 from stages.faults.run import busy_instants, faulted_run
-from stages.manifests.render import ManifestError, Served, render, supported_versions, validate
+from stages.manifests.render import ManifestError, ServedImage, render, supported_versions, validate
 from stages.manifests.sizing import millicores, node_fit, require_fit
 from stages.reporting.series import fault_timeline, fault_timelines
-from stages.resilience import summarize_fault
 from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
 
@@ -48,13 +48,13 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
     last_send = scheduled[scheduled <= run.fault_s].max()  # the fault lands just after a send, not in a gap
     assert 0 < run.fault_s - last_send < min(0.05, float(scheduled.diff().median()))
     figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
-    assert figures["steady_state_before"]["held"] and figures["steady_state_before"]["requests"] > 10
-    assert figures["scheduled"] == figures["recorded"] == len(run.records) > 200  # nothing lost
-    assert figures["failed"] == sum(figures["failed_by_outcome"].values())
+    assert figures.steady_state_before.held and figures.steady_state_before.requests > 10
+    assert figures.scheduled == figures.recorded == len(run.records) > 200  # nothing lost
+    assert figures.failed == sum(figures.failed_by_outcome.values())
     # The outage shows: the request in flight fails, or (when the kill beat it to the worker) it and the next ones
     # wait for the respawned worker past the 1 s objective; either way the steady state breaks, then returns.
-    assert figures["verdict"] == "recovered" and figures["outage_start_s"] is not None
-    assert figures["time_to_first_success_s"] is not None  # it came back without help
+    assert figures.verdict == "recovered" and figures.outage_start_s is not None
+    assert figures.time_to_first_success_s is not None  # it came back without help
     measured = run.records[~run.records["warmup"]]
     assert (measured[measured["scheduled_s"] > measured["scheduled_s"].max() - 3]["outcome"] == "ok").all()
 
@@ -71,9 +71,9 @@ def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: di
     # Each waited until SIGCONT, counted from its own scheduled time.
     assert (during["latency_ms"] >= (run.fault_end_s - during["scheduled_s"]) * 1e3 - 50).all()
     figures = recovery(records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
-    assert figures["failed"] == 0 and figures["verdict"] == "recovered"
+    assert figures.failed == 0 and figures.verdict == "recovered"
     # The outage runs from the first request held past 1 s to the answer of the last one: about the freeze.
-    assert 0.8 < figures["outage_s"] < 2.6 and figures["time_to_recovery_s"] >= 1.0
+    assert 0.8 < figures.outage_s < 2.6 and figures.time_to_recovery_s >= 1.0
 
 
 @pytest.mark.slow
@@ -98,8 +98,8 @@ def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Pat
     throttled = next(action for action in run.log.actions if "throttled periods" in action)
     assert int(throttled.split("after ")[1].split()[0]) > 0, throttled
     figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
-    assert figures["verdict"] == "recovered" and figures["breaches"] > 0
-    assert figures["scheduled"] == figures["recorded"]
+    assert figures.verdict == "recovered" and figures.breaches > 0
+    assert figures.scheduled == figures.recorded
 
 
 @pytest.mark.slow
@@ -127,8 +127,8 @@ def test_a_memory_limit_below_new_allocations_oom_kills_the_worker_then_lets_it_
     kills = next(action for action in run.log.actions if "OOM kills" in action)
     assert int(kills.split("after ")[1].split()[0]) >= 1, kills
     figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
-    assert figures["verdict"] == "recovered" and figures["breaches"] > 0
-    assert figures["scheduled"] == figures["recorded"]
+    assert figures.verdict == "recovered" and figures.breaches > 0
+    assert figures.scheduled == figures.recorded
 
 
 def hand_made_run(step: float = 0.5, end: float = 10.0) -> pd.DataFrame:
@@ -142,27 +142,29 @@ def test_recovery_figures_on_a_hand_made_run() -> None:
     frame.loc[frame["scheduled_s"].isin([5.0, 5.5, 6.0]), "outcome"] = "connection_error"
     frame.loc[9, ["done_s", "latency_ms"]] = [6.0, 1500.0]  # sent at 4.5, in flight at the fault, answered late
     figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
-    assert figures["failed"] == 3 and figures["failed_by_outcome"]["connection_error"] == 3
-    assert figures["error_window_s"] == {"first": 5.0, "last": pytest.approx(6.1), "length": pytest.approx(1.1)}
-    assert figures["p99_before_ms"] == 100.0  # the request the fault hit completed after it: not "before"
-    assert figures["in_flight_at_fault"] == {"count": 1, "outcomes": {**{k: 0 for k in figures["failed_by_outcome"]},
-                                                                       "ok": 1}}
-    assert figures["steady_state_before"] == {"requests": 7, "breaches": 0, "held": True}  # 1.0 ... 4.0
-    assert figures["outage_start_s"] == 0.0  # the request in flight at the fault, answered beyond the SLO
-    assert figures["breaches"] == 4 and figures["relapses"] == 0
-    assert figures["time_to_first_success_s"] == pytest.approx(6.6 - 4.8)  # request at 6.5 answered at 6.6
+    assert figures.failed == 3 and figures.failed_by_outcome["connection_error"] == 3
+    window = figures.error_window_s
+    assert window is not None and window.model_dump() == {"first": 5.0, "last": pytest.approx(6.1),
+                                                          "length": pytest.approx(1.1)}
+    assert figures.p99_before_ms == 100.0  # the request the fault hit completed after it: not "before"
+    assert figures.in_flight_at_fault.model_dump() == {
+        "count": 1, "outcomes": {**{k: 0 for k in figures.failed_by_outcome}, "ok": 1}}
+    assert figures.steady_state_before.model_dump() == {"requests": 7, "breaches": 0, "held": True}  # 1.0 ... 4.0
+    assert figures.outage_start_s == 0.0  # the request in flight at the fault, answered beyond the SLO
+    assert figures.breaches == 4 and figures.relapses == 0
+    assert figures.time_to_first_success_s == pytest.approx(6.6 - 4.8)  # request at 6.5 answered at 6.6
     # Good requests only from the one scheduled at 6.5, answered at 6.6; the last breach, at 6.0, failed at 6.1.
-    assert figures["time_to_recovery_s"] == pytest.approx(1.8) and figures["outage_s"] == pytest.approx(1.3)
-    assert figures["time_to_recovery_s"] >= figures["time_to_first_success_s"]  # one clock: answers
-    assert figures["verdict"] == "recovered" and figures["observed_after_s"] == pytest.approx(4.7)
+    assert figures.time_to_recovery_s == pytest.approx(1.8) and figures.outage_s == pytest.approx(1.3)
+    assert figures.time_to_recovery_s >= figures.time_to_first_success_s  # one clock: answers
+    assert figures.verdict == "recovered" and figures.observed_after_s == pytest.approx(4.7)
 
 
 def test_one_success_between_failures_is_not_a_recovery() -> None:
     frame = hand_made_run()
     frame.loc[frame["scheduled_s"].isin([5.0, 5.5, 6.5]), "outcome"] = "timeout"  # 6.0 succeeds alone
     figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
-    assert figures["time_to_recovery_s"] == pytest.approx(7.1 - 4.8)  # the request at 7.0, answered at 7.1
-    assert figures["outage_s"] == pytest.approx(6.6 - 5.0) and figures["time_to_first_success_s"] == pytest.approx(1.3)
+    assert figures.time_to_recovery_s == pytest.approx(7.1 - 4.8)  # the request at 7.0, answered at 7.1
+    assert figures.outage_s == pytest.approx(6.6 - 5.0) and figures.time_to_first_success_s == pytest.approx(1.3)
 
 
 def test_an_outage_that_starts_late_is_measured_from_its_start() -> None:
@@ -170,38 +172,38 @@ def test_an_outage_that_starts_late_is_measured_from_its_start() -> None:
     frame = hand_made_run(step=0.25, end=40.0)
     frame.loc[frame["scheduled_s"].between(15.0, 29.99), "outcome"] = "connection_error"
     figures = recovery(frame, fault_s=10.0, slo_ms=150.0, healthy_s=2.0, max_recovery_s=30.0)
-    assert figures["outage_start_s"] == pytest.approx(5.0)
-    assert figures["time_to_first_success_s"] == pytest.approx(20.1)  # not the 0.1 s of the first request after it
-    assert figures["time_to_recovery_s"] == pytest.approx(20.1) and figures["outage_s"] == pytest.approx(14.85)
-    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=10.0)["verdict"] == "not recovered"
+    assert figures.outage_start_s == pytest.approx(5.0)
+    assert figures.time_to_first_success_s == pytest.approx(20.1)  # not the 0.1 s of the first request after it
+    assert figures.time_to_recovery_s == pytest.approx(20.1) and figures.outage_s == pytest.approx(14.85)
+    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=10.0).verdict == "not recovered"
     frame.loc[frame["scheduled_s"] >= 38.0, "outcome"] = "timeout"  # failing again at the end: a relapse
     relapsed = recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=30.0)
-    assert relapsed["verdict"] == "recovered" and relapsed["relapses"] == 8
+    assert relapsed.verdict == "recovered" and relapsed.relapses == 8
 
 
 def test_a_run_too_short_to_decide_is_not_observed_long_enough() -> None:
     frame = hand_made_run(step=0.25, end=20.0)
     frame.loc[frame["scheduled_s"] >= 12.0, "outcome"] = "connection_error"  # failing until the run ends
-    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=15.0)["verdict"] == "not observed long enough"
-    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=5.0)["verdict"] == "not recovered"
+    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=15.0).verdict == "not observed long enough"
+    assert recovery(frame, 10.0, 150.0, 2.0, max_recovery_s=5.0).verdict == "not recovered"
 
 
 def test_a_fault_nobody_noticed_holds_the_steady_state() -> None:
     figures = recovery(hand_made_run(), fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
-    assert figures["verdict"] == "held" and figures["outage_start_s"] is None and figures["breaches"] == 0
-    assert figures["time_to_first_success_s"] is None and figures["time_to_recovery_s"] == 0.0
+    assert figures.verdict == "held" and figures.outage_start_s is None and figures.breaches == 0
+    assert figures.time_to_first_success_s is None and figures.time_to_recovery_s == 0.0
 
 
 def test_a_service_unhealthy_before_the_fault_fails_the_steady_state_check() -> None:
     frame = hand_made_run()
     frame.loc[frame["scheduled_s"] == 2.0, "latency_ms"] = 400.0
     figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
-    assert figures["steady_state_before"] == {"requests": 8, "breaches": 1, "held": False}  # 1.0 ... 4.5
+    assert figures.steady_state_before.model_dump() == {"requests": 8, "breaches": 1, "held": False}  # 1.0 ... 4.5
 
 
 def test_rendered_manifests_validate_and_carry_the_operational_settings() -> None:
     params = K3sParams()
-    served = Served(image="servebench-optimized:abc123", version="abc123", timeout_s=30.0)
+    served = ServedImage(image="servebench-optimized:abc123", version="abc123", timeout_s=30.0)
     versions = supported_versions(params.min_kubernetes_version)
     assert versions[0] == "1.30.0" and len(versions) >= 2  # from the declared minimum to the newest known
     for replicas in (1, 2):
@@ -254,7 +256,7 @@ def test_a_sizing_whose_rollout_would_not_fit_the_node_is_refused() -> None:
 
 
 def test_a_manifest_with_an_invalid_field_fails_validation() -> None:
-    objects = render(K3sParams(), Served(image="x:1", version="1", timeout_s=30.0), 1)
+    objects = render(K3sParams(), ServedImage(image="x:1", version="1", timeout_s=30.0), 1)
     broken = copy.deepcopy(objects)
     broken[2]["spec"]["template"]["spec"]["containers"][0]["resources"]["limitz"] = {"cpu": "1"}
     with pytest.raises(ManifestError, match="Deployment servebench-optimized"):
@@ -293,9 +295,10 @@ def test_faults_strike_at_seeded_distinct_busy_instants() -> None:
 def test_a_fault_summary_counts_only_repeats_in_steady_state_and_says_how_many() -> None:
     def run(failed: int, recovery_s: float | None, verdict: str, steady: bool = True) -> FaultRecovery:
         figures = recovery(hand_made_run(), fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
-        figures |= {"failed": failed, "time_to_recovery_s": recovery_s, "verdict": verdict,
-                    "steady_state_before": {"requests": 7, "breaches": 0 if steady else 2, "held": steady}}
-        return FaultRecovery(fault_at_s=4.8, fault_end_s=4.9, actions=[], **figures, generator_audit_valid=True,
+        changed = figures.model_dump() | {
+            "failed": failed, "time_to_recovery_s": recovery_s, "verdict": verdict,
+            "steady_state_before": {"requests": 7, "breaches": 0 if steady else 2, "held": steady}}
+        return FaultRecovery(fault_at_s=4.8, fault_end_s=4.9, actions=[], **changed, generator_audit_valid=True,
                              generator_audit_reasons=[], timeline="x.png")
 
     runs = [run(3, 2.0, "recovered"), run(9, None, "not recovered"), run(0, 0.0, "held"),
@@ -330,21 +333,22 @@ def test_a_request_in_flight_at_the_fault_that_fails_starts_the_outage() -> None
     frame = hand_made_run()
     frame.loc[9, ["outcome", "done_s"]] = ["connection_error", 5.0]  # sent at 4.5, killed with the fault at 4.8
     figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
-    assert figures["outage_start_s"] == 0.0 and figures["time_to_first_success_s"] == pytest.approx(0.3)
-    assert figures["outage_s"] == pytest.approx(0.2)  # 4.8 -> the failure's end at 5.0: not a 2 s window
-    assert figures["time_to_recovery_s"] == pytest.approx(0.3) and figures["verdict"] == "recovered"
+    assert figures.outage_start_s == 0.0 and figures.time_to_first_success_s == pytest.approx(0.3)
+    assert figures.outage_s == pytest.approx(0.2)  # 4.8 -> the failure's end at 5.0: not a 2 s window
+    assert figures.time_to_recovery_s == pytest.approx(0.3) and figures.verdict == "recovered"
 
 
 def test_each_repeat_draws_its_own_schedule_and_instant() -> None:
+    from stages.experiment.resilience import fault_instant, repeat_scenario
     from stages.loadgen.arrivals import draw_schedule
     from stages.loadgen.payloads import arrival_spec
-    from stages.resilience import fault_instant, repeat_scenario
 
     settings = ResilienceParams()
     loads = [repeat_scenario(LOAD, repeat) for repeat in (1, 2, 3)]
     assert loads[0] == LOAD and len({load.seed for load in loads}) == 3
     schedules = [draw_schedule(arrival_spec(load)) for load in loads]
     assert not np.array_equal(schedules[0][:20], schedules[1][:20])
-    instants = [fault_instant(load, settings, "freeze", repeat) for repeat, load in enumerate(loads, start=1)]
+    instants = [fault_instant(schedule, settings, "freeze", repeat)
+                for repeat, schedule in enumerate(schedules, start=1)]
     assert all(instant in schedule for instant, schedule in zip(instants, schedules, strict=True))
-    assert instants == [fault_instant(load, settings, "freeze", r) for r, load in enumerate(loads, start=1)]
+    assert instants == [fault_instant(schedule, settings, "freeze", r) for r, schedule in enumerate(schedules, start=1)]

@@ -60,8 +60,12 @@ def test_head_calibration_is_blind_to_last_bit_differences_between_cpus() -> Non
 
 def test_the_stand_in_is_byte_identical_across_builds_and_thread_counts(tmp_path) -> None:
     hashes = set()
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        out = build_standin(StandinParams(size="tiny"), tmp_path / f"t{threads}")
-        hashes.add(hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest())
+    threads_before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out = build_standin(StandinParams(size="tiny"), tmp_path / f"t{threads}")
+            hashes.add(hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest())
+    finally:
+        torch.set_num_threads(threads_before)  # later tests in this process time with the default
     assert len(hashes) == 1

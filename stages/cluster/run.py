@@ -46,7 +46,7 @@ from stages.manifests.generator import (
     generator_policy,
     served_objects,
 )
-from stages.manifests.render import Served
+from stages.manifests.render import ServedImage
 from stages.serving.metrics import TIMELINE_COLUMNS, delta, parse_metrics
 from stages.serving.runs import ServedRun
 
@@ -142,7 +142,7 @@ def collect(kubectl: Kubectl, name: str, shards: int) -> list[Shard]:
 def lost_records(schedule: np.ndarray, index: int, shards: int, warmup_s: float, reason: str) -> pd.DataFrame:
     """A lost shard's rows: every request it held, outcome ``lost``, the reason as its error."""
     rows = np.arange(index, len(schedule), shards)
-    recorder = RunRecorder(schedule[rows], rows)
+    recorder = RunRecorder(schedule[rows], rows.tolist())
     recorder.outcome[:] = LOST
     recorder.error = dict.fromkeys(range(len(rows)), f"generator shard {index} lost: {reason}")
     return recorder.frame(warmup_s)
@@ -188,7 +188,7 @@ def cluster_served_run(service: str, arm: str, built: BuiltService, params: Para
     kubectl = Kubectl(cluster.context, cluster.namespace, "loadtest.cluster")
     kubectl.require_context()
     name = run_name(arm)
-    served = Served(built.bento, built.bento.split(":")[-1], getattr(params.serve, service).timeout_s)
+    served = ServedImage(built.bento, built.bento.split(":")[-1], getattr(params.serve, service).timeout_s)
     objects = served_objects(params.k3s, cluster, name, served, CLASSIFY)
     schedule = draw_schedule(arrival_spec(settings))
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ folder (``<split>_text.txt`` and ``<split>_labels.txt``, one item per line, opti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def read_tweeteval_folder(folder: Path, split: str, label_names: list[str]) -> p
 
 def read_table(path: Path) -> pd.DataFrame:
     """A parquet, CSV or JSONL file with ``text`` and ``label`` columns."""
-    readers = {
+    readers: dict[str, Callable[[Path], pd.DataFrame]] = {
         ".parquet": pd.read_parquet,
         ".csv": pd.read_csv,
         ".jsonl": lambda p: pd.read_json(p, lines=True),

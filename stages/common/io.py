@@ -38,3 +38,8 @@ def read_result(path: Path, model: type[M]) -> M:
         problems = [f"{'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
                     for error in exc.errors()]
         raise ResultFileError(f"{path}: does not match {model.__name__}: " + "; ".join(problems[:5])) from None
+
+
+def read_optional_result(path: Path, model: type[M]) -> M | None:
+    """:func:`read_result` of a file an optional stage writes; None when that stage has not run."""
+    return read_result(path, model) if path.is_file() else None

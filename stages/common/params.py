@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from stages.common.errors import ServebenchError
 
@@ -736,7 +737,7 @@ def _shown(value: Any) -> str:
     return "" if isinstance(value, dict) or len(text) > 80 else f" = {text}"
 
 
-def _describe(errors: list[dict[str, Any]], source: str) -> list[str]:
+def _describe(errors: list[ErrorDetails], source: str) -> list[str]:
     """One line per offending key: the key, the value, what is allowed; the alternatives of a union merged."""
     lines: dict[str, list[str]] = {}
     for error in errors:
@@ -771,7 +772,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
             seen.add(key)

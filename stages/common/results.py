@@ -8,6 +8,8 @@ ones ``dvc metrics show`` and ``dvc exp show`` read.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -126,7 +128,7 @@ class Saturation(Result):
     ramp: list[RampStep] = []
 
 
-class Served(Result):
+class ServedLimits(Result):
     low_load_latency_ms: LatencyStats
     saturation: Saturation
     low_load_after_saturation_latency_ms: LatencyStats
@@ -148,7 +150,7 @@ class ServiceLimits(Result):
     start_breakdown_s: dict[str, float] | None = None  # where the cold start went (stages/serving/startup.py)
     batching: dict[str, bool | int | float | None]
     raw: RawLimit
-    served: Served
+    served: ServedLimits
     rounds: list[LimitsRound]
     overhead_ms: float
     saturation_efficiency: float
@@ -258,7 +260,7 @@ class LoadtestIndex(Result):
     variants: dict[str, str]
     standin: bool
     runs: list[LoadtestRun]
-    environment: dict[str, object]
+    environment: dict[str, Any]  # free-form: stages/common/environment.py
     offered: OfferedLoad | None = None
 
 
@@ -313,13 +315,10 @@ class SteadyBefore(Result):
     held: bool
 
 
-class FaultRecovery(Result):
-    """One faulted run; times in seconds of the run's clock, ``*_s`` durations from the fault
-    (definitions: :mod:`stages.faults.recovery`)."""
+class RunRecovery(Result):
+    """What a fault did to one run's requests, from its records alone (definitions: :mod:`stages.faults.recovery`);
+    times in seconds of the run's clock, ``*_s`` durations from the fault."""
 
-    fault_at_s: float
-    fault_end_s: float
-    actions: list[str]
     scheduled: int
     recorded: int
     measured: int
@@ -338,6 +337,20 @@ class FaultRecovery(Result):
     relapses: int  # breaches after the recovery
     verdict: str  # held | recovered (within resilience.max_recovery_s) | not observed long enough | not recovered
     in_flight_at_fault: InFlight
+
+    @property
+    def outage_end_s(self) -> float | None:
+        if self.outage_s is None or self.outage_start_s is None:
+            return None
+        return self.outage_start_s + self.outage_s
+
+
+class FaultRecovery(RunRecovery):
+    """One faulted run: its recovery, the fault's own times and actions, the generator's audit."""
+
+    fault_at_s: float
+    fault_end_s: float
+    actions: list[str]
     generator_audit_valid: bool
     generator_audit_reasons: list[str]
     timeline: str

@@ -109,7 +109,7 @@ def confined(pids: list[int], name: str, limit: int, group_name: str) -> Iterato
             with contextlib.suppress(ProcessLookupError, FileNotFoundError, OSError):
                 (origin / "cgroup.procs").write_text(str(pid))
         server_home = origins[pids[0]] if pids else found.parent()
-        for pid in (group / "cgroup.procs").read_text().split():  # workers born inside meanwhile
+        for child in (group / "cgroup.procs").read_text().split():  # workers born inside meanwhile
             with contextlib.suppress(ProcessLookupError, OSError):
-                (server_home / "cgroup.procs").write_text(pid)
+                (server_home / "cgroup.procs").write_text(child)
         group.rmdir()

@@ -31,7 +31,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from stages.common.errors import ServebenchError
+from stages.common.errors import ServebenchError, present
 from stages.common.params import NODE_DISRUPTIONS, ClusterParams
 
 OPT_IN_ANNOTATION = "servebench.io/disruptions"
@@ -117,8 +117,8 @@ class Disruptor:
 
     def replicasets(self) -> list[dict]:
         """The Deployment's own ReplicaSets (owner reference to its uid)."""
-        assert self.selector is not None, "preflight() first"
-        items = self._json("get", "replicasets", "-l", self.selector).get("items", [])
+        selector = present(self.selector, "the Deployment's selector (preflight() first)")
+        items = self._json("get", "replicasets", "-l", selector).get("items", [])
         return [item for item in items if any(owner.get("uid") == self.deployment_uid
                                               for owner in item["metadata"].get("ownerReferences", []))]
 

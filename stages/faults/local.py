@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from stages.common.errors import ServebenchError
+from stages.common.errors import ServebenchError, present
 from stages.common.params import ResilienceParams
 from stages.faults.cgroups import PERIOD_US, confined, controller
 from stages.faults.proxy import FaultyProxy
@@ -75,13 +75,13 @@ def kill_worker(target: Target, log: FaultLog, _: ResilienceParams) -> None:
 
 def kill_server(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     server = target.server
-    assert server.process is not None
+    process = present(server.process, "the server process")
     pids = server.signal_tree(signal.SIGKILL)
-    server.process.wait()
-    log.note(f"SIGKILL server {server.process.pid} and its processes {pids}")
+    process.wait()
+    log.note(f"SIGKILL server {process.pid} and its processes {pids}")
     time.sleep(settings.restart_delay_s)
     server.start()
-    log.note(f"supervisor restarted the server (pid {server.process.pid})")
+    log.note(f"supervisor restarted the server (pid {present(server.process, 'the restarted server').pid})")
 
 
 def stop_start(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
@@ -95,9 +95,9 @@ def stop_start(target: Target, log: FaultLog, settings: ResilienceParams) -> Non
 
 def freeze(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     server = target.server
-    assert server.process is not None
+    process = present(server.process, "the server process")
     pids = server.signal_tree(signal.SIGSTOP)
-    log.note(f"SIGSTOP server {server.process.pid} and its processes {pids}")
+    log.note(f"SIGSTOP server {process.pid} and its processes {pids}")
     time.sleep(settings.freeze_s)
     server.signal_tree(signal.SIGCONT)
     log.note("SIGCONT")
@@ -105,8 +105,7 @@ def freeze(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
 
 def server_pids(server: BentoServer) -> list[int]:
     """The server's main process first, then every descendant."""
-    assert server.process is not None
-    return [server.process.pid, *(child.pid for child in server.descendants())]
+    return [present(server.process, "the server process").pid, *(child.pid for child in server.descendants())]
 
 
 def cpu_throttle(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
@@ -138,16 +137,15 @@ def memory_limit(target: Target, log: FaultLog, settings: ResilienceParams) -> N
 
 
 def network_delay(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
-    assert target.proxy is not None, "network faults go through a FaultyProxy"
-    with target.proxy.delayed(settings.delay_ms / 1000):
+    with present(target.proxy, "the FaultyProxy network faults go through").delayed(settings.delay_ms / 1000):
         log.note(f"{settings.delay_ms:g} ms added to every chunk both ways")
         time.sleep(settings.network_s)
     log.note("delay lifted")
 
 
 def packet_loss(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
-    assert target.proxy is not None, "network faults go through a FaultyProxy"
-    with target.proxy.lossy(settings.loss_share, settings.retransmit_ms / 1000, seed=settings.seed):
+    proxy = present(target.proxy, "the FaultyProxy network faults go through")
+    with proxy.lossy(settings.loss_share, settings.retransmit_ms / 1000, seed=settings.seed):
         log.note(f"{settings.loss_share:.0%} of chunks lost per try, resent after {settings.retransmit_ms:g} ms "
                  "(doubling)")
         time.sleep(settings.network_s)
@@ -155,8 +153,7 @@ def packet_loss(target: Target, log: FaultLog, settings: ResilienceParams) -> No
 
 
 def partition(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
-    assert target.proxy is not None, "network faults go through a FaultyProxy"
-    with target.proxy.partitioned():
+    with present(target.proxy, "the FaultyProxy network faults go through").partitioned():
         log.note("partition: nothing crosses between generator and server")
         time.sleep(settings.network_s)
     log.note("partition healed: held data and connections go through")

@@ -26,7 +26,8 @@ import threading
 import time
 from collections.abc import Iterator
 
-from stages.serving.server import free_port
+from stages.common.errors import present
+from stages.common.net import free_port
 
 CHUNK = 65536
 
@@ -69,9 +70,8 @@ class FaultyProxy:
         self.server = await asyncio.start_server(self._connection, self.host, self.port)
 
     async def _stop(self) -> None:
-        assert self.server is not None and self.healed is not None
-        self.healed.set()
-        self.server.close()
+        present(self.healed, "the proxy's healed event").set()
+        present(self.server, "the proxy's server").close()
         tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
@@ -81,10 +81,10 @@ class FaultyProxy:
         """One client connection, piped both ways. Cancelled when the proxy stops: it then ends quietly, because
         asyncio's stream server asks a finished handler for its exception, and a cancelled one raises there
         (a traceback per open connection in the stage's log)."""
-        assert self.healed is not None
+        healed = present(self.healed, "the proxy's healed event")
         self.connections += 1
         try:
-            await self.healed.wait()
+            await healed.wait()
             try:
                 server_reader, server_writer = await asyncio.open_connection(*self.target)
             except OSError:
@@ -100,13 +100,13 @@ class FaultyProxy:
         queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
 
         async def deliver() -> None:
-            assert self.healed is not None
+            healed = present(self.healed, "the proxy's healed event")
             while True:
                 due, data = await queue.get()
                 if not data:
                     break
                 await asyncio.sleep(max(due - time.monotonic(), 0.0))
-                await self.healed.wait()
+                await healed.wait()
                 writer.write(data)
                 await writer.drain()
 
@@ -151,9 +151,9 @@ class FaultyProxy:
     @contextlib.contextmanager
     def partitioned(self) -> Iterator[None]:
         """Nothing crosses while the block lasts; held data and connections go through when it ends."""
-        assert self.healed is not None
-        self.loop.call_soon_threadsafe(self.healed.clear)
+        healed = present(self.healed, "the proxy's healed event")
+        self.loop.call_soon_threadsafe(healed.clear)
         try:
             yield
         finally:
-            self.loop.call_soon_threadsafe(self.healed.set)
+            self.loop.call_soon_threadsafe(healed.set)

@@ -12,8 +12,7 @@ many failed" are exact counts. Definitions, checkable against the records:
 - **recovery**: the answer of the first good affected request that starts a healthy period: good requests only,
   for at least ``healthy_s`` of schedule (the next breach, or the end of the run, that far off or further). One
   success between failures is not a recovery. Breaches after it are counted as ``relapses``. Stamped when that
-  request was answered, as the first success is, so that recovery never precedes the first success (stamped by
-  its scheduled time, a recovery at 3.48 s preceded a first success at 4.07 s in a kill-worker run).
+  request was answered, as the first success is, so that recovery never precedes the first success.
 - **outage**: from the first breaching affected request (its scheduled time, or the fault for one in flight) to
   the end of the last breach before the recovery (its answer, or its scheduled time when it has none).
 - **time to first success**: from the fault to the first ok answer of a request scheduled at or after the outage
@@ -21,9 +20,6 @@ many failed" are exact counts. Definitions, checkable against the records:
 - **verdict**: "held" (no affected request breached), "recovered" (within ``max_recovery_s`` of the fault), "not
   recovered" (no recovery by then, and the run went on long enough to know: ``max_recovery_s + healthy_s`` of
   schedule after the fault), else "not observed long enough".
-
-A previous version judged fixed 2 s windows from the fault: any breach read as an outage of >= 2 s, and the
-outage's end was rounded up to the grid while its start was not.
 """
 
 from __future__ import annotations
@@ -31,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from stages.common.results import ErrorWindow, InFlight, RunRecovery, SteadyBefore
 from stages.loadgen.client import OUTCOMES
 
 VERDICT_ORDER = ("held", "recovered", "not observed long enough", "not recovered")  # best to worst
@@ -54,11 +51,11 @@ def affected(measured: pd.DataFrame, fault_s: float) -> pd.DataFrame:
     return measured[(measured["scheduled_s"] >= fault_s) | ~(measured["done_s"] < fault_s)]
 
 
-def steady_before(measured: pd.DataFrame, fault_s: float, slo_ms: float) -> dict:
+def steady_before(measured: pd.DataFrame, fault_s: float, slo_ms: float) -> SteadyBefore:
     """The steady-state hypothesis checked on the requests answered before the fault."""
     before = measured[(measured["scheduled_s"] < fault_s) & (measured["done_s"] < fault_s)]
     breaches = int((~good(before, slo_ms)).sum())
-    return {"requests": len(before), "breaches": breaches, "held": bool(len(before)) and breaches == 0}
+    return SteadyBefore(requests=len(before), breaches=breaches, held=bool(len(before)) and breaches == 0)
 
 
 def recovery_instant(after: pd.DataFrame, ok: pd.Series, healthy_s: float) -> tuple[float, float] | None:
@@ -82,7 +79,8 @@ def verdict_of(time_to_recovery: float | None, observed_s: float, max_recovery_s
     return "not recovered" if observed_s >= max_recovery_s + healthy_s else "not observed long enough"
 
 
-def recovery(records: pd.DataFrame, fault_s: float, slo_ms: float, healthy_s: float, max_recovery_s: float) -> dict:
+def recovery(records: pd.DataFrame, fault_s: float, slo_ms: float, healthy_s: float,
+             max_recovery_s: float) -> RunRecovery:
     """Failures by outcome, error window, steady state before, outage, time to first success and to recovery,
     relapses, verdict, in-flight fates (see the module docstring)."""
     measured = records[~records["warmup"]]
@@ -93,39 +91,44 @@ def recovery(records: pd.DataFrame, fault_s: float, slo_ms: float, healthy_s: fl
     after_good = good(after, slo_ms)
     breaching = after[~after_good]
     observed_s = float(after["scheduled_s"].max() - fault_s) if len(after) else 0.0
-    figures: dict = {"outage_start_s": None, "outage_s": None, "time_to_first_success_s": None,
-                     "time_to_recovery_s": None, "relapses": 0, "verdict": "held"}
+    outage_start_s = outage_s = first_success_s = None
+    recovery_s: float | None = 0.0
+    relapses, verdict = 0, "held"
     if len(breaching):
         outage_start = max(float(breaching["scheduled_s"].min()), fault_s)
         recovered = recovery_instant(after, after_good, healthy_s)
         succeeded = ok[ok["scheduled_s"] >= outage_start]
-        figures["outage_start_s"] = outage_start - fault_s
-        figures["time_to_first_success_s"] = float(succeeded["done_s"].min() - fault_s) if len(succeeded) else None
+        outage_start_s = outage_start - fault_s
+        first_success_s = float(succeeded["done_s"].min() - fault_s) if len(succeeded) else None
+        recovery_s = None
         if recovered is not None:
             healthy_from, answered = recovered
             during = breaching[breaching["scheduled_s"] < healthy_from]
             outage_end = float(during["done_s"].fillna(during["scheduled_s"]).max())
-            figures["outage_s"] = max(outage_end - outage_start, 0.0)
-            figures["time_to_recovery_s"] = answered - fault_s
-            figures["relapses"] = int((breaching["scheduled_s"] > healthy_from).sum())
-        figures["verdict"] = verdict_of(figures["time_to_recovery_s"], observed_s, max_recovery_s, healthy_s)
-    else:
-        figures["time_to_recovery_s"] = 0.0
+            outage_s = max(outage_end - outage_start, 0.0)
+            recovery_s = answered - fault_s
+            relapses = int((breaching["scheduled_s"] > healthy_from).sum())
+        verdict = verdict_of(recovery_s, observed_s, max_recovery_s, healthy_s)
     in_flight = records[(records["sent_s"] < fault_s) & ~(records["done_s"] < fault_s)]
-    return {
+    return RunRecovery.model_validate({
         "scheduled": len(records),
         "recorded": int((records["outcome"] != "not_sent").sum()),  # a final outcome: sent and accounted
         "measured": len(measured),
         "failed": len(failed),
         "failed_by_outcome": _outcome_counts(failed),
-        "error_window_s": ({"first": float(failed["scheduled_s"].min()), "last": float(failure_end.max()),
-                            "length": float(failure_end.max() - failed["scheduled_s"].min())}
+        "error_window_s": (ErrorWindow(first=float(failed["scheduled_s"].min()), last=float(failure_end.max()),
+                                       length=float(failure_end.max() - failed["scheduled_s"].min()))
                            if len(failed) else None),
         "p99_before_ms": _p99(ok[ok["done_s"] < fault_s]["latency_ms"]),
         "latency_bound_ms": slo_ms,
         "steady_state_before": steady_before(measured, fault_s, slo_ms),
         "breaches": len(breaching),
         "observed_after_s": observed_s,
-        **figures,
-        "in_flight_at_fault": {"count": len(in_flight), "outcomes": _outcome_counts(in_flight)},
-    }
+        "outage_start_s": outage_start_s,
+        "outage_s": outage_s,
+        "time_to_first_success_s": first_success_s,
+        "time_to_recovery_s": recovery_s,
+        "relapses": relapses,
+        "verdict": verdict,
+        "in_flight_at_fault": InFlight(count=len(in_flight), outcomes=_outcome_counts(in_flight)),
+    })

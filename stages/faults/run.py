@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stages.common.errors import present
 from stages.common.params import ScenarioParams
 from stages.faults.local import FaultLog
 from stages.loadgen.arrivals import draw_schedule
@@ -55,11 +56,13 @@ class FaultedRun:
 
 
 def faulted_run(url: str, scenario: ScenarioParams, texts: list[str], fault_at_s: float,
-                inject: Callable[[FaultLog], None], client: str = "aiohttp") -> FaultedRun:
+                inject: Callable[[FaultLog], None], client: str = "aiohttp",
+                schedule: np.ndarray | None = None) -> FaultedRun:
     """Send ``scenario`` to ``url`` open loop through ``client``; just after the first send from ``fault_at_s``
-    into the schedule on, call ``inject`` in a thread."""
+    into the schedule on, call ``inject`` in a thread. ``schedule``: the scenario's, when already drawn."""
     start_at = time.time() + START_DELAY_S
-    fault_s = fault_time(draw_schedule(arrival_spec(scenario)), fault_at_s)
+    schedule = draw_schedule(arrival_spec(scenario)) if schedule is None else schedule
+    fault_s = fault_time(schedule, fault_at_s)
     log = FaultLog()
     errors: list[BaseException] = []
 
@@ -71,9 +74,9 @@ def faulted_run(url: str, scenario: ScenarioParams, texts: list[str], fault_at_s
 
     timer = threading.Timer(start_at + fault_s - time.time(), fire)
     timer.start()
-    records, usage = send_scenario(url, scenario, texts, client, Shard(0, 1, start_at))
+    records, usage = send_scenario(url, scenario, texts, client, Shard(0, 1, start_at), schedule=schedule)
     timer.join()
     if errors:
         raise errors[0]
-    assert log.started is not None and log.ended is not None
-    return FaultedRun(records, usage, log, log.started - start_at, log.ended - start_at)
+    started, ended = present(log.started, "the fault's start"), present(log.ended, "the fault's end")
+    return FaultedRun(records, usage, log, started - start_at, ended - start_at)

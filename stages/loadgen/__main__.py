@@ -12,7 +12,7 @@ from pathlib import Path
 from stages.common.artifacts import CAPACITY_JSON, CORPUS_FILE, DATASET_DIR, read_corpus
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
-from stages.common.io import read_result
+from stages.common.io import read_optional_result
 from stages.common.params import load_params
 from stages.common.results import Capacity
 from stages.loadgen.payloads import arrival_spec
@@ -34,7 +34,7 @@ def main() -> None:
     bounds = load_params(args.params).loadgen
     if args.scenario not in bounds.scenarios:
         raise ServebenchError(f"no scenario {args.scenario!r} in {args.params}; have {sorted(bounds.scenarios)}")
-    capacity = read_result(args.capacity, Capacity) if args.capacity.is_file() else None
+    capacity = read_optional_result(args.capacity, Capacity)
     scenario = resolve(args.scenario, bounds.scenarios[args.scenario], capacity)
     processes = args.processes or bounds.processes
     shard_index, shard_count = (int(part) for part in args.shard.split("/"))

@@ -26,6 +26,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import yaml
@@ -33,6 +34,7 @@ import yaml
 from stages.common.cli import run_stage
 from stages.common.environment import cpu_model
 from stages.common.io import write_result
+from stages.common.net import free_port
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
@@ -41,7 +43,6 @@ from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import run_shards
 from stages.loadgen.summary import summarize
-from stages.serving.server import free_port
 
 BODY = b'{"texts": ["benchmark payload"]}'
 FIXED_RATES = (200, 1000, 2000, 3500, 5000, 7000, 10000)  # the table's rates, as in the issue that asked
@@ -188,7 +189,7 @@ def client_agreement(scratch: Path) -> dict:
     server = start_null_server(port)
     url = f"http://127.0.0.1:{port}/serial?ms=10"
     schedule = draw_schedule(AGREEMENT)
-    per_client = {}
+    per_client: dict[str, dict[str, Any]] = {}
     try:
         for client in CLIENTS:
             config = ClientConfig(CLIENT.max_in_flight, CLIENT.connections, CLIENT.timeout_s, client)

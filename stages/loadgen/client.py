@@ -71,7 +71,7 @@ class RunRecorder:
             "sent_s": self.sent,
             "done_s": self.done,
             "status": self.status,
-            "outcome": pd.Categorical.from_codes(self.outcome, categories=list(OUTCOMES)),
+            "outcome": pd.Categorical.from_codes(self.outcome, categories=list(OUTCOMES)),  # type: ignore[call-overload]
             "latency_ms": (self.done - self.scheduled) * 1e3,
             "service_ms": (self.done - self.sent) * 1e3,
             "lag_ms": (self.sent - self.scheduled) * 1e3,
@@ -223,7 +223,7 @@ class GeneratorUsage:
     stolen: float | None = None
 
 
-class WaitTimingSelector(selectors.DefaultSelector):  # type: ignore[misc, valid-type]
+class WaitTimingSelector(selectors.DefaultSelector):
     """The platform selector, timing every blocking wait: how long the event loop had nothing to do."""
 
     def __init__(self) -> None:

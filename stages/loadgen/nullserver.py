@@ -135,7 +135,7 @@ class FastHttpProtocol(asyncio.Protocol):
     """Parses just enough HTTP/1.1 (header end, Content-Length) to answer pipelined keep-alive requests."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:

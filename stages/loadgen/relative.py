@@ -40,7 +40,8 @@ def resolve(name: str, settings: ScenarioParams, capacity: Capacity | None) -> S
 
 def offered_load(settings: ScenarioParams, resolved: ScenarioParams, capacity: Capacity | None) -> OfferedLoad:
     """What the load test offered, and as what multiple of each measured service's capacity."""
-    assert isinstance(resolved.rate, float | int)
+    if not isinstance(resolved.rate, float | int):
+        raise TypeError(f"offered_load needs a resolved rate in req/s, got {resolved.rate!r}")
     relative = settings.rate if isinstance(settings.rate, RelativeRate) else None
     capacities = {service: capacity_of(service, capacity) for service in (capacity.services if capacity else {})}
     return OfferedLoad(rate_per_s=float(resolved.rate),

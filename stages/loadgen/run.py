@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from stages.common.artifacts import RECORDS_FILE, SUMMARY_FILE
@@ -40,10 +41,11 @@ def client_config(scenario: ScenarioParams, client: str) -> ClientConfig:
 
 
 def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: str, shard: Shard = Shard(),
-                  progress_every_s: float | None = 10.0, stop_when: StopRule | None = None
-                  ) -> tuple[pd.DataFrame, GeneratorUsage]:
+                  progress_every_s: float | None = 10.0, stop_when: StopRule | None = None,
+                  schedule: np.ndarray | None = None) -> tuple[pd.DataFrame, GeneratorUsage]:
     """Run one scenario's traffic (open or closed loop) against ``url`` through ``client`` (loadgen.client);
-    return the records and CPU use. ``stop_when`` may end an open loop early (:data:`loadgen.client.StopRule`)."""
+    return the records and CPU use. ``stop_when`` may end an open loop early (:data:`loadgen.client.StopRule`);
+    ``schedule``: the scenario's seeded schedule when the caller has drawn it already."""
     config = client_config(scenario, client)
     if scenario.mode == "closed":
         bodies = request_bodies(texts, scenario.requests or CLOSED_LOOP_POOL, scenario.texts_per_request,
@@ -51,7 +53,7 @@ def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: 
         return run_closed_loop(url, bodies, scenario.users, scenario.think_time_s, scenario.duration_s, config,
                                scenario.warmup_s, scenario.seed)
     spec = arrival_spec(scenario)
-    schedule = draw_schedule(spec)
+    schedule = draw_schedule(spec) if schedule is None else schedule
     bodies = request_bodies(texts, len(schedule), scenario.texts_per_request, scenario.seed)
     print(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
           f"({spec.process}, {spec.rate}/s, {client} client) -> {url}", file=sys.stderr, flush=True)

@@ -84,7 +84,7 @@ def audit(scheduled: np.ndarray, sent: np.ndarray, lag: np.ndarray, spec: Arriva
     if realised is not None and gap_bound is not None and realised.statistic > gap_bound:
         reasons.append(f"realised inter-arrival gaps are {realised.statistic:.3f} (KS distance, shifts up "
                        f"to {bounds.gap_resolution_ms} ms forgiven) from the scheduled ones > bound {gap_bound:.3f}")
-    if sampler is not None and sampler.pvalue < bounds.sampler_alpha:
+    if sampler is not None and sampler.pvalue is not None and sampler.pvalue < bounds.sampler_alpha:
         reasons.append(f"the drawn schedule does not follow the target {spec.process} distribution "
                        f"(KS p = {sampler.pvalue:.2g} < {bounds.sampler_alpha})")
     return Audit(valid=not reasons, reasons=reasons, schedule_rate_per_s=schedule_rate, achieved_rate_per_s=send_rate,

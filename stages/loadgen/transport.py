@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from stages.common.errors import present
+
 OK, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR = "ok", "http_error", "timeout", "connection_error"
 SWEEP_INTERVAL_S = 0.05  # how often expired requests are looked for: timeouts fire at most this late
 
@@ -77,8 +79,7 @@ class _Connection(asyncio.Protocol):
 
     def send(self, row: int, body: bytes, deadline: float) -> None:
         self.row, self.deadline, self.body_bytes = row, deadline, 0
-        assert self.transport is not None
-        self.transport.write(self.pool.endpoint.request(body))
+        present(self.transport, "the connection's transport").write(self.pool.endpoint.request(body))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stages.common.params import ClusterLoadParams, K3sParams
-from stages.manifests.render import PART_OF, Served, deployment, network_policy, service
+from stages.manifests.render import PART_OF, ServedImage, deployment, network_policy, service
 
 RUN_LABEL = "servebench.io/run"
 RUN_MOUNT = "/etc/servebench/run"
@@ -40,7 +40,7 @@ def _labelled(manifest: dict[str, Any], run: str) -> dict[str, Any]:
     return manifest
 
 
-def served_objects(k3s: K3sParams, cluster: ClusterLoadParams, run: str, served: Served, path: str) -> RunObjects:
+def served_objects(k3s: K3sParams, cluster: ClusterLoadParams, run: str, served: ServedImage, path: str) -> RunObjects:
     """The arm's NetworkPolicy (ingress to its port only, no egress), Deployment (the k3s stage's pod with
     ``loadtest.cluster.served``'s replicas, CPU and memory) and ClusterIP Service, named ``run``."""
     pod = cluster.served

@@ -33,7 +33,7 @@ class ManifestError(ServebenchError):
 
 
 @dataclass(frozen=True)
-class Served:
+class ServedImage:
     """What the manifests serve: the image (tagged like the Bento), its version, and the service's timeout."""
 
     image: str
@@ -45,13 +45,13 @@ def _selector(params: K3sParams) -> dict[str, str]:
     return {"app.kubernetes.io/name": params.name, "app.kubernetes.io/instance": params.name}
 
 
-def _labels(params: K3sParams, served: Served) -> dict[str, str]:
+def _labels(params: K3sParams, served: ServedImage) -> dict[str, str]:
     return {**_selector(params), "app.kubernetes.io/version": served.version[:63],
             "app.kubernetes.io/component": "inference-server", "app.kubernetes.io/part-of": PART_OF,
             "app.kubernetes.io/managed-by": "servebench-k3s-stage"}
 
 
-def _metadata(params: K3sParams, served: Served) -> dict[str, Any]:
+def _metadata(params: K3sParams, served: ServedImage) -> dict[str, Any]:
     return {"name": params.name, "namespace": params.namespace, "labels": _labels(params, served)}
 
 
@@ -60,12 +60,12 @@ def _probe(path: str, period_s: int, failure_threshold: int, params: K3sParams) 
             "timeoutSeconds": params.probes.timeout_s, "failureThreshold": failure_threshold}
 
 
-def termination_grace_s(params: K3sParams, served: Served) -> int:
+def termination_grace_s(params: K3sParams, served: ServedImage) -> int:
     """preStop, then the longest request the service may still be serving, then a margin."""
     return params.prestop_s + math.ceil(served.timeout_s) + GRACE_MARGIN_S
 
 
-def deployment(params: K3sParams, served: Served) -> dict[str, Any]:
+def deployment(params: K3sParams, served: ServedImage) -> dict[str, Any]:
     """Probes sized for model load, resources, graceful shutdown, zero-downtime rollout, locked-down pod. No
     ``replicas``: the HorizontalPodAutoscaler owns the count (an applied manifest would fight it)."""
     probes = params.probes
@@ -116,7 +116,7 @@ def deployment(params: K3sParams, served: Served) -> dict[str, Any]:
     }
 
 
-def service(params: K3sParams, served: Served) -> dict[str, Any]:
+def service(params: K3sParams, served: ServedImage) -> dict[str, Any]:
     port = {"name": "http", "port": params.port, "targetPort": "http"}
     if params.service_type == "NodePort":
         port["nodePort"] = params.node_port
@@ -124,7 +124,7 @@ def service(params: K3sParams, served: Served) -> dict[str, Any]:
             "spec": {"type": params.service_type, "selector": _selector(params), "ports": [port]}}
 
 
-def disruption_budget(params: K3sParams, served: Served, replicas: int) -> dict[str, Any]:
+def disruption_budget(params: K3sParams, served: ServedImage, replicas: int) -> dict[str, Any]:
     """With two or more replicas, voluntary disruptions (drains) keep one serving. One replica cannot be
     protected without blocking every drain, so its budget allows the eviction and says so by its numbers."""
     budget = {"minAvailable": 1} if replicas > 1 else {"maxUnavailable": 1}
@@ -132,7 +132,7 @@ def disruption_budget(params: K3sParams, served: Served, replicas: int) -> dict[
             "spec": {**budget, "selector": {"matchLabels": _selector(params)}}}
 
 
-def autoscaler(params: K3sParams, served: Served, replicas: int) -> dict[str, Any]:
+def autoscaler(params: K3sParams, served: ServedImage, replicas: int) -> dict[str, Any]:
     return {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": _metadata(params, served),
             "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": params.name},
                      "minReplicas": replicas, "maxReplicas": max(params.hpa_max_replicas, replicas),
@@ -140,7 +140,7 @@ def autoscaler(params: K3sParams, served: Served, replicas: int) -> dict[str, An
                          "type": "Utilization", "averageUtilization": params.hpa_cpu_utilization}}}]}}
 
 
-def network_policy(params: K3sParams, served: Served) -> dict[str, Any]:
+def network_policy(params: K3sParams, served: ServedImage) -> dict[str, Any]:
     """Ingress to the HTTP port only; no egress at all (the model is in the image: nothing to fetch)."""
     return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": _metadata(params, served),
             "spec": {"podSelector": {"matchLabels": _selector(params)}, "policyTypes": ["Ingress", "Egress"],
@@ -157,7 +157,7 @@ def namespace(params: K3sParams) -> dict[str, Any]:
             "metadata": {"name": params.namespace, "labels": {"app.kubernetes.io/part-of": PART_OF, **levels}}}
 
 
-def render(params: K3sParams, served: Served, replicas: int) -> list[dict[str, Any]]:
+def render(params: K3sParams, served: ServedImage, replicas: int) -> list[dict[str, Any]]:
     """Every object of one deployment variant, in apply order."""
     return [namespace(params), network_policy(params, served), deployment(params, served), service(params, served),
             disruption_budget(params, served, replicas), autoscaler(params, served, replicas)]

@@ -8,6 +8,8 @@ they have. A revision that is already in the local cache is used without touchin
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -42,38 +44,37 @@ def _unavailable(what: str, offline_options: str) -> HubUnavailableError:
     )
 
 
+def cache_first(what: str, fetch: Callable[..., str], offline_options: str,
+                errors: tuple[type[Exception], ...]) -> Path:
+    """``fetch(local_files_only=True)`` from the cache; else, when the Hub is allowed and reachable, ``fetch()``;
+    else a :class:`HubUnavailableError` naming the offline options."""
+    try:
+        return Path(fetch(local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    if constants.HF_HUB_OFFLINE or not hub_reachable():
+        raise _unavailable(what, offline_options)
+    try:
+        return Path(fetch())
+    except errors as exc:
+        raise HubUnavailableError(f"cannot fetch {what}: {exc}") from exc
+
+
 def fetch_snapshot(
     repo_id: str, revision: str, repo_type: str, allow_patterns: list[str] | None, offline_options: str
 ) -> Path:
     """Return a local folder holding ``repo_id`` at ``revision``, from the cache if possible."""
-    what = f"{repo_type} '{repo_id}' at revision '{revision}'"
-    kwargs = {"repo_id": repo_id, "revision": revision, "repo_type": repo_type, "allow_patterns": allow_patterns}
-    try:
-        return Path(snapshot_download(**kwargs, local_files_only=True))
-    except LocalEntryNotFoundError:
-        pass
-    if constants.HF_HUB_OFFLINE or not hub_reachable():
-        raise _unavailable(what, offline_options)
-    try:
-        return Path(snapshot_download(**kwargs))
-    except (LocalEntryNotFoundError, HfHubHTTPError) as exc:
-        raise HubUnavailableError(f"cannot fetch {what}: {exc}") from exc
+    return cache_first(f"{repo_type} '{repo_id}' at revision '{revision}'",
+                       partial(snapshot_download, repo_id, revision=revision, repo_type=repo_type,
+                               allow_patterns=allow_patterns),
+                       offline_options, (LocalEntryNotFoundError, HfHubHTTPError))
 
 
 def fetch_file(repo_id: str, revision: str, repo_type: str, filename: str, offline_options: str) -> Path:
     """Return the local path of one file of a Hub repository, from the cache if possible."""
-    what = f"'{filename}' of {repo_type} '{repo_id}' at revision '{revision}'"
-    kwargs = {"repo_id": repo_id, "revision": revision, "repo_type": repo_type, "filename": filename}
-    try:
-        return Path(hf_hub_download(**kwargs, local_files_only=True))
-    except LocalEntryNotFoundError:
-        pass
-    if constants.HF_HUB_OFFLINE or not hub_reachable():
-        raise _unavailable(what, offline_options)
-    try:
-        return Path(hf_hub_download(**kwargs))
-    except (LocalEntryNotFoundError, EntryNotFoundError, HfHubHTTPError) as exc:
-        raise HubUnavailableError(f"cannot fetch {what}: {exc}") from exc
+    return cache_first(f"'{filename}' of {repo_type} '{repo_id}' at revision '{revision}'",
+                       partial(hf_hub_download, repo_id, filename, revision=revision, repo_type=repo_type),
+                       offline_options, (LocalEntryNotFoundError, EntryNotFoundError, HfHubHTTPError))
 
 
 def snapshot_commit(path: Path) -> str:

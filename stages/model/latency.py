@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +53,7 @@ class RoundedTiming:
     by_round: dict[str, list[list[float]]]
 
 
-def interleaved_rounds(predictors: dict[str, Callable[[list[str]], object]], batch: list[str], rounds: int,
+def interleaved_rounds(predictors: Mapping[str, Callable[[list[str]], object]], batch: list[str], rounds: int,
                        calls: int, warmup: int, max_seconds: float | None = None) -> RoundedTiming:
     """Time every predictor on ``batch`` in ``rounds`` rounds; each round times every predictor in turn, the
     order rotated by one each round, so that a disturbance of the machine (another process, a frequency drop)

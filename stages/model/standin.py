@@ -17,6 +17,7 @@ import json
 import random
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ ROBERTA_MAX_POSITIONS = 514
 # initializer_range: at BERT's 0.02 a 2-layer net barely mixes tokens (the [CLS] state hardly depends on the
 # input, so any rounding flips labels); 0.2 gives the tiny model input-dependent outputs. For 12 layers 0.02 is
 # right: larger weights make the deep random net chaotic and just as noise-sensitive (measured, see docs/serving.md).
-ARCHITECTURES: dict[str, dict[str, float]] = {
+ARCHITECTURES: dict[str, dict[str, Any]] = {
     "base": {
         "hidden_size": 768,
         "num_hidden_layers": 12,
@@ -68,7 +69,7 @@ def build_tokenizer() -> RobertaTokenizerFast:
     merges = [tuple(line.split(" ")) for line in merge_lines[1:] if line and not line.startswith("#version")]
     return RobertaTokenizerFast(
         vocab=vocab,
-        merges=merges,
+        merges=merges,  # type: ignore[arg-type]  # the tokenizers backend takes pairs; the annotation says str
         bos_token="<s>",
         eos_token="</s>",
         sep_token="</s>",
@@ -89,7 +90,7 @@ def build_config(size: str) -> RobertaConfig:
         pad_token_id=SPECIAL_TOKENS["<pad>"],
         bos_token_id=SPECIAL_TOKENS["<s>"],
         eos_token_id=SPECIAL_TOKENS["</s>"],
-        num_labels=len(LABELS),
+        num_labels=len(LABELS),  # type: ignore[call-arg]  # a PretrainedConfig keyword, through **kwargs
         id2label=dict(enumerate(LABELS)),
         label2id={label: index for index, label in enumerate(LABELS)},
         **ARCHITECTURES[size],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from stages.common.artifacts import MODEL_DIR, VARIANTS_DIR
 from stages.common.errors import ServebenchError
@@ -18,6 +18,7 @@ ONNX_FILE = "model.onnx"
 VARIANT_INFO = "variant.json"
 REFERENCE_VARIANT = "pytorch-fp32"
 CONVERTED_VARIANTS = ("onnx-fp16", "onnx-int8")
+Precision = Literal["fp32", "fp16", "int8"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class Variant:
 
     name: str
     runtime: Literal["pytorch", "onnx"]
-    precision: Literal["fp32", "fp16", "int8"]
+    precision: Precision
     path: Path
 
     @property
@@ -40,9 +41,9 @@ def parse_variant(name: str, model_dir: Path = MODEL_DIR, variants_dir: Path = V
     """Resolve a variant name such as ``onnx-int8`` or ``pytorch-fp16`` to its files."""
     runtime, _, precision = name.partition("-")
     if runtime == "pytorch" and precision in ("fp32", "fp16"):
-        return Variant(name, "pytorch", precision, model_dir)
+        return Variant(name, "pytorch", cast(Precision, precision), model_dir)
     if runtime == "onnx" and precision in ("fp32", "fp16", "int8"):
-        return Variant(name, "onnx", precision, variants_dir / name / ONNX_FILE)
+        return Variant(name, "onnx", cast(Precision, precision), variants_dir / name / ONNX_FILE)
     raise ServebenchError(
         f"unknown variant {name!r}; expected pytorch-fp32, pytorch-fp16, onnx-fp32, onnx-fp16 or onnx-int8"
     )

@@ -59,7 +59,7 @@ def load_table(comparisons: dict[str, ScenarioComparison]) -> str:
             pooled = data.quantiles[arm]
             load = data.overload[arm]
             rows.append([name, arm, len(data.blocks), (data.requests_used or {})[arm],
-                         *[fmt(pooled[s].estimate if pooled[s] else None) for s in ("p50", "p95", "p99")],
+                         *[fmt(e.estimate if (e := pooled[s]) else None) for s in ("p50", "p95", "p99")],
                          fmt(getattr(data.secondary["throughput"], side), 2),
                          f"{getattr(data.secondary['error_rate'], side):.2%}",
                          growth(load.median_backlog_slope) + (" **overloaded**" if load.overloaded else ""),

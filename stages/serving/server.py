@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,8 @@ from types import TracebackType
 
 import psutil
 
-from stages.common.errors import ServebenchError
+from stages.common.errors import ServebenchError, present
+from stages.common.net import free_port
 from stages.serving.bentos import bentoml_env
 
 STOP_GRACE_S = 10.0
@@ -31,12 +31,6 @@ WORKER_SCRIPT = "_bentoml_impl.worker.service"  # what BentoML runs in each mode
 
 class ServerStartError(ServebenchError):
     """The server exited or did not become ready in time; the message carries the end of its log."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def group_alive(pgid: int) -> bool:
@@ -136,9 +130,9 @@ class BentoServer:
 
     def signal_tree(self, sig: signal.Signals) -> list[int]:
         """Send ``sig`` to the server's process group and to every descendant; return the descendants' pids."""
-        assert self.process is not None
+        process = present(self.process, "the server process")
         pids = [child.pid for child in self.descendants()]
-        os.killpg(self.process.pid, sig)
+        os.killpg(process.pid, sig)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)

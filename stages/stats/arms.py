@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from stages.common.artifacts import aa_arm
+from stages.common.errors import present
 from stages.common.params import CompareParams
 from stages.common.percentiles import TAIL_CANDIDATES, min_requests
 from stages.stats.comparison import Estimate, Overload, RunSpread, ScenarioComparison, StatisticComparison
@@ -64,7 +65,7 @@ def _per_run(runs: dict[str, list[RunSample]], arms: tuple[str, str], statistic:
 
 def _paired(name: str, per_run: list[list[float]], pooled: tuple[float, float], level: float
             ) -> StatisticComparison:
-    interval = paired_ratio(*per_run, level)
+    interval = paired_ratio(per_run[0], per_run[1], level)
     logs = np.log(np.asarray(per_run[1])) - np.log(np.asarray(per_run[0]))
     return StatisticComparison(name=name, role="primary", method=PAIRED_T, reference=pooled[0],
                                candidate=pooled[1], ratio=_estimate(interval.low, interval.estimate, interval.high),
@@ -97,8 +98,8 @@ def _pooled_quantile_ratio(runs: dict[str, list[RunSample]], arms: tuple[str, st
     order = np.argsort(ratios)
     cumulative = np.cumsum(weights[order]) / weights.sum()
     tail = (1 - level) / 2
-    low = ratios[order][min(np.searchsorted(cumulative, tail), len(order) - 1)]
-    high = ratios[order][min(np.searchsorted(cumulative, 1 - tail), len(order) - 1)]
+    low = ratios[order][min(int(np.searchsorted(cumulative, tail)), len(order) - 1)]
+    high = ratios[order][min(int(np.searchsorted(cumulative, 1 - tail)), len(order) - 1)]
     return _estimate(float(low), ratio(tuple(range(blocks))), float(high))
 
 
@@ -235,8 +236,8 @@ def _band(kind: str, params: CompareParams) -> tuple[float, float]:
 
 def _decide(stat: StatisticComparison, key: str, p_value: float, params: CompareParams) -> str:
     kind, direction = KINDS[key]
-    assert stat.ratio is not None
-    interval = PairedInterval(stat.ratio.estimate, stat.ratio.low, stat.ratio.high, p_value, 0)
+    ratio = present(stat.ratio, f"the {key} ratio")
+    interval = PairedInterval(ratio.estimate, ratio.low, ratio.high, p_value, 0)
     return verdict(interval, p_value, params.alpha, _band(kind, params), kind, direction)  # type: ignore[arg-type]
 
 

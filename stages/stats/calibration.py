@@ -174,7 +174,7 @@ def synthetic_records(schedule: np.ndarray, latencies_ms: np.ndarray, failed: np
     outcome = np.where(failed, OUTCOMES.index("timeout"), OUTCOMES.index("ok"))
     return pd.DataFrame({
         "index": np.arange(len(schedule)), "scheduled_s": schedule, "sent_s": sent, "done_s": done,
-        "status": np.where(failed, 0, 200), "outcome": pd.Categorical.from_codes(outcome, categories=list(OUTCOMES)),
+        "status": np.where(failed, 0, 200), "outcome": pd.Categorical.from_codes(outcome, categories=list(OUTCOMES)),  # type: ignore[call-overload]
         "latency_ms": (done - schedule) * 1e3, "service_ms": (done - sent) * 1e3, "lag_ms": lag_s * 1e3,
         "warmup": schedule < warmup_s})
 
@@ -215,7 +215,8 @@ def synthetic_load_test(case: Case, scenario: SyntheticScenario, bounds: Loadgen
     it: the index, every run's records and its audited summary."""
     settings = scenario.settings
     measured = scenario.schedule >= settings.warmup_s
-    runs, records, summaries = [], {}, {}
+    runs: list[LoadtestRun] = []
+    records, summaries = {}, {}
     spec, usage = arrival_spec(settings), GeneratorUsage(cpu=0.05, idle_wait=0.9)
     for block in range(scenario.blocks):
         block_level = scenario.noise.block_sd * float(_draws(rng, None, case.heavy_tails))

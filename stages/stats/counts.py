@@ -45,7 +45,7 @@ def wilson(count: float, total: float, level: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def dispersion(bad: Sequence[Sequence[int]], totals: Sequence[Sequence[int]]) -> float:
+def dispersion(bad: Sequence[Sequence[float] | np.ndarray], totals: Sequence[Sequence[float] | np.ndarray]) -> float:
     """Between-block overdispersion of the failure counts of each arm (``bad[arm][block]``), pooled: 1 when the
     blocks differ as binomial draws would, more when failures cluster in some runs."""
     chi_square, freedom = 0.0, 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -95,7 +96,7 @@ def backlog_slope(scheduled_s: np.ndarray, latencies_ms: np.ndarray) -> float:
 
 def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummary) -> RunSample:
     """The measured requests of one run, failures censored at the scenario's timeout."""
-    timeout_s = float((summary.scenario or {}).get("timeout_s") or DEFAULT_TIMEOUT_S)
+    timeout_s = float(cast(float | None, (summary.scenario or {}).get("timeout_s")) or DEFAULT_TIMEOUT_S)
     measured = ~records["warmup"].to_numpy(bool)
     ok = (records["outcome"] == "ok").to_numpy(bool)[measured]
     latencies = records["latency_ms"].to_numpy(float)[measured]

@@ -1,0 +1,182 @@
+"""One scenario's paired load test: blocks of fresh-server runs of every arm in a seeded order, each audited
+and rerun when the generator failed its audit, until the blocks so far can detect the targets of ``repeats: auto``.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from stages.cluster.run import cluster_served_run
+from stages.common.artifacts import (
+    aa_arm,
+)
+from stages.common.environment import fingerprint
+from stages.common.errors import ServebenchError
+from stages.common.io import write_result
+from stages.common.params import CompareParams, Params, ScenarioParams
+from stages.common.results import Bentos, LoadSummary, LoadtestIndex, LoadtestRun, OfferedLoad
+from stages.loadgen.arrivals import draw_schedule
+from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.run import one_line, scenario_summary, write_run
+from stages.reporting.plots import write_density
+from stages.serving.runs import served_run
+from stages.stats.arms import compare_arms
+from stages.stats.samples import ScenarioRuns, group_by_arm
+from stages.stats.sizing import relative_mde
+
+SERVER_START_ESTIMATE_S = 20.0  # model load and warm-up, for the ETA only
+
+
+def run_order(arms: list[str], repeats: int, seed: int) -> list[tuple[int, str]]:
+    """(repeat, arm) in run order: every repeat holds each arm once, in a seeded shuffled order."""
+    rng = random.Random(seed)
+    order = []
+    for repeat in range(repeats):
+        block = list(arms)
+        rng.shuffle(block)
+        order += [(repeat, arm) for arm in block]
+    return order
+
+
+def scenario_arms(params: Params, scenario: str) -> dict[str, str]:
+    """Arm name -> the service (Bento) it serves: every service, plus the A/A arm in the A/A scenario."""
+    arms: dict[str, str] = {service: service for service in params.loadtest.services}
+    aa = params.loadtest.aa
+    if aa.service is not None and params.loadtest.aa_scenario == scenario:
+        arms[aa_arm(aa.service)] = aa.service
+    return arms
+
+
+def run_folder(arm: str, repeat: int, attempt: int) -> str:
+    """A run's folder under the scenario's: ``<arm>/run-<k>``, reruns ``<arm>/run-<k>-rerun-<a>``."""
+    return f"{arm}/run-{repeat}" + (f"-rerun-{attempt}" if attempt else "")
+
+
+@dataclass
+class Scenario:
+    """One scenario's load test as it proceeds: its settings and every run done so far, with records."""
+
+    name: str
+    params: Params
+    settings: ScenarioParams
+    bentos: Bentos
+    texts: list[str]
+    out: Path
+    arms: dict[str, str]
+    offered: OfferedLoad
+    logs: Path
+    runs: list[LoadtestRun] = field(default_factory=list)
+    records: dict[str, pd.DataFrame] = field(default_factory=dict)
+    summaries: dict[str, LoadSummary] = field(default_factory=dict)
+    params_path: Path = Path("params.yaml")
+
+    def attempt(self, position: int, repeat: int, arm: str, attempt: int) -> LoadtestRun:
+        """One run on a fresh server, its files written; the run as the index lists it."""
+        path = run_folder(arm, repeat, attempt)
+        out = self.out / path
+        service = self.arms[arm]
+        built, log = self.bentos.services[service], self.logs / f"{path}.log"
+        if self.params.loadtest.target == "cluster":
+            served = cluster_served_run(service, arm, built, self.params, self.name, self.settings, self.texts,
+                                        self.params.loadtest.warmup_requests, log)
+        else:
+            served = served_run(service, built, Path(self.bentos.bentoml_home), log, self.params, self.settings,
+                                self.texts, self.params.loadtest.warmup_requests,
+                                self.params.loadtest.scrape_interval_s)
+        summary = scenario_summary(served.records, served.usage, self.name, self.settings, self.params.loadgen)
+        write_run(out, served.records, summary)
+        write_density(out, served.records, arrival_spec(self.settings))
+        write_result(out / "server_metrics.json", served.metrics_delta)
+        served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
+        run = LoadtestRun(service=arm, repeat=repeat, order=position, path=path, valid=summary.audit.valid,
+                          reasons=summary.audit.reasons, server_ready_s=served.ready_after_s, attempt=attempt,
+                          cpu_stolen=served.usage.stolen)
+        self.runs.append(run)
+        self.records[path], self.summaries[path] = served.records, summary
+        print(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "
+              f"{one_line(self.name, summary)}", file=sys.stderr, flush=True)
+        return run
+
+    def block(self, repeat: int, arms: list[str]) -> None:
+        """Every arm once, in the seeded order; a run failing the audit is rerun (up to loadtest.max_reruns)."""
+        for arm in arms:
+            for attempt in range(self.params.loadtest.max_reruns + 1):
+                if self.attempt(len(self.runs), repeat, arm, attempt).valid:
+                    break
+
+    def so_far(self) -> ScenarioRuns:
+        """The runs done so far, as the compare stage's reader takes them (no environment fingerprint)."""
+        bare = LoadtestIndex(scenario=self.name, variants={}, standin=False, runs=self.runs, environment={})
+        return ScenarioRuns(bare, self.records, self.summaries)
+
+    def index(self) -> LoadtestIndex:
+        return LoadtestIndex(scenario=self.name, variants={arm: self.bentos.services[service].variant
+                                                           for arm, service in self.arms.items()},
+                             standin=self.bentos.standin, runs=self.runs, environment=fingerprint(self.params_path),
+                             offered=self.offered)
+
+
+def require_measured(name: str, settings: ScenarioParams) -> None:
+    """Refuse a schedule whose every request falls in the warm-up: sized by requests, a rate resolved from a
+    high capacity can send them all within ``warmup_s``."""
+    schedule = draw_schedule(arrival_spec(settings))
+    if not (schedule >= settings.warmup_s).any():
+        raise ServebenchError(f"loadgen.scenarios.{name}: all {len(schedule)} requests at {settings.rate} req/s are "
+                              f"sent within the warm-up of {settings.warmup_s:g} s, none measured: raise requests "
+                              "or lower warmup_s")
+
+
+def sizing(scenario: Scenario) -> tuple[bool, str]:
+    """Whether ``repeats: auto`` may stop, and what the blocks so far can detect: it may when both primary
+    verdicts of baseline vs optimized detect auto's targets at ``auto.alpha`` over the report's family (2 per
+    scenario), or when an arm is overloaded (no ratio is claimed). The compare settings are the defaults, so that
+    changing ``compare`` reruns compare only, not the load tests."""
+    auto = scenario.params.loadtest.auto
+    arms = group_by_arm(scenario.so_far())
+    result = compare_arms(arms, "baseline", "optimized", CompareParams(alpha=auto.alpha))
+    if not result.comparable or result.primary is None:
+        return False, "not comparable yet"
+    if any(state.overloaded for state in (result.overload or {}).values()):
+        return True, "an arm is overloaded"
+    blocks = len(result.blocks)
+    level = auto.alpha / (2 * len(scenario.params.loadtest.scenarios))
+    targets = {"p50": auto.target_p50_change, "tail": 1 - 1 / auto.target_tail_ratio}
+    mdes = {key: relative_mde(stat.block_sd, blocks, level) if stat.block_sd is not None else float("inf")
+            for key, stat in result.primary.items()}
+    met = all(mdes[key] <= target for key, target in targets.items())
+    return met, ", ".join(f"{key} detects {mdes[key]:.0%} {'<=' if mdes[key] <= targets[key] else '>'} "
+                          f"{targets[key]:.0%}" for key in targets)
+
+
+def run_blocks(scenario: Scenario) -> str:
+    """The scenario's blocks, each arm once per block in the seeded order, until the planned blocks ran or (with
+    ``repeats: auto``) what they can detect meets the targets or the budget is spent; says why it stopped."""
+    loadtest, settings = scenario.params.loadtest, scenario.settings
+    arms = list(scenario.arms)
+    order = run_order(arms, loadtest.most_repeats, loadtest.seed)
+    rate = scenario.offered.rate_per_s
+    run_seconds = (settings.duration_s or (settings.requests or 0) / rate) + SERVER_START_ESTIMATE_S
+    started, stopped = time.monotonic(), "the planned blocks ran"
+    for repeat in range(loadtest.most_repeats + 1):
+        if repeat >= loadtest.planned_repeats and loadtest.repeats == "auto":
+            spent = (time.monotonic() - started) / 60
+            met, found = sizing(scenario)
+            if met or spent >= loadtest.auto.budget_minutes or repeat == loadtest.most_repeats:
+                stopped = (found if met else f"budget spent ({spent:.1f} of {loadtest.auto.budget_minutes:g} "
+                           f"min): {found}" if spent >= loadtest.auto.budget_minutes
+                           else f"auto.max_repeats reached: {found}")
+                break
+        if repeat == loadtest.most_repeats:
+            break
+        eta = (loadtest.planned_repeats - repeat) * len(arms) * run_seconds
+        print(f"loadtest: {scenario.name}: block {repeat + 1}/{loadtest.planned_repeats}"
+              f"{' (auto)' if repeat >= loadtest.planned_repeats else ''}, runs so far {len(scenario.runs)}, "
+              f"ETA {max(eta, 0) / 60:.1f} min", file=sys.stderr, flush=True)
+        scenario.block(repeat, [arm for block, arm in order if block == repeat])
+    return stopped

@@ -1,0 +1,208 @@
+"""Faults under load, local or in a cluster: each fault repeated at seeded busy instants on a fresh server, its
+recovery measured from the run's records."""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from stages.common.artifacts import (
+    CLASSIFY,
+    LOGS_DIR,
+    RECORDS_FILE,
+    WORKERS_ENV,
+)
+from stages.common.errors import ServebenchError
+from stages.common.params import Params, ResilienceParams, ScenarioParams
+from stages.common.results import Bentos, FaultRecovery, FaultSummary, Spread
+from stages.common.signals import cleanup_on_signals
+from stages.faults.cluster import ClusterHealthError, ClusterTargetError, Disruptor, read_journal
+from stages.faults.local import NETWORK_FAULTS, FaultLog, Target, inject, unavailable
+from stages.faults.proxy import FaultyProxy
+from stages.faults.recovery import VERDICT_ORDER, recovery
+from stages.faults.run import FaultedRun, busy_instants, faulted_run
+from stages.loadgen.arrivals import draw_schedule
+from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.run import scenario_summary, warm_up
+from stages.reporting.plots import plot_fault_timeline
+from stages.reporting.series import fault_timeline, fault_timelines
+from stages.serving.server import BentoServer
+
+ROLLBACK_JOURNAL = LOGS_DIR / "cluster-rollback.json"  # untracked: a killed run's changes to undo (--restore)
+
+
+def write_series(faults: dict[str, FaultSummary], runs: Path) -> None:
+    """DVC's data series of the faults: ok responses and failed requests per second from the fault, the median
+    over each fault's repeats, one column per fault (``dvc plots diff`` overlays experiments)."""
+    timelines = {key: [fault_timeline(pd.read_parquet(runs.parent / Path(run.timeline).parent / RECORDS_FILE),
+                                      run.fault_at_s) for run in fault.runs]
+                 for key, fault in faults.items()}
+    for column in ("ok_per_s", "failed_per_s"):
+        fault_timelines(timelines, column).to_csv(runs / f"{column}.csv", index=False)
+
+
+def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Params, out: Path) -> FaultRecovery:
+    """Recovery figures, audit and files of one faulted run."""
+    folder = out / name
+    folder.mkdir(parents=True, exist_ok=True)
+    run.records.to_parquet(folder / RECORDS_FILE, index=False)
+    summary = scenario_summary(run.records, run.usage, params.resilience.scenario, scenario, params.loadgen)
+    settings = params.resilience
+    figures = recovery(run.records, run.fault_s, settings.slo_ms, settings.healthy_s, settings.max_recovery_s)
+    plot_fault_timeline(run.records, run.fault_s, run.fault_end_s, f"{name}: what the fault did to the traffic",
+                        folder / "timeline.png", {"outage ends": figures.outage_end_s,
+                                                  "recovered (healthy from here)": figures.time_to_recovery_s})
+    times = [("first success", figures.time_to_first_success_s), ("recovered", figures.time_to_recovery_s)]
+    shown = ", ".join(f"{what} {'-' if value is None else f'{value:.2f} s'}" for what, value in times)
+    before = figures.steady_state_before
+    steady = "" if before.held else f" (steady state NOT held before the fault: {before.breaches} breaches)"
+    print(f"resilience: {name}: {figures.verdict}{steady}; {figures.failed} failed of {figures.measured}; {shown} "
+          "after the fault", file=sys.stderr, flush=True)
+    return FaultRecovery(**figures.model_dump(), fault_at_s=run.fault_s, fault_end_s=run.fault_end_s,
+                         actions=run.log.actions, generator_audit_valid=summary.audit.valid,
+                         generator_audit_reasons=summary.audit.reasons,
+                         timeline=str((folder / "timeline.png").relative_to(out.parent)), cpu_stolen=run.usage.stolen)
+
+
+def repeat_scenario(scenario: ScenarioParams, repeat: int) -> ScenarioParams:
+    """Repeat ``repeat`` (from 1) of a fault: its own seeded schedule, so that repeats are independent draws."""
+    return scenario.model_copy(update={"seed": scenario.seed + 1000 * (repeat - 1)})
+
+
+def fault_instant(schedule: np.ndarray, settings: ResilienceParams, key: str, repeat: int) -> float:
+    """Where one repeat of one fault strikes: a seeded busy send of its schedule in resilience.fault_window_s, a
+    different draw per fault (the key) so that faults do not all land on the same instants."""
+    seed = settings.seed + sum(map(ord, key)) + repeat
+    return busy_instants(schedule, settings.fault_window_s, 1, seed)[0]
+
+
+def spread(values: list[float | None]) -> Spread:
+    known = [value for value in values if value is not None]
+    if not known:
+        return Spread(n=0, median=None, low=None, high=None)
+    return Spread(n=len(known), median=statistics.median(known), low=min(known), high=max(known))
+
+
+def summarize_fault(runs: list[FaultRecovery], workers: int | None) -> FaultSummary:
+    """Medians and ranges over the repeats whose steady state held before the fault (all of them when none
+    did, so that the table is never empty; ``steady_before`` says how many); the verdict of the worst repeat."""
+    steady = [run for run in runs if run.steady_state_before.held]
+    counted = steady or runs
+    verdicts = [run.verdict for run in runs]
+    return FaultSummary(
+        workers=workers, repeats=len(runs), steady_before=len(steady),
+        failed=spread([run.failed for run in counted]), outage_s=spread([run.outage_s for run in counted]),
+        time_to_first_success_s=spread([run.time_to_first_success_s for run in counted]),
+        time_to_recovery_s=spread([run.time_to_recovery_s for run in counted]),
+        verdict=max(verdicts, key=VERDICT_ORDER.index), verdicts=verdicts,
+        recorded_equals_scheduled=all(run.recorded == run.scheduled for run in runs), runs=runs)
+
+
+def local_plan(settings: ResilienceParams) -> list[tuple[str, str, int | None]]:
+    """(key, fault, workers) of every local fault series: each fault at the configured workers, then the
+    multi-worker ones."""
+    plan: list[tuple[str, str, int | None]] = [(fault, fault, settings.workers) for fault in settings.faults]
+    extra = settings.multi_worker
+    plan += [(f"{fault}-{extra.workers}-workers", fault, extra.workers) for fault in extra.faults]
+    return plan
+
+
+def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: list[str],
+               out: Path) -> tuple[dict[str, FaultSummary], dict[str, str]]:
+    """Every local fault series; and the faults skipped because this machine cannot inject them, with why."""
+    settings = params.resilience
+    built = bentos.services[settings.service]
+    service = getattr(params.serve, settings.service)
+    results, skipped = {}, {}
+    for key, fault, workers in local_plan(settings):
+        reason = unavailable(fault)
+        if reason is not None:
+            print(f"resilience: {key} skipped: {reason}", file=sys.stderr, flush=True)
+            skipped[key] = reason
+            continue
+        runs = []
+        for repeat in range(1, settings.repeats + 1):
+            load = repeat_scenario(scenario, repeat)
+            schedule = draw_schedule(arrival_spec(load))
+            instant = fault_instant(schedule, settings, key, repeat)
+            name = f"{key}/{repeat}"
+            env = {WORKERS_ENV: str(workers)} if workers else {}
+            with BentoServer(built.bento, Path(bentos.bentoml_home), out / name / "server.log",
+                             host=params.serve.host, cpu_affinity=service.cpu_affinity,
+                             ready_timeout_s=params.serve.ready_timeout_s, extra_env=env) as server, \
+                    (FaultyProxy(server.host, server.port) if fault in NETWORK_FAULTS
+                     else contextlib.nullcontext()) as proxy:
+                warm_up(f"{server.url}{CLASSIFY}", texts, params.loadtest.warmup_requests, scenario.timeout_s)
+                run = faulted_run(f"{(proxy or server).url}{CLASSIFY}", load, texts, instant,
+                                  partial(inject, fault, Target(server, proxy), settings), params.loadgen.client,
+                                  schedule)
+            runs.append(record_run(name, run, load, params, out))
+        results[key] = summarize_fault(runs, workers)
+    return results, skipped
+
+
+def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out: Path
+                 ) -> tuple[dict[str, FaultSummary], str | None]:
+    """Each disruption ``resilience.repeats`` times at each replica count, after the safety checks of
+    :mod:`stages.faults.cluster`, with the autoscaler pinned to the replica count under test and restored on
+    exit, SIGINT and SIGTERM. Stops early (keeping the runs so far, and saying why) when the Deployment does not
+    return to its steady state between disruptions."""
+    settings = params.resilience.cluster
+    if not settings.url:
+        raise ServebenchError("resilience.cluster.url is not set: where does the load generator reach the Service?")
+    disruptor = Disruptor(settings, params.resilience.seed, ROLLBACK_JOURNAL)
+    disruptor.preflight()
+
+    def disrupt(log: FaultLog, disruption: str) -> None:
+        log.started = time.time()
+        for action in disruptor.disrupt(disruption):
+            log.note(action)
+        log.ended = time.time()
+
+    results, aborted = {}, None
+    with cleanup_on_signals():
+        try:
+            for replicas in settings.replicas:
+                disruptor.pin_autoscaler(replicas)
+                disruptor.scale(replicas)
+                for disruption in settings.disruptions:
+                    key = f"{disruption}-{replicas}-replicas"
+                    runs = []
+                    for repeat in range(1, params.resilience.repeats + 1):
+                        load = repeat_scenario(scenario, repeat)
+                        schedule = draw_schedule(arrival_spec(load))
+                        instant = fault_instant(schedule, params.resilience, key, repeat)
+                        run = faulted_run(f"{settings.url}{CLASSIFY}", load, texts, instant,
+                                          partial(disrupt, disruption=disruption), params.loadgen.client, schedule)
+                        runs.append(record_run(f"{key}/{repeat}", run, load, params, out))
+                        disruptor.wait_healthy(replicas)  # the steady state back before the next disruption
+                    results[key] = summarize_fault(runs, None)
+        except ClusterHealthError as exc:
+            aborted = str(exc)
+            print(f"resilience: {exc}", file=sys.stderr, flush=True)
+        finally:
+            for action in disruptor.restore():
+                print(f"resilience: restored {action}", file=sys.stderr, flush=True)
+    return results, aborted
+
+
+def restore_cluster(params: Params) -> None:
+    """``--restore``: undo what a killed cluster-mode run left (HPA bounds, a cordoned node) from its journal."""
+    if not ROLLBACK_JOURNAL.is_file():
+        print(f"resilience: nothing to restore ({ROLLBACK_JOURNAL} does not exist)")
+        return
+    entries = read_journal(ROLLBACK_JOURNAL)
+    settings = params.resilience.cluster
+    if (entries.get("context"), entries.get("namespace")) != (settings.context, settings.namespace):
+        raise ClusterTargetError(f"{ROLLBACK_JOURNAL} was written for {entries.get('context')!r} / "
+                                 f"{entries.get('namespace')!r}, not the configured {settings.context!r} / "
+                                 f"{settings.namespace!r}")
+    done = Disruptor(settings, params.resilience.seed, ROLLBACK_JOURNAL).restore()
+    print(f"resilience: restored {'; '.join(done) or 'nothing (the journal held no change)'}")

@@ -1,0 +1,68 @@
+"""``results/report.md`` assembled from typed results: what the report stage writes, apart from reading files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from stages.common.params import Params
+from stages.common.results import Limits, Resilience, Validation
+from stages.reporting.figures import caption
+from stages.reporting.headline import Metrics, headline_section
+from stages.reporting.markdown import STANDIN_BANNER, variants_table
+from stages.reporting.sections import (
+    capacity_section,
+    drift_caveat,
+    environment_section,
+    limits_section,
+    resilience_section,
+)
+from stages.reporting.verdicts import calibration_table, load_table, methods_section, spread_table, verdict_table
+from stages.stats.comparison import Calibration, ComparisonDetail
+from stages.stats.samples import ScenarioRuns
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the report shows, read from the results files by the stage."""
+
+    params: Params
+    validation: Validation
+    detail: ComparisonDetail
+    limits: Limits
+    scenarios: dict[str, ScenarioRuns]
+    resilience: Resilience | None = None
+    calibration: Calibration | None = None
+
+
+def render_report(inputs: ReportInputs, metrics: Metrics, figures: list[str], plots_link: Path) -> str:
+    """The report's Markdown; ``figures`` are file names under ``plots_link`` (relative to the report)."""
+    params, detail = inputs.params, inputs.detail
+    comparisons = dict(detail.scenarios)
+    if detail.aa is not None:
+        comparisons[f"A/A ({detail.aa_scenario})"] = detail.aa
+    first = inputs.scenarios[params.loadtest.scenarios[0]].index
+    run_date = first.environment.get("measured_on") or "on an unrecorded date"
+    offered = {name: runs.index.offered for name, runs in inputs.scenarios.items()}
+    parts = [
+        f"# servebench report: {inputs.validation.model}\n",
+        STANDIN_BANNER if inputs.validation.standin else "",
+        drift_caveat(run_date),
+        "## Headline\n", headline_section(metrics),
+        "\n## Environment\n",
+        environment_section([runs.index for runs in inputs.scenarios.values()], inputs.limits),
+        f"## Offline: accuracy, size and in-process latency ({inputs.validation.examples} examples)\n",
+        variants_table(inputs.validation),
+        "## Serving limits\n", limits_section(inputs.limits),
+        "\n## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
+        "### Method\n", methods_section(params, detail, offered),
+        f"\n### Verdicts (ratios candidate / reference, paired by block, {params.compare.level:.0%} CI)\n",
+        verdict_table(comparisons),
+        "\n### Pooled figures per arm\n", load_table(comparisons),
+        "\n### Run-to-run spread\n", spread_table(comparisons),
+        "\n### Calibration: measured error rates of these verdicts\n", calibration_table(inputs.calibration),
+        "\n## Capacity under the p99 objective\n", capacity_section(detail.capacity),
+        "\n## Resilience: faults under load\n", resilience_section(inputs.resilience, params),
+        "\n## Figures\n", *[f"![{name}]({plots_link / name})\n\n*{caption(name)}*\n" for name in figures],
+    ]
+    return "\n".join(part for part in parts if part)

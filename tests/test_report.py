@@ -1,0 +1,87 @@
+"""The compare and report code on a frozen excerpt of a real repro (``tests/data/results``): the comparison of
+its three blocks, then the report, its figures, data series and headline metrics, all from those files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.common.io import read_result
+from stages.common.params import Params, parse_params
+from stages.common.results import Capacity, Limits, Resilience, Validation
+from stages.reporting.document import ReportInputs, render_report
+from stages.reporting.figures import draw_figures
+from stages.reporting.headline import headline_metrics
+from stages.stats.comparison import Calibration, ComparisonDetail
+from stages.stats.experiment import compare_experiment, one_line
+from stages.stats.samples import read_runs, read_scenario
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).resolve().parent / "data" / "results"
+
+
+@pytest.fixture(scope="module")
+def params() -> Params:
+    """The committed params, with the fixture's one scenario and no A/A arm (the excerpt has none)."""
+    raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    raw["loadtest"]["scenarios"] = ["bursty"]
+    raw["loadtest"]["aa"]["service"] = None
+    return parse_params(raw)
+
+
+@pytest.fixture(scope="module")
+def detail(params: Params) -> ComparisonDetail:
+    arms = {"bursty": read_scenario(FIXTURE / "loadtest" / "bursty")}
+    detail, headline = compare_experiment(arms, params, read_result(FIXTURE / "capacity.json", Capacity))
+    assert headline.scenarios["bursty"].blocks == 3 and headline.aa is None
+    return detail
+
+
+def test_the_comparison_of_three_blocks_is_paired_and_holds_one_verdict_per_primary_statistic(
+        detail: ComparisonDetail) -> None:
+    bursty = detail.scenarios["bursty"]
+    assert bursty.comparable and bursty.blocks == [0, 1, 2] and detail.primary_family == 2
+    assert bursty.primary is not None and set(bursty.primary) == {"p50", "tail"}
+    p50 = bursty.primary["p50"]
+    assert p50.ratio is not None and p50.ratio.low <= p50.ratio.estimate <= p50.ratio.high
+    # The optimized INT8 service answered bursts far faster than FP32 PyTorch in every block of this repro.
+    assert p50.verdict == "faster" and p50.ratio.high < 1.0
+    assert one_line("bursty", bursty).endswith(f"over 3 blocks, detects >= {p50.mde:.0%}: faster")
+    assert json.loads(detail.model_dump_json())["capacity"]["ratio"] == pytest.approx(detail.capacity.ratio)
+
+
+def test_the_report_its_figures_and_metrics_come_from_the_results_files(params: Params, detail: ComparisonDetail,
+                                                                        tmp_path: Path) -> None:
+    inputs = ReportInputs(params=params, validation=read_result(FIXTURE / "validation.json", Validation),
+                          detail=detail, limits=read_result(FIXTURE / "limits.json", Limits),
+                          scenarios={"bursty": read_runs(FIXTURE / "loadtest" / "bursty")},
+                          resilience=read_result(FIXTURE / "resilience.json", Resilience),
+                          calibration=read_result(FIXTURE / "calibration.json", Calibration))
+    figures = draw_figures(FIXTURE / "loadtest", inputs.scenarios, detail, tmp_path / "plots", tmp_path / "series")
+    assert figures == ["percentiles.png", "latency-vs-load.png", "cdf-bursty.png", "timeline-bursty.png",
+                       "interarrival-bursty.png"]
+    assert all((tmp_path / "plots" / name).stat().st_size > 10_000 for name in figures)
+    assert sorted(path.name for path in (tmp_path / "series").iterdir()) == [
+        "cdf-bursty.csv", "latency-vs-load-baseline.csv", "latency-vs-load-optimized.csv"]
+    metrics = headline_metrics(inputs.validation, inputs.limits, detail, inputs.resilience)
+    assert metrics["p50"]["bursty"] == "faster"
+    assert metrics["cap"]["x"] == pytest.approx(round(detail.capacity.ratio, 2), abs=0.01)
+    report = render_report(inputs, metrics, figures, Path("plots"))
+    for heading in ("## Headline", "## Environment", "## Serving limits", "### Verdicts", "### Calibration",
+                    "## Capacity under the p99 objective", "## Resilience: faults under load", "## Figures"):
+        assert heading in report
+    assert "![timeline-bursty.png](plots/timeline-bursty.png)" in report
+    assert "| kill-worker |" in report and "| kill-server |" in report
+    assert inputs.validation.model in report.splitlines()[0]
+
+
+def test_a_report_without_the_optional_results_says_so(params: Params, detail: ComparisonDetail) -> None:
+    inputs = ReportInputs(params=params, validation=read_result(FIXTURE / "validation.json", Validation),
+                          detail=detail, limits=read_result(FIXTURE / "limits.json", Limits),
+                          scenarios={"bursty": read_runs(FIXTURE / "loadtest" / "bursty")})
+    metrics = headline_metrics(inputs.validation, inputs.limits, detail, None)
+    report = render_report(inputs, metrics, [], Path("plots"))
+    assert "No resilience results." in report and "## Figures" in report
