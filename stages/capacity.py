@@ -22,7 +22,7 @@ from stages.common.params import Params, ScenarioParams, load_params
 from stages.common.results import Bentos, BuiltService, Limits
 from stages.loadgen.decided import CertainFailure
 from stages.serving.capacity import StepRunner, capacity_of, find_capacity, start_rate
-from stages.serving.runs import ServedRun, served_run
+from stages.serving.runs import RunSpec, ServedRun, served_run
 
 WARMUP_REQUESTS = 5  # sequential, unmeasured, before each step
 
@@ -33,10 +33,10 @@ def step_runner(name: str, built: BuiltService, home: Path, logs: Path, params: 
 
     def run(rate: float, scenario: ScenarioParams, certain_failure: CertainFailure) -> ServedRun:
         log = logs / f"{name}-{rate:.2f}.log"
+        spec = RunSpec(name, built, params, "capacity", scenario, texts, WARMUP_REQUESTS, log)
         if params.loadtest.target == "cluster":
-            return cluster_served_run(name, name, built, params, "capacity", scenario, texts, WARMUP_REQUESTS, log)
-        return served_run(name, built, home, log, params, scenario, texts, WARMUP_REQUESTS, scrape_interval_s=5.0,
-                          stop_when=certain_failure)
+            return cluster_served_run(spec, name)
+        return served_run(spec, home, scrape_interval_s=5.0, stop_when=certain_failure)
 
     return run
 

@@ -10,7 +10,7 @@ import pytest
 from stages.common.errors import ServebenchError
 from stages.common.params import CapacityParams, ScenarioParams
 from stages.loadgen.arrivals import draw_schedule
-from stages.loadgen.client import ClientConfig, run_open_loop
+from stages.loadgen.client import ClientConfig, SendOptions, run_open_loop
 from stages.loadgen.decided import CertainFailure, breaches_that_fail
 from stages.loadgen.payloads import arrival_spec
 from stages.serving.capacity import censored_p99, judge_step, offered_rate, step_scenario
@@ -57,7 +57,7 @@ def test_an_overloaded_step_stops_once_its_failure_is_certain(null_server: str) 
     schedule = draw_schedule(arrival_spec(ScenarioParams(process="exponential", rate=40.0, requests=220, seed=3)))
     rule = CertainFailure(warmup_s=0.5, bound_ms=300.0, quantile=0.99, max_error_rate=0.01)
     records, _ = run_open_loop(f"{null_server}/serial?ms=50", schedule, [b"{}"] * len(schedule),
-                               ClientConfig(timeout_s=10.0), 0.5, stop_when=rule)
+                               ClientConfig(timeout_s=10.0), 0.5, SendOptions(stop_when=rule))
     unsent = records["outcome"] == "not_sent"
     assert unsent.sum() > 100  # stopped well before the schedule's ~5.5 s end
     assert records.loc[unsent, "sent_s"].isna().all() and records.loc[~unsent, "done_s"].notna().all()
@@ -69,7 +69,7 @@ def test_a_step_within_the_objective_sends_everything(null_server: str) -> None:
     schedule = draw_schedule(arrival_spec(ScenarioParams(process="exponential", rate=20.0, requests=60, seed=4)))
     rule = CertainFailure(warmup_s=0.5, bound_ms=1000.0, quantile=0.99, max_error_rate=0.01)
     records, _ = run_open_loop(f"{null_server}/slow?ms=5", schedule, [b"{}"] * len(schedule),
-                               ClientConfig(timeout_s=10.0), 0.5, stop_when=rule)
+                               ClientConfig(timeout_s=10.0), 0.5, SendOptions(stop_when=rule))
     assert (records["outcome"] == "ok").all()
 
 

@@ -30,6 +30,7 @@ from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import scenario_summary, send_scenario
 from stages.manifests.generator import generator_job, generator_policy, served_objects
 from stages.manifests.render import ServedImage, supported_versions, validate
+from stages.serving.runs import RunSpec
 
 FAKE_K8S = Path(__file__).parent / "fake_k8s"
 IMAGE = "nullbento:1"
@@ -63,7 +64,7 @@ BUILT = BuiltService(bento=IMAGE, model="standin", variant="onnx-int8", batching
 
 
 def run_in_cluster(params: Params, log: Path) -> pd.DataFrame:
-    return cluster_served_run("optimized", "optimized", BUILT, params, "s", SCENARIO, TEXTS, 3, log).records
+    return cluster_served_run(RunSpec("optimized", BUILT, params, "s", SCENARIO, TEXTS, 3, log), "optimized").records
 
 
 @pytest.mark.slow  # 16 s: make test-e2e runs it (make test is near its 10 min)

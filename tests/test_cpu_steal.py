@@ -18,7 +18,7 @@ from stages.common.cpu_steal import (
 )
 from stages.common.params import LoadgenParams
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
-from stages.loadgen.client import ClientConfig, run_open_loop
+from stages.loadgen.client import ClientConfig, SendOptions, run_open_loop
 from stages.loadgen.run import one_line
 from stages.loadgen.summary import summarize
 
@@ -71,7 +71,7 @@ def test_a_real_run_records_the_machine_share_stolen_while_it_sent(null_server: 
     spec = ArrivalSpec("exponential", rate=200.0, duration_s=1.0, seed=3)
     schedule = draw_schedule(spec)
     records, usage = run_open_loop(f"{null_server}/ok", schedule, [b'{"texts": ["x"]}'] * len(schedule),
-                                   ClientConfig(), 0.1, progress_every_s=None)
+                                   ClientConfig(), 0.1, SendOptions(progress_every_s=None))
     summary = summarize(records, spec, LoadgenParams(), usage)
     assert usage.stolen is not None and 0.0 <= usage.stolen <= 1.0
     assert summary.audit.generator_cpu.stolen == usage.stolen

@@ -20,13 +20,15 @@ from helpers import run_module, write_params
 from stages.common.net import free_port
 from stages.common.params import LoadgenParams
 from stages.loadgen.arrivals import ArrivalSpec, TraceError, draw_schedule, realised_fit, schedule_fit
-from stages.loadgen.client import ClientConfig, GeneratorUsage, run_closed_loop, run_open_loop
+from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, Users, run_closed_loop, run_open_loop
 from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import merge_runs
 from stages.loadgen.summary import summarize
 
 BODY = json.dumps({"texts": ["hello"]}).encode()
 DEFAULT_LIMITS = ClientConfig()
+
+QUIET = SendOptions(progress_every_s=None)  # no progress lines in the test log
 
 
 @pytest.fixture(params=CLIENTS)
@@ -130,8 +132,8 @@ def test_a_server_stall_shows_in_open_loop_latency(null_server: str, client: str
 def test_a_closed_loop_hides_the_same_stall(null_server: str) -> None:
     """The Locust-style loop sends nothing while it waits, so the stall is one sample among hundreds."""
     timer = stall_after(null_server, 1.0, 2.0)
-    records, _ = run_closed_loop(f"{null_server}/ok", [BODY] * 100_000, users=1, think_time_s=0.005,
-                                 duration_s=4.0, config=ClientConfig())
+    records, _ = run_closed_loop(f"{null_server}/ok", [BODY] * 100_000, Users(1, think_time_s=0.005, duration_s=4.0),
+                                 ClientConfig())
     timer.join()
     assert (records["outcome"] == "ok").all() and len(records) > 100
     assert records["service_ms"].max() > 1500  # the one request caught in the stall
@@ -211,7 +213,7 @@ def test_a_faithful_high_rate_run_passes_the_audit(fast_server: str) -> None:
     spec = ArrivalSpec("exponential", rate=1000.0, duration_s=4.0, seed=5)
     schedule = draw_schedule(spec)
     records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule),
-                                   ClientConfig(client="lean"), 0.5, progress_every_s=None)
+                                   ClientConfig(client="lean"), 0.5, QUIET)
     summary = summarize(records, spec, LoadgenParams(), usage)
     assert summary.outcomes["ok"] == summary.requests.measured > 3000
     assert summary.audit.valid, summary.audit.reasons
@@ -248,8 +250,7 @@ def test_a_generator_stalled_for_a_second_fails_the_audit(tmp_path: Path, fast_s
 def test_a_schedule_from_the_wrong_distribution_fails_the_sampler_audit(fast_server: str) -> None:
     """Sent faithfully, but the schedule is constant-rate while the scenario claims Poisson arrivals."""
     schedule = constant(200, 800)
-    records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule), ClientConfig(), 0.0,
-                                   progress_every_s=None)
+    records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule), ClientConfig(), 0.0, QUIET)
     summary = summarize(records, ArrivalSpec("exponential", rate=200.0, requests=800), LoadgenParams(), usage)
     assert not summary.audit.valid
     assert any("drawn schedule does not follow" in reason for reason in summary.audit.reasons)
@@ -265,7 +266,7 @@ def test_both_clients_measure_the_same_schedule_alike(null_server: str) -> None:
     spec = ArrivalSpec("exponential", rate=60.0, duration_s=6.0, seed=21)
     schedule = draw_schedule(spec)
     runs = {client: run_open_loop(f"{null_server}/serial?ms=10", schedule, [BODY] * len(schedule),
-                                  ClientConfig(client=client), 0.5, progress_every_s=None)[0] for client in CLIENTS}
+                                  ClientConfig(client=client), 0.5, QUIET)[0] for client in CLIENTS}
     aiohttp_run, lean_run = runs["aiohttp"], runs["lean"]
     assert (aiohttp_run["outcome"] == "ok").all() and (lean_run["outcome"] == "ok").all()
     for quantile in (50, 90, 99):

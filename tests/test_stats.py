@@ -17,7 +17,7 @@ from stages.common.params import CapacityParams, CompareParams, LoadgenParams, S
 from stages.common.percentiles import min_requests
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
-from stages.loadgen.client import ClientConfig, GeneratorUsage, run_open_loop
+from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.summary import audited_lag_quantile, lag_bound_ms, summarize
 from stages.stats.arms import add_verdicts, compare_all, compare_arms, tail_percentile
@@ -320,7 +320,7 @@ def test_capacity_search_finds_the_knee_of_a_server_with_a_known_service_time(nu
         spec = ArrivalSpec("exponential", rate=rate, duration_s=3.0, seed=int(rate))
         schedule = draw_schedule(spec)
         records, _ = run_open_loop(f"{null_server}/serial?ms=20", schedule, [b"{}"] * len(schedule),
-                                   ClientConfig(timeout_s=10), 0.5, progress_every_s=None)
+                                   ClientConfig(timeout_s=10), 0.5, SendOptions(progress_every_s=None))
         p99 = float(np.percentile(records["latency_ms"].fillna(np.inf), 99))
         return p99 <= 250.0, p99
 

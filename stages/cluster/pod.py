@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from stages.cluster.shard_log import ShardResult, encode
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.loadgen.arrivals import draw_schedule
-from stages.loadgen.client import run_open_loop
+from stages.loadgen.client import SendOptions, run_open_loop
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import client_config, scenario_summary, warm_up
 
@@ -67,7 +67,7 @@ def main() -> None:
           f"{run.start_at - ready:+.1f} s -> {url}", file=sys.stderr, flush=True)
     records, usage = run_open_loop(url, schedule, unpack_bodies((run_dir / BODIES_FILE).read_bytes()),
                                    client_config(run.settings, run.loadgen.client), run.settings.warmup_s,
-                                   (index, run.shards), run.start_at)
+                                   SendOptions((index, run.shards), run.start_at))
     summary = scenario_summary(records, usage, run.scenario, run.settings, run.loadgen, run.shards)
     # The pod's clock against the instant it was handed: a pod ready after it sends its first requests late,
     # which its audit (and the merged run's) shows as send lag.

@@ -21,19 +21,17 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from stages.cluster.kubectl import Kubectl, KubectlError
 from stages.cluster.pod import BODIES_FILE, RUN_FILE, WARMUP_FILE, GeneratorRun, pack_bodies
 from stages.cluster.shard_log import ShardLogError, ShardResult, decode
 from stages.common.artifacts import CLASSIFY
 from stages.common.errors import ServebenchError
+from stages.common.kubectl import Kubectl, KubectlError
 from stages.common.params import Params, ScenarioParams
-from stages.common.results import BuiltService
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import LOST, GeneratorUsage, RunRecorder
 from stages.loadgen.payloads import arrival_spec, request_bodies
@@ -48,7 +46,7 @@ from stages.manifests.generator import (
 )
 from stages.manifests.render import ServedImage
 from stages.serving.metrics import TIMELINE_COLUMNS, delta, parse_metrics
-from stages.serving.runs import ServedRun
+from stages.serving.runs import RunSpec, ServedRun
 
 POLL_S = 2.0
 CONFIG_MAP_LIMIT = 1_000_000  # bytes a ConfigMap may hold (etcd's object limit is 1 MiB), with room for metadata
@@ -180,15 +178,16 @@ def generator_files(params: Params, scenario: str, settings: ScenarioParams, tex
     return files
 
 
-def cluster_served_run(service: str, arm: str, built: BuiltService, params: Params, scenario: str,
-                       settings: ScenarioParams, texts: list[str], warmup_requests: int, log: Path) -> ServedRun:
-    """One run of ``settings`` against a fresh Deployment of ``service``'s image (``built``), warmed up with
-    ``warmup_requests`` sequential requests and sent from the cluster; ``arm`` names the run's objects."""
+def cluster_served_run(spec: RunSpec, arm: str) -> ServedRun:
+    """One run of the spec's scenario against a fresh Deployment of its Bento's image, warmed up with its
+    sequential requests and sent from the cluster; ``arm`` names the run's objects."""
+    params, settings, texts, log = spec.params, spec.scenario, spec.texts, spec.log
+    built, scenario, warmup_requests = spec.built, spec.scenario_name, spec.warmup_requests
     cluster = params.loadtest.cluster
     kubectl = Kubectl(cluster.context, cluster.namespace, "loadtest.cluster")
     kubectl.require_context()
     name = run_name(arm)
-    served = ServedImage(built.bento, built.bento.split(":")[-1], getattr(params.serve, service).timeout_s)
+    served = ServedImage(built.bento, built.bento.split(":")[-1], getattr(params.serve, spec.service).timeout_s)
     objects = served_objects(params.k3s, cluster, name, served, CLASSIFY)
     schedule = draw_schedule(arrival_spec(settings))
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from stages.common.io import read_result
+from stages.common.results import ModelInfo
+
 PARAMS_FILE = Path("params.yaml")
 MODEL_DIR = Path("data/model")
 DATASET_DIR = Path("data/dataset")
@@ -56,9 +59,9 @@ def dataset_labels(dataset_dir: Path) -> list[str]:
     return json.loads((dataset_dir / DATASET_INFO).read_text())["labels"]
 
 
-def model_info(model_dir: Path) -> dict:
+def model_info(model_dir: Path) -> ModelInfo:
     """Provenance of the model in ``model_dir`` (source, id, whether it is the stand-in, labels)."""
-    return json.loads((model_dir / MODEL_INFO).read_text())
+    return read_result(model_dir / MODEL_INFO, ModelInfo)
 
 
 def aa_arm(service: str) -> str:

@@ -2,10 +2,9 @@
 
 On a shared VM the host runs other guests on the same physical cores; the time this guest's virtual CPUs were
 ready to run but not running is "steal". It hurts a served request, which sleeps and wakes across three processes
-(generator, event loop, inference worker), far more than a busy loop, which keeps its CPU: on the development VM,
-with 20-26 % of the CPU time asked for stolen, an in-process PyTorch call kept its ~90 ms p50 while the served
-baseline answered at p50 160-260 ms and p99 past 1 s at 3 req/s (docs/measured.md, 3 Dec). Every run records the
-share, so that a result measured under steal says so instead of passing for the service's speed.
+(generator, event loop, inference worker), far more than a busy loop, which keeps its CPU (docs/measured.md has
+examples). Every run records the share, so that a result measured under steal says so instead of passing for the
+service's speed.
 """
 
 from __future__ import annotations

@@ -169,7 +169,7 @@ class RuntimeParams(_Section):
     threads: Annotated[int, Field(ge=0, le=256)] = 2
     providers: Literal["auto", "cpu", "cuda"] = "auto"
     # ONNX Runtime's intra-op threads busy-wait between ops by default: fastest alone, but on a small machine the
-    # spinning can steal the CPU a server's event loop needs (A/B on the 2-core VM was inconclusive under noise).
+    # spinning can steal the CPU a server's event loop needs.
     spinning: bool = True
 
 

@@ -38,6 +38,25 @@ class LatencyStats(Result):
     disturbed: bool | None = None
 
 
+# --- download -----------------------------------------------------------------------------------------------
+
+
+class ModelInfo(Result):
+    """Where the model in ``data/model`` came from (``model_info.json``), and what each later stage needs of it."""
+
+    source: str  # hub | local | standin | finetune
+    standin: bool
+    id: str
+    labels: list[str]
+    # provenance that depends on the source: revision and commit (hub), size and seed (standin), base (finetune)
+    revision: str | None = None
+    commit: str | None = None
+    size: str | None = None
+    seed: int | None = None
+    base: str | None = None
+    trained_on: str | None = None
+
+
 # --- validate -----------------------------------------------------------------------------------------------
 
 

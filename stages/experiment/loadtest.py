@@ -25,7 +25,7 @@ from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import one_line, scenario_summary, write_run
 from stages.reporting.plots import write_density
-from stages.serving.runs import served_run
+from stages.serving.runs import RunSpec, served_run
 from stages.stats.arms import compare_arms
 from stages.stats.samples import ScenarioRuns, group_by_arm
 from stages.stats.sizing import relative_mde
@@ -82,13 +82,12 @@ class Scenario:
         out = self.out / path
         service = self.arms[arm]
         built, log = self.bentos.services[service], self.logs / f"{path}.log"
+        spec = RunSpec(service, built, self.params, self.name, self.settings, self.texts,
+                       self.params.loadtest.warmup_requests, log)
         if self.params.loadtest.target == "cluster":
-            served = cluster_served_run(service, arm, built, self.params, self.name, self.settings, self.texts,
-                                        self.params.loadtest.warmup_requests, log)
+            served = cluster_served_run(spec, arm)
         else:
-            served = served_run(service, built, Path(self.bentos.bentoml_home), log, self.params, self.settings,
-                                self.texts, self.params.loadtest.warmup_requests,
-                                self.params.loadtest.scrape_interval_s)
+            served = served_run(spec, Path(self.bentos.bentoml_home), self.params.loadtest.scrape_interval_s)
         summary = scenario_summary(served.records, served.usage, self.name, self.settings, self.params.loadgen)
         write_run(out, served.records, summary)
         write_density(out, served.records, arrival_spec(self.settings))

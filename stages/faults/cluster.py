@@ -32,6 +32,7 @@ import subprocess
 from pathlib import Path
 
 from stages.common.errors import ServebenchError, present
+from stages.common.kubectl import Kubectl, KubectlError
 from stages.common.params import NODE_DISRUPTIONS, ClusterParams
 
 OPT_IN_ANNOTATION = "servebench.io/disruptions"
@@ -40,7 +41,7 @@ DRAIN_TIMEOUT_S = 60
 K3S_CONTAINERD = "^containerd .*/run/k3s/containerd/"  # pkill -f: K3s's containerd, not sudo or pkill itself
 
 
-class ClusterTargetError(ServebenchError):
+class ClusterTargetError(KubectlError):
     """A disruption was asked of a target that params.yaml does not configure, or that has not opted in."""
 
 
@@ -52,9 +53,7 @@ class Disruptor:
     """Runs disruptions against ``resilience.cluster``'s Deployment only; see the module docstring."""
 
     def __init__(self, params: ClusterParams, seed: int = 0, journal: Path | None = None) -> None:
-        if not params.context:
-            raise ClusterTargetError("resilience.cluster.context is not set: cluster mode disrupts only a "
-                                     "configured kubectl context (see k3s/README.md)")
+        self.target = Kubectl(params.context, params.namespace, "resilience.cluster", ClusterTargetError)
         self.params = params
         self.rng = random.Random(seed)
         self.journal = journal
@@ -62,7 +61,7 @@ class Disruptor:
         self.selector: str | None = None
 
     def kubectl(self, *args: str) -> list[str]:
-        return ["kubectl", "--context", self.params.context or "", "--namespace", self.params.namespace, *args]
+        return self.target.command(*args)
 
     def check_target(self, context: str, namespace: str) -> None:
         if context != self.params.context or namespace != self.params.namespace:
@@ -91,11 +90,7 @@ class Disruptor:
     def preflight(self) -> None:
         """Refuse an unknown context, a Deployment that has not opted in, and node faults that could hit another
         machine; learn the Deployment's selector and uid."""
-        contexts = subprocess.run(["kubectl", "config", "get-contexts", "-o", "name"], capture_output=True,
-                                  text=True, check=False).stdout.split()
-        if self.params.context not in contexts:
-            raise ClusterTargetError(f"context {self.params.context!r} is not in the kubeconfig (it has "
-                                     f"{contexts}): resilience.cluster.context must name it exactly")
+        self.target.require_context()
         deployment = self._json("get", f"deployment/{self.params.deployment}")
         metadata = deployment.get("metadata", {})
         if metadata.get("annotations", {}).get(OPT_IN_ANNOTATION) != OPT_IN_VALUE:

@@ -38,7 +38,7 @@ from stages.common.net import free_port
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
-from stages.loadgen.client import ClientConfig, GeneratorUsage, run_open_loop
+from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
 from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import run_shards
@@ -47,6 +47,7 @@ from stages.loadgen.summary import summarize
 BODY = b'{"texts": ["benchmark payload"]}'
 FIXED_RATES = (200, 1000, 2000, 3500, 5000, 7000, 10000)  # the table's rates, as in the issue that asked
 WARMUP_S = 1.0
+QUIET = SendOptions(progress_every_s=None)  # no progress lines: the benchmark prints its own
 CLIENT = ClientConfig(max_in_flight=10_000, connections=100, timeout_s=10)
 AGREEMENT = ArrivalSpec("exponential", rate=60.0, duration_s=20.0, seed=21)  # 60 % of /serial?ms=10's capacity
 LOCUST_USERS = ("HttpUser", "FastHttpUser")  # Locust's default client (the study's) and its faster one
@@ -99,8 +100,7 @@ class Bench:
         schedule = draw_schedule(spec)
         before = process_cpu_seconds(self.server_pid)
         config = ClientConfig(CLIENT.max_in_flight, CLIENT.connections, CLIENT.timeout_s, self.client)
-        records, usage = run_open_loop(self.url, schedule, [BODY] * len(schedule), config, WARMUP_S,
-                                       progress_every_s=None)
+        records, usage = run_open_loop(self.url, schedule, [BODY] * len(schedule), config, WARMUP_S, QUIET)
         server_cpu = (process_cpu_seconds(self.server_pid) - before) / (schedule[-1] + 0.5)
         row = self._row(rate, 1, records, usage, spec, server_cpu)
         return row["passes_audit"], row
@@ -193,8 +193,7 @@ def client_agreement(scratch: Path) -> dict:
     try:
         for client in CLIENTS:
             config = ClientConfig(CLIENT.max_in_flight, CLIENT.connections, CLIENT.timeout_s, client)
-            records, usage = run_open_loop(url, schedule, [BODY] * len(schedule), config, WARMUP_S,
-                                           progress_every_s=None)
+            records, usage = run_open_loop(url, schedule, [BODY] * len(schedule), config, WARMUP_S, QUIET)
             summary = summarize(records, AGREEMENT, LoadgenParams(), usage)
             per_client[client] = {"outcomes": summary.outcomes, "latency_ms": summary.latency_ms.model_dump(),
                                   "lag_ms": summary.audit.lag_ms.model_dump(), "audit_valid": summary.audit.valid}

@@ -88,6 +88,30 @@ class RunRecorder:
 StopRule = Callable[[RunRecorder, float], bool]
 
 
+@dataclass(frozen=True)
+class SendOptions:
+    """How one generator process sends its share of a schedule: shard ``(index, count)`` (every ``count``-th
+    request from ``index``), a common start instant (a ``time.time()`` value) shared by several processes,
+    progress lines every so many seconds (None: quiet), and a rule that may end the sending early."""
+
+    shard: tuple[int, int] = (0, 1)
+    start_at: float | None = None
+    progress_every_s: float | None = 10.0
+    stop_when: StopRule | None = None
+
+
+@dataclass(frozen=True)
+class Users:
+    """A closed loop's users: how many, their mean think time, for how long (None: until the bodies run out),
+    the warm-up share of the run not measured, and the think times' seed."""
+
+    count: int
+    think_time_s: float = 0.0
+    duration_s: float | None = None
+    warmup_s: float = 0.0
+    seed: int = 0
+
+
 def _stamping(recorder: RunRecorder, clock_origin: float, loop: asyncio.AbstractEventLoop) -> OnSent:
     """The pool's send callback: the moment the client takes the request, on the run's clock."""
     def stamp(row: int) -> None:
@@ -130,13 +154,10 @@ async def _report_progress(recorder: RunRecorder, origin: float, loop: asyncio.A
 
 
 async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], config: ClientConfig,
-                    shard: tuple[int, int] = (0, 1), start_at: float | None = None,
-                    progress_every_s: float | None = 10.0, stop_when: StopRule | None = None) -> RunRecorder:
-    """Send request ``i`` at ``schedule[i]`` seconds after the start, for the indices of this shard.
-
-    ``start_at`` (a ``time.time()`` value) lets several processes share one start instant; each takes every
-    ``shard[1]``-th request starting at ``shard[0]``. ``stop_when`` may end the sending early (:data:`StopRule`).
-    """
+                    options: SendOptions = SendOptions()) -> RunRecorder:
+    """Send request ``i`` at ``schedule[i]`` seconds after the start, for the indices of this shard."""
+    shard, start_at, progress_every_s, stop_when = (options.shard, options.start_at, options.progress_every_s,
+                                                    options.stop_when)
     loop = asyncio.get_running_loop()
     indices = range(shard[0], len(schedule), shard[1])
     recorder = RunRecorder(schedule[shard[0] :: shard[1]], indices)
@@ -166,8 +187,7 @@ async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], con
     return recorder
 
 
-async def closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_s: float, duration_s: float | None,
-                      config: ClientConfig, warmup_s: float = 0.0, seed: int = 0) -> pd.DataFrame:
+async def closed_loop(url: str, bodies: Sequence[bytes], users: Users, config: ClientConfig) -> pd.DataFrame:
     """Locust-style: each user sends, waits for the answer, thinks (exponential, mean ``think_time_s``), repeats.
 
     Latency here is from the actual send: a closed loop has no schedule, which is exactly why it under-reports.
@@ -175,9 +195,9 @@ async def closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_
     loop = asyncio.get_running_loop()
     recorder = RunRecorder(np.full(len(bodies), np.nan), range(len(bodies)))
     next_row = 0
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(users.seed)
     origin = loop.time()
-    end = origin + (duration_s if duration_s is not None else float("inf"))
+    end = origin + (users.duration_s if users.duration_s is not None else float("inf"))
     waiters: dict[int, asyncio.Future[None]] = {}
     record = _recording(recorder, origin, loop)
 
@@ -196,14 +216,14 @@ async def closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_
             answered = waiters[row] = loop.create_future()
             pool.submit(row, bodies[row])
             await answered
-            if think_time_s > 0:
-                await asyncio.sleep(float(rng.exponential(think_time_s)))
+            if users.think_time_s > 0:
+                await asyncio.sleep(float(rng.exponential(users.think_time_s)))
 
     try:
-        await asyncio.gather(*(user() for _ in range(users)))
+        await asyncio.gather(*(user() for _ in range(users.count)))
     finally:
         await pool.close()
-    return recorder.frame(warmup_s).iloc[:next_row]  # a closed loop has no schedule: only issued requests exist
+    return recorder.frame(users.warmup_s).iloc[:next_row]  # a closed loop has no schedule: only issued requests exist
 
 
 @dataclass(frozen=True)
@@ -260,21 +280,17 @@ def _run_timed(coroutine: Coroutine[Any, Any, T]) -> tuple[T, GeneratorUsage]:
 
 
 def run_open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], config: ClientConfig,
-                  warmup_s: float, shard: tuple[int, int] = (0, 1), start_at: float | None = None,
-                  progress_every_s: float | None = 10.0, stop_when: StopRule | None = None
-                  ) -> tuple[pd.DataFrame, GeneratorUsage]:
+                  warmup_s: float, options: SendOptions = SendOptions()) -> tuple[pd.DataFrame, GeneratorUsage]:
     """Run the open loop; return the records and the generator's CPU use.
 
     On the asyncio loop, not uvloop: uvloop's clock is libuv's millisecond loop time, too coarse for
-    sub-millisecond deadlines (measured here: send lag p99 94 ms at 2,000 req/s).
+    sub-millisecond deadlines (``results/loadgen_bench.json`` holds the clients' measured ceilings).
     """
-    recorder, usage = _run_timed(open_loop(url, schedule, bodies, config, shard, start_at, progress_every_s,
-                                                    stop_when))
+    recorder, usage = _run_timed(open_loop(url, schedule, bodies, config, options))
     return recorder.frame(warmup_s), usage
 
 
-def run_closed_loop(url: str, bodies: Sequence[bytes], users: int, think_time_s: float, duration_s: float | None,
-                    config: ClientConfig, warmup_s: float = 0.0, seed: int = 0
+def run_closed_loop(url: str, bodies: Sequence[bytes], users: Users, config: ClientConfig
                     ) -> tuple[pd.DataFrame, GeneratorUsage]:
     """Run the closed loop; return the issued requests' records and the generator's CPU use."""
-    return _run_timed(closed_loop(url, bodies, users, think_time_s, duration_s, config, warmup_s, seed))
+    return _run_timed(closed_loop(url, bodies, users, config))

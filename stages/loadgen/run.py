@@ -20,7 +20,16 @@ from stages.common.io import write_result
 from stages.common.params import LoadgenParams, ScenarioParams
 from stages.common.results import LoadSummary
 from stages.loadgen.arrivals import draw_schedule
-from stages.loadgen.client import ClientConfig, GeneratorUsage, StopRule, closed_loop, run_closed_loop, run_open_loop
+from stages.loadgen.client import (
+    ClientConfig,
+    GeneratorUsage,
+    SendOptions,
+    StopRule,
+    Users,
+    closed_loop,
+    run_closed_loop,
+    run_open_loop,
+)
 from stages.loadgen.payloads import arrival_spec, request_bodies, single_text_bodies
 from stages.loadgen.summary import summarize
 
@@ -50,15 +59,15 @@ def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: 
     if scenario.mode == "closed":
         bodies = request_bodies(texts, scenario.requests or CLOSED_LOOP_POOL, scenario.texts_per_request,
                                 scenario.seed)
-        return run_closed_loop(url, bodies, scenario.users, scenario.think_time_s, scenario.duration_s, config,
-                               scenario.warmup_s, scenario.seed)
+        users = Users(scenario.users, scenario.think_time_s, scenario.duration_s, scenario.warmup_s, scenario.seed)
+        return run_closed_loop(url, bodies, users, config)
     spec = arrival_spec(scenario)
     schedule = draw_schedule(spec) if schedule is None else schedule
     bodies = request_bodies(texts, len(schedule), scenario.texts_per_request, scenario.seed)
     print(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
           f"({spec.process}, {spec.rate}/s, {client} client) -> {url}", file=sys.stderr, flush=True)
-    return run_open_loop(url, schedule, bodies, config, scenario.warmup_s, (shard.index, shard.count),
-                         shard.start_at, progress_every_s, stop_when)
+    return run_open_loop(url, schedule, bodies, config, scenario.warmup_s,
+                         SendOptions((shard.index, shard.count), shard.start_at, progress_every_s, stop_when))
 
 
 def warm_up(endpoint: str, texts: list[str], requests: int, timeout_s: float) -> None:
@@ -66,7 +75,7 @@ def warm_up(endpoint: str, texts: list[str], requests: int, timeout_s: float) ->
     here, not in the measured run."""
     if requests:
         bodies = single_text_bodies(texts[:requests])
-        asyncio.run(closed_loop(endpoint, bodies, 1, 0.0, None, ClientConfig(timeout_s=timeout_s)))
+        asyncio.run(closed_loop(endpoint, bodies, Users(1), ClientConfig(timeout_s=timeout_s)))
 
 
 def write_run(out: Path, records: pd.DataFrame, summary: LoadSummary) -> None:

@@ -14,6 +14,7 @@ from stages.common.artifacts import MODEL_INFO
 from stages.common.errors import ServebenchError
 from stages.common.io import write_result
 from stages.common.params import DataParams, ModelParams
+from stages.common.results import ModelInfo
 from stages.model.finetune import finetune
 from stages.model.hub import fetch_snapshot, snapshot_commit
 from stages.model.standin import build_standin
@@ -47,13 +48,14 @@ def normalise_checkpoint(source_dir: Path, out_dir: Path) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
-def download_model(params: ModelParams, data: DataParams, out_dir: Path, threads: int) -> tuple[dict, dict | None]:
+def download_model(params: ModelParams, data: DataParams, out_dir: Path, threads: int
+                   ) -> tuple[ModelInfo, dict | None]:
     """Materialise the model named by ``params`` into ``out_dir``; return its provenance record and, when it was
     fine-tuned here, the training record."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    info: dict = {"source": params.source, "standin": params.source == "standin"}
+    info: dict[str, object] = {"source": params.source, "standin": params.source == "standin"}
     training = None
     if params.source == "finetune":
         training = finetune(params.finetune, data, out_dir, threads)
@@ -75,8 +77,9 @@ def download_model(params: ModelParams, data: DataParams, out_dir: Path, threads
         info |= {"id": params.id, "revision": params.revision, "commit": snapshot_commit(snapshot)}
     config = json.loads((out_dir / "config.json").read_text())
     info["labels"] = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
-    write_result(out_dir / MODEL_INFO, info)
-    return info, training
+    record = ModelInfo.model_validate(info)
+    write_result(out_dir / MODEL_INFO, record.model_dump(exclude_none=True))
+    return record, training
 
 
 def write_training(training: dict | None, source: str, metrics: Path, curve: Path) -> None:

@@ -83,7 +83,7 @@ def validate_variants(
     frame = pd.read_parquet(dataset_dir / EVAL_FILE)
     labels = dataset_labels(dataset_dir)
     info = model_info(model_dir)
-    standin = bool(info["standin"])
+    standin = info.standin
     variants = produced_variants(model_dir, variants_dir)
     plots_dir.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
@@ -118,7 +118,7 @@ def validate_variants(
         metrics["failed_because"] = reasons
     validation = Validation(
         standin=standin,
-        model=info["id"],
+        model=info.id,
         examples=len(frame),
         gate=Gate(
             max_f1_drop=params.validate_.max_f1_drop,

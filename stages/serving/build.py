@@ -82,7 +82,7 @@ def build_services(params: Params, model_dir: Path, variants_dir: Path, validati
                    ) -> Bentos:
     """Import and build both services; return the content of ``results/bentos.json``."""
     os.environ.update(bentoml_env(home))
-    standin = bool(model_info(model_dir)["standin"])
+    standin = model_info(model_dir).standin
     cuda = cuda_available()
     plans = {}
     for service_name in SERVICES:

@@ -33,7 +33,7 @@ from stages.common.results import (
     ServedLimits,
     ServiceLimits,
 )
-from stages.loadgen.client import ClientConfig, closed_loop
+from stages.loadgen.client import ClientConfig, Users, closed_loop
 from stages.loadgen.payloads import single_text_bodies
 from stages.model.classifier import SentimentClassifier
 from stages.model.latency import measure_latency
@@ -106,7 +106,7 @@ async def served_block(endpoint: str, chunk: list[str], params: LimitsParams, cl
     """One request at a time through the chunk (a fresh connection pool: the server closes idle ones while a
     raw block runs); the first request opens the connection and is not counted."""
     config = ClientConfig(connections=1, timeout_s=params.request_timeout_s, client=client)
-    records = await closed_loop(endpoint, single_text_bodies([chunk[0], *chunk]), 1, 0.0, None, config)
+    records = await closed_loop(endpoint, single_text_bodies([chunk[0], *chunk]), Users(1), config)
     return records.iloc[1:]
 
 

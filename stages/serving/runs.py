@@ -21,6 +21,21 @@ from stages.serving.server import BentoServer
 
 
 @dataclass(frozen=True)
+class RunSpec:
+    """One fresh-server run, wherever it is served: the service (its ``serve.<service>`` settings) and its built
+    Bento, the scenario to send with its name, the payload texts, the unmeasured warm-up and the run's log."""
+
+    service: str
+    built: BuiltService
+    params: Params
+    scenario_name: str
+    scenario: ScenarioParams
+    texts: list[str]
+    warmup_requests: int
+    log: Path
+
+
+@dataclass(frozen=True)
 class ServedRun:
     records: pd.DataFrame
     usage: GeneratorUsage
@@ -29,19 +44,19 @@ class ServedRun:
     ready_after_s: float | None  # the fresh server's cold start
 
 
-def served_run(service_name: str, built: BuiltService, home: Path, log: Path, params: Params,
-               scenario: ScenarioParams, texts: list[str], warmup_requests: int, scrape_interval_s: float,
-               stop_when: StopRule | None = None) -> ServedRun:
-    """Serve ``built`` fresh, warm it up with sequential requests, run ``scenario`` open loop (until ``stop_when``
-    says its outcome is known), stop it."""
-    service = getattr(params.serve, service_name)
-    with BentoServer(built.bento, home, log, host=params.serve.host, cpu_affinity=service.cpu_affinity,
+def served_run(spec: RunSpec, home: Path, scrape_interval_s: float, stop_when: StopRule | None = None
+               ) -> ServedRun:
+    """Serve the spec's Bento fresh from the store in ``home``, warm it up with sequential requests, send its
+    scenario open loop (until ``stop_when`` says the outcome is known), stop it."""
+    params, scenario = spec.params, spec.scenario
+    service = getattr(params.serve, spec.service)
+    with BentoServer(spec.built.bento, home, spec.log, host=params.serve.host, cpu_affinity=service.cpu_affinity,
                      ready_timeout_s=params.serve.ready_timeout_s) as server:
         endpoint = f"{server.url}{CLASSIFY}"
-        warm_up(endpoint, texts, warmup_requests, scenario.timeout_s)
+        warm_up(endpoint, spec.texts, spec.warmup_requests, scenario.timeout_s)
         before = scrape(server.url)
         with Scraper(server.url, scrape_interval_s) as scraper:
-            records, usage = send_scenario(endpoint, scenario, texts, params.loadgen.client,
+            records, usage = send_scenario(endpoint, scenario, spec.texts, params.loadgen.client,
                                            stop_when=stop_when)
         after = scrape(server.url)
     return ServedRun(records, usage, delta(before, after), scraper.timeline(), server.ready_after_s)

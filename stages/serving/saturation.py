@@ -19,7 +19,7 @@ import psutil
 
 from stages.common.params import LimitsParams
 from stages.common.results import RampStep
-from stages.loadgen.client import ClientConfig, closed_loop
+from stages.loadgen.client import ClientConfig, Users, closed_loop
 from stages.loadgen.payloads import request_bodies
 
 SATURATION_POOL = 50_000  # payloads the saturation users draw from: more than 64 users send in seconds
@@ -91,7 +91,7 @@ async def closed_loop_block(endpoint: str, texts: list[str], concurrency: int, s
     bodies = request_bodies(texts, SATURATION_POOL, 1, seed)
     config = ClientConfig(connections=concurrency, timeout_s=params.request_timeout_s, client=client)
     loop_cpu, generator_cpu = event_loop_cpu_s(workers), time.process_time()
-    records = await closed_loop(endpoint, bodies, concurrency, 0.0, seconds, config)
+    records = await closed_loop(endpoint, bodies, Users(concurrency, duration_s=seconds), config)
     return closed_loop_step(records, concurrency, event_loop_cpu_s(workers) - loop_cpu,
                             time.process_time() - generator_cpu)
 

@@ -18,11 +18,15 @@ class KubectlError(ServebenchError):
 
 
 class Kubectl:
-    def __init__(self, context: str | None, namespace: str, what: str) -> None:
+    """Commands for the one ``context`` / ``namespace`` that params section ``what`` configures; refusals raise
+    ``error`` (a :class:`KubectlError`), so each caller's users see the error family they know."""
+
+    def __init__(self, context: str | None, namespace: str, what: str,
+                 error: type[KubectlError] = KubectlError) -> None:
         if not context:
-            raise KubectlError(f"{what}.context is not set: cluster mode runs only in a configured kubectl context "
-                               "(see k3s/README.md)")
-        self.context, self.namespace, self.what = context, namespace, what
+            raise error(f"{what}.context is not set: cluster mode runs only in a configured kubectl context "
+                        "(see k3s/README.md)")
+        self.context, self.namespace, self.what, self.error = context, namespace, what, error
 
     def command(self, *args: str) -> list[str]:
         return ["kubectl", "--context", self.context, "--namespace", self.namespace, *args]
@@ -47,5 +51,5 @@ class Kubectl:
         contexts = subprocess.run(["kubectl", "config", "get-contexts", "-o", "name"], capture_output=True,
                                   text=True, check=False).stdout.split()
         if self.context not in contexts:
-            raise KubectlError(f"context {self.context!r} is not in the kubeconfig (it has {contexts}): "
-                               f"{self.what}.context must name it exactly")
+            raise self.error(f"context {self.context!r} is not in the kubeconfig (it has {contexts}): "
+                             f"{self.what}.context must name it exactly")
