@@ -69,7 +69,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, sentences
     out = tmp_path_factory.mktemp("trained") / "model"
     params = ModelParams(source="finetune", finetune=training_params(tiny_bert, sentences))
     info, record = download_model(params, evaluation(sentences), out, threads=1)
-    assert info["source"] == "finetune" and info["standin"] is False and record is not None
+    assert info.source == "finetune" and info.standin is False and record is not None
     return out, record
 
 
