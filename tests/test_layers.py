@@ -1,6 +1,6 @@
-"""The package layers the README draws are the ones the code has: every library module imports only its own
-package and the packages below it, stage modules import libraries (never another stage), and tests import
-libraries, not stage modules."""
+"""The package layers the README draws are the ones the code has: every module of a package (its ``python -m``
+tools included) imports only its own package and those below it, stage modules import packages (never another
+stage), and tests import packages, not stage modules."""
 
 from __future__ import annotations
 
@@ -47,19 +47,8 @@ def package_of(module: str) -> str:
     return parts[0] if parts[0] == "service" else parts[1]
 
 
-def entry_points(sources: dict[str, Path]) -> set[str]:
-    """Command-line entry points inside packages (``__main__`` modules, and modules run with ``python -m``
-    that no library module imports): they sit on top, like the stage modules, so may import any package."""
-    imported = {name for module, path in sources.items() if not is_stage(module) for name in imported_modules(path)}
-    return {module for module, path in sources.items()
-            if not is_stage(module) and (module.endswith(".__main__")
-                                         or ('if __name__ == "__main__":' in path.read_text()
-                                             and module not in imported))}
-
-
 def layer_violations(layers: list[str]) -> list[str]:
     sources = {module_name(path): path for root in (STAGES, REPO_ROOT / "service") for path in root.rglob("*.py")}
-    tools = entry_points(sources)
     rank = {name: index for index, name in enumerate(layers)}
     problems = []
     for module, path in sorted(sources.items()):
@@ -67,7 +56,7 @@ def layer_violations(layers: list[str]) -> list[str]:
         if is_stage(module):
             problems += [f"{module} imports the stage module {name}" for name in targets if is_stage(name)]
             continue
-        if module in tools or module in ("stages", "stages.__init__"):
+        if module == "stages.__init__":
             continue
         own = package_of(module)
         if own not in rank:

@@ -22,9 +22,9 @@ from stages.common.io import write_result
 from stages.common.params import CompareParams, Params, ScenarioParams
 from stages.common.results import Bentos, LoadSummary, LoadtestIndex, LoadtestRun, OfferedLoad
 from stages.loadgen.arrivals import draw_schedule
+from stages.loadgen.density import write_density
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import one_line, scenario_summary, write_run
-from stages.reporting.plots import write_density
 from stages.serving.runs import RunSpec, served_run
 from stages.stats.arms import compare_arms
 from stages.stats.samples import ScenarioRuns, group_by_arm

@@ -49,7 +49,7 @@ def main() -> None:
     write_run(args.out, records, summary)
     if scenario.mode == "open" and whole_run:
         # Imported here, after the run: shard processes (and the generator before its run) never load matplotlib.
-        from stages.reporting.plots import write_density
+        from stages.loadgen.density import write_density
 
         write_density(args.out, records, arrival_spec(scenario))
     print(f"loadgen: {one_line(args.scenario, summary)} -> {args.out}")

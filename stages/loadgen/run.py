@@ -1,7 +1,7 @@
 """One load run end to end: schedule and payloads from the scenario, the send loop, and the files it leaves.
 
 Each run writes ``records.parquet`` (one row per scheduled request) and ``summary.json`` (outcomes, rates, latency
-percentiles, fidelity audit); callers add the gap-density figure with :func:`stages.reporting.plots.write_density`.
+percentiles, fidelity audit); callers add the gap-density figure with :func:`stages.loadgen.density.write_density`.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def warm_up(endpoint: str, texts: list[str], requests: int, timeout_s: float) ->
 
 
 def write_run(out: Path, records: pd.DataFrame, summary: LoadSummary) -> None:
-    """The run's records and summary; figures are drawn by the callers (:mod:`stages.reporting.plots`), so that
+    """The run's records and summary; figures are drawn by the callers (:mod:`stages.loadgen.density`), so that
     generator processes never import a plotting library."""
     out.mkdir(parents=True, exist_ok=True)
     records.to_parquet(out / RECORDS_FILE, index=False)

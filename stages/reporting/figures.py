@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from stages.common.figures import plot_gap_cdfs
 from stages.reporting.plots import (
-    plot_gap_cdfs,
     plot_latency_vs_load,
     plot_percentiles,
     plot_served_fraction,

@@ -9,62 +9,12 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # headless, before pyplot loads
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 
-from stages.loadgen.arrivals import ArrivalSpec, gap_cdf_curves
+from stages.common.figures import save_figure, service_colour
 from stages.reporting.series import fault_timeline
-
-
-def _save(figure: plt.Figure, out: Path) -> None:
-    figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
-
-
-def write_density(out: Path, records: pd.DataFrame, spec: ArrivalSpec) -> None:
-    """Realised vs target inter-arrival CDF of one open-loop run, as CSV and PNG: the study's fidelity figure."""
-    sent = np.sort(records["sent_s"].dropna().to_numpy())
-    curves = gap_cdf_curves(np.diff(sent), spec)
-    pd.DataFrame(curves).to_csv(out / "interarrival.csv", index=False)
-    plot_gap_cdfs([("this run", pd.DataFrame(curves))], f"Do sends follow the {spec.process} schedule? "
-                  f"(rate {spec.rate:g}/s)", out / "interarrival.png")
-
-
-def plot_gap_cdfs(curves: list[tuple[str, pd.DataFrame]], title: str, out: Path) -> None:
-    """Every run's realised gap ECDF as a thin line of its service's colour (one legend entry per service)
-    against the target CDF, on a log time axis."""
-    figure, axis = plt.subplots(figsize=(6.5, 4))
-    labelled: set[str] = set()
-    for label, frame in curves:
-        service = label.split(" ")[0]
-        axis.step(frame["gap_s"] * 1000, frame["realised_cdf"], where="post", linewidth=0.8, alpha=0.6,
-                  color=service_colour(label), label=None if service in labelled else f"realised, {service} runs")
-        labelled.add(service)
-    if curves:
-        axis.plot(curves[0][1]["gap_s"] * 1000, curves[0][1]["target_cdf"], "k--", linewidth=1.5,
-                  label="target distribution")
-    axis.set(xscale="log", ylim=(0, 1.01), xlabel="gap between consecutive sends (ms, log scale)",
-             ylabel="share of gaps at most this long", title=title)
-    axis.grid(alpha=0.3, which="both")
-    axis.legend(fontsize=8, loc="upper left")
-    _save(figure, out)
-
-
-SERVICE_COLOURS = {"baseline": "tab:blue", "optimized": "tab:orange"}
-OTHER_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink")
-
-
-def service_colour(label: str) -> str:
-    """One colour per service in every figure: "optimized #2" and "aa-optimized" runs are told apart by line
-    style and legend, never by taking another service's colour."""
-    service = label.split(" ")[0]
-    if service in SERVICE_COLOURS:
-        return SERVICE_COLOURS[service]
-    return OTHER_COLOURS[sum(map(ord, service)) % len(OTHER_COLOURS)]
-
-
 
 
 def plot_served_fraction(frame: pd.DataFrame, title: str, out: Path) -> None:
@@ -86,7 +36,7 @@ def plot_served_fraction(frame: pd.DataFrame, title: str, out: Path) -> None:
     for axis in (served, slower):
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=7)
-    _save(figure, out)
+    save_figure(figure, out)
 
 
 def plot_latency_vs_load(frame: pd.DataFrame, out: Path) -> None:
@@ -107,7 +57,7 @@ def plot_latency_vs_load(frame: pd.DataFrame, out: Path) -> None:
     for axis in (latency, goodput):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    _save(figure, out)
+    save_figure(figure, out)
 
 
 def plot_percentiles(table: dict[str, dict[str, dict[str, Any]]], out: Path) -> None:
@@ -141,7 +91,7 @@ def plot_percentiles(table: dict[str, dict[str, dict[str, Any]]], out: Path) -> 
     first.set_yticklabels(scenarios)
     first.legend(fontsize=7, loc="lower right")
     figure.suptitle("How slow is each service, per scenario?")
-    _save(figure, out)
+    save_figure(figure, out)
 
 
 def plot_timelines(runs: list[dict], title: str, out: Path) -> None:
@@ -182,7 +132,7 @@ def plot_timelines(runs: list[dict], title: str, out: Path) -> None:
     for axis in axes:
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7, markerscale=6, loc="upper right")
-    _save(figure, out)
+    save_figure(figure, out)
 
 
 def plot_fault_timeline(records: pd.DataFrame, fault_s: float, fault_end_s: float, title: str, out: Path,
@@ -216,4 +166,4 @@ def plot_fault_timeline(records: pd.DataFrame, fault_s: float, fault_end_s: floa
                 axis.axvline(at, color=colour, linewidth=1, linestyle="--", label=name if axis is axes[0] else None)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="upper right", markerscale=3)
-    _save(figure, out)
+    save_figure(figure, out)
