@@ -95,10 +95,12 @@ def test_a_step_fails_on_its_error_share_even_with_fast_answers() -> None:
 
 
 def test_a_step_that_stopped_sending_fails_and_claims_no_goodput() -> None:
-    objective = CapacityParams(slo_p99_ms=100.0, max_error_rate=0.5)
-    outcomes = ["ok"] * 60 + ["not_sent"] * 40
-    passed, step = judge_step(5.0, step_records([20.0] * 100, outcomes), objective)
-    assert not passed and step.measured == 60 and step.unsent == 40 and step.goodput_per_s is None
+    """One request left unsent: the p99 of the rest and their error share would pass, the step does not."""
+    objective = CapacityParams(slo_p99_ms=100.0, max_error_rate=0.01)
+    outcomes = ["ok"] * 199 + ["not_sent"]
+    passed, step = judge_step(5.0, step_records([20.0] * 200, outcomes), objective)
+    assert step.p99_ms == 20.0 and step.error_rate == 0.0
+    assert not passed and step.measured == 199 and step.unsent == 1 and step.goodput_per_s is None
 
 
 def test_a_step_that_lost_requests_decides_nothing() -> None:

@@ -52,7 +52,8 @@ def layer_violations(layers: list[str]) -> list[str]:
     rank = {name: index for index, name in enumerate(layers)}
     problems = []
     for module, path in sorted(sources.items()):
-        targets = {name for name in imported_modules(path) if name in sources or name.rsplit(".", 1)[0] in sources}
+        targets = {name for name in imported_modules(path)
+                   if name in sources or f"{name}.__init__" in sources or name.rsplit(".", 1)[0] in sources}
         if is_stage(module):
             problems += [f"{module} imports the stage module {name}" for name in targets if is_stage(name)]
             continue
