@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench
+.PHONY: setup setup-finetune repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench neighbour noise-check
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -109,6 +109,16 @@ test-quiet: setup
 # which stages a change reruns.
 test-e2e: setup
 	$(BIN)/python -m pytest -m "e2e or slow"
+
+# A noisy neighbour beside anything, until Ctrl-C: CPU hogs busy together in seeded random phases
+# (machine.neighbour's defaults: 2 hogs, duty 0.4, phases of 10-60 s; `make neighbour ARGS="--duty 0.6"`).
+neighbour: setup
+	$(BIN)/python -m stages.common.neighbour $(ARGS)
+
+# Does the steady verdict survive a noisy machine? Its load test and A/A twice, quiet (after the quiet probe) and
+# beside the neighbour, on the Bentos and capacity of the last repro: results/noise_check/ (~35 min on 2 cores).
+noise-check: setup
+	$(BIN)/python -m stages.experiment.noise_check --wait-quiet $(ARGS)
 
 # The headline of every experiment (dvc exp show's data) within 120 columns: stages/reporting/view.py.
 results: setup

@@ -4,6 +4,7 @@ step is a cluster run (:mod:`stages.cluster.run`), sent whole: generator pods ca
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from stages.cluster.run import cluster_served_run
@@ -17,26 +18,31 @@ from stages.common.artifacts import (
     read_corpus,
 )
 from stages.common.cli import run_stage, stage_parser
-from stages.common.io import read_result, write_result
+from stages.common.io import read_optional_result, read_result, write_result
+from stages.common.machine import Watch, watched_machine
 from stages.common.params import Params, ScenarioParams, load_params
 from stages.common.results import Bentos, BuiltService, Limits
 from stages.loadgen.decided import CertainFailure
-from stages.serving.capacity import StepRunner, capacity_of, find_capacity, start_rate
+from stages.serving.capacity import StepRunner, capacity_of, find_capacity, saturation, start_rate
 from stages.serving.runs import RunSpec, ServedRun, served_run
 
 WARMUP_REQUESTS = 5  # sequential, unmeasured, before each step
 
 
-def step_runner(name: str, built: BuiltService, home: Path, logs: Path, params: Params, texts: list[str]
-                ) -> StepRunner:
-    """How one step runs: a fresh local server that stops at a certain failure, or a whole cluster run."""
+def step_runner(name: str, built: BuiltService, home: Path, logs: Path, params: Params, texts: list[str],
+                watch: Watch) -> StepRunner:
+    """How one step runs: a fresh local server that stops at a certain failure, or a whole cluster run; the
+    machine probe read over it, so that each step records the machine state it was measured in."""
 
     def run(rate: float, scenario: ScenarioParams, certain_failure: CertainFailure) -> ServedRun:
         log = logs / f"{name}-{rate:.2f}.log"
         spec = RunSpec(name, built, params, "capacity", scenario, texts, WARMUP_REQUESTS, log)
-        if params.loadtest.target == "cluster":
-            return cluster_served_run(spec, name)
-        return served_run(spec, home, scrape_interval_s=5.0, stop_when=certain_failure)
+        with watch.span() as span:
+            if params.loadtest.target == "cluster":
+                served = cluster_served_run(spec, name)
+            else:
+                served = served_run(spec, home, scrape_interval_s=5.0, stop_when=certain_failure)
+        return dataclasses.replace(served, machine=span.state)
 
     return run
 
@@ -48,12 +54,14 @@ def main() -> None:
     params = load_params(args.params)
     bentos = read_result(args.bentos, Bentos)
     texts = read_corpus(args.dataset / CORPUS_FILE)
-    limits = read_result(args.limits, Limits) if params.capacity.start_rate == "saturation" else None
+    limits = read_optional_result(args.limits, Limits)
     home = Path(bentos.bentoml_home)
-    result = capacity_of({name: find_capacity(name, bentos.services[name].variant,
-                                              step_runner(name, bentos.services[name], home, args.logs, params, texts),
-                                              params.capacity, start_rate(name, params.capacity, limits))
-                          for name in params.loadtest.services}, params.capacity)
+    with watched_machine(params.machine) as watch:
+        result = capacity_of({name: find_capacity(
+            name, bentos.services[name].variant,
+            step_runner(name, bentos.services[name], home, args.logs, params, texts, watch), params.capacity,
+            start_rate(name, params.capacity, limits)).model_copy(update={"saturation_per_s": saturation(name, limits)})
+            for name in params.loadtest.services}, params.capacity)
     write_result(args.out, result)
 
     def rate(value: float | None) -> str:

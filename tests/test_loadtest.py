@@ -21,7 +21,8 @@ SCENARIOS = {"loadgen": {"scenarios": {"a": {"rate": 2.0, "duration_s": 5}, "b":
 
 
 def params(**loadtest: object):
-    return parse_params({**SCENARIOS, "loadtest": {"scenarios": ["a", "b"], **loadtest}})
+    return parse_params({**SCENARIOS, "loadtest": {"scenarios": ["a", "b"], "switchback": {"enabled": False},
+                                                   **loadtest}})
 
 
 def test_the_aa_scenario_serves_the_aa_service_twice() -> None:
@@ -59,11 +60,14 @@ class ScriptedScenario(Scenario):
 
     script: list[bool] = field(default_factory=list)
 
-    def attempt(self, position: int, repeat: int, arm: str, attempt: int) -> LoadtestRun:
-        run = LoadtestRun(service=arm, repeat=repeat, order=position, path=run_folder(arm, repeat, attempt),
+    def attempt(self, repeat: int, arm: str, attempt: int) -> LoadtestRun:
+        run = LoadtestRun(service=arm, repeat=repeat, order=len(self.runs), path=run_folder(arm, repeat, attempt),
                           valid=self.script.pop(0), reasons=[], attempt=attempt)
         self.runs.append(run)
         return run
+
+    def switchback_attempt(self, repeat: int, attempt: int) -> list[LoadtestRun]:
+        return [self.attempt(repeat, arm, attempt) for arm in self.arms]
 
 
 def test_a_run_that_fails_the_audit_is_rerun_in_its_block_up_to_the_limit(tmp_path: Path) -> None:
@@ -78,6 +82,24 @@ def test_a_run_that_fails_the_audit_is_rerun_in_its_block_up_to_the_limit(tmp_pa
         ("optimized", 0, 0, False), ("optimized", 0, 1, False), ("optimized", 0, 2, False),  # gives up after 2
         ("optimized", 1, 0, True)]
     assert [run.path for run in scenario.runs][:2] == ["baseline/run-0", "baseline/run-0-rerun-1"]
+
+
+def test_a_switchback_block_with_an_invalid_run_is_rerun_whole_so_its_arms_still_share_a_machine(
+        tmp_path: Path) -> None:
+    chosen = params(max_reruns=2, switchback={"enabled": True, "fresh_per_run": ["b"]})
+    arms = {"baseline": "baseline", "optimized": "optimized"}
+    scenario = ScriptedScenario("a", chosen, chosen.loadgen.scenarios["a"], None, [], tmp_path,  # type: ignore[arg-type]
+                                arms, OfferedLoad(rate_per_s=2.0), tmp_path / "logs",
+                                script=[True, False, True, True])
+    assert scenario.switchback
+    scenario.block(0, ["optimized", "baseline"])
+    assert [(run.service, run.attempt, run.valid) for run in scenario.runs] == [
+        ("baseline", 0, True), ("optimized", 0, False), ("baseline", 1, True), ("optimized", 1, True)]
+    fresh = ScriptedScenario("b", chosen, chosen.loadgen.scenarios["b"], None, [], tmp_path,  # type: ignore[arg-type]
+                             arms, OfferedLoad(rate_per_s=2.0), tmp_path / "logs", script=[True, True])
+    assert not fresh.switchback  # named in fresh_per_run: one run per arm, in the block's order
+    fresh.block(0, ["optimized", "baseline"])
+    assert [run.service for run in fresh.runs] == ["optimized", "baseline"]
 
 
 def test_repeats_auto_takes_its_bounds_and_refuses_a_minimum_above_the_maximum() -> None:

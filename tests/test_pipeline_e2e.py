@@ -59,7 +59,9 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, sentences: Path) -> 
                        "warmup_s": 0.1, "seed": 2},
     }
     params["loadtest"] |= {"scenarios": ["e2e-steady", "e2e-bursty"], "repeats": 2, "warmup_requests": 2,
-                           "aa": {"service": "optimized", "scenario": "e2e-steady"}}
+                           "aa": {"service": "optimized", "scenario": "e2e-steady"},
+                           # e2e-steady alternates its arms in 1-s slots; e2e-bursty runs a fresh server per run
+                           "switchback": {"enabled": True, "slot_s": 1.0, "fresh_per_run": ["e2e-bursty"]}}
     params["capacity"] |= {"start_rate": "saturation", "max_steps": 4, "requests_per_step": 40, "warmup_s": 0.5}
     params["compare"]["calibration"] |= {"trials": 20}
     # The tiny model answers in a few ms and shares 2 cores with the generator: a few ms of send lag is the
@@ -127,6 +129,16 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
             summary = json.loads((results / "loadtest" / scenario / entry["path"] / "summary.json").read_text())
             assert sum(summary["outcomes"].values()) == summary["requests"]["measured"] > 0
             assert entry["cpu_stolen"] == summary["audit"]["generator_cpu"]["stolen"]  # both None off Linux
+            assert entry["machine"]["readings"] > 0  # the probe ran through every run
+    steady = json.loads((results / "loadtest" / "e2e-steady" / "runs.json").read_text())
+    assert steady["protocol"] == "switchback" and steady["slot_s"] == 1.0
+    slots = steady["slots"]
+    for repeat in (0, 1):  # every 1-s segment of the schedule went to each of the 3 arms, in turn
+        block = [slot for slot in slots if slot["repeat"] == repeat]
+        pairs = {slot["pair"] for slot in block}
+        assert len(pairs) >= 3 and len(block) == 3 * len(pairs)
+        assert all(slot["drain_s"] >= 0 and slot["machine"]["readings"] >= 0 for slot in block)
+    assert json.loads((results / "loadtest" / "e2e-bursty" / "runs.json").read_text())["protocol"] == "fresh-per-run"
     comparison = json.loads((results / "comparison.json").read_text())
     verdicts = {"faster", "slower", "equivalent", "inconclusive"}
     for headline in (*comparison["scenarios"].values(), comparison["aa"]):
@@ -148,6 +160,9 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     if read_ticks() is not None:  # every step says how much CPU a hypervisor took while it measured
         assert all(0 <= step["cpu_stolen"] <= 1 for service in capacity["services"].values()
                    for step in service["steps"])
+    # ... and what the probe saw meanwhile: the machine state each capacity was measured in
+    assert all(step["machine"]["readings"] > 0 for service in capacity["services"].values()
+               for step in service["steps"])
     assert "CPU stolen by a hypervisor" in (results / "report.md").read_text()
     limits = json.loads((results / "limits.json").read_text())
     for name, service in capacity["services"].items():  # the search starts at the saturation limits measured

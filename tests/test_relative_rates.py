@@ -12,10 +12,11 @@ from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.relative import as_offered, describe, offered_load, resolve
 
 
-def capacity(baseline: float | None, optimized: float | None) -> Capacity:
+def capacity(baseline: float | None, optimized: float | None, saturation: float | None = 1.3) -> Capacity:
+    """Capacities; each service saturates at ``saturation`` x its capacity (None: not recorded)."""
     def service(rate: float | None) -> ServiceCapacity:
         return ServiceCapacity(variant="v", start_rate=1.0, capacity_per_s=rate, bracket=[rate, None], steps=[],
-                               short_steps=0)
+                               short_steps=0, saturation_per_s=rate * saturation if rate and saturation else None)
     return Capacity(slo_p99_ms=1000, max_error_rate=0.01, services={"baseline": service(baseline),
                                                                      "optimized": service(optimized)}, ratio=None)
 
@@ -36,9 +37,19 @@ def test_the_committed_scenarios_ask_the_same_question_on_a_fast_and_a_slow_mach
     for machine in (FAST, SLOW):
         load = offered_load(intense, resolve("high-intensity", intense, machine), machine)
         assert load.multiple_of_capacity["baseline"] > 1 > load.multiple_of_capacity["optimized"]
+        # past the baseline's saturation throughput, not only its SLO capacity: overload on every machine
+        assert load.rate_per_s > (machine.services["baseline"].saturation_per_s or float("inf"))
+        assert "x baseline's saturation" in describe(load)
     steady_fast = offered_load(scenarios["steady"], resolve("steady", scenarios["steady"], FAST), FAST)
     assert steady_fast.multiple_of_capacity["baseline"] < 1
-    assert "0.5 x baseline's capacity" in describe(steady_fast)
+    assert "0.25 x baseline's capacity" in describe(steady_fast)
+
+
+def test_a_rate_on_the_saturation_throughput_needs_it_recorded() -> None:
+    settings = ScenarioParams(rate=RelativeRate(of="baseline", fraction=1.5, basis="saturation"), requests=100)
+    assert resolve("hot", settings, FAST).rate == pytest.approx(1.5 * 1.3 * 15.19, rel=1e-3)
+    with pytest.raises(ServebenchError, match=r"hot\.rate is 1\.5 x baseline's saturation throughput.*does not"):
+        resolve("hot", settings, capacity(15.19, 91.33, saturation=None))
 
 
 def test_an_absolute_rate_stays_as_given_and_still_says_where_it_sits() -> None:

@@ -271,6 +271,10 @@ class RelativeRate(_Section):
 
     of: Literal["baseline", "optimized"]
     fraction: Annotated[float, Field(gt=0.0, le=100.0, allow_inf_nan=False)]
+    # capacity: the highest rate meeting the p99 objective (the capacity stage); saturation: the service's
+    # saturation throughput (the limits stage, recorded by the capacity stage). An overload scenario is stated
+    # against saturation, so that it is past the knee on every machine, not at it.
+    basis: Literal["capacity", "saturation"] = "capacity"
 
 
 def _rate_kind(value: Any) -> str:
@@ -408,6 +412,54 @@ class ClusterLoadParams(_Section):
     generator: GeneratorPodParams = GeneratorPodParams()
 
 
+class SwitchbackParams(_Section):
+    """Both arms under the same machine state: warm servers, the load alternated between them in short slots
+    (stages/experiment/switchback.py). Off: a fresh server per run, one arm after the other (the study's protocol)."""
+
+    enabled: bool = True
+    # A slot's length in seconds of schedule: shorter than the time over which the machine's steal decorrelates
+    # (docs/method.md measures it), long enough to hold several requests at the scenario's rate.
+    slot_s: Annotated[float, Field(gt=0.0, le=600.0)] = 5.0
+    # Scenarios run with a fresh server per run even so: overload leaves BentoML's batcher a learned wait that
+    # would carry into the other arm's next slot.
+    fresh_per_run: list[str] = []
+
+
+class MachineProbeParams(_Section):
+    """The machine probe (stages/common/probe.py): a ping-pong between two processes every ``gap_s``, each
+    answer after ``work_s`` of CPU, through every load test and capacity step: steal and wake-up delay that the
+    arms' own CPU demand cannot move."""
+
+    gap_s: Annotated[float, Field(gt=0.0, le=10.0)] = 0.1
+    work_s: Annotated[float, Field(gt=0.0, le=0.1)] = 0.001
+
+
+class NeighbourParams(_Section):
+    """A seeded noisy neighbour (stages/common/neighbour.py): ``hogs`` processes busy together in random phases
+    of ``phase_s`` seconds, busy in a share ``duty`` of them; started by the load tests and capacity steps when
+    enabled, or by `make neighbour` beside anything."""
+
+    enabled: bool = False
+    hogs: Annotated[int, Field(ge=1, le=64)] = 2
+    duty: Annotated[float, Field(gt=0.0, le=1.0)] = 0.4
+    phase_s: Annotated[list[Annotated[float, Field(gt=0.0)]], Field(min_length=2, max_length=2)] = [10.0, 60.0]
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NeighbourParams:
+        if self.phase_s[0] > self.phase_s[1]:
+            raise ValueError(f"machine.neighbour.phase_s = {self.phase_s}: expected [shortest, longest] seconds")
+        return self
+
+
+class MachineParams(_Section):
+    """What the machine does beside the measured services: the probe that watches it, the neighbour that
+    disturbs it on purpose."""
+
+    probe: MachineProbeParams = MachineProbeParams()
+    neighbour: NeighbourParams = NeighbourParams()
+
+
 class LoadtestParams(_Section):
     """Baseline vs optimized under each scenario: repeats interleaved in a seeded order, a fresh server per run."""
 
@@ -422,6 +474,7 @@ class LoadtestParams(_Section):
     warmup_requests: Annotated[int, Field(ge=0)] = 10  # sequential, unmeasured, after /readyz
     scrape_interval_s: Annotated[float, Field(gt=0.0)] = 1.0  # /metrics during the run (batch size over time)
     aa: AaParams = AaParams()
+    switchback: SwitchbackParams = SwitchbackParams()
     target: Literal["local", "cluster"] = "local"  # cluster: Deployments and generator pods (loadtest.cluster)
     cluster: ClusterLoadParams = ClusterLoadParams()
 
@@ -492,6 +545,11 @@ class CompareParams(_Section):
     # no ratio is claimed (the growth floor keeps a burst inside a short run from reading as overload).
     overload_slope: Annotated[float, Field(gt=0.0)] = 0.02
     overload_min_growth_ms: Annotated[float, Field(ge=0.0)] = 500.0
+    # A run is overloaded too when its backlog (requests arrived, not yet answered, at the end of each 5-s window:
+    # stages/stats/samples.py) grew over overload_windows windows in a row and passed overload_backlog_s seconds
+    # of the offered rate: a queue that saturated mid-run and drained before the end.
+    overload_windows: Annotated[int, Field(ge=1)] = 3
+    overload_backlog_s: Annotated[float, Field(gt=0.0)] = 5.0
     calibration: CalibrationParams = CalibrationParams()
 
 
@@ -643,6 +701,7 @@ class Params(_Section):
     limits: LimitsParams = LimitsParams()
     loadgen: LoadgenParams = LoadgenParams()
     loadtest: LoadtestParams = LoadtestParams()
+    machine: MachineParams = MachineParams()
     capacity: CapacityParams = CapacityParams()
     compare: CompareParams = CompareParams()
     gate: GateParams = GateParams()
@@ -659,6 +718,10 @@ class Params(_Section):
         if aa.service is not None and aa.service not in self.loadtest.services:
             raise ValueError(f"loadtest.aa.service = {aa.service!r}: must be one of loadtest.services "
                              f"{self.loadtest.services}")
+        fresh = [name for name in self.loadtest.switchback.fresh_per_run if name not in self.loadgen.scenarios]
+        if fresh:
+            raise ValueError(f"loadtest.switchback.fresh_per_run names {fresh}, not in loadgen.scenarios "
+                             f"({sorted(self.loadgen.scenarios)})")
         named = "scenario" in self.resilience.model_fields_set  # files without a resilience section stay valid
         if named and self.resilience.scenario not in self.loadgen.scenarios:
             raise ValueError(f"resilience.scenario = {self.resilience.scenario!r}: must be a name under "

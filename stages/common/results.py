@@ -8,7 +8,7 @@ ones ``dvc metrics show`` and ``dvc exp show`` read.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -248,6 +248,53 @@ class LoadSummary(Result):
 # --- loadtest, capacity, resilience ---------------------------------------------------------------------------
 
 
+class MachineState(Result):
+    """What the machine did during a slot, run or capacity step, seen by the probe (stages/common/probe.py):
+    the share of its busy time a hypervisor took, how late its sleeping client woke (round trip beyond the
+    work), how many answers back them; and the machine-wide ``/proc/stat`` share, which the arms' demand moves."""
+
+    readings: int
+    probe_stolen: float | None = None
+    wake_p50_ms: float | None = None
+    wake_p99_ms: float | None = None
+    machine_stolen: float | None = None
+
+
+class Slot(Result):
+    """One slot of a switchback block: one arm sent one segment of the schedule ``[start_s, end_s)``, then its
+    requests drained before the next slot began."""
+
+    repeat: int
+    pair: int  # the segment: every arm sends it once, in a seeded order
+    arm: str
+    order: int  # position within the pair
+    start_s: float
+    end_s: float
+    requests: int
+    drain_s: float  # from the segment's last send to its last answer
+    machine: MachineState
+
+
+class NeighbourRecord(Result):
+    """The noisy neighbour that ran beside a load test (stages/common/neighbour.py): settings and phases."""
+
+    hogs: int
+    duty: float
+    phase_s: list[float]
+    seed: int
+    busy_share: float  # of the phases drawn, the share of time busy
+
+
+class CarryOver(Result):
+    """A switchback run's first request of each slot against its other requests (stages/stats/carryover.py)."""
+
+    slots: int
+    first_p50_ms: float
+    rest_p50_ms: float
+    ratio: float  # first / rest medians: ~1 when nothing carries over from the slot before
+    p_value: float  # Mann-Whitney, two-sided
+
+
 class LoadtestRun(Result):
     """One run of a scenario; ``path`` is relative to the scenario's folder."""
 
@@ -260,6 +307,8 @@ class LoadtestRun(Result):
     attempt: int = 0  # 0: the block's scheduled run; k: its k-th rerun after a failed audit
     server_ready_s: float | None = None  # cold start of the run's fresh server: launch -> /readyz
     cpu_stolen: float | None = None  # share of the machine's CPU time a hypervisor took during the run
+    machine: MachineState | None = None  # the probe over the run (its slots', for a switchback block)
+    carryover: CarryOver | None = None  # switchback: does a slot's first request differ from the rest
 
 
 class OfferedLoad(Result):
@@ -268,6 +317,7 @@ class OfferedLoad(Result):
     rate_per_s: float
     relative_to: str | None = None  # the service whose capacity the rate was stated against (None: req/s)
     fraction: float | None = None
+    basis: str = "capacity"  # or "saturation" (throughput): what the fraction multiplies
     capacity_per_s: dict[str, float] = {}  # results/capacity.json at the time of the load test
     multiple_of_capacity: dict[str, float] = {}  # rate / capacity: above 1, that service is past its capacity
 
@@ -281,6 +331,10 @@ class LoadtestIndex(Result):
     runs: list[LoadtestRun]
     environment: dict[str, Any]  # free-form: stages/common/environment.py
     offered: OfferedLoad | None = None
+    protocol: Literal["switchback", "fresh-per-run"] = "fresh-per-run"
+    slot_s: float | None = None
+    slots: list[Slot] = []
+    neighbour: NeighbourRecord | None = None
 
 
 class CapacityStep(Result):
@@ -296,10 +350,12 @@ class CapacityStep(Result):
     p99_claim: bool  # at least 459 measured requests planned: a p99 claim at 99 % confidence
     unsent: int = 0  # measured requests not sent: the failure was certain before (``measured`` counts the sent)
     cpu_stolen: float | None = None  # share of the machine's CPU time a hypervisor took during the step
+    machine: MachineState | None = None  # the probe over the step: the state the capacity was measured in
 
 
 class ServiceCapacity(Result):
     variant: str
+    saturation_per_s: float | None = None  # served saturation throughput (limits stage): rates can be stated on it
     start_rate: float  # the search's first step (capacity.start_rate, or the saturation throughput from limits)
     capacity_per_s: float | None  # the highest passing step's offered rate; None: even the lowest rate failed
     claim_holds: bool = False  # that step measured >= 459 requests: a p99 claim, not a bracket below the rule

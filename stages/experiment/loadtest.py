@@ -13,20 +13,31 @@ from pathlib import Path
 import pandas as pd
 
 from stages.cluster.run import cluster_served_run
-from stages.common.artifacts import (
-    aa_arm,
-)
+from stages.common.artifacts import RUNS_INDEX, aa_arm
 from stages.common.environment import fingerprint
-from stages.common.errors import ServebenchError
+from stages.common.errors import ServebenchError, present
 from stages.common.io import write_result
+from stages.common.machine import Watch, probe_note, watched_machine
 from stages.common.params import CompareParams, Params, ScenarioParams
-from stages.common.results import Bentos, LoadSummary, LoadtestIndex, LoadtestRun, OfferedLoad
+from stages.common.results import (
+    Bentos,
+    Capacity,
+    LoadSummary,
+    LoadtestIndex,
+    LoadtestRun,
+    MachineState,
+    OfferedLoad,
+    Slot,
+)
+from stages.experiment.switchback import BlockArm, switchback_block
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.density import write_density
 from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.relative import describe, offered_load, resolve
 from stages.loadgen.run import one_line, scenario_summary, write_run
-from stages.serving.runs import RunSpec, served_run
+from stages.serving.runs import RunSpec, ServedRun, served_run
 from stages.stats.arms import compare_arms
+from stages.stats.carryover import carryover
 from stages.stats.samples import ScenarioRuns, group_by_arm
 from stages.stats.sizing import relative_mde
 
@@ -75,38 +86,76 @@ class Scenario:
     records: dict[str, pd.DataFrame] = field(default_factory=dict)
     summaries: dict[str, LoadSummary] = field(default_factory=dict)
     params_path: Path = Path("params.yaml")
+    watch: Watch | None = None
+    slots: list[Slot] = field(default_factory=list)
 
-    def attempt(self, position: int, repeat: int, arm: str, attempt: int) -> LoadtestRun:
-        """One run on a fresh server, its files written; the run as the index lists it."""
+    @property
+    def switchback(self) -> bool:
+        """Slots on warm servers (loadtest.switchback), unless off or this scenario runs fresh per run."""
+        switch = self.params.loadtest.switchback
+        return (switch.enabled and self.name not in switch.fresh_per_run
+                and self.params.loadtest.target == "local")
+
+    def record(self, arm: str, repeat: int, attempt: int, served: ServedRun, machine: MachineState | None
+               ) -> LoadtestRun:
+        """Write one arm's run (records, summary with its audit, density, server metrics) and list it."""
         path = run_folder(arm, repeat, attempt)
         out = self.out / path
-        service = self.arms[arm]
-        built, log = self.bentos.services[service], self.logs / f"{path}.log"
-        spec = RunSpec(service, built, self.params, self.name, self.settings, self.texts,
-                       self.params.loadtest.warmup_requests, log)
-        if self.params.loadtest.target == "cluster":
-            served = cluster_served_run(spec, arm)
-        else:
-            served = served_run(spec, Path(self.bentos.bentoml_home), self.params.loadtest.scrape_interval_s)
         summary = scenario_summary(served.records, served.usage, self.name, self.settings, self.params.loadgen)
         write_run(out, served.records, summary)
         write_density(out, served.records, arrival_spec(self.settings))
         write_result(out / "server_metrics.json", served.metrics_delta)
         served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
-        run = LoadtestRun(service=arm, repeat=repeat, order=position, path=path, valid=summary.audit.valid,
+        run = LoadtestRun(service=arm, repeat=repeat, order=len(self.runs), path=path, valid=summary.audit.valid,
                           reasons=summary.audit.reasons, server_ready_s=served.ready_after_s, attempt=attempt,
-                          cpu_stolen=served.usage.stolen)
+                          cpu_stolen=served.usage.stolen, machine=machine, carryover=carryover(served.records))
         self.runs.append(run)
         self.records[path], self.summaries[path] = served.records, summary
         print(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "
-              f"{one_line(self.name, summary)}", file=sys.stderr, flush=True)
+              f"{one_line(self.name, summary)}{probe_note(machine)}", file=sys.stderr, flush=True)
         return run
 
+    def attempt(self, repeat: int, arm: str, attempt: int) -> LoadtestRun:
+        """One run on a fresh server, its files written; the run as the index lists it."""
+        service = self.arms[arm]
+        built, log = self.bentos.services[service], self.logs / f"{run_folder(arm, repeat, attempt)}.log"
+        spec = RunSpec(service, built, self.params, self.name, self.settings, self.texts,
+                       self.params.loadtest.warmup_requests, log)
+        with present(self.watch, "the machine watch").span() as span:
+            if self.params.loadtest.target == "cluster":
+                served = cluster_served_run(spec, arm)
+            else:
+                served = served_run(spec, Path(self.bentos.bentoml_home), self.params.loadtest.scrape_interval_s)
+        return self.record(arm, repeat, attempt, served, span.state)
+
+    def switchback_attempt(self, repeat: int, attempt: int) -> list[LoadtestRun]:
+        """Every arm on a fresh warm server, the schedule alternated between them in slots (one block)."""
+        arms = {arm: BlockArm(service, self.bentos.services[service],
+                              self.logs / f"{run_folder(arm, repeat, attempt)}.log")
+                for arm, service in self.arms.items()}
+        block = switchback_block(arms, self.params, self.settings, self.texts, Path(self.bentos.bentoml_home),
+                                 repeat, present(self.watch, "the machine watch"))
+        self.slots += block.slots
+        drains = [slot.drain_s for slot in block.slots]
+        print(f"loadtest: {self.name}: block {repeat}: {len(block.slots)} slots, drain p50 "
+              f"{1e3 * sorted(drains)[len(drains) // 2]:.0f} ms, max {1e3 * max(drains):.0f} ms",
+              file=sys.stderr, flush=True)
+        return [self.record(arm, repeat, attempt,
+                            ServedRun(result.records, block.usage, result.metrics_delta, result.batch_timeline,
+                                      result.ready_after_s), result.machine)
+                for arm, result in block.arms.items()]
+
     def block(self, repeat: int, arms: list[str]) -> None:
-        """Every arm once, in the seeded order; a run failing the audit is rerun (up to loadtest.max_reruns)."""
+        """Every arm once, in the seeded order (or in alternating slots); a run failing the audit is rerun (up to
+        loadtest.max_reruns): in a switchback block, the whole block, so that its arms still share a machine."""
+        if self.switchback:
+            for attempt in range(self.params.loadtest.max_reruns + 1):
+                if all(run.valid for run in self.switchback_attempt(repeat, attempt)):
+                    break
+            return
         for arm in arms:
             for attempt in range(self.params.loadtest.max_reruns + 1):
-                if self.attempt(len(self.runs), repeat, arm, attempt).valid:
+                if self.attempt(repeat, arm, attempt).valid:
                     break
 
     def so_far(self) -> ScenarioRuns:
@@ -118,7 +167,9 @@ class Scenario:
         return LoadtestIndex(scenario=self.name, variants={arm: self.bentos.services[service].variant
                                                            for arm, service in self.arms.items()},
                              standin=self.bentos.standin, runs=self.runs, environment=fingerprint(self.params_path),
-                             offered=self.offered)
+                             offered=self.offered, protocol="switchback" if self.switchback else "fresh-per-run",
+                             slot_s=self.params.loadtest.switchback.slot_s if self.switchback else None,
+                             slots=self.slots, neighbour=self.watch.neighbour if self.watch else None)
 
 
 def require_measured(name: str, settings: ScenarioParams) -> None:
@@ -151,6 +202,27 @@ def sizing(scenario: Scenario) -> tuple[bool, str]:
     met = all(mdes[key] <= target for key, target in targets.items())
     return met, ", ".join(f"{key} detects {mdes[key]:.0%} {'<=' if mdes[key] <= targets[key] else '>'} "
                           f"{targets[key]:.0%}" for key in targets)
+
+
+def load_test(name: str, params: Params, bentos: Bentos, texts: list[str], capacity: Capacity | None,
+              folders: tuple[Path, Path], params_path: Path) -> tuple[Scenario, str]:
+    """One scenario's whole load test, the machine watched (and disturbed, when the neighbour is on) throughout:
+    the rate resolved against ``capacity``, the blocks run, ``runs.json`` written under ``folders[0]`` (server
+    logs under ``folders[1]``); the scenario with its runs, and why its blocks stopped."""
+    stated = params.loadgen.scenarios[name]
+    settings = resolve(name, stated, capacity)
+    offered = offered_load(stated, settings, capacity)
+    print(f"loadtest: {name}: offered {describe(offered)}", file=sys.stderr, flush=True)
+    if settings.mode != "open":
+        raise ServebenchError(f"scenario {name!r} is closed-loop; the experiment compares open-loop runs")
+    require_measured(name, settings)
+    out, logs = folders
+    with watched_machine(params.machine) as watch:
+        scenario = Scenario(name, params, settings, bentos, texts, out, scenario_arms(params, name), offered, logs,
+                            params_path=params_path, watch=watch)
+        stopped = run_blocks(scenario)
+    write_result(out / RUNS_INDEX, scenario.index())
+    return scenario, stopped
 
 
 def run_blocks(scenario: Scenario) -> str:

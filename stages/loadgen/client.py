@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from stages.common.cpu_steal import StealMeter
-from stages.loadgen.pools import open_pool
+from stages.loadgen.pools import RequestPool, open_pool
 from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, OnAnswer, OnSent
 
 T = TypeVar("T")
@@ -112,17 +112,20 @@ class Users:
     seed: int = 0
 
 
-def _stamping(recorder: RunRecorder, clock_origin: float, loop: asyncio.AbstractEventLoop) -> OnSent:
+RunClock = Callable[[], float]  # now, in seconds on the run's clock (the schedule's)
+
+
+def stamping(recorder: RunRecorder, clock: RunClock) -> OnSent:
     """The pool's send callback: the moment the client takes the request, on the run's clock."""
     def stamp(row: int) -> None:
-        recorder.sent[row] = loop.time() - clock_origin
+        recorder.sent[row] = clock()
     return stamp
 
 
-def _recording(recorder: RunRecorder, clock_origin: float, loop: asyncio.AbstractEventLoop) -> OnAnswer:
+def recording(recorder: RunRecorder, clock: RunClock) -> OnAnswer:
     """The pool's callback: stamp the answer's time and fate into the run's columns."""
     def record(row: int, answer: Answer) -> None:
-        recorder.done[row] = loop.time() - clock_origin
+        recorder.done[row] = clock()
         recorder.status[row] = answer.status
         recorder.response_bytes[row] = answer.response_bytes
         recorder.outcome[row] = OUTCOME_CODE[answer.outcome]
@@ -153,6 +156,26 @@ async def _report_progress(recorder: RunRecorder, origin: float, loop: asyncio.A
               f"{sent - answered} in flight, ETA {max(end - now, 0):.0f} s", file=sys.stderr, flush=True)
 
 
+async def send_due(pool: RequestPool, recorder: RunRecorder, rows: list[tuple[int, int]],
+                   traffic: tuple[np.ndarray, Sequence[bytes]], origin: float, max_in_flight: int,
+                   stop_when: StopRule | None = None) -> None:
+    """Send each (recorder row, schedule index) at ``origin + schedule[index]`` (loop time), open loop: past the
+    in-flight cap a request is dropped and recorded so; ``stop_when`` may end the sending early."""
+    loop = asyncio.get_running_loop()
+    schedule, bodies = traffic
+    checked = loop.time()
+    for row, index in rows:
+        await _until(origin + schedule[index], loop)
+        if stop_when is not None and loop.time() - checked >= STOP_CHECK_S:
+            checked = loop.time()
+            if stop_when(recorder, checked - origin):
+                break
+        if pool.pending >= max_in_flight:
+            recorder.outcome[row] = DROPPED
+            continue
+        pool.submit(row, bodies[index])
+
+
 async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], config: ClientConfig,
                     options: SendOptions = SendOptions()) -> RunRecorder:
     """Send request ``i`` at ``schedule[i]`` seconds after the start, for the indices of this shard."""
@@ -163,22 +186,14 @@ async def open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], con
     recorder = RunRecorder(schedule[shard[0] :: shard[1]], indices)
     lead = START_LEAD_S if start_at is None else start_at - time.time()
     origin = loop.time() + lead
-    pool = open_pool(config.client, url, config.connections, config.timeout_s, _recording(recorder, origin, loop),
-                     _stamping(recorder, origin, loop))
+    clock = lambda: loop.time() - origin  # noqa: E731
+    pool = open_pool(config.client, url, config.connections, config.timeout_s, recording(recorder, clock),
+                     stamping(recorder, clock))
     reporter = (loop.create_task(_report_progress(recorder, origin, loop, progress_every_s))
                 if progress_every_s else None)
-    checked = loop.time()
     try:
-        for row, index in enumerate(indices):
-            await _until(origin + schedule[index], loop)
-            if stop_when is not None and loop.time() - checked >= STOP_CHECK_S:
-                checked = loop.time()
-                if stop_when(recorder, checked - origin):
-                    break
-            if pool.pending >= config.max_in_flight:
-                recorder.outcome[row] = DROPPED
-                continue
-            pool.submit(row, bodies[index])
+        await send_due(pool, recorder, list(enumerate(indices)), (schedule, bodies), origin, config.max_in_flight,
+                       stop_when)
         await pool.drained()
     finally:
         await pool.close()
@@ -199,14 +214,14 @@ async def closed_loop(url: str, bodies: Sequence[bytes], users: Users, config: C
     origin = loop.time()
     end = origin + (users.duration_s if users.duration_s is not None else float("inf"))
     waiters: dict[int, asyncio.Future[None]] = {}
-    record = _recording(recorder, origin, loop)
+    record = recording(recorder, lambda: loop.time() - origin)
 
     def answer_and_wake(row: int, answer: Answer) -> None:
         record(row, answer)
         waiters.pop(row).set_result(None)
 
     pool = open_pool(config.client, url, config.connections, config.timeout_s, answer_and_wake,
-                     _stamping(recorder, origin, loop))
+                     stamping(recorder, lambda: loop.time() - origin))
 
     async def user() -> None:
         nonlocal next_row
@@ -260,7 +275,7 @@ class WaitTimingSelector(selectors.DefaultSelector):
             self.waited_s += time.perf_counter() - started
 
 
-def _run_timed(coroutine: Coroutine[Any, Any, T]) -> tuple[T, GeneratorUsage]:
+def run_timed(coroutine: Coroutine[Any, Any, T]) -> tuple[T, GeneratorUsage]:
     """Run ``coroutine`` on a fresh, wait-timed event loop with cyclic GC paused; return it with its usage.
 
     A GC pass over aiohttp's objects pauses the loop, which shows up as send lag: no collections while sending.
@@ -286,11 +301,11 @@ def run_open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], confi
     On the asyncio loop, not uvloop: uvloop's clock is libuv's millisecond loop time, too coarse for
     sub-millisecond deadlines (``results/loadgen_bench.json`` holds the clients' measured ceilings).
     """
-    recorder, usage = _run_timed(open_loop(url, schedule, bodies, config, options))
+    recorder, usage = run_timed(open_loop(url, schedule, bodies, config, options))
     return recorder.frame(warmup_s), usage
 
 
 def run_closed_loop(url: str, bodies: Sequence[bytes], users: Users, config: ClientConfig
                     ) -> tuple[pd.DataFrame, GeneratorUsage]:
     """Run the closed loop; return the issued requests' records and the generator's CPU use."""
-    return _run_timed(closed_loop(url, bodies, users, config))
+    return run_timed(closed_loop(url, bodies, users, config))

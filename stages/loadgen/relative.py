@@ -23,11 +23,26 @@ def capacity_of(service: str, capacity: Capacity | None) -> float | None:
     return capacity.services[service].capacity_per_s
 
 
+def saturation_of(service: str, capacity: Capacity | None) -> float | None:
+    """The service's served saturation throughput (limits), as the capacity stage recorded it."""
+    if capacity is None or service not in capacity.services:
+        return None
+    return capacity.services[service].saturation_per_s
+
+
 def resolve(name: str, settings: ScenarioParams, capacity: Capacity | None) -> ScenarioParams:
-    """The scenario with its rate in req/s: as given, or ``fraction`` x the named service's capacity."""
+    """The scenario with its rate in req/s: as given, or ``fraction`` x the named service's capacity (or its
+    saturation throughput, ``basis: saturation``)."""
     if not isinstance(settings.rate, RelativeRate):
         return settings
     relative = settings.rate
+    if relative.basis == "saturation":
+        saturation = saturation_of(relative.of, capacity)
+        if saturation is None:
+            raise ServebenchError(f"loadgen.scenarios.{name}.rate is {relative.fraction:g} x {relative.of}'s "
+                                  f"saturation throughput, which {CAPACITY_JSON} does not record: rerun `dvc repro "
+                                  "capacity` (it copies it from the limits stage)")
+        return settings.model_copy(update={"rate": round(relative.fraction * saturation, 3)})
     measured = capacity_of(relative.of, capacity)
     if measured is None:
         why = ("no capacity results" if capacity is None else
@@ -47,6 +62,7 @@ def offered_load(settings: ScenarioParams, resolved: ScenarioParams, capacity: C
     return OfferedLoad(rate_per_s=float(resolved.rate),
                        relative_to=relative.of if relative else None,
                        fraction=relative.fraction if relative else None,
+                       basis=relative.basis if relative else "capacity",
                        capacity_per_s={service: value for service, value in capacities.items() if value},
                        multiple_of_capacity={service: float(resolved.rate) / value
                                              for service, value in capacities.items() if value})
@@ -54,7 +70,7 @@ def offered_load(settings: ScenarioParams, resolved: ScenarioParams, capacity: C
 
 def describe(load: OfferedLoad) -> str:
     """'4.41 req/s (0.5 x baseline's capacity; 0.50x baseline's, 0.10x optimized's capacity)'."""
-    basis = f"{load.fraction:g} x {load.relative_to}'s capacity; " if load.relative_to else ""
+    basis = f"{load.fraction:g} x {load.relative_to}'s {load.basis}; " if load.relative_to else ""
     multiples = ", ".join(f"{multiple:.2f}x {service}'s" for service, multiple in load.multiple_of_capacity.items())
     return f"{load.rate_per_s:.3g} req/s" + (f" ({basis}{multiples} capacity)" if basis or multiples else "")
 

@@ -54,7 +54,7 @@ def render_report(inputs: ReportInputs, metrics: Metrics, figures: list[str], pl
         f"## Offline: accuracy, size and in-process latency ({inputs.validation.examples} examples)\n",
         variants_table(inputs.validation),
         "## Serving limits\n", limits_section(inputs.limits),
-        "\n## Under load: baseline vs optimized (same seeded schedule and payloads, fresh server per run)\n",
+        "\n## Under load: baseline vs optimized (same seeded schedule and payloads, fresh servers per block)\n",
         "### Method\n", methods_section(params, detail, offered),
         f"\n### Verdicts (ratios candidate / reference, paired by block, {params.compare.level:.0%} CI)\n",
         verdict_table(comparisons),

@@ -52,7 +52,7 @@ def load_block(results: Path) -> str:
     rows = []
     for index in indexes:
         load = index.offered
-        stated = "-" if load is None else (f"{load.fraction:g} x {load.relative_to}'s capacity" if load.relative_to
+        stated = "-" if load is None else (f"{load.fraction:g} x {load.relative_to}'s {load.basis}" if load.relative_to
                                            else "req/s")
         multiples = "-" if load is None else ", ".join(f"{multiple:.2f}x {service}"
                                                        for service, multiple in load.multiple_of_capacity.items())

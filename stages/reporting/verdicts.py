@@ -4,7 +4,7 @@ README quotes the verdict table from here too (:mod:`stages.reporting.readme`), 
 
 from __future__ import annotations
 
-from stages.common.params import Params
+from stages.common.params import LoadtestParams, Params
 from stages.common.percentiles import TAIL_CANDIDATES, min_requests
 from stages.common.results import OfferedLoad
 from stages.loadgen.relative import describe
@@ -99,6 +99,23 @@ def spread_table(comparisons: dict[str, ScenarioComparison]) -> str:
     return table(header, rows)
 
 
+def protocol_sentence(loadtest: LoadtestParams) -> str:
+    """How a block runs its arms: alternating slots on warm servers (switchback), or one fresh server per run."""
+    fresh = (f"a block serves every arm once, in a seeded random order (loadtest.seed {loadtest.seed}), each on a "
+             f"fresh server after {loadtest.warmup_requests} unmeasured requests, all with the same seeded schedule "
+             "and payloads.")
+    switch = loadtest.switchback
+    if not switch.enabled or loadtest.target != "local":
+        return fresh
+    except_ = (f" (scenarios {', '.join(f'`{name}`' for name in switch.fresh_per_run)} run the study's protocol "
+               f"instead: {fresh})" if switch.fresh_per_run else "")
+    return (f"a block starts a fresh server per arm, warms each up with {loadtest.warmup_requests} unmeasured "
+            f"requests, then sends the seeded schedule cut into {switch.slot_s:g}-s slots, each segment to every arm "
+            "in a seeded order with the same payloads, a slot starting only after the previous one drained "
+            f"(**switchback**: every arm sees the same machine state){except_}. A probe the arms cannot influence "
+            "records the machine's steal and wake-up delay per slot.")
+
+
 def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str, OfferedLoad | None]) -> str:
     """How the verdicts were made, from the params the stage ran with and the rates each load test recorded
     (a rate relative to capacity becomes req/s there): checkable in one paragraph."""
@@ -123,11 +140,9 @@ def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str,
                        for name, quantile in TAIL_CANDIDATES.items())
     return (
         f"Scenarios: {scenarios}; sent open loop through the `{loadgen.client}` HTTP client (loadgen.client). "
-        f"Each runs {blocks}; a block serves every arm once, in a seeded random order (loadtest.seed "
-        f"{loadtest.seed}), each on a fresh server after {loadtest.warmup_requests} unmeasured requests, all with "
-        "the same seeded schedule and payloads. The run is the unit. **Primary** verdicts, one Holm family of "
-        f"{detail.primary_family} across the scenarios at alpha {compare.alpha:g}: the p50 of each run and its "
-        "tail percentile, the highest of p99/p95/p90 that each run's own requests back (MLPerf LoadGen's rule "
+        f"Each runs {blocks}; {protocol_sentence(loadtest)} The run is the unit. **Primary** verdicts, one Holm "
+        f"family of {detail.primary_family} across the scenarios at alpha {compare.alpha:g}: the p50 of each run "
+        "and its tail percentile, the highest of p99/p95/p90 that each run's own requests back (MLPerf LoadGen's rule "
         f"1 - q^n >= {compare.tail_confidence:g}: {needed}), each as the ratio candidate / "
         f"reference per block with a Student t {compare.level:.0%} interval and test on the log ratios over "
         "blocks. Failed requests count at the timeout. **Secondary** (descriptive, unadjusted): failed and SLO-miss "
@@ -139,7 +154,9 @@ def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str,
         f"{compare.error_rate_equivalence:g}); else **faster/slower** when the corrected test rejects and the whole "
         "CI lies on one side of 1; **inconclusive** otherwise. An arm whose latency grows by more than "
         f"{compare.overload_slope * 1e3:g} ms per s of schedule (Theil-Sen), and by {compare.overload_min_growth_ms:g} "
-        "ms over the run, in half its runs is **overloaded**: "
+        f"ms over the run, or whose backlog grew over {compare.overload_windows} 5-s windows in a row and passed "
+        f"{compare.overload_backlog_s:g} s of its offered rate (saturated mid-run, even if it drained), in half its "
+        "runs is **overloaded**: "
         "its latency depends on the run's length, so no ratio is claimed. MDE: the smallest change each verdict "
         "detects with 80 % power at the family's Bonferroni level, from the spread of its per-block log ratios (in "
         "brackets: at the spread's 95 % upper bound). Exclusions judge the generator only, with bounds from the "

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from stages.common.cpu_steal import stolen_note
-from stages.common.errors import ServebenchError
+from stages.common.errors import ServebenchError, present
+from stages.common.machine import probe_note
 from stages.common.params import CapacityParams, ScenarioParams
 from stages.common.percentiles import min_requests
 from stages.common.results import Capacity, CapacityStep, Limits, ServiceCapacity
@@ -99,11 +100,12 @@ def probe(name: str, run_step: StepRunner, objective: CapacityParams, rate: floa
                                      max_error_rate=objective.max_error_rate)
     served = run_step(rate, step_scenario(rate, objective), certain_failure)
     passed, step = judge_step(rate, served.records[~served.records["warmup"]], objective, served.usage.stolen)
+    step = step.model_copy(update={"machine": served.machine})
     unsent = f"fail, certain after {step.measured} of {step.measured + step.unsent}"
     verdict = unsent if step.unsent else "pass" if passed else "fail"
     print(f"capacity: {name} at {rate:.2f}/s (offered {step.offered_per_s or float('nan'):.2f}/s): p99 "
-          f"{step.p99_ms or float('inf'):.0f} ms, errors {step.error_rate:.1%}{stolen_note(step.cpu_stolen)} -> "
-          f"{verdict}", file=sys.stderr, flush=True)
+          f"{step.p99_ms or float('inf'):.0f} ms, errors {step.error_rate:.1%}{stolen_note(step.cpu_stolen)}"
+          f"{probe_note(step.machine)} -> {verdict}", file=sys.stderr, flush=True)
     return passed, step
 
 
@@ -114,7 +116,14 @@ def start_rate(name: str, params: CapacityParams, limits: Limits | None) -> floa
     if limits is None or name not in limits.services:  # limits measures the same services as capacity
         raise ServebenchError(f"capacity.start_rate: saturation needs {name!r} in the limits results (run the limits "
                               "stage), or give capacity.start_rate a rate in req/s")
-    return round(limits.services[name].served.saturation.throughput_per_s, 2)
+    return round(present(saturation(name, limits), "the saturation throughput"), 2)
+
+
+def saturation(name: str, limits: Limits | None) -> float | None:
+    """The service's served saturation throughput (limits), which overload scenarios are stated against."""
+    if limits is None or name not in limits.services:
+        return None
+    return limits.services[name].served.saturation.throughput_per_s
 
 
 def find_capacity(name: str, variant: str, run_step: StepRunner, params: CapacityParams,

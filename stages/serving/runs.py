@@ -13,7 +13,7 @@ import pandas as pd
 
 from stages.common.artifacts import CLASSIFY
 from stages.common.params import Params, ScenarioParams
-from stages.common.results import BuiltService
+from stages.common.results import BuiltService, MachineState
 from stages.loadgen.client import GeneratorUsage, StopRule
 from stages.loadgen.run import send_scenario, warm_up
 from stages.serving.metrics import Scraper, delta, scrape
@@ -42,6 +42,7 @@ class ServedRun:
     metrics_delta: dict[str, float]
     batch_timeline: pd.DataFrame
     ready_after_s: float | None  # the fresh server's cold start
+    machine: MachineState | None = None  # the probe over the run, where the caller watched the machine
 
 
 def served_run(spec: RunSpec, home: Path, scrape_interval_s: float, stop_when: StopRule | None = None

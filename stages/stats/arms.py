@@ -115,13 +115,23 @@ def _counts(name: str, bad: list[list[int]], totals: list[list[int]], params: Co
         mde=count_mde(difference.reference, min(sum(t) for t in totals), difference.dispersion, params.alpha))
 
 
+def run_overloaded(run: RunSample, params: CompareParams) -> bool:
+    """A run whose queue grew through it (slope and growth), or whose backlog grew over
+    ``overload_windows`` windows in a row and passed ``overload_backlog_s`` of its offered rate at some window's
+    end: saturated mid-run, even if it drained before the end."""
+    growing = (run.backlog_slope >= params.overload_slope
+               and run.backlog_slope * run.window_s * 1e3 >= params.overload_min_growth_ms)
+    backlogged = (run.growth_streak() >= params.overload_windows
+                  and run.backlog.max(initial=0) > params.overload_backlog_s * run.rate_per_s)
+    return growing or backlogged
+
+
 def overload_of(runs: list[RunSample], params: CompareParams) -> Overload:
-    """An arm is overloaded when at least half its runs' queues grew faster than ``overload_slope`` (s per s) and
-    by at least ``overload_min_growth_ms`` over the run: a slope alone calls a burst inside a 1 s run overload."""
+    """An arm is overloaded when at least half its runs are (:func:`run_overloaded`)."""
     slopes = [run.backlog_slope for run in runs]
-    overloaded = sum(run.backlog_slope >= params.overload_slope
-                     and run.backlog_slope * run.window_s * 1e3 >= params.overload_min_growth_ms for run in runs)
+    overloaded = sum(run_overloaded(run, params) for run in runs)
     return Overload(runs=len(runs), overloaded_runs=overloaded, median_backlog_slope=float(np.median(slopes)),
+                    peak_backlog=max((int(run.backlog.max(initial=0)) for run in runs), default=0),
                     overloaded=2 * overloaded >= len(runs))
 
 

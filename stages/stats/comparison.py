@@ -62,6 +62,7 @@ class Overload(Result):
     runs: int
     overloaded_runs: int
     median_backlog_slope: float
+    peak_backlog: int = 0  # the most requests waiting at a window's end in any run
     overloaded: bool
 
 

@@ -27,6 +27,9 @@ from stages.common.results import LoadSummary, LoadtestIndex, LoadtestRun
 from stages.stats.comparison import ExcludedRun
 
 DEFAULT_TIMEOUT_S = 30.0  # a scenario's timeout when its summary does not record one
+# The backlog is read at the end of every window this long: a few seconds, so that a queue that builds and drains
+# within a minute shows, while a burst cleared within a window does not.
+BACKLOG_WINDOW_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,21 @@ class RunSample:
     window_s: float  # the measured requests' scheduled span: the window throughput is counted on
     backlog_slope: float  # Theil-Sen slope of latency over scheduled time (s per s): > 0 while a queue grows
     outcomes: dict[str, int]
+    backlog: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # see :func:`window_backlog`
+
+    @property
+    def rate_per_s(self) -> float:
+        """The offered rate over the run's measured window."""
+        return self.requests / self.window_s if self.window_s > 0 else 0.0
+
+    def growth_streak(self) -> int:
+        """The most windows in a row in which the backlog grew: completions fell behind arrivals that long."""
+        grew = np.diff(self.backlog, prepend=0) > 0
+        streak = best = 0
+        for step in grew:
+            streak = streak + 1 if step else 0
+            best = max(best, streak)
+        return best
 
     @property
     def requests(self) -> int:
@@ -94,6 +112,18 @@ def backlog_slope(scheduled_s: np.ndarray, latencies_ms: np.ndarray) -> float:
     return float(stats.theilslopes(latencies_ms / 1e3, scheduled_s).slope)
 
 
+def window_backlog(scheduled_s: np.ndarray, latencies_ms: np.ndarray, window_s: float) -> np.ndarray:
+    """Requests arrived and not yet answered at the end of each window of ``window_s`` from the first arrival:
+    the backlog a queue builds when completions fall behind arrivals, seen even when it drains before the run
+    ends (the whole-run slope misses that). Failures count as answered at their censored latency."""
+    if not len(scheduled_s):
+        return np.zeros(0, int)
+    arrived = np.sort(scheduled_s)
+    answered = np.sort(scheduled_s + latencies_ms / 1e3)
+    ends = arrived[0] + window_s * np.arange(1, int(np.ceil((answered[-1] - arrived[0]) / window_s)) + 1)
+    return np.searchsorted(arrived, ends, "right") - np.searchsorted(answered, ends, "right")
+
+
 def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummary) -> RunSample:
     """The measured requests of one run, failures censored at the scenario's timeout."""
     timeout_s = float(cast(float | None, (summary.scenario or {}).get("timeout_s")) or DEFAULT_TIMEOUT_S)
@@ -110,7 +140,8 @@ def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummar
     window = float(np.ptp(scheduled)) * len(scheduled) / (len(scheduled) - 1) if len(scheduled) > 1 else 0.0
     return RunSample(block=block, path=path, latencies_ms=censored, failures=int((~ok).sum()), window_s=window,
                      backlog_slope=backlog_slope(scheduled, censored),
-                     outcomes={key: int(value) for key, value in summary.outcomes.items()})
+                     outcomes={key: int(value) for key, value in summary.outcomes.items()},
+                     backlog=window_backlog(scheduled, censored, BACKLOG_WINDOW_S))
 
 
 def _first_attempts(runs: list[LoadtestRun]) -> dict[tuple[str, int], LoadtestRun]:
