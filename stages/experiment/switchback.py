@@ -95,10 +95,14 @@ def switchback_block(arms: dict[str, BlockArm], params: Params, scenario: Scenar
         slots.append(_slot_record(repeat, sent, state))
 
     with contextlib.ExitStack() as stack:
-        servers = {arm: stack.enter_context(BentoServer(
-            spec.built.bento, home, spec.log, host=params.serve.host,
-            cpu_affinity=getattr(params.serve, spec.service).cpu_affinity,
-            ready_timeout_s=params.serve.ready_timeout_s)) for arm, spec in arms.items()}
+        servers = {arm: BentoServer(spec.built.bento, home, spec.log, host=params.serve.host,
+                                    cpu_affinity=getattr(params.serve, spec.service).cpu_affinity,
+                                    ready_timeout_s=params.serve.ready_timeout_s) for arm, spec in arms.items()}
+        for server in servers.values():  # every model loads at once: the block waits for the slowest only
+            stack.callback(server.stop)
+            server.start()
+        for server in servers.values():
+            server.wait_ready()
         for server in servers.values():
             warm_up(f"{server.url}{CLASSIFY}", texts, params.loadtest.warmup_requests, scenario.timeout_s)
         before = {arm: scrape(server.url) for arm, server in servers.items()}
