@@ -18,7 +18,7 @@ from stages.common.neighbour import NoisyNeighbour, busy_share, phases
 from stages.common.net import free_port
 from stages.common.params import LoadgenParams, NeighbourParams, ParamsError, parse_params
 from stages.common.probe import MachineProbe, ProbeSettings, correlation_time
-from stages.common.results import MachineState, Slot
+from stages.common.results import LoadtestIndex, MachineState, Slot
 from stages.experiment.noise_check import ConditionResult, judge
 from stages.experiment.switchback import pooled_state
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
@@ -26,6 +26,7 @@ from stages.loadgen.client import ClientConfig, GeneratorUsage
 from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.summary import summarize
 from stages.loadgen.switchback import SLOT_COLUMN, SentSlot, run_switchback, slot_plan
+from stages.reporting.sections import probe_line
 from stages.stats.carryover import carryover
 
 
@@ -69,7 +70,7 @@ def test_switchback_sends_each_arm_the_whole_schedule_slot_by_slot_and_accounts_
     assert [slot.planned for slot in sent] == plan
     for previous, current in itertools.pairwise(sent):
         assert current.wall_start >= previous.wall_end  # a slot starts after the previous one drained
-    assert all(slot.drain_s >= 0 for slot in sent)
+    assert all(slot.drain_s >= 0 and slot.max_lag_ms is not None and 0 <= slot.max_lag_ms < 200 for slot in sent)
     for arm, frame in frames.items():
         assert len(frame) == len(schedule) and (frame["outcome"] == "ok").all(), arm
         assert np.array_equal(frame["scheduled_s"], schedule)
@@ -175,3 +176,18 @@ def test_correlation_time_is_how_long_the_noise_remembers_itself() -> None:
     assert tau is not None and 6.0 <= tau <= 20.0
     assert correlation_time(rng.normal(size=400), 2.0) == 2.0  # white noise: gone after one window
     assert correlation_time(np.zeros(50), 2.0) is None
+
+
+def test_the_report_says_what_the_probe_saw_per_slot_and_names_the_neighbour() -> None:
+    def slot(stolen: float, wake: float) -> Slot:
+        return Slot(repeat=0, pair=0, arm="a", order=0, start_s=0, end_s=1, requests=1, drain_s=0,
+                    machine=MachineState(readings=10, probe_stolen=stolen, wake_p50_ms=wake, wake_p99_ms=wake))
+    neighbour = NeighbourParams(enabled=True)
+    index = LoadtestIndex(scenario="steady", variants={}, standin=True, runs=[], environment={},
+                          slots=[slot(0.0, 1.0), slot(0.1, 2.0), slot(0.3, 9.0)],
+                          neighbour=NoisyNeighbour(neighbour).record())
+    line = probe_line([index])
+    assert "over 3 slots: 10% of its busy time stolen, median (0%-30%)" in line
+    assert "wake-up delay p99 2.0 ms median (1.0-9.0 ms)" in line
+    assert "2 CPU hogs busy together in 40% of random 10-60 s phases (seed 0)" in line
+    assert probe_line([index.model_copy(update={"slots": [], "neighbour": None})]) == ""

@@ -272,6 +272,7 @@ class Slot(Result):
     end_s: float
     requests: int
     drain_s: float  # from the segment's last send to its last answer
+    max_lag_ms: float | None = None  # the slot's latest send against its schedule
     machine: MachineState
 
 

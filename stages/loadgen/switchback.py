@@ -48,12 +48,14 @@ class PlannedSlot:
 
 @dataclass(frozen=True)
 class SentSlot:
-    """A slot as it ran: the plan, its wall-clock span (unix times) and its drain after the last send."""
+    """A slot as it ran: the plan, its wall-clock span (unix times), its drain after the last send, and its
+    worst send lag: the generator's fidelity slot by slot, beside the audit of the arm's whole run."""
 
     planned: PlannedSlot
     wall_start: float
     wall_end: float
     drain_s: float
+    max_lag_ms: float | None  # the slot's latest send against its schedule (None: nothing was sent)
 
 
 def slot_plan(schedule: np.ndarray, slot_s: float, arms: Sequence[str], seed: int) -> list[PlannedSlot]:
@@ -95,7 +97,9 @@ async def switchback(urls: dict[str, str], schedule: np.ndarray, bodies: Sequenc
                            (schedule, bodies), origins[slot.arm], config.max_in_flight)
             last_send = loop.time()
             await pools[slot.arm].drained()
-            sent = SentSlot(slot, wall_start, time.time(), loop.time() - last_send)
+            lag = recorders[slot.arm].sent[slot.rows] - schedule[slot.rows]
+            sent = SentSlot(slot, wall_start, time.time(), loop.time() - last_send,
+                            float(np.nanmax(lag)) * 1e3 if np.isfinite(lag).any() else None)
             if on_slot is not None:
                 on_slot(sent)
             if slot.order == len(urls) - 1 and (slot.pair + 1) % 10 == 0:

@@ -5,6 +5,8 @@ Each takes typed results and returns Markdown; none reads a file, so each is tes
 
 from __future__ import annotations
 
+import numpy as np
+
 from stages.common.cpu_steal import stolen_summary
 from stages.common.environment import speed_summary
 from stages.common.params import Params
@@ -37,9 +39,32 @@ def environment_section(indexes: list[LoadtestIndex], limits: Limits) -> str:
             + speed_line(speeds, limits)
             + (f"- CPU time a hypervisor took from the machine during the load tests' runs: {stolen}\n" if stolen
                else "")
+            + probe_line(indexes)
             + f"- ISA: {flags}\n- Python {env['python']} on {env['platform']}\n- Libraries: {libraries}\n"
             f"- git revision {env['git_revision']}, params.yaml sha256 {env['params_sha256']}\n"
             f"- served variants: {runs_index.variants}; stand-in model: {runs_index.standin}\n")
+
+
+def probe_line(indexes: list[LoadtestIndex]) -> str:
+    """What the machine probe (the arms cannot move it) saw per slot, or per run where runs had no slots; and the
+    neighbour, where one was switched on."""
+    states = [slot.machine for index in indexes for slot in index.slots] or [
+        run.machine for index in indexes for run in index.runs if run.machine is not None]
+    stolen = [state.probe_stolen for state in states if state.probe_stolen is not None]
+    wake = [state.wake_p99_ms for state in states if state.wake_p99_ms is not None]
+    neighbours = {index.scenario: index.neighbour for index in indexes if index.neighbour is not None}
+    line = ""
+    if stolen:
+        unit = "slots" if any(index.slots for index in indexes) else "runs"
+        line = (f"- The machine probe (`stages/common/probe.py`, independent of the arms' own demand) over "
+                f"{len(stolen)} {unit}: {np.median(stolen):.0%} of its busy time stolen, median "
+                f"({min(stolen):.0%}-{max(stolen):.0%}); wake-up delay p99 {np.median(wake):.1f} ms median "
+                f"({min(wake):.1f}-{max(wake):.1f} ms)\n")
+    for scenario, neighbour in neighbours.items():
+        line += (f"- A noisy neighbour ran beside `{scenario}`: {neighbour.hogs} CPU hogs busy together in "
+                 f"{neighbour.duty:.0%} of random {neighbour.phase_s[0]:g}-{neighbour.phase_s[1]:g} s phases "
+                 f"(seed {neighbour.seed})\n")
+    return line
 
 
 def ramp_table(limits: Limits) -> str:
