@@ -19,7 +19,7 @@ from stages.common.net import free_port
 from stages.common.params import LoadgenParams, NeighbourParams, ParamsError, parse_params
 from stages.common.probe import MachineProbe, ProbeSettings, correlation_time
 from stages.common.results import LoadtestIndex, MachineState, Slot
-from stages.experiment.noise_check import ConditionResult, judge
+from stages.experiment.noise_check import ConditionResult, judge, slot_correlation
 from stages.experiment.switchback import pooled_state
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.client import ClientConfig, GeneratorUsage
@@ -191,3 +191,14 @@ def test_the_report_says_what_the_probe_saw_per_slot_and_names_the_neighbour() -
     assert "wake-up delay p99 2.0 ms median (1.0-9.0 ms)" in line
     assert "2 CPU hogs busy together in 40% of random 10-60 s phases (seed 0)" in line
     assert probe_line([index.model_copy(update={"slots": [], "neighbour": None})]) == ""
+
+
+def test_the_noise_checks_correlation_time_is_in_seconds_of_the_slots_wall_clock() -> None:
+    levels = np.repeat([0.0, 0.3, 0.05, 0.4, 0.1, 0.2], 6)  # the machine's state held for 6 slots at a time
+    slots = [Slot(repeat=0, pair=k, arm="a", order=0, start_s=0, end_s=5, requests=9, drain_s=0.02,
+                  started_unix=1000.0 + 5.0 * k, ended_unix=1004.9 + 5.0 * k,
+                  machine=MachineState(readings=50, probe_stolen=float(level), wake_p99_ms=1.0 + level))
+             for k, level in enumerate(levels)]
+    correlated = slot_correlation(slots)
+    assert correlated["probe_stolen"] is not None and 10.0 <= correlated["probe_stolen"] <= 30.0
+    assert slot_correlation(slots[:1]) == {}

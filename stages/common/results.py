@@ -273,6 +273,8 @@ class Slot(Result):
     requests: int
     drain_s: float  # from the segment's last send to its last answer
     max_lag_ms: float | None = None  # the slot's latest send against its schedule
+    started_unix: float | None = None  # wall clock: when the slot began and ended (drained)
+    ended_unix: float | None = None
     machine: MachineState
 
 

@@ -18,14 +18,16 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from pydantic import Field
 
 from stages.common.artifacts import BENTOS_JSON, CAPACITY_JSON, CORPUS_FILE, DATASET_DIR, RESULTS_DIR, read_corpus
 from stages.common.cpu_steal import STARVED_SHARE
 from stages.common.figures import save_figure
 from stages.common.io import read_optional_result, read_result, write_result
 from stages.common.params import DEFAULT_PARAMS_PATH, Params, load_params
+from stages.common.probe import correlation_time
 from stages.common.quiet import wait_until_quiet
-from stages.common.results import Bentos, Capacity, LoadtestIndex, Result
+from stages.common.results import Bentos, Capacity, LoadtestIndex, Result, Slot
 from stages.experiment.loadtest import load_test
 from stages.stats.comparison import ScenarioComparison
 from stages.stats.experiment import CANDIDATE, REFERENCE, compare_experiment
@@ -50,6 +52,8 @@ class ConditionResult(Result):
     aa_block_ratios: list[float]
     slot_probe_stolen: list[float | None]
     slot_wake_p99_ms: list[float | None]
+    # How long the machine's noise stayed correlated, from the probe's per-slot series (None: not measurable)
+    correlation_s: dict[str, float | None] = Field(default_factory=dict)
 
 
 class NoiseCheck(Result):
@@ -99,7 +103,21 @@ def condition_result(folder: Path, scenario: str, params: Params, capacity: Capa
         aa_verdict=aa_verdict, block_ratios=block_ratios(arms, REFERENCE, CANDIDATE),
         aa_block_ratios=block_ratios(arms, aa_service, f"aa-{aa_service}") if aa_service else [],
         slot_probe_stolen=[slot.machine.probe_stolen for slot in index.slots],
-        slot_wake_p99_ms=[slot.machine.wake_p99_ms for slot in index.slots])
+        slot_wake_p99_ms=[slot.machine.wake_p99_ms for slot in index.slots],
+        correlation_s=slot_correlation(index.slots))
+
+
+def slot_correlation(slots: list[Slot]) -> dict[str, float | None]:
+    """How long the probe's stolen share and wake-up delay stayed correlated over the slots in run order (their
+    mean wall-clock spacing as the lag unit): a switchback pair must fit well inside it."""
+    timed = [slot for slot in slots if slot.started_unix is not None]
+    if len(timed) < 2:
+        return {}
+    spacing = (float(timed[-1].started_unix or 0) - float(timed[0].started_unix or 0)) / (len(timed) - 1)
+    series = {"probe_stolen": [slot.machine.probe_stolen for slot in timed],
+              "wake_p99_ms": [slot.machine.wake_p99_ms for slot in timed]}
+    return {name: correlation_time(np.array([np.nan if value is None else value for value in values]), spacing)
+            for name, values in series.items()}
 
 
 def log_width(interval: list[float] | None) -> float | None:
@@ -157,19 +175,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wait-quiet", action="store_true", help="wait for a quiet machine before the quiet run")
     parser.add_argument("--ratio-tolerance", type=float, default=0.10)
     parser.add_argument("--max-width-ratio", type=float, default=2.0)
+    parser.add_argument("--from-runs", action="store_true", help="judge the load tests already under --out again")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    bentos, texts = read_result(args.bentos, Bentos), read_corpus(args.dataset / CORPUS_FILE)
     capacity = read_optional_result(args.capacity, Capacity)
     results = {}
     for condition in CONDITIONS:
-        if condition == "quiet" and args.wait_quiet:
-            wait_until_quiet(STARVED_SHARE)
-        print(f"noise check: {args.scenario}, {condition}", file=sys.stderr, flush=True)
         chosen = with_neighbour(params, condition == "neighbour")
         folder = args.out / condition / args.scenario
-        load_test(args.scenario, chosen, bentos, texts, capacity, (folder, args.out / "logs" / condition),
-                  args.params)
+        if not args.from_runs:
+            if condition == "quiet" and args.wait_quiet:
+                wait_until_quiet(STARVED_SHARE)
+            print(f"noise check: {args.scenario}, {condition}", file=sys.stderr, flush=True)
+            load_test(args.scenario, chosen, read_result(args.bentos, Bentos), read_corpus(args.dataset / CORPUS_FILE),
+                      capacity, (folder, args.out / "logs" / condition), args.params)
         results[condition] = condition_result(folder, args.scenario, chosen, capacity)
     check = judge(args.scenario, results, args.ratio_tolerance, args.max_width_ratio)
     write_result(args.out / "summary.json", check)

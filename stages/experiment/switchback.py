@@ -58,7 +58,7 @@ def _slot_record(repeat: int, sent: SentSlot, state: MachineState) -> Slot:
     planned = sent.planned
     return Slot(repeat=repeat, pair=planned.pair, arm=planned.arm, order=planned.order, start_s=planned.start_s,
                 end_s=planned.end_s, requests=len(planned.rows), drain_s=sent.drain_s, max_lag_ms=sent.max_lag_ms,
-                machine=state)
+                started_unix=sent.wall_start, ended_unix=sent.wall_end, machine=state)
 
 
 def pooled_state(slots: list[Slot]) -> MachineState:
