@@ -20,7 +20,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 from pydantic import Field
 
-from stages.common.artifacts import BENTOS_JSON, CAPACITY_JSON, CORPUS_FILE, DATASET_DIR, RESULTS_DIR, read_corpus
+from stages.common.artifacts import (
+    BENTOS_JSON,
+    CAPACITY_JSON,
+    CORPUS_FILE,
+    DATASET_DIR,
+    LOGS_DIR,
+    RESULTS_DIR,
+    read_corpus,
+)
 from stages.common.cpu_steal import STARVED_SHARE
 from stages.common.figures import save_figure
 from stages.common.io import read_optional_result, read_result, write_result
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
                 wait_until_quiet(STARVED_SHARE)
             print(f"noise check: {args.scenario}, {condition}", file=sys.stderr, flush=True)
             load_test(args.scenario, chosen, read_result(args.bentos, Bentos), read_corpus(args.dataset / CORPUS_FILE),
-                      capacity, (folder, args.out / "logs" / condition), args.params)
+                      capacity, (folder, LOGS_DIR / "noise_check" / condition), args.params)
         results[condition] = condition_result(folder, args.scenario, chosen, capacity)
     check = judge(args.scenario, results, args.ratio_tolerance, args.max_width_ratio)
     write_result(args.out / "summary.json", check)
