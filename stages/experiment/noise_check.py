@@ -18,6 +18,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from pydantic import Field
 
 from stages.common.artifacts import (
@@ -165,6 +166,7 @@ def plot(check: NoiseCheck, out: Path) -> None:
         probe.plot(np.arange(len(wake)), wake, ".", color=colour, markersize=3, label=name)
     ratios.set(yscale="log", xlabel="block", ylabel="p50 ratio (log scale; band: 95 % CI)",
                title=f"{check.scenario}: per-block ratios, quiet vs neighbour")
+    ratios.xaxis.set_major_locator(MaxNLocator(integer=True))
     ratios.legend(fontsize=7)
     probe.set(yscale="log", xlabel="slot (in run order)", ylabel="probe wake-up delay p99 (ms, log)",
               title="the machine per slot, seen by the probe")
