@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
             if condition == "quiet" and args.wait_quiet:
                 wait_until_quiet(STARVED_SHARE)
             print(f"noise check: {args.scenario}, {condition}", file=sys.stderr, flush=True)
+            shutil.rmtree(folder, ignore_errors=True)  # no run of an earlier check may stay beside this one's
             load_test(args.scenario, chosen, read_result(args.bentos, Bentos), read_corpus(args.dataset / CORPUS_FILE),
                       capacity, (folder, LOGS_DIR / "noise_check" / condition), args.params)
         results[condition] = condition_result(folder, args.scenario, chosen, capacity)
