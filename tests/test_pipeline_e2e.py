@@ -118,13 +118,30 @@ def test_repro_builds_both_bentos_and_measures_their_limits(pipeline_copy: Path)
         assert [step["concurrency"] for step in ramp] == [1, 2, 4, 8][:len(ramp)]
 
 
+def attempts_by_run(index: dict) -> dict[tuple[str, int], list[int]]:
+    """(arm, block) -> its attempts, checked: numbered 0, 1, ..., and only a failed audit was rerun (a busy machine
+    may fail one; it is rerun in its block, loadtest.max_reruns): the arm's own run, or in a switchback block any
+    of its arms' runs, since the whole block is rerun."""
+    attempts: dict[tuple[str, int], list[dict]] = {}
+    for run in index["runs"]:
+        attempts.setdefault((run["service"], run["repeat"]), []).append(run)
+    for (_, repeat), tries in attempts.items():
+        tries.sort(key=lambda run: run["attempt"])
+        assert [run["attempt"] for run in tries] == list(range(len(tries)))
+        for earlier in tries[:-1]:
+            same_try = [run for run in index["runs"] if run["repeat"] == repeat and run["attempt"] == earlier["attempt"]
+                        and (index["protocol"] == "switchback" or run is earlier)]
+            assert not all(run["valid"] for run in same_try)
+    return {key: [run["attempt"] for run in tries] for key, tries in attempts.items()}
+
+
 def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) -> None:
     results = pipeline_copy / "results"
     for scenario, arms in (("e2e-steady", ["aa-optimized", "baseline", "optimized"]),
                            ("e2e-bursty", ["baseline", "optimized"])):
         index = json.loads((results / "loadtest" / scenario / "runs.json").read_text())
-        assert sorted((run["service"], run["repeat"]) for run in index["runs"]) == [
-            (arm, repeat) for arm in arms for repeat in (0, 1)]
+        attempts = attempts_by_run(index)
+        assert sorted(attempts) == [(arm, repeat) for arm in arms for repeat in (0, 1)]
         for entry in index["runs"]:
             summary = json.loads((results / "loadtest" / scenario / entry["path"] / "summary.json").read_text())
             assert sum(summary["outcomes"].values()) == summary["requests"]["measured"] > 0
@@ -133,10 +150,13 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     steady = json.loads((results / "loadtest" / "e2e-steady" / "runs.json").read_text())
     assert steady["protocol"] == "switchback" and steady["slot_s"] == 1.0
     slots = steady["slots"]
-    for repeat in (0, 1):  # every 1-s segment of the schedule went to each of the 3 arms, in turn
+    steady_attempts = attempts_by_run(steady)
+    for repeat in (0, 1):  # every 1-s segment of the schedule went to each of the 3 arms, in turn, per attempt
         block = [slot for slot in slots if slot["repeat"] == repeat]
         pairs = {slot["pair"] for slot in block}
-        assert len(pairs) >= 3 and len(block) == 3 * len(pairs)
+        tries = {len(steady_attempts[(arm, repeat)]) for arm in ("aa-optimized", "baseline", "optimized")}
+        assert len(tries) == 1  # a switchback block is rerun whole: its arms share a machine
+        assert len(pairs) >= 3 and len(block) == 3 * len(pairs) * tries.pop()
         assert all(slot["drain_s"] >= 0 and slot["machine"]["readings"] >= 0 for slot in block)
     assert json.loads((results / "loadtest" / "e2e-bursty" / "runs.json").read_text())["protocol"] == "fresh-per-run"
     comparison = json.loads((results / "comparison.json").read_text())
