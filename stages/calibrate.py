@@ -22,39 +22,53 @@ from stages.common.io import write_result
 from stages.common.params import load_params
 from stages.stats.calibration import (
     CASES,
+    Procedure,
     monte_carlo_error,
     run_case,
 )
-from stages.stats.calibration_checks import checks, scenarios_from
+from stages.stats.calibration_checks import checks, resampled_checks, scenarios_from
 from stages.stats.comparison import Calibration, CalibrationCase
+from stages.stats.design import design_of
 
 
 def main() -> None:
     parser = stage_parser(__doc__, loadtest=LOADTEST_DIR, out=RESULTS_DIR / "calibration.json")
+    parser.add_argument("--cases", default=",".join(CASES), help="a comma-separated subset of the cases (checks "
+                        "whose cases did not run read 'nothing measured'); tests/calibration_mutations.sh uses it")
     args = parser.parse_args()
+    unknown = set(args.cases.split(",")) - set(CASES)
+    if unknown:
+        parser.error(f"--cases: unknown {sorted(unknown)}; the cases are {', '.join(CASES)}")
+    cases = {name: case for name, case in CASES.items() if name in args.cases.split(",")}
     params = load_params(args.params)
     settings, blocks = params.compare.calibration, params.loadtest.planned_repeats
+    design, auto = design_of(params), params.loadtest.auto
+    procedure = Procedure(params.compare, design, (auto.min_repeats, auto.max_repeats)
+                          if params.loadtest.repeats == "auto" else None, params.gate)
     scenarios, overloaded = scenarios_from(args.loadtest, params)
     started, results = time.monotonic(), {}
-    with ProcessPoolExecutor(max_workers=min(len(CASES), os.cpu_count() or 1)) as pool:
-        futures = {name: pool.submit(run_case, case, scenarios, params.compare, params.loadgen, settings.trials,
-                                     settings.seed + index)
-                   for index, (name, case) in enumerate(CASES.items())}
+    with ProcessPoolExecutor(max_workers=min(len(cases), os.cpu_count() or 1)) as pool:
+        futures = {name: pool.submit(run_case, case, scenarios, procedure, params.loadgen, settings.trials,
+                                     settings.seed + list(CASES).index(name))
+                   for name, case in cases.items()}
         for done, (name, future) in enumerate(futures.items(), start=1):
             results[name] = future.result()
             elapsed = time.monotonic() - started
-            print(f"calibrate: {done}/{len(CASES)} {name}: joint change {results[name].joint_change:.3f}, "
-                  f"ETA {elapsed / done * (len(CASES) - done):.0f} s", file=sys.stderr, flush=True)
-    found = checks(results, [s.name for s in scenarios if s.name not in overloaded], settings.trials)
+            print(f"calibrate: {done}/{len(cases)} {name}: joint change {results[name].joint_change:.3f}, "
+                  f"ETA {elapsed / done * (len(cases) - done):.0f} s", file=sys.stderr, flush=True)
+    resampled = resampled_checks(args.loadtest, params, design, settings.seed)
+    found = checks(results, [s.name for s in scenarios if s.name not in overloaded], settings.trials, design,
+                   resampled)
     write_result(args.out, Calibration(
         blocks=blocks, trials=settings.trials, monte_carlo_error_at_5pct=monte_carlo_error(0.05, settings.trials),
+        family=design.family, looks=design.looks, blocks_range=list(procedure.auto) if procedure.auto else None,
+        interval_level=1 - design.verdict_alpha,
         noise={s.name: {**s.noise.summary(), "blocks": float(s.blocks)} for s in scenarios}, overloaded=overloaded,
         checks=found,
-        cases={name: CalibrationCase(description=CASES[name].description, verdicts=result.verdicts,
-                                     joint_change=result.joint_change, coverage=result.coverage, mde=result.mde,
-                                     excluded_share=result.excluded_share) for name, result in results.items()}))
-    failed = [name for name, check in found.items() if not check.passed]
-    print(f"calibrate: {len(CASES)} cases x {settings.trials} trials, {blocks} blocks, {len(scenarios)} scenarios; "
+        cases={name: CalibrationCase(description=CASES[name].description, **vars(result))
+               for name, result in results.items()}))
+    failed = [name for name, check in found.items() if not check.passed and check.value is not None]
+    print(f"calibrate: {len(cases)} cases x {settings.trials} trials, {blocks} blocks, {len(scenarios)} scenarios; "
           f"checks {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)} "
           f"({(time.monotonic() - started) / 60:.1f} min) -> {args.out}")
 

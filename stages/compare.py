@@ -39,8 +39,9 @@ def main() -> None:
         print(one_line(name, data))
     if aa is not None:
         print(one_line(f"A/A ({aa_scenario})", aa))
-    print(f"compare: {len(scenarios)} scenarios, {family} primary verdicts under one Holm correction"
-          f"{' and the A/A check' if aa else ''} -> {args.out}")
+    print(f"compare: {len(scenarios)} scenarios, a family of {family} primary verdicts under one Holm correction, "
+          f"{detail.looks} look(s), intervals simultaneous at {detail.verdict_level:.2%}"
+          f"{', and the A/A check' if aa else ''} -> {args.out}")
 
 
 if __name__ == "__main__":

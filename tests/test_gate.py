@@ -16,6 +16,7 @@ from stages.common.params import CompareParams, GateParams, LoadgenParams, Scena
 from stages.stats.arms import compare_all
 from stages.stats.calibration import Case, Noise, synthetic_experiment, synthetic_scenario
 from stages.stats.comparison import ComparisonDetail
+from stages.stats.design import Design
 from stages.stats.gate import check
 
 BOUNDS = LoadgenParams(lag_bound_ms=50.0)
@@ -30,7 +31,8 @@ def detail_for(case: Case, seed: int = 0) -> ComparisonDetail:
         measured = int((synthetic_scenario(name, settings, Noise(np.ones(1), 0, 0, 0, 0)).schedule >= 5.0).sum())
         scenario = synthetic_scenario(name, settings, Noise(np.full(measured, 20.0), 0.02, 0.02, 0.2, 0.2), 4)
         arms[name] = synthetic_experiment(case, scenario, BOUNDS, rng)
-    scenarios, aa, _ = compare_all(arms, ("baseline", "optimized"), None, CompareParams())
+    design = Design(family=4, min_units=4, looks=1, targets={"p50": 0.223, "tail": 0.693}, alpha=0.05)
+    scenarios, aa = compare_all(arms, ("baseline", "optimized"), None, CompareParams(), design)
     return ComparisonDetail(scenarios=scenarios, aa=aa, capacity=None, params={})
 
 

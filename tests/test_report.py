@@ -15,6 +15,7 @@ from stages.common.results import Capacity, Limits, Resilience, Validation
 from stages.reporting.document import ReportInputs, render_report
 from stages.reporting.figures import draw_figures
 from stages.reporting.headline import headline_metrics
+from stages.reporting.verdicts import verdict_table
 from stages.stats.comparison import Calibration, ComparisonDetail
 from stages.stats.experiment import compare_experiment, one_line
 from stages.stats.samples import read_runs, read_scenario
@@ -29,6 +30,9 @@ def params() -> Params:
     raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     raw["loadtest"]["scenarios"] = ["bursty"]
     raw["loadtest"]["aa"]["service"] = None
+    raw["loadtest"]["repeats"] = 3  # one look: the excerpt's blocks, as if fixed
+    raw["compare"]["min_units"] = 3  # the excerpt's blocks pass the floor here; the default's 8 is tested below
+    raw["loadtest"]["auto"] |= {"target_p50_change": 0.5, "target_tail_ratio": 4.0}  # 3 blocks have power for x2
     return parse_params(raw)
 
 
@@ -49,8 +53,20 @@ def test_the_comparison_of_three_blocks_is_paired_and_holds_one_verdict_per_prim
     assert p50.ratio is not None and p50.ratio.low <= p50.ratio.estimate <= p50.ratio.high
     # The optimized INT8 service answered bursts far faster than FP32 PyTorch in every block of this repro.
     assert p50.verdict == "faster" and p50.ratio.high < 1.0
-    assert one_line("bursty", bursty).endswith(f"over 3 blocks, detects >= {p50.mde:.0%}: faster")
+    assert p50.level == pytest.approx(1 - 0.05 / 2)  # simultaneous over the family of 2
     assert json.loads(detail.model_dump_json())["capacity"]["ratio"] == pytest.approx(detail.capacity.ratio)
+    assert one_line("bursty", bursty).endswith(f"over 3 blocks, detects x{p50.mde_factor:.3g} either way: faster")
+
+
+def test_fewer_blocks_than_the_floor_are_insufficient_data_in_the_report_with_the_ratio_beside(
+        params: Params) -> None:
+    floored = params.model_copy(update={"compare": params.compare.model_copy(update={"min_units": 8})})
+    detail, headline = compare_experiment({"bursty": read_scenario(FIXTURE / "loadtest" / "bursty")}, floored,
+                                          None)
+    assert (headline.scenarios["bursty"].p50_verdict or "").startswith("insufficient data: 3 blocks")
+    row = next(line for line in verdict_table(detail.scenarios).splitlines() if line.startswith("| bursty"))
+    p50 = detail.scenarios["bursty"].primary["p50"]  # type: ignore[index]
+    assert f"x{p50.ratio.estimate:.3g} [x{p50.ratio.low:.3g}, x{p50.ratio.high:.3g}] **insufficient data**" in row
 
 
 def test_the_report_its_figures_and_metrics_come_from_the_results_files(params: Params, detail: ComparisonDetail,

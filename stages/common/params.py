@@ -351,11 +351,12 @@ class AaParams(_Section):
 
 
 class AutoRepeatsParams(_Section):
-    """``loadtest.repeats: auto``: blocks are added until both primary verdicts detect these changes with 80 %
-    power at the report's family-wise level (stages/stats/sizing.py), or the budget is spent."""
+    """``loadtest.repeats: auto``: after ``min_repeats`` blocks and after each further one (a look), stop when
+    every primary verdict is decided (stages/stats/sequential.py), else at ``max_repeats`` or the budget. Each look
+    spends alpha / looks; the targets are what every verdict must be powered for ("underpowered" below 0.5)."""
 
-    min_repeats: Annotated[int, Field(ge=4, le=50)] = 4
-    max_repeats: Annotated[int, Field(ge=4, le=200)] = 5
+    min_repeats: Annotated[int, Field(ge=4, le=50)] = 8
+    max_repeats: Annotated[int, Field(ge=4, le=200)] = 12
     budget_minutes: Annotated[float, Field(gt=0.0)] = 8.0  # per scenario, its first blocks included
     target_p50_change: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # 0.2: a 20 % change of the median
     target_tail_ratio: Annotated[float, Field(gt=1.0)] = 2.0  # 2.0: the tail percentile doubles (or halves)
@@ -533,7 +534,10 @@ class CompareParams(_Section):
     """Run-level paired comparisons (stages/stats/paired.py): verdicts, equivalence bands, tail rules."""
 
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # family-wise, Holm over every primary verdict
-    level: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95  # confidence level of every interval
+    level: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95  # confidence level of the secondary intervals
+    # Blocks a ratio verdict needs: below, "insufficient data" (the ratio is shown, no verdict). The primary
+    # intervals are simultaneous over the family and the looks (stages/stats/design.py), not at ``level``.
+    min_units: Annotated[int, Field(ge=2, le=50)] = 8
     equivalence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # a ratio CI inside 1 +- this: "equivalent"
     error_rate_equivalence: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01  # error-rate difference band
     # A percentile is read only from n requests with 1 - q**n >= this (p99: 459, p95: 90, p90: 44): the tail

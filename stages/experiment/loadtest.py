@@ -36,10 +36,10 @@ from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.relative import describe, offered_load, resolve
 from stages.loadgen.run import one_line, scenario_summary, write_run
 from stages.serving.runs import RunSpec, ServedRun, served_run
-from stages.stats.arms import compare_arms
 from stages.stats.carryover import carryover
+from stages.stats.design import design_of
 from stages.stats.samples import ScenarioRuns, group_by_arm
-from stages.stats.sizing import relative_mde
+from stages.stats.sequential import decided, look
 
 SERVER_START_ESTIMATE_S = 20.0  # model load and warm-up, for the ETA only
 
@@ -183,25 +183,13 @@ def require_measured(name: str, settings: ScenarioParams) -> None:
 
 
 def sizing(scenario: Scenario) -> tuple[bool, str]:
-    """Whether ``repeats: auto`` may stop, and what the blocks so far can detect: it may when both primary
-    verdicts of baseline vs optimized detect auto's targets at ``auto.alpha`` over the report's family (2 per
-    scenario), or when an arm is overloaded (no ratio is claimed). The compare settings are the defaults, so that
-    changing ``compare`` reruns compare only, not the load tests."""
-    auto = scenario.params.loadtest.auto
-    arms = group_by_arm(scenario.so_far())
-    result = compare_arms(arms, "baseline", "optimized", CompareParams(alpha=auto.alpha))
-    if not result.comparable or result.primary is None:
-        return False, "not comparable yet"
-    if any(state.overloaded for state in (result.overload or {}).values()):
-        return True, "an arm is overloaded"
-    blocks = len(result.blocks)
-    level = auto.alpha / (2 * len(scenario.params.loadtest.scenarios))
-    targets = {"p50": auto.target_p50_change, "tail": 1 - 1 / auto.target_tail_ratio}
-    mdes = {key: relative_mde(stat.block_sd, blocks, level) if stat.block_sd is not None else float("inf")
-            for key, stat in result.primary.items()}
-    met = all(mdes[key] <= target for key, target in targets.items())
-    return met, ", ".join(f"{key} detects {mdes[key]:.0%} {'<=' if mdes[key] <= targets[key] else '>'} "
-                          f"{targets[key]:.0%}" for key in targets)
+    """Whether ``repeats: auto`` may stop at this look (:mod:`stages.stats.sequential`): every primary verdict
+    of baseline vs optimized decided at the look's share of ``auto.alpha``, or an arm overloaded. The compare
+    settings are the defaults, so that changing ``compare`` reruns compare only, not the load tests."""
+    alpha = scenario.params.loadtest.auto.alpha
+    design = design_of(scenario.params, alpha=alpha)
+    return decided(look(group_by_arm(scenario.so_far()), CompareParams(alpha=alpha, min_units=design.min_units),
+                        design))
 
 
 def load_test(name: str, params: Params, bentos: Bentos, texts: list[str], capacity: Capacity | None,
@@ -239,8 +227,9 @@ def run_blocks(scenario: Scenario) -> str:
             spent = (time.monotonic() - started) / 60
             met, found = sizing(scenario)
             if met or spent >= loadtest.auto.budget_minutes or repeat == loadtest.most_repeats:
-                stopped = (found if met else f"budget spent ({spent:.1f} of {loadtest.auto.budget_minutes:g} "
-                           f"min): {found}" if spent >= loadtest.auto.budget_minutes
+                stopped = (f"decided: {found}" if met
+                           else f"budget spent ({spent:.1f} of {loadtest.auto.budget_minutes:g} min): {found}"
+                           if spent >= loadtest.auto.budget_minutes
                            else f"auto.max_repeats reached: {found}")
                 break
         if repeat == loadtest.most_repeats:

@@ -17,7 +17,14 @@ from stages.reporting.sections import (
     limits_section,
     resilience_section,
 )
-from stages.reporting.verdicts import calibration_table, load_table, methods_section, spread_table, verdict_table
+from stages.reporting.verdicts import (
+    calibration_table,
+    load_table,
+    methods_section,
+    quiet_lines,
+    spread_table,
+    verdict_table,
+)
 from stages.stats.comparison import Calibration, ComparisonDetail
 from stages.stats.samples import ScenarioRuns
 
@@ -56,8 +63,9 @@ def render_report(inputs: ReportInputs, metrics: Metrics, figures: list[str], pl
         "## Serving limits\n", limits_section(inputs.limits),
         "\n## Under load: baseline vs optimized (same seeded schedule and payloads, fresh servers per block)\n",
         "### Method\n", methods_section(params, detail, offered),
-        f"\n### Verdicts (ratios candidate / reference, paired by block, {params.compare.level:.0%} CI)\n",
-        verdict_table(comparisons),
+        "\n### Verdicts (ratios candidate / reference as factors, paired by block; primary intervals simultaneous "
+        f"at {detail.verdict_level or params.compare.level:.2%}, secondary at {params.compare.level:.0%})\n",
+        verdict_table(comparisons), quiet_lines(comparisons),
         "\n### Pooled figures per arm\n", load_table(comparisons),
         "\n### Run-to-run spread\n", spread_table(comparisons),
         "\n### Calibration: measured error rates of these verdicts\n", calibration_table(inputs.calibration),

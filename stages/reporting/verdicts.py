@@ -16,27 +16,38 @@ from stages.stats.comparison import (
     ScenarioComparison,
     StatisticComparison,
 )
+from stages.stats.design import UNDERPOWERED_BELOW, design_of, factor
 
 
 def ci(value: Estimate | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value.estimate:.{digits}f} [{value.low:.{digits}f}, {value.high:.{digits}f}]"
 
 
+def factors(value: Estimate) -> str:
+    """A ratio and its interval as factors: "x0.153 [x0.143, x0.164]"."""
+    return f"x{value.estimate:.3g} [x{value.low:.3g}, x{value.high:.3g}]"
+
+
 def cell(stat: StatisticComparison | None, digits: int = 3) -> str:
-    """A verdict cell: the ratio (or difference) with its CI and the verdict, or why there is none."""
+    """A verdict cell: the ratio (as factors) or the difference with its CI and the verdict's first words, or
+    why there is none. "insufficient data" and "underpowered" keep the ratio beside them, as a description."""
     if stat is None:
         return "n/a"
     if stat.ratio is None:
         return stat.verdict
-    return f"{ci(stat.ratio, digits)} **{stat.verdict.split(':')[0]}**"
+    value = factors(stat.ratio) if stat.role == "primary" else ci(stat.ratio, digits)
+    return f"{value} **{stat.verdict.split(':')[0]}**"
 
 
 def mde_cell(stat: StatisticComparison | None) -> str:
-    """The smallest change the verdict could detect (80 % power), and the same at the spread's upper bound."""
-    if stat is None or stat.mde is None:
+    """The factor either way the verdict detects (80 % power), at the spread's upper bound in brackets, and its
+    power for the design's target."""
+    if stat is None or stat.mde_factor is None:
         return "n/a"
-    upper = f" ({stat.mde_at_sd_upper:.0%})" if stat.mde_at_sd_upper is not None else ""
-    return f"{stat.mde:.0%}{upper}"
+    upper = f" (x{stat.mde_factor_at_sd_upper:.3g})" if stat.mde_factor_at_sd_upper is not None else ""
+    power = (f"; power {stat.power:.2f} for x{stat.target_factor:.3g}" if stat.power is not None
+             and stat.target_factor is not None else "")
+    return f"x{stat.mde_factor:.3g}{upper}{power}"
 
 
 def growth(slope: float) -> str:
@@ -47,18 +58,19 @@ def growth(slope: float) -> str:
 
 def load_table(comparisons: dict[str, ScenarioComparison]) -> str:
     """Pooled figures per arm over the blocks used: failures counted at the timeout in every percentile."""
-    header = ["scenario", "arm", "blocks", "requests", "p50 ms", "p95 ms", "p99 ms", "ok/s of schedule",
-              "failed share", "queue growth ms/s", "outcomes"]
+    header = ["scenario", "arm", "blocks", "requests", "realised req/s", "p50 ms", "p95 ms", "p99 ms",
+              "ok/s of schedule", "failed share", "queue growth ms/s", "outcomes"]
     rows = []
     for name, data in comparisons.items():
         if not data.comparable or data.quantiles is None or data.secondary is None or data.overload is None:
-            rows.append([name, "-", len(data.blocks), "", *[""] * 6, data.reason])
+            rows.append([name, "-", len(data.blocks), "", *[""] * 7, data.reason])
             continue
         for side, arm in (("reference", data.reference), ("candidate", data.candidate)):
             outcomes = ", ".join(f"{k} {v}" for k, v in (data.outcomes or {})[arm].items() if v)
             pooled = data.quantiles[arm]
             load = data.overload[arm]
             rows.append([name, arm, len(data.blocks), (data.requests_used or {})[arm],
+                         fmt((data.realised_rate_per_s or {}).get(arm), 2),
                          *[fmt(e.estimate if (e := pooled[s]) else None) for s in ("p50", "p95", "p99")],
                          fmt(getattr(data.secondary["throughput"], side), 2),
                          f"{getattr(data.secondary['error_rate'], side):.2%}",
@@ -69,7 +81,8 @@ def load_table(comparisons: dict[str, ScenarioComparison]) -> str:
 
 def verdict_table(comparisons: dict[str, ScenarioComparison]) -> str:
     """Per scenario: the primary verdicts with CIs and MDEs, then the secondary (descriptive) ones."""
-    header = ["scenario", "candidate / reference", "blocks", "p50 of runs", "p50 MDE", "tail of runs", "tail MDE",
+    header = ["scenario", "candidate / reference", "blocks", "p50 of runs", "p50 detects", "tail of runs",
+              "tail detects",
               "failed share diff.", "SLO-miss share diff.", "pooled p99 (bootstrap)", "with excluded runs"]
     rows = []
     for name, data in comparisons.items():
@@ -86,6 +99,24 @@ def verdict_table(comparisons: dict[str, ScenarioComparison]) -> str:
                      cell(data.secondary["error_rate"], 4), cell(data.secondary["slo_miss"], 4),
                      cell(data.secondary.get("p99")), sensitivity or "none excluded"])
     return table(header, rows)
+
+
+def quiet_lines(comparisons: dict[str, ScenarioComparison]) -> str:
+    """Each primary ratio adjusted to a machine that lost nothing to steal (the probe as covariate), beside the
+    verdict, or why there was nothing to adjust."""
+    lines = []
+    for name, data in comparisons.items():
+        for key, stat in (data.primary or {}).items():
+            if stat.ratio is None:
+                continue
+            quiet = stat.quiet
+            lines.append(f"{name} {key}: " + (
+                f"{factors(quiet.ratio)} at a quiet machine, moved x{quiet.moved:.3g} by the adjustment (the ratio "
+                f"changes x{quiet.slope_per_10_points:.3g} per 10 points of steal; blocks at "
+                f"{quiet.stolen_range[0]:.1%}-{quiet.stolen_range[1]:.1%} stolen)" if quiet else
+                "no adjustment (the blocks' stolen shares span less than 2 points, or the probe read too few)"))
+    return ("\nAdjusted for the machine (the probe's stolen share per block as covariate, the ratio at 0 %; "
+            "descriptive): " + "; ".join(lines) + ".\n") if lines else ""
 
 
 def spread_table(comparisons: dict[str, ScenarioComparison]) -> str:
@@ -132,20 +163,25 @@ def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str,
           f" The A/A check is off: loadtest.aa.service is {loadtest.aa.service} and loadtest.aa.scenario "
           f"{loadtest.aa.scenario!r} is {'' if loadtest.aa.scenario in loadtest.scenarios else 'not '}one of "
           "loadtest.scenarios.")
+    design = design_of(params)
     blocks = (f"**{loadtest.repeats} blocks**" if loadtest.repeats != "auto" else
-              f"**{loadtest.auto.min_repeats}-{loadtest.auto.max_repeats} blocks** (auto: until a "
-              f"{loadtest.auto.target_p50_change:.0%} p50 change and a {loadtest.auto.target_tail_ratio:g}x tail "
-              f"change are detectable, or {loadtest.auto.budget_minutes:g} min)")
+              f"**{loadtest.auto.min_repeats}-{loadtest.auto.max_repeats} blocks** (auto: a look after "
+              f"{loadtest.auto.min_repeats} blocks and after each further one, stopping once every primary verdict "
+              f"is decided, or after {loadtest.auto.budget_minutes:g} min; each of the {design.looks} looks spends "
+              f"alpha / {design.looks})")
     needed = ", ".join(f"{name} {min_requests(quantile, compare.tail_confidence)}"
                        for name, quantile in TAIL_CANDIDATES.items())
     return (
         f"Scenarios: {scenarios}; sent open loop through the `{loadgen.client}` HTTP client (loadgen.client). "
-        f"Each runs {blocks}; {protocol_sentence(loadtest)} The run is the unit. **Primary** verdicts, one Holm "
-        f"family of {detail.primary_family} across the scenarios at alpha {compare.alpha:g}: the p50 of each run "
+        f"Each runs {blocks}; {protocol_sentence(loadtest)} The block is the unit: a ratio verdict needs "
+        f"{design.min_units} (fewer: **insufficient data**, the ratio shown as a description). **Primary** verdicts, "
+        f"one Holm family of {design.family} declared across the scenarios at alpha {compare.alpha:g}"
+        f"{f' / {design.looks} looks' if design.looks > 1 else ''}: the p50 of each run "
         "and its tail percentile, the highest of p99/p95/p90 that each run's own requests back (MLPerf LoadGen's rule "
         f"1 - q^n >= {compare.tail_confidence:g}: {needed}), each as the ratio candidate / "
-        f"reference per block with a Student t {compare.level:.0%} interval and test on the log ratios over "
-        "blocks. Failed requests count at the timeout. **Secondary** (descriptive, unadjusted): failed and SLO-miss "
+        "reference per block (a factor: x0.5 is twice as fast) with a Student t test on the log ratios over blocks "
+        f"and an interval simultaneous over the family and the looks ({1 - design.verdict_alpha:.2%}, Bonferroni). "
+        "Failed requests count at the timeout. **Secondary** (descriptive, unadjusted): failed and SLO-miss "
         f"(> {compare.slo_ms:g} ms) shares by methods for counts (Mantel-Haenszel difference over blocks, Newcombe "
         "score interval, Fisher exact test, overdispersion between blocks), the pooled p99 with a paired "
         f"block-bootstrap interval (where {min_requests(0.99, compare.tail_confidence)} requests per arm back it), "
@@ -157,9 +193,12 @@ def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str,
         f"ms over the run, or whose backlog grew over {compare.overload_windows} 5-s windows in a row and passed "
         f"{compare.overload_backlog_s:g} s of its offered rate (saturated mid-run, even if it drained), in half its "
         "runs is **overloaded**: "
-        "its latency depends on the run's length, so no ratio is claimed. MDE: the smallest change each verdict "
-        "detects with 80 % power at the family's Bonferroni level, from the spread of its per-block log ratios (in "
-        "brackets: at the spread's 95 % upper bound). Exclusions judge the generator only, with bounds from the "
+        "its latency depends on the run's length, so no ratio is claimed. Detects: the smallest factor either way "
+        "each verdict detects with 80 % power at its interval's level, from the spread of its per-block log ratios "
+        "(in brackets: at the spread's 95 % upper bound), and its power for the targets "
+        f"{factor(design.targets['p50'])} (p50) and {factor(design.targets['tail'])} (tail): below "
+        f"{UNDERPOWERED_BELOW:g} the verdict reads **underpowered**, whatever its p (a significant result at low "
+        "power exaggerates the effect). Exclusions judge the generator only, with bounds from the "
         f"arrival process (send lag at the highest percentile the sends back <= max({loadgen.lag_bound_ms:g} ms, "
         f"{loadgen.lag_gap_share:g} x the mean gap), achieved rate, gap distance, stalls); a run that fails is "
         f"rerun in its block (up to {loadtest.max_reruns} times), and the verdicts from every block's first run "
@@ -178,7 +217,7 @@ def calibration_table(calibration: Calibration | None) -> str:
             rows.append([key, scenario, *[", ".join(f"{word} {share:.1%}" for word, share in by_stat[stat].items())
                                           for stat in ("p50", "tail", "error_rate")],
                          *[fmt(case.coverage[scenario][stat], 3) for stat in ("p50", "tail")],
-                         *[fmt(case.mde[scenario][stat], 2) for stat in ("p50", "tail")], f"{case.joint_change:.1%}"])
+                         *[fmt(case.mde[scenario][stat], 3) for stat in ("p50", "tail")], f"{case.joint_change:.1%}"])
     noise = [[name, *[fmt(values[key], 3) for key in ("block_sd", "run_sd", "within_run_sd", "autocorrelation")],
               int(values["requests_per_run"])] for name, values in calibration.noise.items()]
     return (f"{calibration.trials} seeded synthetic experiments per case, {calibration.blocks} blocks, every scenario "

@@ -1,21 +1,25 @@
 """Compare a candidate arm with a reference arm of one scenario, block by block (see :mod:`stages.stats.paired`).
 
 Two **primary** statistics per scenario carry the report's claims: the median and a tail percentile of each run,
-each compared over blocks by the paired t on log ratios. The tail is the highest of p99, p95 and p90 that every
-run's own requests back (:func:`stages.common.percentiles.min_requests`): a statistic is never read from fewer
-requests than the rule needs in the unit that is tested. Everything else is **secondary** (descriptive, at the
-unadjusted level): the pooled p99 with a block-bootstrap interval (where the pooled requests back it), error and
-SLO-miss shares with methods for counts (:mod:`stages.stats.counts`), and throughput on the schedule's window.
+each compared over blocks by the paired t on log ratios, with an interval simultaneous over the family and the
+looks of :mod:`stages.stats.design`. A verdict needs ``design.min_units`` blocks ("insufficient data" below), and
+power >= 0.5 for its target change ("underpowered" below, whatever its p). The tail is the highest of p99, p95 and
+p90 that every run's own requests back (:func:`stages.common.percentiles.min_requests`): a statistic is never read
+from fewer requests than the rule needs in the unit that is tested. Everything else is **secondary** (descriptive,
+at the unadjusted level): the pooled p99 with a block-bootstrap interval (where the pooled requests back it),
+error and SLO-miss shares with methods for counts (:mod:`stages.stats.counts`), and throughput on the schedule's
+window.
 
 An arm whose queue grows through its runs is **overloaded**: its latency depends on how long the run lasted,
 so no latency ratio is claimed for that scenario; the report says "overloaded" instead. Holm's correction runs
-once over every primary verdict of the report (:func:`add_verdicts`).
+once over the declared family of primary verdicts (:func:`add_verdicts`).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -25,12 +29,14 @@ from stages.common.artifacts import aa_arm
 from stages.common.errors import present
 from stages.common.params import CompareParams
 from stages.common.percentiles import TAIL_CANDIDATES, min_requests
+from stages.stats.adjusted import quiet_adjusted
 from stages.stats.comparison import Estimate, Overload, RunSpread, ScenarioComparison, StatisticComparison
 from stages.stats.counts import count_difference, count_mde
+from stages.stats.design import UNDERPOWERED_BELOW, Design, factor
 from stages.stats.paired import MIN_BLOCKS, PairedInterval, holm, paired_ratio, verdict
 from stages.stats.samples import ArmRuns, RunSample
-from stages.stats.sizing import relative_mde, sd_upper_bound
-from stages.stats.tails import quantile_interval
+from stages.stats.sizing import blocks_needed, detectable_log_ratio, sd_upper_bound, t_power
+from stages.stats.tails import effective_sample, quantile_interval
 
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 PAIRED_T = "paired t on per-run log ratios over blocks"
@@ -63,18 +69,34 @@ def _per_run(runs: dict[str, list[RunSample]], arms: tuple[str, str], statistic:
     return [[statistic(run.latencies_ms) for run in runs[arm]] for arm in arms]
 
 
-def _paired(name: str, per_run: list[list[float]], pooled: tuple[float, float], level: float
-            ) -> StatisticComparison:
+def _paired(name: str, per_run: list[list[float]], pooled: tuple[float, float], level: float,
+            stolen: list[float | None]) -> StatisticComparison:
     interval = paired_ratio(per_run[0], per_run[1], level)
     logs = np.log(np.asarray(per_run[1])) - np.log(np.asarray(per_run[0]))
     return StatisticComparison(name=name, role="primary", method=PAIRED_T, reference=pooled[0],
                                candidate=pooled[1], ratio=_estimate(interval.low, interval.estimate, interval.high),
-                               p_value=interval.p_value, block_sd=float(logs.std(ddof=1)), verdict="pending")
+                               p_value=interval.p_value, block_sd=float(logs.std(ddof=1)), level=level,
+                               quiet=quiet_adjusted(logs.tolist(), stolen, level), verdict="pending")
+
+
+def _block_stolen(runs: dict[str, list[RunSample]], pair: tuple[str, str]) -> list[float | None]:
+    """Each block's mean probe stolen share over both arms' runs (None where either has no reading)."""
+    return [None if a.probe_stolen is None or b.probe_stolen is None else (a.probe_stolen + b.probe_stolen) / 2
+            for a, b in zip(runs[pair[0]], runs[pair[1]], strict=True)]
+
+
+EXACT_RESAMPLES = 2000  # at most this many multisets are enumerated (6 blocks: 462); beyond, a seeded sample
+SAMPLED_RESAMPLES = 2000
 
 
 @functools.lru_cache(maxsize=16)
 def _block_resamples(blocks: int) -> tuple[list[tuple[int, ...]], np.ndarray]:
-    """Every multiset of ``blocks`` blocks drawn with replacement, and its multinomial probability."""
+    """Every multiset of ``blocks`` blocks drawn with replacement and its multinomial probability, or, where
+    there are more than ``EXACT_RESAMPLES`` (8 blocks: 6,435; 12: 1.35 million), a seeded sample of draws, equally
+    weighted."""
+    if math.comb(2 * blocks - 1, blocks) > EXACT_RESAMPLES:
+        draws = np.random.default_rng(blocks).integers(0, blocks, (SAMPLED_RESAMPLES, blocks))
+        return [tuple(sorted(row)) for row in draws.tolist()], np.ones(SAMPLED_RESAMPLES)
     resamples = list(itertools.combinations_with_replacement(range(blocks), blocks))
     weights = np.array([stats.multinomial.pmf(np.bincount(chosen, minlength=blocks), blocks, [1 / blocks] * blocks)
                         for chosen in resamples])
@@ -84,9 +106,9 @@ def _block_resamples(blocks: int) -> tuple[list[tuple[int, ...]], np.ndarray]:
 def _pooled_quantile_ratio(runs: dict[str, list[RunSample]], arms: tuple[str, str], quantile: float,
                            level: float) -> Estimate:
     """Pooled quantile ratio candidate / reference with a paired block-bootstrap percentile interval (blocks
-    resampled with both arms together). The bootstrap distribution is enumerated exactly (every multiset of
-    blocks with its multinomial probability: 35 for 4 blocks, 6,435 for 8) rather than sampled; it is coarse
-    with few blocks, which is why this statistic is descriptive."""
+    resampled with both arms together). The bootstrap distribution is enumerated exactly where it is small
+    (every multiset of blocks with its multinomial probability: 35 for 4 blocks, 462 for 6), else sampled; it
+    is coarse with few blocks, which is why this statistic is descriptive."""
     def ratio(chosen: tuple[int, ...]) -> float:
         values = [np.quantile(np.concatenate([runs[arm][b].latencies_ms for b in chosen]), quantile)
                   for arm in arms]
@@ -147,29 +169,35 @@ def _not_comparable(base: ScenarioComparison, why: str) -> ScenarioComparison:
 
 
 def primary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.ndarray], pair: tuple[str, str],
-                       per_run_requests: int, params: CompareParams) -> dict[str, StatisticComparison]:
-    """The p50 and the tail percentile of each run, paired by block (verdicts pending)."""
+                       params: CompareParams, level: float) -> dict[str, StatisticComparison]:
+    """The p50 and the tail percentile of each run, paired by block, intervals at ``level`` (verdicts pending).
+    The tail is the highest percentile every run's effective sample backs (:func:`effective_sample`)."""
+    effective = min(effective_sample(run.latencies_ms) for name in pair for run in runs[name])
+    stolen = _block_stolen(runs, pair)
     primary = {"p50": _paired("p50 of each run", _per_run(runs, pair, np.median),
-                              (float(np.median(pooled[pair[0]])), float(np.median(pooled[pair[1]]))), params.level)}
-    tail = tail_percentile(per_run_requests, params.tail_confidence)
+                              (float(np.median(pooled[pair[0]])), float(np.median(pooled[pair[1]]))), level, stolen)}
+    tail = tail_percentile(int(effective), params.tail_confidence)
     if tail is None:
         primary["tail"] = StatisticComparison(
             name="tail", role="primary", method=PAIRED_T,
             verdict=f"too few requests: a run needs >= {min_requests(0.9, params.tail_confidence)} measured "
-                    f"requests for a tail percentile (p90), the shortest has {per_run_requests}")
+                    f"independent requests for a tail percentile (p90), the least has {effective:.0f} (its "
+                    "requests' autocorrelation discounted)")
         return primary
     name, quantile = tail
     primary["tail"] = _paired(
         f"{name} of each run", _per_run(runs, pair, lambda values: float(np.quantile(values, quantile))),
-        (float(np.quantile(pooled[pair[0]], quantile)), float(np.quantile(pooled[pair[1]], quantile))), params.level)
+        (float(np.quantile(pooled[pair[0]], quantile)), float(np.quantile(pooled[pair[1]], quantile))), level,
+        stolen)
     return primary
 
 
 def secondary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.ndarray], pair: tuple[str, str],
-                         params: CompareParams) -> dict[str, StatisticComparison]:
-    """Pooled p99 (where 459 requests per arm back it), failed and SLO-miss shares, throughput."""
+                         params: CompareParams, pooled_p99: bool = True) -> dict[str, StatisticComparison]:
+    """Pooled p99 (where 459 requests per arm back it, and ``pooled_p99``: the calibration and the stopping
+    rule's looks, which read no secondary figure, skip its bootstrap), failed and SLO-miss shares, throughput."""
     secondary = {}
-    if min(len(values) for values in pooled.values()) >= min_requests(0.99, params.tail_confidence):
+    if pooled_p99 and min(len(values) for values in pooled.values()) >= min_requests(0.99, params.tail_confidence):
         secondary["p99"] = StatisticComparison(
             name="p99 of the pooled requests", role="secondary", method="paired block bootstrap (percentile)",
             reference=float(np.quantile(pooled[pair[0]], 0.99)), candidate=float(np.quantile(pooled[pair[1]], 0.99)),
@@ -188,9 +216,16 @@ def secondary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.
     return secondary
 
 
-def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, params: CompareParams,
-                 as_scheduled: bool = False) -> ScenarioComparison:
-    """Paired run-level comparison of ``candidate`` against ``reference``; verdicts are left "pending".
+def insufficient(blocks: int, design: Design) -> str:
+    """The verdict of a ratio from fewer blocks than the design's floor, and what it would take."""
+    return (f"insufficient data: {blocks} blocks, a ratio verdict needs {design.min_units} (set loadtest.repeats, "
+            f"or auto.min_repeats, to {design.min_units} or more); the ratio is descriptive")
+
+
+def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, params: CompareParams, design: Design,
+                 as_scheduled: bool = False, pooled_p99: bool = True) -> ScenarioComparison:
+    """Paired run-level comparison of ``candidate`` against ``reference``; verdicts are left "pending" (or say
+    why there is none: overloaded, too few requests, fewer blocks than ``design.min_units``).
 
     ``as_scheduled``: use every block's first run whatever its audit said (the sensitivity analysis)."""
     excluded = {name: arm.excluded for name, arm in arms.items()}
@@ -215,12 +250,12 @@ def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, param
     pooled = {name: np.concatenate([run.latencies_ms for run in runs[name]]) for name in pair}
     per_run_requests = min(run.requests for name in pair for run in runs[name])
     overload = {name: overload_of(runs[name], params) for name in pair}
-    primary = primary_statistics(runs, pooled, pair, per_run_requests, params)
+    primary = primary_statistics(runs, pooled, pair, params, 1 - design.verdict_alpha)
     overloaded = _overloaded_verdict(overload)
-    if overloaded:
-        for stat in primary.values():
-            if stat.verdict == "pending":
-                stat.verdict, stat.p_value = overloaded, None
+    withheld = overloaded or (insufficient(len(blocks), design) if len(blocks) < design.min_units else None)
+    for stat in primary.values():  # overload explains a tail too short to read as well: a queue in every run
+        if withheld and (stat.verdict == "pending" or overloaded):
+            stat.verdict, stat.p_value = withheld, None
     quantiles = {name: {stat: (Estimate(**vars(interval)) if len(values) >= min_requests(
         q, params.tail_confidence) and (interval := quantile_interval(values, q, params.level)) else None)
         for stat, q in PERCENTILES.items()} for name, values in pooled.items()}
@@ -228,8 +263,9 @@ def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, param
         "comparable": True,
         "requests_used": {name: len(values) for name, values in pooled.items()},
         "requests_per_run": per_run_requests,
+        "realised_rate_per_s": {name: float(np.mean([run.rate_per_s for run in runs[name]])) for name in pair},
         "primary": primary,
-        "secondary": secondary_statistics(runs, pooled, pair, params),
+        "secondary": secondary_statistics(runs, pooled, pair, params, pooled_p99),
         "overload": overload,
         "quantiles": quantiles,
         "outcomes": {name: {key: sum(run.outcomes.get(key, 0) for run in runs[name]) for key in runs[name][0].outcomes}
@@ -244,60 +280,81 @@ def _band(kind: str, params: CompareParams) -> tuple[float, float]:
             else (1 - params.equivalence, 1 + params.equivalence))
 
 
-def _decide(stat: StatisticComparison, key: str, p_value: float, params: CompareParams) -> str:
+def _decide(stat: StatisticComparison, key: str, p_value: float, alpha: float, params: CompareParams) -> str:
     kind, direction = KINDS[key]
     ratio = present(stat.ratio, f"the {key} ratio")
     interval = PairedInterval(ratio.estimate, ratio.low, ratio.high, p_value, 0)
-    return verdict(interval, p_value, params.alpha, _band(kind, params), kind, direction)  # type: ignore[arg-type]
+    return verdict(interval, p_value, alpha, _band(kind, params), kind, direction)  # type: ignore[arg-type]
 
 
 def primary_family(results: list[ScenarioComparison]) -> list[StatisticComparison]:
-    """Every primary statistic still waiting for a verdict: one Holm family."""
+    """Every primary statistic still waiting for a verdict: the family's members that have a p-value."""
     return [stat for result in results if result.comparable for stat in (result.primary or {}).values()
             if stat.verdict == "pending"]
 
 
-def add_verdicts(results: list[ScenarioComparison], params: CompareParams) -> int:
-    """One Holm correction over every pending primary verdict of ``results`` (the report's family), with each
-    one's minimum detectable effect at the family's Bonferroni level; secondary verdicts at the unadjusted level.
-    A candidate with significantly more failures is never called faster. Returns the family's size."""
+def _power(stat: StatisticComparison, key: str, blocks: int, design: Design) -> None:
+    """The verdict's MDE as a factor, at the spread's upper bound too, and its power for the design's target."""
+    sd = present(stat.block_sd, "the spread of the block log ratios")
+    stat.mde_factor = float(np.exp(detectable_log_ratio(sd, blocks, design.verdict_alpha)))
+    stat.mde_factor_at_sd_upper = float(np.exp(detectable_log_ratio(sd_upper_bound(sd, blocks), blocks,
+                                                                     design.verdict_alpha)))
+    stat.target_factor = float(np.exp(design.targets[key]))
+    stat.power = t_power(design.targets[key], sd, blocks, design.verdict_alpha)
+
+
+def underpowered(stat: StatisticComparison, blocks: int, design: Design, key: str) -> str:
+    """The verdict of a comparison with power below ``UNDERPOWERED_BELOW`` for its target, whatever its p: a
+    significant result at low power exaggerates the effect. Says what would reach 80 %."""
+    needed = blocks_needed(present(stat.block_sd, "the block spread"), design.targets[key], design.verdict_alpha)
+    return (f"underpowered: power {present(stat.power, 'the power'):.2f} to detect {factor(design.targets[key])} "
+            f"or {factor(-design.targets[key])} at {blocks} blocks (~{needed} blocks for 0.8); the ratio is "
+            "descriptive")
+
+
+def add_verdicts(results: list[ScenarioComparison], params: CompareParams, design: Design) -> None:
+    """Holm's correction over the declared family (``design.family`` members, at ``design.look_alpha``), each
+    verdict's MDE and power at the family's Bonferroni level (its interval's level); secondary verdicts at the
+    unadjusted level. A candidate with significantly more failures is never called faster."""
     family = primary_family(results)
     adjusted = dict(zip(map(id, family), holm([stat.p_value if stat.p_value is not None else 1.0
-                                               for stat in family]), strict=True))
-    level = params.alpha / max(len(family), 1)
+                                               for stat in family], design.family), strict=True))
     for result in results:
         if not result.comparable:
             continue
         blocks = len(result.blocks)
         for key, stat in (result.primary or {}).items():
-            if id(stat) in adjusted and stat.block_sd is not None:
-                stat.mde = relative_mde(stat.block_sd, blocks, level)
-                stat.mde_at_sd_upper = relative_mde(sd_upper_bound(stat.block_sd, blocks), blocks, level)
+            if stat.block_sd is not None:
+                _power(stat, key, blocks, design)
             if id(stat) in adjusted:
                 stat.p_holm = adjusted[id(stat)]
-                stat.verdict = _decide(stat, key, stat.p_holm, params)
+                stat.verdict = _decide(stat, key, stat.p_holm, design.look_alpha, params)
+                if (stat.power or 0.0) < UNDERPOWERED_BELOW:
+                    stat.verdict = underpowered(stat, blocks, design, key)
         for key, stat in (result.secondary or {}).items():
             if stat.verdict == "pending":
-                stat.verdict = _decide(stat, key, stat.p_value if stat.p_value is not None else 1.0, params)
+                stat.verdict = _decide(stat, key, stat.p_value if stat.p_value is not None else 1.0, params.alpha,
+                                       params)
         errors = (result.secondary or {}).get("error_rate")
         if errors is not None and errors.verdict == "more":
             for stat in (result.primary or {}).values():
                 if stat.verdict == "faster":
                     stat.verdict = "inconclusive"
-    return len(family)
 
 
 def compare_all(arms: dict[str, dict[str, ArmRuns]], pair: tuple[str, str], aa: tuple[str, str] | None,
-                params: CompareParams, as_scheduled: bool = False
-                ) -> tuple[dict[str, ScenarioComparison], ScenarioComparison | None, int]:
+                params: CompareParams, design: Design, as_scheduled: bool = False, pooled_p99: bool = True
+                ) -> tuple[dict[str, ScenarioComparison], ScenarioComparison | None]:
     """Every scenario's ``pair`` (reference, candidate) under one Holm family over their primary verdicts, and
     the A/A check ``aa`` (service, scenario: the service against its second arm ``aa-<service>``), its own family.
-    Returns the scenarios' comparisons, the A/A one, and the size of the scenarios' family."""
-    scenarios = {name: compare_arms(runs, *pair, params, as_scheduled) for name, runs in arms.items()}
-    family = add_verdicts(list(scenarios.values()), params)
+    Returns the scenarios' comparisons and the A/A one."""
+    scenarios = {name: compare_arms(runs, *pair, params, design, as_scheduled, pooled_p99)
+                 for name, runs in arms.items()}
+    add_verdicts(list(scenarios.values()), params, design)
     check = None
     if aa is not None:
         service, scenario = aa
-        check = compare_arms(arms[scenario], service, aa_arm(service), params, as_scheduled)
-        add_verdicts([check], params)
-    return scenarios, check, family
+        check = compare_arms(arms[scenario], service, aa_arm(service), params, design.for_aa(), as_scheduled,
+                             pooled_p99)
+        add_verdicts([check], params, design.for_aa())
+    return scenarios, check

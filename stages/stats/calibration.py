@@ -25,20 +25,27 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from stages.common.params import CompareParams, LoadgenParams, ScenarioParams
-from stages.common.results import LoadtestIndex, LoadtestRun
+from stages.common.artifacts import aa_arm
+from stages.common.params import CompareParams, GateParams, LoadgenParams, ScenarioParams
+from stages.common.results import LoadSummary, LoadtestIndex, LoadtestRun
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import OUTCOMES, GeneratorUsage
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.summary import summarize
 from stages.stats.arms import compare_all, overload_of
+from stages.stats.comparison import ComparisonDetail, ScenarioComparison
+from stages.stats.design import Design
+from stages.stats.gate import GateResult
+from stages.stats.gate import check as gate_check
 from stages.stats.samples import ArmRuns, RunSample, ScenarioRuns, group_by_arm
+from stages.stats.sequential import decided, look
 
 HEAVY_TAIL_FREEDOM = 3
 STALL_MS = 150.0  # a stalled generator: one send this late fails the audit's stall bound
 REFERENCE, CANDIDATE = "baseline", "optimized"
 PRIMARY = ("p50", "tail")
 SECONDARY = ("error_rate", "slo_miss")
+CHANGES = ("faster", "slower")
 
 
 @dataclass(frozen=True)
@@ -181,17 +188,20 @@ def synthetic_records(schedule: np.ndarray, latencies_ms: np.ndarray, failed: np
 
 @dataclass
 class SyntheticScenario:
-    """One scenario's settings, schedule, noise and block count, from which trials draw experiments."""
+    """One scenario's settings, schedule, noise and block count, from which trials draw experiments; ``aa``:
+    it runs the A/A arm too (the candidate's twin: identical to the candidate whatever the case)."""
 
     name: str
     settings: ScenarioParams
     noise: Noise
     schedule: np.ndarray
     blocks: int
+    aa: bool = False
 
 
-def synthetic_scenario(name: str, settings: ScenarioParams, noise: Noise, blocks: int = 4) -> SyntheticScenario:
-    return SyntheticScenario(name, settings, noise, draw_schedule(arrival_spec(settings)), blocks)
+def synthetic_scenario(name: str, settings: ScenarioParams, noise: Noise, blocks: int = 4,
+                       aa: bool = False) -> SyntheticScenario:
+    return SyntheticScenario(name, settings, noise, draw_schedule(arrival_spec(settings)), blocks, aa)
 
 
 def _run_latencies(case: Case, arm: str, rng: np.random.Generator, scenario: SyntheticScenario,
@@ -200,7 +210,7 @@ def _run_latencies(case: Case, arm: str, rng: np.random.Generator, scenario: Syn
     profile[measured] = scenario.noise.profile_ms
     latencies = synthetic_latencies(rng, profile, block_level, scenario.noise, case.heavy_tails)
     failed = np.zeros(len(latencies), bool)
-    if arm == CANDIDATE:
+    if arm != REFERENCE:  # the candidate, and its A/A twin
         latencies = latencies * case.factor
         threshold = np.quantile(latencies[measured], 0.8)
         latencies = np.where(latencies > threshold, latencies * case.tail_factor, latencies)
@@ -209,33 +219,53 @@ def _run_latencies(case: Case, arm: str, rng: np.random.Generator, scenario: Syn
     return latencies, failed
 
 
-def synthetic_load_test(case: Case, scenario: SyntheticScenario, bounds: LoadgenParams, rng: np.random.Generator
-                        ) -> ScenarioRuns:
-    """One scenario's synthetic load test (reruns after failed audits included), as the loadtest stage leaves
-    it: the index, every run's records and its audited summary."""
-    settings = scenario.settings
-    measured = scenario.schedule >= settings.warmup_s
-    runs: list[LoadtestRun] = []
-    records, summaries = {}, {}
-    spec, usage = arrival_spec(settings), GeneratorUsage(cpu=0.05, idle_wait=0.9)
-    for block in range(scenario.blocks):
-        block_level = scenario.noise.block_sd * float(_draws(rng, None, case.heavy_tails))
-        for arm in (REFERENCE, CANDIDATE):
+class SyntheticLoadTest:
+    """One scenario's synthetic load test as it grows block by block (reruns after failed audits included), as
+    the loadtest stage leaves it: the index, every run's records and its audited summary."""
+
+    def __init__(self, case: Case, scenario: SyntheticScenario, bounds: LoadgenParams, rng: np.random.Generator):
+        self.case, self.scenario, self.bounds, self.rng = case, scenario, bounds, rng
+        self.arms = (REFERENCE, CANDIDATE, *((aa_arm(CANDIDATE),) if scenario.aa else ()))
+        self.runs: list[LoadtestRun] = []
+        self.records: dict[str, pd.DataFrame] = {}
+        self.summaries: dict[str, LoadSummary] = {}
+        self.blocks = 0
+
+    def add_block(self) -> None:
+        settings, scenario, rng = self.scenario.settings, self.scenario, self.rng
+        measured = scenario.schedule >= settings.warmup_s
+        spec, usage = arrival_spec(settings), GeneratorUsage(cpu=0.05, idle_wait=0.9)
+        block, self.blocks = self.blocks, self.blocks + 1
+        block_level = scenario.noise.block_sd * float(_draws(rng, None, self.case.heavy_tails))
+        for arm in self.arms:
             for attempt in range(3):
-                latencies, failed = _run_latencies(case, arm, rng, scenario, measured, block_level)
-                stalled = attempt == 0 and rng.random() < case.stalled_share
+                latencies, failed = _run_latencies(self.case, arm, rng, scenario, measured, block_level)
+                stalled = attempt == 0 and rng.random() < self.case.stalled_share
                 frame = synthetic_records(scenario.schedule, latencies, failed, settings.warmup_s,
                                           settings.timeout_s, rng, stalled)
-                summary = summarize(frame, spec, bounds, usage).model_copy(
+                summary = summarize(frame, spec, self.bounds, usage).model_copy(
                     update={"scenario": {"name": scenario.name, **settings.model_dump()}})
                 path = f"{arm}/run-{block}" + (f"-rerun-{attempt}" if attempt else "")
-                runs.append(LoadtestRun(service=arm, repeat=block, order=len(runs), path=path,
-                                        valid=summary.audit.valid, reasons=summary.audit.reasons, attempt=attempt))
-                records[path], summaries[path] = frame, summary
+                self.runs.append(LoadtestRun(service=arm, repeat=block, order=len(self.runs), path=path,
+                                             valid=summary.audit.valid, reasons=summary.audit.reasons,
+                                             attempt=attempt))
+                self.records[path], self.summaries[path] = frame, summary
                 if summary.audit.valid:
                     break
-    index = LoadtestIndex(scenario=scenario.name, variants={}, standin=True, runs=runs, environment={})
-    return ScenarioRuns(index, records, summaries)
+
+    def read(self) -> ScenarioRuns:
+        index = LoadtestIndex(scenario=self.scenario.name, variants={}, standin=True, runs=list(self.runs),
+                              environment={})
+        return ScenarioRuns(index, dict(self.records), dict(self.summaries))
+
+
+def synthetic_load_test(case: Case, scenario: SyntheticScenario, bounds: LoadgenParams, rng: np.random.Generator
+                        ) -> ScenarioRuns:
+    """One scenario's synthetic load test of ``scenario.blocks`` blocks."""
+    test = SyntheticLoadTest(case, scenario, bounds, rng)
+    for _ in range(scenario.blocks):
+        test.add_block()
+    return test.read()
 
 
 def synthetic_experiment(case: Case, scenario: SyntheticScenario, bounds: LoadgenParams, rng: np.random.Generator
@@ -245,57 +275,130 @@ def synthetic_experiment(case: Case, scenario: SyntheticScenario, bounds: Loadge
 
 
 @dataclass(frozen=True)
+class Procedure:
+    """What the calibration replays: the compare settings, the design (family, floor, looks), the stopping
+    rule's blocks (``auto``: (first look, last look), None: every scenario's own block count) and the gate."""
+
+    params: CompareParams
+    design: Design
+    auto: tuple[int, int] | None
+    gate: GateParams
+
+
+def sequential_arms(test: SyntheticLoadTest, procedure: Procedure) -> dict[str, ArmRuns]:
+    """Blocks added as ``repeats: auto`` adds them: the first look, then one more while the verdicts are not
+    decided (:mod:`stages.stats.sequential`), up to the last look; a fixed design runs the scenario's blocks."""
+    first, last = procedure.auto or (test.scenario.blocks, test.scenario.blocks)
+    while test.blocks < first:
+        test.add_block()
+    arms = group_by_arm(test.read())
+    while test.blocks < last and not decided(look(arms, procedure.params, procedure.design))[0]:
+        test.add_block()
+        arms = group_by_arm(test.read())
+    return arms
+
+
+@dataclass(frozen=True)
 class CaseResult:
     """Shares of trials per verdict (per statistic and scenario), the share of trials with any change called
-    among the primary verdicts (joint), CI coverage of the true ratio, mean minimum detectable effect, and the
-    share of runs the audit excluded."""
+    among the primary verdicts (joint), CI coverage of the true ratio (per interval, and of every interval of a
+    trial at once), mean factor detected, the share of runs the audit excluded, the A/A check's false changes,
+    the gate's failures, overload calls, and the mean blocks the stopping rule ran."""
 
     verdicts: dict[str, dict[str, dict[str, float]]]
     joint_change: float
     coverage: dict[str, dict[str, float | None]]
     mde: dict[str, dict[str, float | None]]
     excluded_share: float
+    simultaneous_coverage: float | None = None
+    aa_change: float | None = None
+    gate_failed: float = 0.0
+    overload_called: float = 0.0
+    blocks: dict[str, float] | None = None
 
 
-def run_case(case: Case, scenarios: list[SyntheticScenario], params: CompareParams, bounds: LoadgenParams,
-             trials: int, seed: int) -> CaseResult:
-    """``trials`` seeded synthetic experiments of one case through the compare stage's own functions."""
-    rng = np.random.default_rng(seed)
-    names = [scenario.name for scenario in scenarios]
-    counts = {name: {stat: Counter[str]() for stat in (*PRIMARY, *SECONDARY)} for name in names}
-    covered, estimated = Counter[tuple[str, str]](), Counter[tuple[str, str]]()
-    mdes: dict[tuple[str, str], list[float]] = {}
-    joint, excluded, total_runs = 0, 0, 0
-    for _ in range(trials):
-        arms = {scenario.name: synthetic_experiment(case, scenario, bounds, rng) for scenario in scenarios}
-        excluded += sum(len(arm.excluded) for runs in arms.values() for arm in runs.values())
-        total_runs += sum(len(arm.runs) + len(arm.excluded) for runs in arms.values() for arm in runs.values())
-        results, _, _ = compare_all(arms, (REFERENCE, CANDIDATE), None, params)
-        changed = False
+class Tally:
+    """What a case's trials said, counted as they come (see :class:`CaseResult`)."""
+
+    def __init__(self, names: list[str], case: Case):
+        self.case, self.names, self.trials = case, names, 0
+        self.counts = {name: {stat: Counter[str]() for stat in (*PRIMARY, *SECONDARY)} for name in names}
+        self.covered, self.estimated = Counter[tuple[str, str]](), Counter[tuple[str, str]]()
+        self.mdes: dict[tuple[str, str], list[float]] = {}
+        self.blocks: dict[str, list[int]] = {name: [] for name in names}
+        self.joint = self.all_covered = self.with_truth = self.aa_change = self.aa_trials = 0
+        self.gate_failed = self.overloaded = self.excluded = self.total_runs = 0
+
+    def add(self, arms: dict[str, dict[str, ArmRuns]], results: dict[str, ScenarioComparison],
+            aa: ScenarioComparison | None, gate: GateResult) -> None:
+        self.trials += 1
+        self.excluded += sum(len(arm.excluded) for runs in arms.values() for arm in runs.values())
+        self.total_runs += sum(len(arm.runs) + len(arm.excluded) for runs in arms.values() for arm in runs.values())
+        changed, every_covered, any_truth = False, True, False
         for name, result in results.items():
+            self.blocks[name].append(len(result.blocks))
             for stat_name, stat in result.statistics().items():
-                if stat_name not in counts[name]:
+                if stat_name not in self.counts[name]:
                     continue
                 word = stat.verdict.split(":")[0]
-                counts[name][stat_name][word] += 1
-                if stat_name in PRIMARY:
-                    changed |= word in ("faster", "slower")
-                    truth = case.true_ratio[stat_name]
-                    if stat.mde is not None:
-                        mdes.setdefault((name, stat_name), []).append(stat.mde)
-                    if truth is not None and stat.ratio is not None:
-                        estimated[name, stat_name] += 1
-                        covered[name, stat_name] += stat.ratio.low <= truth <= stat.ratio.high
-        joint += changed
-    return CaseResult(
-        verdicts={name: {stat: {word: n / trials for word, n in sorted(tally.items())}
-                         for stat, tally in by_stat.items()} for name, by_stat in counts.items()},
-        joint_change=joint / trials,
-        coverage={name: {stat: covered[name, stat] / estimated[name, stat] if estimated[name, stat] else None
-                         for stat in PRIMARY} for name in names},
-        mde={name: {stat: float(np.mean(mdes[name, stat])) if mdes.get((name, stat)) else None for stat in PRIMARY}
-             for name in names},
-        excluded_share=excluded / max(total_runs, 1))
+                self.counts[name][stat_name][word] += 1
+                if stat_name not in PRIMARY:
+                    continue
+                changed |= word in CHANGES
+                truth = self.case.true_ratio[stat_name]
+                if stat.mde_factor is not None:
+                    self.mdes.setdefault((name, stat_name), []).append(stat.mde_factor)
+                if truth is not None and stat.ratio is not None:
+                    inside = stat.ratio.low <= truth <= stat.ratio.high
+                    self.estimated[name, stat_name] += 1
+                    self.covered[name, stat_name] += inside
+                    every_covered &= inside
+                    any_truth = True
+        self.joint += changed
+        self.with_truth += any_truth
+        self.all_covered += any_truth and every_covered
+        if aa is not None:
+            self.aa_trials += 1
+            self.aa_change += any(stat.verdict.split(":")[0] in CHANGES for stat in (aa.primary or {}).values())
+        self.gate_failed += not gate.passed
+        self.overloaded += any(state.overloaded for result in (*results.values(), *([aa] if aa else []))
+                               for state in (result.overload or {}).values())
+
+    def result(self) -> CaseResult:
+        trials, names = self.trials, self.names
+        return CaseResult(
+            verdicts={name: {stat: {word: n / trials for word, n in sorted(tally.items())}
+                             for stat, tally in by_stat.items()} for name, by_stat in self.counts.items()},
+            joint_change=self.joint / trials,
+            coverage={name: {stat: self.covered[name, stat] / self.estimated[name, stat]
+                             if self.estimated[name, stat] else None for stat in PRIMARY} for name in names},
+            mde={name: {stat: float(np.mean(self.mdes[name, stat])) if self.mdes.get((name, stat)) else None
+                        for stat in PRIMARY} for name in names},
+            excluded_share=self.excluded / max(self.total_runs, 1),
+            simultaneous_coverage=self.all_covered / self.with_truth if self.with_truth else None,
+            aa_change=self.aa_change / self.aa_trials if self.aa_trials else None,
+            gate_failed=self.gate_failed / trials, overload_called=self.overloaded / trials,
+            blocks={name: float(np.mean(values)) for name, values in self.blocks.items()})
+
+
+def run_case(case: Case, scenarios: list[SyntheticScenario], procedure: Procedure, bounds: LoadgenParams,
+             trials: int, seed: int) -> CaseResult:
+    """``trials`` seeded synthetic experiments of one case through the compare stage's own functions: each
+    scenario's blocks as the stopping rule adds them, one Holm family over every scenario, the A/A check where a
+    scenario runs it, and the gate on the result (its capacity condition aside: capacity is not simulated)."""
+    rng = np.random.default_rng(seed)
+    tally = Tally([scenario.name for scenario in scenarios], case)
+    aa_scenario = next((scenario.name for scenario in scenarios if scenario.aa), None)
+    aa_pair = (CANDIDATE, aa_scenario) if aa_scenario else None
+    gate_params = procedure.gate.model_copy(update={"min_capacity_ratio": None})
+    for _ in range(trials):
+        arms = {scenario.name: sequential_arms(SyntheticLoadTest(case, scenario, bounds, rng), procedure)
+                for scenario in scenarios}
+        results, aa = compare_all(arms, (REFERENCE, CANDIDATE), aa_pair, procedure.params, procedure.design,
+                                  pooled_p99=False)
+        detail = ComparisonDetail(scenarios=results, aa=aa, aa_scenario=aa_scenario, capacity=None, params={})
+        tally.add(arms, results, aa, gate_check(detail, gate_params))
+    return tally.result()
 
 
 def monte_carlo_error(rate: float, trials: int) -> float:

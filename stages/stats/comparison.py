@@ -26,8 +26,11 @@ class StatisticComparison(Result):
     ``role``: "primary" verdicts form one family across the report (Holm); "secondary" ones are descriptive, at
     the unadjusted level. ``verdict`` is a change word, "equivalent", "inconclusive", "descriptive", or a
     sentence saying why there is none ("too few requests: ...", "overloaded: ...", "not comparable: ...").
-    ``mde``: the smallest change this comparison detects with 80 % power at its level (a share of the reference:
-    0.12 = 12 %; for counts, a difference of shares); ``block_sd``: the spread of the per-block log ratios."""
+    Primary ratios: ``level`` is their interval's confidence, simultaneous over the family and the looks
+    (:mod:`stages.stats.design`); ``mde_factor`` the smallest factor either way (1.25: x1.25 or x0.80) the
+    verdict detects with 80 % power at that level, also at the 95 % upper bound of ``block_sd`` (the spread of
+    the per-block log ratios; few blocks: wide); ``power`` the power for ``target_factor``, the design's target.
+    Counts: ``mde`` is the smallest difference of shares detected."""
 
     name: str
     role: Literal["primary", "secondary"]
@@ -38,9 +41,26 @@ class StatisticComparison(Result):
     p_value: float | None = None
     p_holm: float | None = None
     block_sd: float | None = None
+    level: float | None = None
+    mde_factor: float | None = None
+    mde_factor_at_sd_upper: float | None = None
+    target_factor: float | None = None
+    power: float | None = None
     mde: float | None = None
-    mde_at_sd_upper: float | None = None  # the same at the 95 % upper bound of block_sd (few blocks: wide)
+    quiet: QuietAdjusted | None = None  # the ratio at a machine that lost nothing (probe covariate), descriptive
     verdict: str
+
+
+class QuietAdjusted(Result):
+    """A primary ratio adjusted to a machine that lost nothing to steal (:mod:`stages.stats.adjusted`): the ratio
+    at stolen share 0 with its interval, the factor the adjustment moved it by (adjusted / unadjusted), the factor
+    the ratio changes by per 10 points of steal, and the blocks' stolen shares it was fitted over."""
+
+    ratio: Estimate
+    moved: float
+    slope_per_10_points: float
+    stolen_range: list[float]
+    blocks: int
 
 
 class ExcludedRun(Result):
@@ -79,6 +99,7 @@ class ScenarioComparison(Result):
     unpaired_blocks: dict[str, list[int]] = Field(default_factory=dict)  # valid runs without a valid partner
     requests_used: dict[str, int] | None = None
     requests_per_run: int | None = None  # the fewest measured requests of any run used
+    realised_rate_per_s: dict[str, float] | None = None  # per arm: measured requests per s of their window
     primary: dict[str, StatisticComparison] | None = None  # p50, tail
     secondary: dict[str, StatisticComparison] | None = None  # p99 (pooled), error_rate, slo_miss, throughput
     overload: dict[str, Overload] | None = None
@@ -98,6 +119,8 @@ class ComparisonDetail(Result):
     capacity: Capacity | None
     params: dict[str, object]
     primary_family: int = 0  # primary verdicts under one Holm correction (the A/A is its own family)
+    looks: int = 1  # analyses the sequential design may take (repeats: auto); each spends alpha / looks
+    verdict_level: float | None = None  # the primary intervals' simultaneous confidence
 
 
 class ScenarioHeadline(Result):
@@ -107,12 +130,15 @@ class ScenarioHeadline(Result):
     p50_ratio: float | None = None
     p50_ratio_ci: list[float] | None = None
     p50_verdict: str | None = None
-    p50_mde: float | None = None
+    p50_detects: float | None = None  # the factor either way detected with 80 % power (1.25: x1.25 or x0.80)
+    p50_power: float | None = None  # for the design's target change
     tail: str | None = None  # which percentile of each run the tail verdict is on
     tail_ratio: float | None = None
     tail_ratio_ci: list[float] | None = None
     tail_verdict: str | None = None
-    tail_mde: float | None = None
+    tail_detects: float | None = None
+    tail_power: float | None = None
+    interval_level: float | None = None  # the intervals' simultaneous confidence (family and looks)
     error_rate_verdict: str | None = None
     excluded_runs: int = 0
 
@@ -132,8 +158,13 @@ class CalibrationCase(Result):
     verdicts: dict[str, dict[str, dict[str, float]]]
     joint_change: float
     coverage: dict[str, dict[str, float | None]]
-    mde: dict[str, dict[str, float | None]]
+    mde: dict[str, dict[str, float | None]]  # mean factor detected either way (80 % power)
     excluded_share: float
+    simultaneous_coverage: float | None = None  # trials whose every primary interval covered its truth
+    aa_change: float | None = None  # trials whose A/A check (identical twins) called a change
+    gate_failed: float = 0.0  # trials whose gate failed (capacity aside)
+    overload_called: float = 0.0  # trials with an arm called overloaded
+    blocks: dict[str, float] | None = None  # mean blocks per scenario (the stopping rule's)
 
 
 class CalibrationCheck(Result):
@@ -152,6 +183,10 @@ class Calibration(Result):
     blocks: int
     trials: int
     monte_carlo_error_at_5pct: float
+    family: int = 0  # the design replayed: primary verdicts in the Holm family ...
+    looks: int = 1  # ... the stopping rule's looks (repeats: auto), each spending alpha / looks ...
+    blocks_range: list[int] | None = None  # ... between these blocks (None: each scenario's own count)
+    interval_level: float | None = None  # ... and the primary intervals' simultaneous confidence
     noise: dict[str, dict[str, float]]
     overloaded: list[str]  # scenarios whose experiment had an overloaded arm: no power target there
     cases: dict[str, CalibrationCase]

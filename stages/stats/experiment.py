@@ -3,6 +3,8 @@ recomputed with the excluded runs beside, and its headline and one line per scen
 
 from __future__ import annotations
 
+import math
+
 from stages.common.params import Params
 from stages.common.results import Capacity
 from stages.stats.arms import compare_all
@@ -13,9 +15,14 @@ from stages.stats.comparison import (
     ScenarioHeadline,
     StatisticComparison,
 )
+from stages.stats.design import design_of, factor
 from stages.stats.samples import ArmRuns
 
 REFERENCE, CANDIDATE = "baseline", "optimized"
+
+
+def _log(value: float) -> float:
+    return math.log(value) if value > 0 else -math.inf
 
 
 def _interval(stat: StatisticComparison) -> list[float] | None:
@@ -32,9 +39,10 @@ def headline_of(data: ScenarioComparison) -> ScenarioHeadline:
         comparable=True, blocks=len(data.blocks), excluded_runs=excluded,
         overloaded=[arm for arm, state in (data.overload or {}).items() if state.overloaded],
         p50_ratio=p50.ratio.estimate if p50.ratio else None, p50_ratio_ci=_interval(p50), p50_verdict=p50.verdict,
-        p50_mde=p50.mde, tail=tail.name.split(" ")[0] if tail.ratio else None,
+        p50_detects=p50.mde_factor, p50_power=p50.power, tail=tail.name.split(" ")[0] if tail.ratio else None,
         tail_ratio=tail.ratio.estimate if tail.ratio else None, tail_ratio_ci=_interval(tail),
-        tail_verdict=tail.verdict, tail_mde=tail.mde, error_rate_verdict=data.secondary["error_rate"].verdict)
+        tail_verdict=tail.verdict, tail_detects=tail.mde_factor, tail_power=tail.power,
+        interval_level=p50.level, error_rate_verdict=data.secondary["error_rate"].verdict)
 
 
 def one_line(name: str, data: ScenarioComparison) -> str:
@@ -43,10 +51,11 @@ def one_line(name: str, data: ScenarioComparison) -> str:
     p50 = data.primary["p50"]
     if p50.ratio is None:
         return f"compare: {name}: p50 {p50.verdict}"
-    mde = f", detects >= {p50.mde:.0%}" if p50.mde is not None else ""
+    detects = f", detects x{p50.mde_factor:.3g} either way" if p50.mde_factor is not None else ""
+    ratio = p50.ratio
     return (f"compare: {name}: {data.candidate} / {data.reference} p50 {p50.reference:.1f} -> {p50.candidate:.1f} ms, "
-            f"ratio {p50.ratio.estimate:.3f} [{p50.ratio.low:.3f}, {p50.ratio.high:.3f}] over {len(data.blocks)} "
-            f"blocks{mde}: {p50.verdict}")
+            f"{factor(_log(ratio.estimate))} [{factor(_log(ratio.low))}, {factor(_log(ratio.high))}] over "
+            f"{len(data.blocks)} blocks{detects}: {p50.verdict}")
 
 
 def compare_experiment(arms: dict[str, dict[str, ArmRuns]], params: Params,
@@ -55,17 +64,19 @@ def compare_experiment(arms: dict[str, dict[str, ArmRuns]], params: Params,
     verdicts they would have given as scheduled are kept beside (a sensitivity check, never the verdict)."""
     aa_service, aa_scenario = params.loadtest.aa.service, params.loadtest.aa_scenario
     aa_pair = (aa_service, aa_scenario) if aa_service is not None and aa_scenario is not None else None
-    scenarios, aa, family = compare_all(arms, (REFERENCE, CANDIDATE), aa_pair, params.compare)
+    design = design_of(params)
+    scenarios, aa = compare_all(arms, (REFERENCE, CANDIDATE), aa_pair, params.compare, design)
     if any(arm.excluded for runs in arms.values() for arm in runs.values()):
-        again, aa_again, _ = compare_all(arms, (REFERENCE, CANDIDATE), aa_pair, params.compare,
-                                         as_scheduled=True)
+        again, aa_again = compare_all(arms, (REFERENCE, CANDIDATE), aa_pair, params.compare, design,
+                                      as_scheduled=True)
         for result, sensitivity in [*zip(scenarios.values(), again.values(), strict=True), (aa, aa_again)]:
             if result is not None and sensitivity is not None:
                 result.verdicts_with_excluded_runs = (
                     {key: stat.verdict for key, stat in sensitivity.primary.items()} if sensitivity.primary
                     else {"all": sensitivity.reason or "not comparable"})
     detail = ComparisonDetail(scenarios=scenarios, aa=aa, aa_scenario=aa_scenario, capacity=capacity,
-                              params=params.compare.model_dump(), primary_family=family)
+                              params=params.compare.model_dump(), primary_family=design.family,
+                              looks=design.looks, verdict_level=1 - design.verdict_alpha)
     headline = Comparison(scenarios={name: headline_of(data) for name, data in scenarios.items()},
                           aa=headline_of(aa) if aa else None, capacity_ratio=capacity.ratio if capacity else None)
     return detail, headline

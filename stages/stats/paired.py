@@ -45,7 +45,7 @@ class PairedInterval:
     blocks: int
 
 
-def _t_interval(values: np.ndarray, level: float) -> tuple[float, float, float, float]:
+def t_interval(values: np.ndarray, level: float) -> tuple[float, float, float, float]:
     """Mean, CI low, CI high and the p-value of a one-sample t test against 0."""
     count, mean = len(values), float(values.mean())
     if count < MIN_BLOCKS:
@@ -63,7 +63,7 @@ def paired_ratio(reference: Sequence[float], candidate: Sequence[float], level: 
 
     Both sequences hold one positive value per block, in block order."""
     logs = np.log(np.asarray(candidate, float)) - np.log(np.asarray(reference, float))
-    mean, low, high, p_value = _t_interval(logs, level)
+    mean, low, high, p_value = t_interval(logs, level)
     return PairedInterval(float(np.exp(mean)), float(np.exp(low)), float(np.exp(high)), p_value, len(logs))
 
 
@@ -71,7 +71,7 @@ def paired_difference(reference: Sequence[float], candidate: Sequence[float],
                       level: float = 0.95) -> PairedInterval:
     """candidate - reference as the mean of per-block differences, with a t interval."""
     differences = np.asarray(candidate, float) - np.asarray(reference, float)
-    mean, low, high, p_value = _t_interval(differences, level)
+    mean, low, high, p_value = t_interval(differences, level)
     return PairedInterval(mean, low, high, p_value, len(differences))
 
 
@@ -92,11 +92,13 @@ def verdict(interval: PairedInterval, adjusted_p: float, alpha: float, band: tup
     return "inconclusive"
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (family-wise error control), in the input order."""
-    count = len(pvalues)
+def holm(pvalues: list[float], family: int | None = None) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error control), in the input order. ``family``: the
+    declared family's size when some of its members have no p-value (overloaded, too few units): they count
+    as p = 1, so the family does not shrink with the data."""
+    count = max(len(pvalues), family or 0)
     order = np.argsort(pvalues, kind="stable")
-    adjusted = np.empty(count)
+    adjusted = np.empty(len(pvalues))
     running = 0.0
     for rank, index in enumerate(order):
         running = max(running, min(1.0, (count - rank) * pvalues[index]))

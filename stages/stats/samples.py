@@ -45,6 +45,7 @@ class RunSample:
     backlog_slope: float  # Theil-Sen slope of latency over scheduled time (s per s): > 0 while a queue grows
     outcomes: dict[str, int]
     backlog: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # see :func:`window_backlog`
+    probe_stolen: float | None = None  # what the machine probe saw while the run (its slots) measured
 
     @property
     def rate_per_s(self) -> float:
@@ -124,7 +125,8 @@ def window_backlog(scheduled_s: np.ndarray, latencies_ms: np.ndarray, window_s: 
     return np.searchsorted(arrived, ends, "right") - np.searchsorted(answered, ends, "right")
 
 
-def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummary) -> RunSample:
+def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummary,
+               probe_stolen: float | None = None) -> RunSample:
     """The measured requests of one run, failures censored at the scenario's timeout."""
     timeout_s = float(cast(float | None, (summary.scenario or {}).get("timeout_s")) or DEFAULT_TIMEOUT_S)
     measured = ~records["warmup"].to_numpy(bool)
@@ -141,7 +143,7 @@ def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummar
     return RunSample(block=block, path=path, latencies_ms=censored, failures=int((~ok).sum()), window_s=window,
                      backlog_slope=backlog_slope(scheduled, censored),
                      outcomes={key: int(value) for key, value in summary.outcomes.items()},
-                     backlog=window_backlog(scheduled, censored, BACKLOG_WINDOW_S))
+                     backlog=window_backlog(scheduled, censored, BACKLOG_WINDOW_S), probe_stolen=probe_stolen)
 
 
 def _first_attempts(runs: list[LoadtestRun]) -> dict[tuple[str, int], LoadtestRun]:
@@ -158,7 +160,8 @@ def group_by_arm(runs: ScenarioRuns) -> dict[str, ArmRuns]:
     first = _first_attempts(runs.index.runs)
     for run in sorted(runs.index.runs, key=lambda run: (run.service, run.repeat, run.attempt)):
         arm = arms.setdefault(run.service, ArmRuns())
-        sample = run_sample(run.repeat, run.path, runs.records[run.path], runs.summaries[run.path])
+        sample = run_sample(run.repeat, run.path, runs.records[run.path], runs.summaries[run.path],
+                            run.machine.probe_stolen if run.machine else None)
         if first[(run.service, run.repeat)] is run:
             arm.as_scheduled[run.repeat] = sample
         if not run.valid:

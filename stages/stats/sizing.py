@@ -49,11 +49,6 @@ def _unit_detectable(blocks: int, alpha: float, power: float) -> float:
     return float(optimize.brentq(lambda delta: t_power(delta, 1.0, blocks, alpha) - power, 0.0, upper))
 
 
-def relative_mde(sd: float, blocks: int, alpha: float, power: float = POWER) -> float:
-    """The same as a share: 0.12 = a 12 % change (either way, on the log scale's smaller side) is detectable."""
-    return float(1 - np.exp(-detectable_log_ratio(sd, blocks, alpha, power)))
-
-
 def blocks_needed(sd: float, log_ratio: float, alpha: float, power: float = POWER) -> int:
     """The fewest blocks whose test detects ``log_ratio`` with ``power`` (``MAX_BLOCKS`` when even those fail)."""
     for blocks in range(2, MAX_BLOCKS + 1):
