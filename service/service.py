@@ -20,6 +20,7 @@ from service import client_errors, startup
 from service.body_limit import RequestSizeLimit
 from service.dispatcher_wait import bound_learned_wait
 from service.error_contract import ErrorContract
+from service.server_timing import ServerTiming, time_the_dispatcher, timed_compute
 from service.strict_http import StrictContentType
 from service.supervisor import bound_respawn_check
 from stages.common.artifacts import WORKERS_ENV
@@ -43,6 +44,8 @@ if os.environ.get(WORKERS_ENV):  # one server with another worker count (resilie
 bound_respawn_check(SERVING.respawn_check_s)
 if PARAMS.batching.enabled and PARAMS.batching.max_wait_ms is not None:
     bound_learned_wait(PARAMS.batching.max_wait_ms)
+if SERVING.server_timing:
+    time_the_dispatcher()
 
 # The documented limits hold for the text as sent (a length checked after stripping let a text one character over
 # maxLength through, against /docs.json); at least one non-blank character, then stripped for the model.
@@ -90,17 +93,21 @@ class SentimentService:
     )
     def classify(self, texts: Annotated[list[Text], Field(min_length=1, max_length=PARAMS.max_texts)]
                  ) -> list[Classification]:
-        return [Classification(**vars(prediction)) for prediction in self.classifier.classify(texts)]
+        with timed_compute():
+            predictions = self.classifier.classify(texts)
+        return [Classification(**vars(prediction)) for prediction in predictions]
 
 
 SERVICE: Any = SentimentService  # a bentoml.Service at run time; its stubs type the decorated class as the class
 
 # The first added is the outermost (Starlette order): every error body, the 413 and 415 included, leaves in one
-# shape.
+# shape, and the Server-Timing header (serve.server_timing) times all of them.
 # BentoML derives a root model's response media type from its JSON schema, which it regenerates for every response
 # unless the type is set: event-loop CPU that inference lacks at saturation. The type is what BentoML would derive.
 SERVICE.apis["classify"].output_spec.media_type = "application/json"
-SERVICE.add_asgi_middleware(ErrorContract)
+if SERVING.server_timing:  # outermost: its "app" time covers every other middleware
+    SERVICE.add_asgi_middleware(ServerTiming)
+SERVICE.add_asgi_middleware(ErrorContract, server_timing=SERVING.server_timing)
 SERVICE.add_asgi_middleware(RequestSizeLimit, max_bytes=SERVING.max_request_bytes)
 SERVICE.add_asgi_middleware(StrictContentType,
                             routes=frozenset(api.route for api in SERVICE.apis.values()))

@@ -22,16 +22,18 @@ from stages.stats.gate import check
 BOUNDS = LoadgenParams(lag_bound_ms=50.0)
 
 
-def detail_for(case: Case, seed: int = 0) -> ComparisonDetail:
-    """Two scenarios of 4 blocks with quiet run-to-run noise and ``case`` applied to the candidate."""
+def detail_for(case: Case, seed: int = 0, cost: bool = False) -> ComparisonDetail:
+    """Two scenarios of 4 blocks with quiet run-to-run noise and ``case`` applied to the candidate (``cost``:
+    the runs' servers' CPU per request measured too, 10 ms with a 2 % spread)."""
     rng = np.random.default_rng(seed)
     arms = {}
     for name, rate in (("steady", 4.0), ("bursty", 4.0)):
         settings = ScenarioParams(process="exponential", rate=rate, requests=140, warmup_s=5.0, seed=11)
         measured = int((synthetic_scenario(name, settings, Noise(np.ones(1), 0, 0, 0, 0)).schedule >= 5.0).sum())
-        scenario = synthetic_scenario(name, settings, Noise(np.full(measured, 20.0), 0.02, 0.02, 0.2, 0.2), 4)
+        noise = Noise(np.full(measured, 20.0), 0.02, 0.02, 0.2, 0.2, *((10.0, 0.02) if cost else ()))
+        scenario = synthetic_scenario(name, settings, noise, 4)
         arms[name] = synthetic_experiment(case, scenario, BOUNDS, rng)
-    design = Design(family=4, min_units=4, looks=1, targets={"p50": 0.223, "tail": 0.693}, alpha=0.05)
+    design = Design(family=6, min_units=4, looks=1, targets={"p50": 0.223, "tail": 0.693, "cost": 0.105}, alpha=0.05)
     scenarios, aa = compare_all(arms, ("baseline", "optimized"), None, CompareParams(), design)
     return ComparisonDetail(scenarios=scenarios, aa=aa, capacity=None, params={})
 
@@ -77,3 +79,17 @@ def test_the_aa_check_calling_identical_services_different_fails_the_gate(word: 
     assert aa.primary is not None
     aa.primary = {key: stat.model_copy(update={"verdict": word}) for key, stat in aa.primary.items()}
     assert check(detail.model_copy(update={"aa": aa}), GateParams()).passed is passes
+
+
+def test_a_candidate_shown_to_cost_more_cpu_fails_the_cost_ceiling_and_only_then() -> None:
+    """CPU per request 1.5x the reference's, latency unchanged: the gate's max_cost_ratio 1.0 fails on it, 2.0
+    does not, and off (None) it is not checked."""
+    detail = detail_for(Case("candidate costs 1.5x the CPU", cost_factor=1.5), cost=True)
+
+    def cost_lines(ceiling: float | None) -> list[str]:  # the latency conditions have calibrated rates elsewhere
+        return [c.detail for c in check(detail, GateParams(max_cost_ratio=ceiling)).conditions
+                if not c.passed and "CPU per request" in c.detail]
+
+    failed = cost_lines(1.0)
+    assert len(failed) == 2 and all("CPU per request is above 1x baseline's: ratio 1." in line for line in failed)
+    assert cost_lines(2.0) == [] and cost_lines(None) == []

@@ -149,6 +149,10 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
             assert entry["machine"]["readings"] > 0  # the probe ran through every run
     steady = json.loads((results / "loadtest" / "e2e-steady" / "runs.json").read_text())
     assert steady["protocol"] == "switchback" and steady["slot_s"] == 1.0
+    for scenario in ("e2e-steady", "e2e-bursty"):  # both protocols measure each arm's server CPU per request
+        for entry in json.loads((results / "loadtest" / scenario / "runs.json").read_text())["runs"]:
+            assert entry["cost"]["cpu_ms_per_request"] > 0 and entry["cost"]["peak_rss_mb"] > 50
+    assert all(len(slot["cpu_ms"]) == 3 and min(slot["cpu_ms"]) >= 0 for slot in steady["slots"])
     slots = steady["slots"]
     steady_attempts = attempts_by_run(steady)
     for repeat in (0, 1):  # every 1-s segment of the schedule went to each of the 3 arms, in turn, per attempt
@@ -171,6 +175,9 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
         assert headline["p50_ratio_ci"][0] <= headline["p50_ratio"] <= headline["p50_ratio_ci"][1]
         assert headline["tail_verdict"].startswith("too few requests: a run needs >= 44")
     assert comparison["aa"]["p50_verdict"] != "faster"  # the same Bento twice
+    for headline in comparison["scenarios"].values():  # CPU per request, paired like latency, below the floor
+        assert headline["cost_ratio"] > 0 and headline["cost_verdict"].startswith("insufficient data")
+    assert "## Cost per request" in (results / "report.md").read_text()
     calibration = json.loads((results / "calibration.json").read_text())
     assert calibration["blocks"] == 2 and calibration["trials"] == 20
     assert set(calibration["checks"]) >= {"per_verdict_false_change", "joint_false_change", "coverage_per_interval",

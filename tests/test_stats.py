@@ -7,6 +7,8 @@ real experiment. The capacity search runs against a real server with a known kne
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -45,7 +47,7 @@ from stages.stats.tails import effective_sample, quantile_interval
 
 PARAMS = CompareParams()
 BOUNDS = LoadgenParams()
-TARGETS = {"p50": float(np.log(1.25)), "tail": float(np.log(2.0))}
+TARGETS = {"p50": float(np.log(1.25)), "tail": float(np.log(2.0)), "cost": float(np.log(1 / 0.9))}
 
 
 def design(family: int = 2, min_units: int = 2, looks: int = 1) -> Design:
@@ -206,8 +208,22 @@ def test_a_growing_queue_is_called_overloaded_not_a_ratio() -> None:
     assert result.overload is not None and result.overload["baseline"].overloaded
     assert not result.overload["optimized"].overloaded
     assert result.primary is not None
-    for stat in result.primary.values():
+    for key in ("p50", "tail"):  # the latency verdicts; CPU per request served is still a cost (not measured here)
+        stat = result.primary[key]
         assert stat.verdict.startswith("overloaded: baseline (latency grows 8") and stat.p_holm is None
+    assert result.primary["cost"].verdict.startswith("not measured")
+
+
+def test_cpu_per_request_gets_a_paired_cost_verdict_that_covers_the_truth() -> None:
+    base = scenario(blocks=8)
+    measured = replace(base, noise=replace(base.noise, cost_ms=12.0, cost_sd=0.03))
+    cheaper = Case("same latency, 0.7x the CPU per request", cost_factor=0.7)
+    result = compared(synthetic_experiment(cheaper, measured, BOUNDS, np.random.default_rng(5)))
+    cost = result.primary["cost"]  # type: ignore[index]
+    assert cost.verdict == "cheaper" and cost.ratio is not None and cost.ratio.low <= 0.7 <= cost.ratio.high
+    assert cost.reference == pytest.approx(12.0, rel=0.05) and cost.power is not None and cost.power > 0.8
+    same = compared(synthetic_experiment(CASES["identical"], measured, BOUNDS, np.random.default_rng(6)))
+    assert same.primary["cost"].verdict in ("equivalent", "inconclusive")  # type: ignore[index]
 
 
 def test_a_burst_in_a_short_run_is_not_overload() -> None:
@@ -231,7 +247,7 @@ def test_holm_runs_once_over_the_declared_family_and_intervals_are_simultaneous(
     results, _ = compare_all(arms, ("baseline", "optimized"), None, PARAMS, design(family=6))
     for result in results.values():
         assert result.primary is not None
-        for stat in result.primary.values():
+        for stat in (result.primary["p50"], result.primary["tail"]):
             assert stat.verdict == "faster" and stat.p_holm is not None and stat.p_value is not None
             assert stat.p_holm >= stat.p_value
             assert stat.level == pytest.approx(1 - 0.05 / 6)  # Bonferroni over the family of 6
@@ -247,7 +263,7 @@ def test_holm_runs_once_over_the_declared_family_and_intervals_are_simultaneous(
 def test_fewer_blocks_than_the_floor_give_insufficient_data_and_keep_the_ratio() -> None:
     result = compared(experiment(CASES["x0.5"]), chosen=design(min_units=8))
     assert result.primary is not None
-    for stat in result.primary.values():
+    for stat in (result.primary["p50"], result.primary["tail"]):
         assert stat.verdict.startswith("insufficient data: 4 blocks, a ratio verdict needs 8")
         assert stat.ratio is not None and stat.ratio.estimate < 0.7 and stat.p_holm is None
 
@@ -256,7 +272,7 @@ def test_a_verdict_without_power_for_its_target_says_underpowered_whatever_its_p
     """x0.5 is found (p tiny) at 4 blocks of quiet noise; with a target of x1.02 the same data say underpowered."""
     arms = experiment(CASES["x0.5"])
     assert compared(arms).primary["p50"].verdict == "faster"  # type: ignore[index]
-    tiny = Design(family=2, min_units=2, looks=1, targets={"p50": 0.02, "tail": 0.02}, alpha=0.05)
+    tiny = Design(family=2, min_units=2, looks=1, targets={"p50": 0.02, "tail": 0.02, "cost": 0.02}, alpha=0.05)
     stat = compared(arms, chosen=tiny).primary["p50"]  # type: ignore[index]
     assert stat.power is not None and stat.power < 0.5
     assert stat.verdict.startswith(f"underpowered: power {stat.power:.2f} to detect x1.02 or x0.98 at 4 blocks")

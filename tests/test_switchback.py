@@ -167,6 +167,13 @@ def test_the_noise_check_holds_only_when_the_verdict_survives_the_neighbour() ->
     assert [name for name, ok in moved.checks.items() if not ok] == ["p50 ratio with the neighbour within 10% of quiet"]
     wide = judge("steady", {"quiet": quiet, "neighbour": condition(0.2, [0.1, 0.4], "slower")}, 0.1, 2.0)
     assert [ok for ok in wide.checks.values()] == [True, False, True, False]
+    # CPU per request: within 5 % holds, a 7 % move fails, per arm
+    costly = quiet.model_copy(update={"cpu_ms_per_request": {"baseline": 40.0, "optimized": 6.0}})
+    steady = quiet.model_copy(update={"cpu_ms_per_request": {"baseline": 41.5, "optimized": 6.42}})
+    cost = judge("steady", {"quiet": costly, "neighbour": steady}, 0.1, 2.0)
+    assert cost.cpu_change == pytest.approx({"baseline": 0.0375, "optimized": 0.07})
+    assert [name for name, ok in cost.checks.items() if not ok] == [
+        "optimized CPU per request with the neighbour within 5% of quiet"]
 
 
 def test_correlation_time_is_how_long_the_noise_remembers_itself() -> None:

@@ -240,6 +240,9 @@ class ServeParams(_Section):
     access_log: bool = False
     # How often BentoML's supervisor looks for dead workers (BentoML fixes 10 s; service/supervisor.py).
     respawn_check_s: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
+    # A Server-Timing header on every answer (the service's time, the batcher's wait, the model call); false:
+    # answers byte-identical to a service without it.
+    server_timing: bool = True
     baseline: ServiceParams = ServiceParams()
     optimized: OptimizedServiceParams = OptimizedServiceParams()
 
@@ -360,6 +363,7 @@ class AutoRepeatsParams(_Section):
     budget_minutes: Annotated[float, Field(gt=0.0)] = 8.0  # per scenario, its first blocks included
     target_p50_change: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # 0.2: a 20 % change of the median
     target_tail_ratio: Annotated[float, Field(gt=1.0)] = 2.0  # 2.0: the tail percentile doubles (or halves)
+    target_cost_change: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1  # 0.1: CPU per request x0.9 (or x1.11)
     alpha: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.05  # family-wise level sized for (as compare.alpha)
 
     @model_validator(mode="after")
@@ -557,6 +561,14 @@ class CompareParams(_Section):
     calibration: CalibrationParams = CalibrationParams()
 
 
+class CostParams(_Section):
+    """Prices and the load the derived cost figures assume (stages/stats/cost.py): an estimate, stated with them."""
+
+    core_hour: Annotated[float, Field(gt=0.0)] = 0.021811  # $ per vCPU-hour (Google Cloud E2, us-central1, 2024)
+    gb_hour: Annotated[float, Field(ge=0.0)] = 0.002923  # $ per GB-hour of memory (the same source)
+    target_rate_per_s: Annotated[float, Field(gt=0.0)] = 100.0  # the load the cores are sized for
+
+
 class GateParams(_Section):
     """What must hold for ``dvc repro`` to succeed (the gate stage, stages/stats/gate.py): conditions on the
     calibrated verdicts, so that CI fails when a change makes serving worse, and only when the evidence says so."""
@@ -567,6 +579,9 @@ class GateParams(_Section):
     candidate_holds_load: bool = True  # the candidate is never the overloaded arm of a scenario
     aa_clean: bool = True  # the A/A check (identical services) reads neither faster nor slower
     min_capacity_ratio: Annotated[float, Field(gt=0.0)] | None = None  # candidate / reference capacity, at least
+    # Fails when the candidate's CPU per request is shown above this multiple of the reference's (the whole
+    # simultaneous interval of the cost ratio beyond it): 1.0 fails any significant cost increase. None: off.
+    max_cost_ratio: Annotated[float, Field(gt=0.0)] | None = None
 
 
 LocalFault = Literal["kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "memory-limit",
@@ -709,6 +724,7 @@ class Params(_Section):
     capacity: CapacityParams = CapacityParams()
     compare: CompareParams = CompareParams()
     gate: GateParams = GateParams()
+    cost: CostParams = CostParams()
     resilience: ResilienceParams = ResilienceParams()
     k3s: K3sParams = K3sParams()
 

@@ -276,6 +276,8 @@ class Slot(Result):
     started_unix: float | None = None  # wall clock: when the slot began and ended (drained)
     ended_unix: float | None = None
     machine: MachineState
+    cpu_ms: list[float] | None = None  # the arm's server CPU over the slot: event loop, inference, other (ms)
+    rss_mb: float | None = None  # its resident memory as the slot ended
 
 
 class NeighbourRecord(Result):
@@ -298,6 +300,23 @@ class CarryOver(Result):
     p_value: float  # Mann-Whitney, two-sided
 
 
+class ProcessCost(Result):
+    """What an arm's run cost: CPU time of its server's process tree per request served (ms; user + system, which
+    steal and a neighbour's share are not in), split into the event loop, inference and the tree's other
+    processes; its resident memory's peak and median over the run's readings and its PSS at the end; and the load
+    generator's own CPU per request (for a switchback block, the block's, shared by its arms)."""
+
+    requests: int
+    cpu_ms_per_request: float | None = None
+    loop_ms_per_request: float | None = None
+    inference_ms_per_request: float | None = None
+    other_ms_per_request: float | None = None
+    peak_rss_mb: float | None = None
+    steady_rss_mb: float | None = None
+    pss_mb: float | None = None
+    generator_ms_per_request: float | None = None
+
+
 class LoadtestRun(Result):
     """One run of a scenario; ``path`` is relative to the scenario's folder."""
 
@@ -312,6 +331,7 @@ class LoadtestRun(Result):
     cpu_stolen: float | None = None  # share of the machine's CPU time a hypervisor took during the run
     machine: MachineState | None = None  # the probe over the run (its slots', for a switchback block)
     carryover: CarryOver | None = None  # switchback: does a slot's first request differ from the rest
+    cost: ProcessCost | None = None  # CPU and memory of the arm's server over the run (its slots)
 
 
 class OfferedLoad(Result):

@@ -23,5 +23,6 @@ class ServingConfig(BaseModel):
     max_request_bytes: int
     access_log: bool
     respawn_check_s: float
+    server_timing: bool = True  # the Server-Timing header on every answer (service/server_timing.py)
     service: ServiceParams
     tokenizer: TokenizerParams

@@ -27,6 +27,7 @@ from stages.common.results import (
     LoadtestRun,
     MachineState,
     OfferedLoad,
+    ProcessCost,
     Slot,
 )
 from stages.experiment.switchback import BlockArm, switchback_block
@@ -62,6 +63,13 @@ def scenario_arms(params: Params, scenario: str) -> dict[str, str]:
     if aa.service is not None and params.loadtest.aa_scenario == scenario:
         arms[aa_arm(aa.service)] = aa.service
     return arms
+
+
+def cost_note(cost: ProcessCost | None) -> str:
+    """", server CPU 12.3 ms/request, RSS 512 MB" for a run's line, or nothing where it was not measured."""
+    if cost is None or cost.cpu_ms_per_request is None:
+        return ""
+    return f", server CPU {cost.cpu_ms_per_request:.2f} ms/request, RSS {cost.peak_rss_mb or 0:.0f} MB"
 
 
 def run_folder(arm: str, repeat: int, attempt: int) -> str:
@@ -108,11 +116,13 @@ class Scenario:
         served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
         run = LoadtestRun(service=arm, repeat=repeat, order=len(self.runs), path=path, valid=summary.audit.valid,
                           reasons=summary.audit.reasons, server_ready_s=served.ready_after_s, attempt=attempt,
-                          cpu_stolen=served.usage.stolen, machine=machine, carryover=carryover(served.records))
+                          cpu_stolen=served.usage.stolen, machine=machine, carryover=carryover(served.records),
+                          cost=served.cost)
         self.runs.append(run)
         self.records[path], self.summaries[path] = served.records, summary
         print(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "
-              f"{one_line(self.name, summary)}{probe_note(machine)}", file=sys.stderr, flush=True)
+              f"{one_line(self.name, summary)}{probe_note(machine)}{cost_note(served.cost)}", file=sys.stderr,
+              flush=True)
         return run
 
     def attempt(self, repeat: int, arm: str, attempt: int) -> LoadtestRun:
@@ -142,7 +152,7 @@ class Scenario:
               file=sys.stderr, flush=True)
         return [self.record(arm, repeat, attempt,
                             ServedRun(result.records, block.usage, result.metrics_delta, result.batch_timeline,
-                                      result.ready_after_s), result.machine)
+                                      result.ready_after_s, cost=result.cost), result.machine)
                 for arm, result in block.arms.items()]
 
     def block(self, repeat: int, arms: list[str]) -> None:

@@ -6,7 +6,9 @@ quiet`` first waits for the quiet probe of :mod:`stages.common.quiet`), once wit
 (CPU hogs busy together in seeded random phases). Each is compared as the compare stage would, and
 ``results/noise_check/summary.json`` says whether the verdict held: the p50 ratio beside the neighbour within
 ``--ratio-tolerance`` of the quiet one, its interval at most ``--max-width-ratio`` times as wide (on the log scale),
-and the A/A neither faster nor slower in both; ``noise_check.png`` draws every block's ratios and the probe per slot.
+and the A/A neither faster nor slower in both, and each arm's server CPU per request within 5 % of the quiet one (a
+hypervisor's steal and a neighbour's share are not in a process's CPU time, while its latency moves);
+``noise_check.png`` draws every block's ratios and the probe per slot.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from stages.stats.samples import ArmRuns, read_scenario
 
 CONDITIONS = ("quiet", "neighbour")
 CHANGE_VERDICTS = ("faster", "slower")
+CPU_TOLERANCE = 0.05  # CPU per request, which steal and a neighbour's share do not enter: within 5 % either way
 
 
 class ConditionResult(Result):
@@ -64,6 +67,9 @@ class ConditionResult(Result):
     slot_wake_p99_ms: list[float | None]
     # How long the machine's noise stayed correlated, from the probe's per-slot series (None: not measurable)
     correlation_s: dict[str, float | None] = Field(default_factory=dict)
+    # Per arm, over its valid runs: the server's mean CPU ms per request, and the pooled p50 latency (ms)
+    cpu_ms_per_request: dict[str, float] = Field(default_factory=dict)
+    p50_ms: dict[str, float] = Field(default_factory=dict)
 
 
 class NoiseCheck(Result):
@@ -71,6 +77,7 @@ class NoiseCheck(Result):
     conditions: dict[str, ConditionResult]
     ratio_change: float | None  # neighbour / quiet p50 ratio, minus 1
     width_ratio: float | None  # neighbour / quiet interval width on the log scale
+    cpu_change: dict[str, float] = Field(default_factory=dict)  # per arm: neighbour / quiet CPU per request, minus 1
     checks: dict[str, bool]
 
 
@@ -114,7 +121,18 @@ def condition_result(folder: Path, scenario: str, params: Params, capacity: Capa
         aa_block_ratios=block_ratios(arms, aa_service, f"aa-{aa_service}") if aa_service else [],
         slot_probe_stolen=[slot.machine.probe_stolen for slot in index.slots],
         slot_wake_p99_ms=[slot.machine.wake_p99_ms for slot in index.slots],
-        correlation_s=slot_correlation(index.slots))
+        correlation_s=slot_correlation(index.slots),
+        cpu_ms_per_request={arm: float(np.mean(values)) for arm, values in cpu_by_arm(index).items()},
+        p50_ms={arm: float(np.median(np.concatenate(runs.latencies))) for arm, runs in arms.items() if runs.runs})
+
+
+def cpu_by_arm(index: LoadtestIndex) -> dict[str, list[float]]:
+    """Each arm's valid runs' server CPU ms per request."""
+    found: dict[str, list[float]] = {}
+    for run in index.runs:
+        if run.valid and run.cost is not None and run.cost.cpu_ms_per_request is not None:
+            found.setdefault(run.service, []).append(run.cost.cpu_ms_per_request)
+    return found
 
 
 def slot_correlation(slots: list[Slot]) -> dict[str, float | None]:
@@ -134,8 +152,11 @@ def log_width(interval: list[float] | None) -> float | None:
     return math.log(interval[1] / interval[0]) if interval and interval[0] > 0 else None
 
 
-def judge(scenario: str, results: dict[str, ConditionResult], tolerance: float, max_width_ratio: float) -> NoiseCheck:
+def judge(scenario: str, results: dict[str, ConditionResult], tolerance: float, max_width_ratio: float,
+          cpu_tolerance: float = CPU_TOLERANCE) -> NoiseCheck:
     quiet, noisy = results["quiet"], results["neighbour"]
+    cpu_change = {arm: noisy.cpu_ms_per_request[arm] / value - 1 for arm, value in quiet.cpu_ms_per_request.items()
+                  if arm in noisy.cpu_ms_per_request and value > 0}
     change = noisy.p50_ratio / quiet.p50_ratio - 1 if noisy.p50_ratio and quiet.p50_ratio else None
     widths = log_width(quiet.p50_ratio_ci), log_width(noisy.p50_ratio_ci)
     width_ratio = widths[1] / widths[0] if widths[0] and widths[1] is not None else None
@@ -146,9 +167,11 @@ def judge(scenario: str, results: dict[str, ConditionResult], tolerance: float, 
             width_ratio is not None and width_ratio <= max_width_ratio,
         "A/A neither faster nor slower, quiet": quiet.aa_verdict not in CHANGE_VERDICTS,
         "A/A neither faster nor slower, with the neighbour": noisy.aa_verdict not in CHANGE_VERDICTS,
+        **{f"{arm} CPU per request with the neighbour within {cpu_tolerance:.0%} of quiet": abs(moved) <= cpu_tolerance
+           for arm, moved in cpu_change.items()},
     }
     return NoiseCheck(scenario=scenario, conditions=results, ratio_change=change, width_ratio=width_ratio,
-                      checks=checks)
+                      checks=checks, cpu_change=cpu_change)
 
 
 def plot(check: NoiseCheck, out: Path) -> None:
@@ -206,7 +229,10 @@ def main(argv: list[str] | None = None) -> None:
     write_result(args.out / "summary.json", check)
     plot(check, args.out / "noise_check.png")
     lines = [f"{name}: p50 ratio {r.p50_ratio or float('nan'):.3f} {r.p50_ratio_ci} {r.p50_verdict}; A/A "
-             f"{r.aa_ratio or float('nan'):.3f} {r.aa_ratio_ci} {r.aa_verdict}" for name, r in results.items()]
+             f"{r.aa_ratio or float('nan'):.3f} {r.aa_ratio_ci} {r.aa_verdict}; CPU ms per request "
+             + ", ".join(f"{arm} {value:.2f}" for arm, value in r.cpu_ms_per_request.items())
+             + "; p50 ms " + ", ".join(f"{arm} {value:.1f}" for arm, value in r.p50_ms.items())
+             for name, r in results.items()]
     print("\n".join(lines))
     change, width = check.ratio_change or float("nan"), check.width_ratio or float("nan")
     print(f"noise check: {sum(check.checks.values())}/{len(check.checks)} checks hold; ratio {change:+.1%} with the "

@@ -14,18 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import psutil
 
 from stages.common.artifacts import CLASSIFY
 from stages.common.cpu_steal import read_ticks, stolen_share
 from stages.common.machine import Watch
 from stages.common.params import Params, ScenarioParams
-from stages.common.results import BuiltService, MachineState, Slot
+from stages.common.results import BuiltService, MachineState, ProcessCost, Slot
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import GeneratorUsage
 from stages.loadgen.payloads import arrival_spec, request_bodies
 from stages.loadgen.run import client_config, warm_up
 from stages.loadgen.switchback import SentSlot, run_switchback, slot_plan
 from stages.serving.metrics import Scraper, delta, scrape
+from stages.serving.process_usage import TreeReading, process_cost, read_tree
 from stages.serving.server import BentoServer
 
 
@@ -45,6 +47,7 @@ class ArmResult:
     batch_timeline: pd.DataFrame
     ready_after_s: float | None
     machine: MachineState
+    cost: ProcessCost
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,26 @@ class BlockResult:
     slots: list[Slot]
 
 
-def _slot_record(repeat: int, sent: SentSlot, state: MachineState) -> Slot:
+def _slot_record(repeat: int, sent: SentSlot, state: MachineState, cpu_s: tuple[float, float, float],
+                 rss_bytes: int) -> Slot:
     planned = sent.planned
     return Slot(repeat=repeat, pair=planned.pair, arm=planned.arm, order=planned.order, start_s=planned.start_s,
                 end_s=planned.end_s, requests=len(planned.rows), drain_s=sent.drain_s, max_lag_ms=sent.max_lag_ms,
-                started_unix=sent.wall_start, ended_unix=sent.wall_end, machine=state)
+                started_unix=sent.wall_start, ended_unix=sent.wall_end, machine=state,
+                cpu_ms=[1e3 * seconds for seconds in cpu_s], rss_mb=rss_bytes / 2**20)
+
+
+def arm_cost(slots: list[Slot], end: TreeReading, usage: GeneratorUsage, block_requests: int) -> ProcessCost:
+    """An arm's CPU per request over its own slots (the CPU its idle server spent in the other arms' slots is
+    not its requests'), its memory over them, and the block's generator CPU per request."""
+    def seconds(part: int) -> float:
+        return sum((slot.cpu_ms or [0.0, 0.0, 0.0])[part] for slot in slots) / 1e3
+
+    requests = sum(slot.requests for slot in slots)
+    generator_s = (usage.cpu * usage.wall_s * requests / block_requests
+                   if usage.wall_s is not None and block_requests else None)
+    return process_cost((seconds(0), seconds(1), seconds(2)), requests,
+                        [int((slot.rss_mb or 0.0) * 2**20) for slot in slots], end.pss_bytes, generator_s)
 
 
 def pooled_state(slots: list[Slot]) -> MachineState:
@@ -89,11 +107,19 @@ def switchback_block(arms: dict[str, BlockArm], params: Params, scenario: Scenar
     plan = slot_plan(schedule, switch.slot_s, list(arms), params.loadtest.seed * 1009 + repeat)
     slots: list[Slot] = []
     ticks = [read_ticks()]
+    trees: dict[str, TreeReading] = {}
+    workers: dict[str, list[psutil.Process]] = {}
+
+    def read_trees() -> dict[str, TreeReading]:
+        return {arm: read_tree(server.pid, workers[arm]) for arm, server in servers.items()}
 
     def on_slot(sent: SentSlot) -> None:
         ticks.append(read_ticks())
         state = watch.probe.window(sent.wall_start, sent.wall_end, stolen_share(ticks[-2], ticks[-1]))
-        slots.append(_slot_record(repeat, sent, state))
+        now = read_trees()  # every arm's: the slot's own arm's CPU since the last slot ended is this slot's
+        arm = sent.planned.arm
+        slots.append(_slot_record(repeat, sent, state, now[arm].minus(trees[arm]), now[arm].rss_bytes))
+        trees.update(now)
 
     with contextlib.ExitStack() as stack:
         servers = {arm: BentoServer(spec.built.bento, home, spec.log, host=params.serve.host,
@@ -107,6 +133,8 @@ def switchback_block(arms: dict[str, BlockArm], params: Params, scenario: Scenar
         for server in servers.values():
             warm_up(f"{server.url}{CLASSIFY}", texts, params.loadtest.warmup_requests, scenario.timeout_s)
         before = {arm: scrape(server.url) for arm, server in servers.items()}
+        workers.update({arm: server.workers() for arm, server in servers.items()})
+        trees.update(read_trees())
         scrapers = {arm: stack.enter_context(Scraper(server.url, params.loadtest.scrape_interval_s))
                     for arm, server in servers.items()}
         ticks[0] = read_ticks()
@@ -114,7 +142,10 @@ def switchback_block(arms: dict[str, BlockArm], params: Params, scenario: Scenar
                                         schedule, bodies, client_config(scenario, params.loadgen.client),
                                         scenario.warmup_s, plan, on_slot)
         after = {arm: scrape(server.url) for arm, server in servers.items()}
+        ends = {arm: read_tree(server.pid, workers[arm], with_pss=True) for arm, server in servers.items()}
+    requests = sum(slot.requests for slot in slots)
     results = {arm: ArmResult(records[arm], delta(before[arm], after[arm]), scrapers[arm].timeline(),
-                              server.ready_after_s, pooled_state([slot for slot in slots if slot.arm == arm]))
+                              server.ready_after_s, pooled_state([slot for slot in slots if slot.arm == arm]),
+                              arm_cost([slot for slot in slots if slot.arm == arm], ends[arm], usage, requests))
                for arm, server in servers.items()}
     return BlockResult(results, usage, slots)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from stages.common.cpu_steal import StealMeter
+from stages.common.server_timing import METRICS, parse_timing
 from stages.loadgen.pools import RequestPool, open_pool
 from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, OnAnswer, OnSent
 
@@ -63,6 +64,8 @@ class RunRecorder:
         self.outcome = np.full(count, NOT_SENT, dtype=np.int8)
         self.response_bytes = np.zeros(count, dtype=np.int64)
         self.error: dict[int, str] = {}
+        # the answer's Server-Timing (ms; NaN without one): the service's own time, the batcher's wait, compute
+        self.server = {name: np.full(count, np.nan) for name in (*METRICS, "batch")}
 
     def frame(self, warmup_s: float) -> pd.DataFrame:
         frame = pd.DataFrame({
@@ -77,6 +80,7 @@ class RunRecorder:
             "lag_ms": (self.sent - self.scheduled) * 1e3,
             "response_bytes": self.response_bytes,
             "warmup": self.scheduled < warmup_s,
+            **{f"server_{name}{'' if name == 'batch' else '_ms'}": values for name, values in self.server.items()},
         })
         frame["error"] = [self.error.get(row, "") for row in range(len(frame))]
         return frame
@@ -131,6 +135,10 @@ def recording(recorder: RunRecorder, clock: RunClock) -> OnAnswer:
         recorder.outcome[row] = OUTCOME_CODE[answer.outcome]
         if answer.error:
             recorder.error[row] = answer.error
+        if answer.server_timing:
+            for name, value in parse_timing(answer.server_timing).items():
+                if name in recorder.server:
+                    recorder.server[name][row] = value
     return record
 
 
@@ -256,6 +264,7 @@ class GeneratorUsage:
     cpu: float
     idle_wait: float | None
     stolen: float | None = None
+    wall_s: float | None = None  # the run's wall time: cpu x wall_s is the generator's CPU seconds
 
 
 class WaitTimingSelector(selectors.DefaultSelector):
@@ -291,7 +300,7 @@ def run_timed(coroutine: Coroutine[Any, Any, T]) -> tuple[T, GeneratorUsage]:
         gc.enable()
     wall = max(time.perf_counter() - wall_started, 1e-9)
     return result, GeneratorUsage((time.process_time() - cpu_started) / wall, min(selector.waited_s / wall, 1.0),
-                                  steal.share)
+                                  steal.share, wall)
 
 
 def run_open_loop(url: str, schedule: np.ndarray, bodies: Sequence[bytes], config: ClientConfig,

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import aiohttp
 
+from stages.common.server_timing import HEADER
 from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, ConnectionPool, OnAnswer, OnSent
 
 CLIENTS = ("aiohttp", "lean")
@@ -70,7 +71,7 @@ class AiohttpPool:
             async with self.session.post(self.url, data=body) as response:
                 content = await response.read()
             outcome = OK if 200 <= response.status < 300 else HTTP_ERROR
-            answer = Answer(outcome, response.status, len(content))
+            answer = Answer(outcome, response.status, len(content), server_timing=response.headers.get(HEADER, ""))
         except TimeoutError:
             answer = Answer(TIMEOUT, error=f"no answer within {self.timeout_s} s")
         except (aiohttp.ClientError, OSError) as exc:

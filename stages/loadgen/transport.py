@@ -22,19 +22,23 @@ from urllib.parse import urlsplit
 import httptools
 
 from stages.common.errors import present
+from stages.common.server_timing import HEADER
 
 OK, HTTP_ERROR, TIMEOUT, CONNECTION_ERROR = "ok", "http_error", "timeout", "connection_error"
 SWEEP_INTERVAL_S = 0.05  # how often expired requests are looked for: timeouts fire at most this late
+SERVER_TIMING = HEADER.lower().encode()
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One request's fate: its outcome, HTTP status (0 when none came), response body size and error text."""
+    """One request's fate: its outcome, HTTP status (0 when none came), response body size, error text, and the
+    answer's ``Server-Timing`` header as sent (empty without one)."""
 
     outcome: str
     status: int = 0
     response_bytes: int = 0
     error: str = ""
+    server_timing: str = ""
 
 
 OnAnswer = Callable[[int, Answer], None]
@@ -76,9 +80,10 @@ class _Connection(asyncio.Protocol):
         self.row: int | None = None
         self.deadline = 0.0
         self.body_bytes = 0
+        self.server_timing = ""
 
     def send(self, row: int, body: bytes, deadline: float) -> None:
-        self.row, self.deadline, self.body_bytes = row, deadline, 0
+        self.row, self.deadline, self.body_bytes, self.server_timing = row, deadline, 0, ""
         present(self.transport, "the connection's transport").write(self.pool.endpoint.request(body))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -93,6 +98,10 @@ class _Connection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self.body_bytes += len(body)
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == SERVER_TIMING:
+            self.server_timing = value.decode("latin-1")
+
     def on_message_complete(self) -> None:
         if self.row is None:  # an answer nobody asked for (or to a request already timed out): not ours
             self.pool.fail(self, "unsolicited response")
@@ -100,7 +109,8 @@ class _Connection(asyncio.Protocol):
         row, status = self.row, self.parser.get_status_code()
         self.row = None
         outcome = OK if 200 <= status < 300 else HTTP_ERROR
-        self.pool.answered(self, row, Answer(outcome, status, self.body_bytes), self.parser.should_keep_alive())
+        self.pool.answered(self, row, Answer(outcome, status, self.body_bytes, server_timing=self.server_timing),
+                           self.parser.should_keep_alive())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.pool.lost(self, exc)

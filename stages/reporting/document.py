@@ -7,6 +7,7 @@ from pathlib import Path
 
 from stages.common.params import Params
 from stages.common.results import Limits, Resilience, Validation
+from stages.reporting.cost import cost_section, machine_cores
 from stages.reporting.figures import caption
 from stages.reporting.headline import Metrics, headline_section
 from stages.reporting.markdown import STANDIN_BANNER, variants_table
@@ -69,6 +70,8 @@ def render_report(inputs: ReportInputs, metrics: Metrics, figures: list[str], pl
         "\n### Pooled figures per arm\n", load_table(comparisons),
         "\n### Run-to-run spread\n", spread_table(comparisons),
         "\n### Calibration: measured error rates of these verdicts\n", calibration_table(inputs.calibration),
+        "\n## Cost per request\n", cost_section(inputs.scenarios, detail.capacity, inputs.limits, params,
+                                                 machine_cores(inputs.scenarios)),
         "\n## Capacity under the p99 objective\n", capacity_section(detail.capacity),
         "\n## Resilience: faults under load\n", resilience_section(inputs.resilience, params),
         "\n## Figures\n", *[f"![{name}]({plots_link / name})\n\n*{caption(name)}*\n" for name in figures],

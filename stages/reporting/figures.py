@@ -7,6 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from stages.common.figures import plot_gap_cdfs
+from stages.loadgen.latency_parts import PARTS, latency_parts
+from stages.reporting.cost import arm_costs
+from stages.reporting.cost_figure import plot_cost
 from stages.reporting.plots import (
     plot_latency_vs_load,
     plot_percentiles,
@@ -42,6 +45,10 @@ CAPTIONS = {
                 "audit, and was rerun, dashed): latency per request by scheduled time, ok responses and failed "
                 "requests per second (empty seconds are zeros; the failed panel only when something failed), and the "
                 "dispatcher's mean batch size; the warm-up shaded.",
+    "cost.png": "Server CPU time per request by scenario and arm, mean over valid runs with a 95 % interval, on "
+                "a log axis (left); the mean latency of ok requests split into send lag, the path outside the "
+                "service's app, the app's own overhead, the batcher's wait and compute, from the answers' "
+                "Server-Timing headers (right).",
     "interarrival": "Empirical CDF of the gaps between consecutive sends of every run (thin lines, one colour per "
                     "service) against the scenario's target distribution, on a log time axis; the fidelity audit's "
                     "KS test decides.",
@@ -83,4 +90,24 @@ def draw_figures(loadtest: Path, scenarios: dict[str, ScenarioRuns], detail: Com
         plot_gap_cdfs(curves, f"Do sends follow the schedule? {scenario}", plots / f"interarrival-{scenario}.png")
         names += [f"cdf-{scenario}.png", f"timeline-{scenario}.png", f"interarrival-{scenario}.png"]
     plot_percentiles(pooled_percentiles(detail), plots / "percentiles.png")
+    costs = {scenario: found for scenario, runs in scenarios.items() if (found := arm_costs(runs))}
+    if costs:
+        plot_cost(costs, mean_parts(scenarios), plots / "cost.png")
+        names.append("cost.png")
     return ["percentiles.png", *names]
+
+
+def mean_parts(scenarios: dict[str, ScenarioRuns]) -> dict[str, dict[str, dict[str, float]]]:
+    """Scenario -> arm -> the mean of each latency part over its valid runs' ok requests that carried the header."""
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for scenario, runs in scenarios.items():
+        by_arm: dict[str, list[pd.DataFrame]] = {}
+        for run in runs.index.runs:
+            parts = latency_parts(runs.records[run.path]) if run.valid else None
+            if parts is not None and len(parts):
+                by_arm.setdefault(run.service, []).append(parts)
+        if by_arm:
+            found[scenario] = {arm: {str(part): float(value) for part, value in
+                                     pd.concat(frames)[list(PARTS)].mean().items()}
+                               for arm, frames in sorted(by_arm.items())}
+    return found

@@ -24,6 +24,7 @@ MEANINGS = {
     "acc": "accuracy of the served variant", "f1": "macro F1 of the served variant",
     "p50x": "p50 latency ratio opt / base (primary)", "tailx": "tail (p99/p95/p90 of runs) ratio opt / base",
     "p50": "p50 verdict", "tail": "tail verdict",
+    "costx": "CPU time per request ratio opt / base (primary)", "cost": "cost verdict",
     "cap": "capacity under the p99 objective (req/s; x = opt / base)",
     "opt": "optimized service: overhead over in-process, cold start, worst median recovery, faults not recovered",
 }
@@ -51,14 +52,14 @@ def headline_metrics(validation: Validation, limits: Limits, detail: ComparisonD
     metrics: Metrics = {
         "acc": {name: _rounded(validation.variants[variant].accuracy, 4) for name, variant in served.items()},
         "f1": {name: _rounded(validation.variants[variant].f1_macro, 4) for name, variant in served.items()},
-        "p50x": {}, "p50": {}, "tailx": {}, "tail": {},
+        "p50x": {}, "p50": {}, "tailx": {}, "tail": {}, "costx": {}, "cost": {},
     }
     for scenario, comparison in detail.scenarios.items():
         primary = comparison.primary or {}
-        for key, stat in (("p50x", "p50"), ("tailx", "tail")):
+        for key, stat in (("p50x", "p50"), ("tailx", "tail"), ("costx", "cost")):
             ratio = primary[stat].ratio if stat in primary else None
             metrics[key][scenario] = _rounded(ratio.estimate if ratio else None, 3)
-        for stat in ("p50", "tail"):
+        for stat in ("p50", "tail", "cost"):
             verdict = primary[stat].verdict if stat in primary else "not compared"
             metrics[stat][scenario] = verdict.split(":")[0]  # "too few requests: ..." -> its gist
     capacity = detail.capacity

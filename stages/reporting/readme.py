@@ -20,7 +20,7 @@ from stages.common.io import read_result
 from stages.common.results import LoadtestIndex
 from stages.reporting.headline import headline_section
 from stages.reporting.markdown import fmt
-from stages.reporting.verdicts import verdict_table
+from stages.reporting.verdicts import design_line, verdict_table
 from stages.stats.comparison import Calibration, ComparisonDetail
 
 
@@ -40,7 +40,7 @@ def calibration_block(results: Path) -> str:
     calibration = read_result(results / "calibration.json", Calibration)
     rows = [f"| {name.replace('_', ' ')} | {check.value:.3f} | {check.target} | {'pass' if check.passed else 'FAIL'} "
             f"| {check.over} |" for name, check in calibration.checks.items() if check.value is not None]
-    return (f"{calibration.trials} synthetic experiments per case, {calibration.blocks} blocks "
+    return (f"{calibration.trials} synthetic experiments per case, {design_line(calibration)} "
             f"(`results/calibration.json`):\n\n| check | worst value | target | | where |\n|---|---|---|---|---|\n"
             + "\n".join(rows) + "\n")
 

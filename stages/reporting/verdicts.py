@@ -82,12 +82,12 @@ def load_table(comparisons: dict[str, ScenarioComparison]) -> str:
 def verdict_table(comparisons: dict[str, ScenarioComparison]) -> str:
     """Per scenario: the primary verdicts with CIs and MDEs, then the secondary (descriptive) ones."""
     header = ["scenario", "candidate / reference", "blocks", "p50 of runs", "p50 detects", "tail of runs",
-              "tail detects",
+              "tail detects", "CPU per request", "CPU detects",
               "failed share diff.", "SLO-miss share diff.", "pooled p99 (bootstrap)", "with excluded runs"]
     rows = []
     for name, data in comparisons.items():
         if not data.comparable or data.primary is None or data.secondary is None:
-            rows.append([name, f"{data.candidate} / {data.reference}", len(data.blocks), data.reason, *[""] * 7])
+            rows.append([name, f"{data.candidate} / {data.reference}", len(data.blocks), data.reason, *[""] * 9])
             continue
         tail = data.primary["tail"]
         overloaded = data.primary["p50"].verdict if data.primary["p50"].verdict.startswith("overloaded") else None
@@ -96,6 +96,7 @@ def verdict_table(comparisons: dict[str, ScenarioComparison]) -> str:
                      overloaded or cell(data.primary["p50"]), mde_cell(data.primary["p50"]),
                      (f"{tail.name.split(' ')[0]}: {cell(tail)}" if tail.ratio else cell(tail)) if not overloaded
                      else "overloaded", mde_cell(tail),
+                     cell(data.primary.get("cost")), mde_cell(data.primary.get("cost")),
                      cell(data.secondary["error_rate"], 4), cell(data.secondary["slo_miss"], 4),
                      cell(data.secondary.get("p99")), sensitivity or "none excluded"])
     return table(header, rows)
@@ -206,6 +207,13 @@ def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str,
     ).replace("{aa}", aa)
 
 
+def design_line(calibration: Calibration) -> str:
+    """"blocks 8-12 by the stopping rule (5 looks), a family of 9": the design the calibration replayed."""
+    blocks = (f"blocks {calibration.blocks_range[0]}-{calibration.blocks_range[1]} by the stopping rule "
+              f"({calibration.looks} looks)" if calibration.blocks_range else f"{calibration.blocks} blocks")
+    return blocks + (f", a family of {calibration.family}" if calibration.family else "")
+
+
 def calibration_table(calibration: Calibration | None) -> str:
     if calibration is None:
         return "No calibration results.\n"
@@ -220,9 +228,10 @@ def calibration_table(calibration: Calibration | None) -> str:
                          *[fmt(case.mde[scenario][stat], 3) for stat in ("p50", "tail")], f"{case.joint_change:.1%}"])
     noise = [[name, *[fmt(values[key], 3) for key in ("block_sd", "run_sd", "within_run_sd", "autocorrelation")],
               int(values["requests_per_run"])] for name, values in calibration.noise.items()]
-    return (f"{calibration.trials} seeded synthetic experiments per case, {calibration.blocks} blocks, every scenario "
-            "on its own schedule, through the compare stage's reader, audit, reruns and one Holm family; noise "
-            "from this experiment's runs (log scale) below. Monte-Carlo error of a 5 % rate "
+    return (f"{calibration.trials} seeded synthetic experiments per case, {design_line(calibration)}, every scenario "
+            "on its own schedule, through the compare stage's reader, audit, reruns, one Holm family, the A/A and the "
+            "gate; noise from this experiment's runs (log scale) below; targets are the design's own rates widened "
+            "by chance alone at this many trials. Monte-Carlo error of a 5 % rate "
             f"+-{calibration.monte_carlo_error_at_5pct:.1%}. Overloaded here (no power target): "
             f"{', '.join(calibration.overloaded) or 'none'}.\n\n"
             + table(["check", "worst value", "target", "", "where"], checks) + "\n"

@@ -75,7 +75,8 @@ def serving_config(name: str, variant: str, model_tag: str, service: ServicePara
     return ServingConfig(name=name, variant=variant, model_tag=model_tag, standin=standin,
                          runtime=params.runtime.model_copy(update={"threads": service.threads}),
                          max_request_bytes=params.serve.max_request_bytes, access_log=params.serve.access_log,
-                         respawn_check_s=params.serve.respawn_check_s, service=service, tokenizer=params.tokenizer)
+                         respawn_check_s=params.serve.respawn_check_s, server_timing=params.serve.server_timing,
+                         service=service, tokenizer=params.tokenizer)
 
 
 def build_services(params: Params, model_dir: Path, variants_dir: Path, validation: Validation, home: Path

@@ -13,10 +13,11 @@ import pandas as pd
 
 from stages.common.artifacts import CLASSIFY
 from stages.common.params import Params, ScenarioParams
-from stages.common.results import BuiltService, MachineState
+from stages.common.results import BuiltService, MachineState, ProcessCost
 from stages.loadgen.client import GeneratorUsage, StopRule
 from stages.loadgen.run import send_scenario, warm_up
 from stages.serving.metrics import Scraper, delta, scrape
+from stages.serving.process_usage import process_cost, read_tree
 from stages.serving.server import BentoServer
 
 
@@ -43,6 +44,7 @@ class ServedRun:
     batch_timeline: pd.DataFrame
     ready_after_s: float | None  # the fresh server's cold start
     machine: MachineState | None = None  # the probe over the run, where the caller watched the machine
+    cost: ProcessCost | None = None  # the server's CPU and memory over the sending (local runs)
 
 
 def served_run(spec: RunSpec, home: Path, scrape_interval_s: float, stop_when: StopRule | None = None
@@ -56,8 +58,14 @@ def served_run(spec: RunSpec, home: Path, scrape_interval_s: float, stop_when: S
         endpoint = f"{server.url}{CLASSIFY}"
         warm_up(endpoint, spec.texts, spec.warmup_requests, scenario.timeout_s)
         before = scrape(server.url)
+        workers = server.workers()
+        tree_before = read_tree(server.pid, workers)
         with Scraper(server.url, scrape_interval_s) as scraper:
             records, usage = send_scenario(endpoint, scenario, spec.texts, params.loadgen.client,
                                            stop_when=stop_when)
+        tree_after = read_tree(server.pid, workers, with_pss=True)
         after = scrape(server.url)
-    return ServedRun(records, usage, delta(before, after), scraper.timeline(), server.ready_after_s)
+    answered = int(records["done_s"].notna().sum())
+    cost = process_cost(tree_after.minus(tree_before), answered, [tree_before.rss_bytes, tree_after.rss_bytes],
+                        tree_after.pss_bytes, usage.cpu * usage.wall_s if usage.wall_s is not None else None)
+    return ServedRun(records, usage, delta(before, after), scraper.timeline(), server.ready_after_s, cost=cost)

@@ -109,6 +109,11 @@ class BentoServer:
             time.sleep(0.05)
         raise ServerStartError(f"{self.target} not ready after {self.ready_timeout_s:.0f} s:\n{self.log_tail()}")
 
+    @property
+    def pid(self) -> int | None:
+        """The ``bentoml serve`` process's pid while it runs: the root of the server's process tree."""
+        return self.process.pid if self.process is not None else None
+
     def descendants(self) -> list[psutil.Process]:
         """Every process the server started. BentoML's supervisor (circus) runs each worker in a session of its
         own, so the server's process group does not reach them."""

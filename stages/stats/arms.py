@@ -42,6 +42,7 @@ PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 PAIRED_T = "paired t on per-run log ratios over blocks"
 # Statistics that get a verdict: the kind of change and direction of each.
 KINDS = {"p50": ("latency", "lower_is_better"), "tail": ("latency", "lower_is_better"),
+         "cost": ("cost", "lower_is_better"),
          "p99": ("latency", "lower_is_better"), "error_rate": ("errors", "lower_is_better"),
          "slo_miss": ("errors", "lower_is_better")}
 
@@ -183,13 +184,29 @@ def primary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.nd
             verdict=f"too few requests: a run needs >= {min_requests(0.9, params.tail_confidence)} measured "
                     f"independent requests for a tail percentile (p90), the least has {effective:.0f} (its "
                     "requests' autocorrelation discounted)")
-        return primary
-    name, quantile = tail
-    primary["tail"] = _paired(
-        f"{name} of each run", _per_run(runs, pair, lambda values: float(np.quantile(values, quantile))),
-        (float(np.quantile(pooled[pair[0]], quantile)), float(np.quantile(pooled[pair[1]], quantile))), level,
-        stolen)
+    else:
+        name, quantile = tail
+        primary["tail"] = _paired(
+            f"{name} of each run", _per_run(runs, pair, lambda values: float(np.quantile(values, quantile))),
+            (float(np.quantile(pooled[pair[0]], quantile)), float(np.quantile(pooled[pair[1]], quantile))), level,
+            stolen)
+    primary["cost"] = cost_statistic(runs, pair, level, stolen)
     return primary
+
+
+def cost_statistic(runs: dict[str, list[RunSample]], pair: tuple[str, str], level: float,
+                   stolen: list[float | None]) -> StatisticComparison:
+    """CPU time per request of each run's server, paired by block like the latency statistics: the cost of
+    serving, which neither steal nor a neighbour's share enters (:mod:`stages.serving.process_usage`)."""
+    costs = [[run.cpu_ms_per_request for run in runs[name]] for name in pair]
+    if any(value is None or value <= 0 for side in costs for value in side):
+        return StatisticComparison(name="cost", role="primary", method=PAIRED_T,
+                                   verdict="not measured: a run has no server CPU time (cluster mode, or records "
+                                           "from before it was measured)")
+    known = [[float(value) for value in side if value is not None] for side in costs]
+    stat = _paired("CPU ms per request of each run", known, (float(np.mean(known[0])), float(np.mean(known[1]))),
+                   level, stolen)
+    return stat.model_copy(update={"method": PAIRED_T + "; the server's user + system CPU time per request"})
 
 
 def secondary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.ndarray], pair: tuple[str, str],
@@ -252,9 +269,12 @@ def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, param
     overload = {name: overload_of(runs[name], params) for name in pair}
     primary = primary_statistics(runs, pooled, pair, params, 1 - design.verdict_alpha)
     overloaded = _overloaded_verdict(overload)
-    withheld = overloaded or (insufficient(len(blocks), design) if len(blocks) < design.min_units else None)
-    for stat in primary.values():  # overload explains a tail too short to read as well: a queue in every run
-        if withheld and (stat.verdict == "pending" or overloaded):
+    thin = insufficient(len(blocks), design) if len(blocks) < design.min_units else None
+    for key, stat in primary.items():
+        # Overload withholds the latency verdicts (and explains a tail too short to read: a queue in every run),
+        # not the cost: CPU per request served is still what serving cost.
+        withheld = thin if key == "cost" else overloaded or thin
+        if withheld and (stat.verdict == "pending" or (overloaded and key != "cost")):
             stat.verdict, stat.p_value = withheld, None
     quantiles = {name: {stat: (Estimate(**vars(interval)) if len(values) >= min_requests(
         q, params.tail_confidence) and (interval := quantile_interval(values, q, params.level)) else None)

@@ -27,25 +27,24 @@ from scipy.signal import lfilter
 
 from stages.common.artifacts import aa_arm
 from stages.common.params import CompareParams, GateParams, LoadgenParams, ScenarioParams
-from stages.common.results import LoadSummary, LoadtestIndex, LoadtestRun
+from stages.common.results import LoadSummary, LoadtestIndex, LoadtestRun, ProcessCost
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import OUTCOMES, GeneratorUsage
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.summary import summarize
 from stages.stats.arms import compare_all, overload_of
 from stages.stats.comparison import ComparisonDetail, ScenarioComparison
-from stages.stats.design import Design
+from stages.stats.design import PRIMARY, Design
 from stages.stats.gate import GateResult
 from stages.stats.gate import check as gate_check
+from stages.stats.paired import CHANGES
 from stages.stats.samples import ArmRuns, RunSample, ScenarioRuns, group_by_arm
 from stages.stats.sequential import decided, look
 
 HEAVY_TAIL_FREEDOM = 3
 STALL_MS = 150.0  # a stalled generator: one send this late fails the audit's stall bound
 REFERENCE, CANDIDATE = "baseline", "optimized"
-PRIMARY = ("p50", "tail")
 SECONDARY = ("error_rate", "slo_miss")
-CHANGES = ("faster", "slower")
 
 
 @dataclass(frozen=True)
@@ -58,11 +57,14 @@ class Noise:
     run_sd: float  # SD of each run's own level around its block's
     within_sd: float  # SD of a request's own noise around profile and level
     autocorrelation: float  # lag-1, of that noise
+    cost_ms: float | None = None  # the reference's CPU per request (None: not measured, no cost verdict)
+    cost_sd: float = 0.0  # SD of a run's log CPU per request around its block's (the arms' own)
 
     def summary(self) -> dict[str, float]:
         return {"block_sd": self.block_sd, "run_sd": self.run_sd, "within_run_sd": self.within_sd,
                 "autocorrelation": self.autocorrelation, "profile_sd": float(np.log(self.profile_ms).std()),
-                "requests_per_run": float(len(self.profile_ms))}
+                "requests_per_run": float(len(self.profile_ms)), "cost_sd": self.cost_sd,
+                **({"cost_ms": self.cost_ms} if self.cost_ms is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Case:
     factor: float = 1.0  # every candidate latency times this
     tail_factor: float = 1.0  # candidate latencies above its run's 80th percentile times this (tail only)
     failures_per_run: int = 0  # the candidate times out this many requests per run
+    cost_factor: float = 1.0  # the candidate's CPU per request times this
     heavy_tails: bool = False
     stalled_share: float = 0.0  # share of first attempts whose generator stalls (audit fails, rerun)
 
@@ -81,7 +84,7 @@ class Case:
         """The true ratio of each primary statistic, where the case fixes it."""
         plain = self.failures_per_run == 0
         return {"p50": self.factor if plain else None,
-                "tail": self.factor * self.tail_factor if plain else None}
+                "tail": self.factor * self.tail_factor if plain else None, "cost": self.cost_factor}
 
 
 CASES = {
@@ -90,7 +93,7 @@ CASES = {
     "identical-stalls": Case("the same service; 25 % of first attempts stall the generator and are rerun",
                              stalled_share=0.25),
     "x0.8": Case("candidate 20 % faster at every request", factor=0.8),
-    "x0.5": Case("candidate twice as fast", factor=0.5),
+    "x0.5": Case("candidate twice as fast, at 0.7x the CPU per request", factor=0.5, cost_factor=0.7),
     "tail-x2": Case("candidate's slowest 20 % of requests twice as slow (a 2x tail regression)", tail_factor=2.0),
     "one-failure": Case("candidate times out one request per run", failures_per_run=1),
 }
@@ -146,8 +149,22 @@ def noise_from_runs(arms: dict[str, ArmRuns], pair: tuple[str, str], params: Com
         shared = max(level_var - own - sampling, 0.0)
     else:
         own, shared = max(level_var - sampling, 0.0), 0.0
+    cost_ms, cost_sd = cost_noise(arms, pair)
     return Noise(np.exp(noisiest.profile), float(np.sqrt(shared)), float(np.sqrt(own)), noisiest.within_sd,
-                 noisiest.autocorrelation)
+                 noisiest.autocorrelation, cost_ms, cost_sd)
+
+
+def cost_noise(arms: dict[str, ArmRuns], pair: tuple[str, str]) -> tuple[float | None, float]:
+    """The reference's median CPU per request and a run's own log-scale spread around its block (the SD of the
+    per-block log ratios over sqrt 2: what the block shares cancels); (None, 0) where it was not measured."""
+    if not all(name in arms for name in pair):
+        return None, 0.0
+    blocks = sorted(set(arms[pair[0]].runs) & set(arms[pair[1]].runs))
+    costs = [[arms[name].runs[block].cpu_ms_per_request for block in blocks] for name in pair]
+    if len(blocks) < 2 or any(value is None or value <= 0 for side in costs for value in side):
+        return None, 0.0
+    logs = np.log(np.asarray(costs, float))
+    return float(np.exp(np.median(logs[0]))), float((logs[1] - logs[0]).std(ddof=1) / np.sqrt(2))
 
 
 def _draws(rng: np.random.Generator, size: int | None, heavy: bool) -> np.ndarray:
@@ -248,10 +265,20 @@ class SyntheticLoadTest:
                 path = f"{arm}/run-{block}" + (f"-rerun-{attempt}" if attempt else "")
                 self.runs.append(LoadtestRun(service=arm, repeat=block, order=len(self.runs), path=path,
                                              valid=summary.audit.valid, reasons=summary.audit.reasons,
-                                             attempt=attempt))
+                                             attempt=attempt, cost=self._cost(arm, int(measured.sum()))))
                 self.records[path], self.summaries[path] = frame, summary
                 if summary.audit.valid:
                     break
+
+    def _cost(self, arm: str, requests: int) -> ProcessCost | None:
+        """A run's CPU per request: the reference's, times the case's factor for the candidate and its twin, with
+        the run's own log-normal spread (the machine's share of it cancels within a block)."""
+        noise = self.scenario.noise
+        if noise.cost_ms is None:
+            return None
+        factor = 1.0 if arm == REFERENCE else self.case.cost_factor
+        own = noise.cost_sd * float(_draws(self.rng, None, self.case.heavy_tails))
+        return ProcessCost(requests=requests, cpu_ms_per_request=noise.cost_ms * factor * float(np.exp(own)))
 
     def read(self) -> ScenarioRuns:
         index = LoadtestIndex(scenario=self.scenario.name, variants={}, standin=True, runs=list(self.runs),

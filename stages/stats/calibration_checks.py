@@ -24,7 +24,7 @@ from stages.stats.calibration import (
     synthetic_scenario,
 )
 from stages.stats.comparison import CalibrationCheck
-from stages.stats.design import Design
+from stages.stats.design import PRIMARY, Design
 from stages.stats.resampling import block_log_ratios, resampled_false_change
 from stages.stats.samples import read_scenario
 
@@ -102,7 +102,7 @@ def checks(cases: dict[str, CaseResult], steady: list[str], trials: int, design:
     identical = [case for case in IDENTICAL if case in cases]
     false_change = {f"{case} {scenario} {stat}": sum(shares.get(word, 0.0) for word in CHANGES)
                     for case in identical for scenario, by_stat in cases[case].verdicts.items()
-                    for stat, shares in by_stat.items() if stat in ("p50", "tail")}
+                    for stat, shares in by_stat.items() if stat in PRIMARY}
     joint = {case: cases[case].joint_change for case in identical}
     aa = {case: result.aa_change for case, result in cases.items()}
     gate = {case: cases[case].gate_failed for case in identical}

@@ -139,6 +139,9 @@ class ScenarioHeadline(Result):
     tail_detects: float | None = None
     tail_power: float | None = None
     interval_level: float | None = None  # the intervals' simultaneous confidence (family and looks)
+    cost_ratio: float | None = None  # CPU time per request, candidate / reference
+    cost_ratio_ci: list[float] | None = None
+    cost_verdict: str | None = None
     error_rate_verdict: str | None = None
     excluded_runs: int = 0
 

@@ -5,9 +5,9 @@ The compare stage, the calibration, ``repeats: auto``'s stopping rule and the ga
 all read it from :func:`design_of`, so that they cannot disagree on it (the family once had 4 members in the
 report and 6 in the calibration and the sizing).
 
-- **Family**: every primary verdict (p50 and tail) of every scenario of ``loadtest.scenarios``, declared before
+- **Family**: every primary verdict (p50, tail, CPU cost) of every scenario of ``loadtest.scenarios``, declared before
   any data: an overloaded or "insufficient data" scenario still counts (its p-values are 1), so the family does
-  not shrink when the data are poor. The A/A check is a family of its own (2 verdicts).
+  not shrink when the data are poor. The A/A check is a family of its own (its 3 verdicts).
 - **Looks**: ``repeats: auto`` analyses the blocks after ``min_repeats`` and after every further block, and
   stops when every primary verdict is decided; each look spends ``alpha / looks`` (Bonferroni over looks: valid
   whatever the stopping rule does with the p-values). A fixed ``repeats`` is one look.
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from stages.common.params import Params
 
-PRIMARY = ("p50", "tail")
+PRIMARY = ("p50", "tail", "cost")
 UNDERPOWERED_BELOW = 0.5  # a verdict with less power than this for its target says "underpowered"
 AA_FAMILY = len(PRIMARY)
 
@@ -65,7 +65,8 @@ def design_of(params: Params, alpha: float | None = None) -> Design:
     looks = auto.max_repeats - auto.min_repeats + 1 if loadtest.repeats == "auto" else 1
     return Design(family=len(PRIMARY) * max(len(loadtest.scenarios), 1), min_units=params.compare.min_units,
                   looks=looks, alpha=params.compare.alpha if alpha is None else alpha,
-                  targets={"p50": -math.log(1 - auto.target_p50_change), "tail": math.log(auto.target_tail_ratio)})
+                  targets={"p50": -math.log(1 - auto.target_p50_change), "tail": math.log(auto.target_tail_ratio),
+                           "cost": -math.log(1 - auto.target_cost_change)})
 
 
 def factor(log_ratio: float) -> str:

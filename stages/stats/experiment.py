@@ -34,7 +34,7 @@ def headline_of(data: ScenarioComparison) -> ScenarioHeadline:
     excluded = sum(len(runs) for runs in data.excluded_runs.values())
     if not data.comparable or data.primary is None or data.secondary is None:
         return ScenarioHeadline(comparable=False, excluded_runs=excluded)
-    p50, tail = data.primary["p50"], data.primary["tail"]
+    p50, tail, cost = data.primary["p50"], data.primary["tail"], data.primary["cost"]
     return ScenarioHeadline(
         comparable=True, blocks=len(data.blocks), excluded_runs=excluded,
         overloaded=[arm for arm, state in (data.overload or {}).items() if state.overloaded],
@@ -42,7 +42,9 @@ def headline_of(data: ScenarioComparison) -> ScenarioHeadline:
         p50_detects=p50.mde_factor, p50_power=p50.power, tail=tail.name.split(" ")[0] if tail.ratio else None,
         tail_ratio=tail.ratio.estimate if tail.ratio else None, tail_ratio_ci=_interval(tail),
         tail_verdict=tail.verdict, tail_detects=tail.mde_factor, tail_power=tail.power,
-        interval_level=p50.level, error_rate_verdict=data.secondary["error_rate"].verdict)
+        interval_level=p50.level, error_rate_verdict=data.secondary["error_rate"].verdict,
+        cost_ratio=cost.ratio.estimate if cost.ratio else None, cost_ratio_ci=_interval(cost),
+        cost_verdict=cost.verdict)
 
 
 def one_line(name: str, data: ScenarioComparison) -> str:

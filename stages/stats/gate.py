@@ -52,6 +52,11 @@ def _scenario_failures(name: str, data: ScenarioComparison, params: GateParams) 
         if wanted and stat is not None and _word(stat.verdict) == "more":
             failures.append(f"{name}: {data.candidate} {label} is higher than {data.reference}'s: "
                             f"{stat.candidate:.4f} vs {stat.reference:.4f}")
+    cost = primary.get("cost")
+    if params.max_cost_ratio is not None and cost is not None and cost.ratio is not None \
+            and cost.ratio.low > params.max_cost_ratio:
+        failures.append(f"{name}: {data.candidate} CPU per request is above {params.max_cost_ratio:g}x "
+                        f"{data.reference}'s: {_ratio(cost)}")
     overload = (data.overload or {}).get(data.candidate)
     if params.candidate_holds_load and overload is not None and overload.overloaded:
         failures.append(f"{name}: {data.candidate} is overloaded (latency grows "

@@ -29,7 +29,9 @@ from scipy import stats
 
 Direction = Literal["lower_is_better", "higher_is_better"]
 # What a change is called, by kind of statistic: (better, worse).
-CHANGE_WORDS = {"latency": ("faster", "slower"), "throughput": ("higher", "lower"), "errors": ("fewer", "more")}
+CHANGE_WORDS = {"latency": ("faster", "slower"), "throughput": ("higher", "lower"), "errors": ("fewer", "more"),
+                "cost": ("cheaper", "costlier")}
+CHANGES = ("faster", "slower", "cheaper", "costlier")  # a primary verdict that calls a change
 MIN_BLOCKS = 2
 
 

@@ -22,7 +22,8 @@ from stages.stats.tails import effective_sample
 
 
 def block_log_ratios(arms: dict[str, ArmRuns], pair: tuple[str, str], tail_confidence: float) -> list[np.ndarray]:
-    """The per-block log ratios (candidate / reference) of the p50, and of the tail where the runs back one."""
+    """The per-block log ratios (candidate / reference) of the p50, of the tail where the runs back one, and of
+    the CPU per request where it was measured."""
     blocks = sorted(set(arms[pair[0]].runs) & set(arms[pair[1]].runs)) if all(name in arms for name in pair) else []
     if len(blocks) < 2:
         return []
@@ -32,8 +33,12 @@ def block_log_ratios(arms: dict[str, ArmRuns], pair: tuple[str, str], tail_confi
                            tail_confidence)
     if tail is not None:
         quantiles.append(tail[1])
-    return [np.log([np.quantile(run.latencies_ms, q) for run in runs[1]])
-            - np.log([np.quantile(run.latencies_ms, q) for run in runs[0]]) for q in quantiles]
+    units = [np.log([np.quantile(run.latencies_ms, q) for run in runs[1]])
+             - np.log([np.quantile(run.latencies_ms, q) for run in runs[0]]) for q in quantiles]
+    costs = [[run.cpu_ms_per_request for run in side] for side in runs]
+    if all(value is not None and value > 0 for side in costs for value in side):
+        units.append(np.log(np.asarray(costs[1], float)) - np.log(np.asarray(costs[0], float)))
+    return units
 
 
 def resampled_false_change(units: list[np.ndarray], design: Design, trials: int, seed: int) -> float | None:

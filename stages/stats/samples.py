@@ -46,6 +46,7 @@ class RunSample:
     outcomes: dict[str, int]
     backlog: np.ndarray = field(default_factory=lambda: np.zeros(0, int))  # see :func:`window_backlog`
     probe_stolen: float | None = None  # what the machine probe saw while the run (its slots) measured
+    cpu_ms_per_request: float | None = None  # its server's CPU time per request (LoadtestRun.cost)
 
     @property
     def rate_per_s(self) -> float:
@@ -126,7 +127,7 @@ def window_backlog(scheduled_s: np.ndarray, latencies_ms: np.ndarray, window_s: 
 
 
 def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummary,
-               probe_stolen: float | None = None) -> RunSample:
+               probe_stolen: float | None = None, cpu_ms_per_request: float | None = None) -> RunSample:
     """The measured requests of one run, failures censored at the scenario's timeout."""
     timeout_s = float(cast(float | None, (summary.scenario or {}).get("timeout_s")) or DEFAULT_TIMEOUT_S)
     measured = ~records["warmup"].to_numpy(bool)
@@ -143,7 +144,8 @@ def run_sample(block: int, path: str, records: pd.DataFrame, summary: LoadSummar
     return RunSample(block=block, path=path, latencies_ms=censored, failures=int((~ok).sum()), window_s=window,
                      backlog_slope=backlog_slope(scheduled, censored),
                      outcomes={key: int(value) for key, value in summary.outcomes.items()},
-                     backlog=window_backlog(scheduled, censored, BACKLOG_WINDOW_S), probe_stolen=probe_stolen)
+                     backlog=window_backlog(scheduled, censored, BACKLOG_WINDOW_S), probe_stolen=probe_stolen,
+                     cpu_ms_per_request=cpu_ms_per_request)
 
 
 def _first_attempts(runs: list[LoadtestRun]) -> dict[tuple[str, int], LoadtestRun]:
@@ -161,7 +163,8 @@ def group_by_arm(runs: ScenarioRuns) -> dict[str, ArmRuns]:
     for run in sorted(runs.index.runs, key=lambda run: (run.service, run.repeat, run.attempt)):
         arm = arms.setdefault(run.service, ArmRuns())
         sample = run_sample(run.repeat, run.path, runs.records[run.path], runs.summaries[run.path],
-                            run.machine.probe_stolen if run.machine else None)
+                            run.machine.probe_stolen if run.machine else None,
+                            run.cost.cpu_ms_per_request if run.cost else None)
         if first[(run.service, run.repeat)] is run:
             arm.as_scheduled[run.repeat] = sample
         if not run.valid:

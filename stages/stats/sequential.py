@@ -15,10 +15,11 @@ from stages.common.params import CompareParams
 from stages.stats.arms import add_verdicts, compare_arms
 from stages.stats.comparison import ScenarioComparison
 from stages.stats.design import Design
+from stages.stats.paired import CHANGES
 from stages.stats.samples import ArmRuns
 
-DECIDED = ("faster", "slower", "equivalent")
-SETTLED = ("too few requests",)  # no block can change it: it depends on the requests of each run
+DECIDED = (*CHANGES, "equivalent")
+SETTLED = ("too few requests", "not measured")  # no block can change them: the runs' requests, or no CPU data
 REFERENCE, CANDIDATE = "baseline", "optimized"
 
 
