@@ -33,7 +33,8 @@ def test_unknown_key_is_named_with_the_allowed_keys() -> None:
 
 
 def test_unknown_top_level_section() -> None:
-    with pytest.raises(ParamsError, match=r"unknown key 'serve_typo' \(allowed here: capacity, compare, convert, cost, data"):
+    with pytest.raises(ParamsError,
+                       match=r"unknown key 'serve_typo' \(allowed here: capacity, compare, convert, cost, data"):
         parse_params({"serve_typo": {}})
 
 
