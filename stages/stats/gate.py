@@ -3,7 +3,8 @@
 k6 users fail a CI job with thresholds on raw percentiles, which trip on noise; here the conditions read the
 compare stage's verdicts, whose false-alarm rates the calibration measures, so the gate fails when the evidence
 says serving got worse (a "slower" verdict, significantly more failures or SLO misses, an overloaded
-candidate, an A/A check that calls identical services different, a capacity ratio below the floor).
+candidate, an A/A check that calls identical services different, CPU per request shown above a ceiling, a
+capacity ratio below the floor).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 from stages.common.params import GateParams
 from stages.common.results import Result
 from stages.stats.comparison import ComparisonDetail, ScenarioComparison, StatisticComparison
+
+# A ratio shown without a verdict (too few blocks, too little power) is a description: the gate does not act on it.
+WITHOUT_VERDICT = ("insufficient data", "underpowered", "not measured")
 
 
 class GateCondition(Result):
@@ -54,7 +58,7 @@ def _scenario_failures(name: str, data: ScenarioComparison, params: GateParams) 
                             f"{stat.candidate:.4f} vs {stat.reference:.4f}")
     cost = primary.get("cost")
     if params.max_cost_ratio is not None and cost is not None and cost.ratio is not None \
-            and cost.ratio.low > params.max_cost_ratio:
+            and _word(cost.verdict) not in WITHOUT_VERDICT and cost.ratio.low > params.max_cost_ratio:
         failures.append(f"{name}: {data.candidate} CPU per request is above {params.max_cost_ratio:g}x "
                         f"{data.reference}'s: {_ratio(cost)}")
     overload = (data.overload or {}).get(data.candidate)
