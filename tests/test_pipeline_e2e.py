@@ -229,10 +229,11 @@ def test_the_headline_metrics_are_what_the_report_quotes_and_all_dvc_shows(pipel
     results = pipeline_copy / "results"
     metrics = json.loads((results / "metrics.json").read_text())
     assert set(metrics["tailx"]) == set(metrics["tail"]) == set(metrics["p50x"]) == {"e2e-steady", "e2e-bursty"}
+    assert set(metrics["costx"]) == set(metrics["cost"]) == {"e2e-steady", "e2e-bursty"}
     assert set(metrics["acc"]) == set(metrics["f1"]) == {"base", "opt"}
     assert set(metrics["cap"]) == {"base", "opt", "x"}
     assert set(metrics["opt"]) == {"overhead_ms", "cold_start_s", "recovery_s", "not_recovered"}
-    assert sum(len(group) for group in metrics.values()) <= 20
+    assert sum(len(group) for group in metrics.values()) == 23  # 6 per 2 scenarios (p50, tail, cost) and 11 more
     report = (results / "report.md").read_text()
     headline = report.split("## Headline")[1].split("\n## ")[0]
     for group, values in metrics.items():

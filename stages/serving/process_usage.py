@@ -22,17 +22,23 @@ from stages.common.results import ProcessCost
 
 @dataclass(frozen=True)
 class TreeReading:
-    """Cumulative CPU seconds of the three parts of a server's tree, and its memory now."""
+    """Cumulative CPU seconds (event loop, inference, other) of every process of a server's tree, by pid, and
+    the tree's memory now."""
 
-    loop_s: float
-    inference_s: float
-    other_s: float
+    cpu_s: dict[int, tuple[float, float, float]]
     rss_bytes: int
     pss_bytes: int | None
 
     def minus(self, before: TreeReading) -> tuple[float, float, float]:
-        """CPU seconds (loop, inference, other) spent between ``before`` and this reading."""
-        return (self.loop_s - before.loop_s, self.inference_s - before.inference_s, self.other_s - before.other_s)
+        """CPU seconds (loop, inference, other) spent between ``before`` and this reading, per process: one that
+        started since counts from zero, one that ended since is left out (its last seconds are lost, rather than
+        its whole life subtracted)."""
+        spent = [0.0, 0.0, 0.0]
+        for pid, now in self.cpu_s.items():
+            then = before.cpu_s.get(pid, (0.0, 0.0, 0.0))
+            for part in range(3):
+                spent[part] += max(now[part] - then[part], 0.0)
+        return spent[0], spent[1], spent[2]
 
 
 def _pss(process: psutil.Process) -> int | None:
@@ -44,16 +50,16 @@ def _pss(process: psutil.Process) -> int | None:
 def read_tree(root_pid: int | None, workers: list[psutil.Process], with_pss: bool = False) -> TreeReading:
     """The tree under ``root_pid`` (itself included): ``workers`` split into their main thread and the rest.
     ``with_pss`` reads PSS too (it walks every mapping: a few ms per process, so not at every slot)."""
-    loop = inference = other = 0.0
-    rss, pss = 0, 0 if with_pss else None
     if root_pid is None:
-        return TreeReading(0.0, 0.0, 0.0, 0, None)
+        return TreeReading({}, 0, None)
     worker_pids = {worker.pid for worker in workers}
     try:
         root = psutil.Process(root_pid)
         tree = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return TreeReading(0.0, 0.0, 0.0, 0, None)
+        return TreeReading({}, 0, None)
+    cpu: dict[int, tuple[float, float, float]] = {}
+    rss, pss = 0, 0 if with_pss else None
     for process in tree:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
             times = process.cpu_times()
@@ -61,14 +67,14 @@ def read_tree(root_pid: int | None, workers: list[psutil.Process], with_pss: boo
             if process.pid in worker_pids:
                 main = sum(thread.user_time + thread.system_time for thread in process.threads()
                            if thread.id == process.pid)
-                loop, inference = loop + main, inference + total - main
+                cpu[process.pid] = (main, max(total - main, 0.0), 0.0)
             else:
-                other += total
+                cpu[process.pid] = (0.0, 0.0, total)
             rss += process.memory_info().rss
             if pss is not None:
                 found = _pss(process)
                 pss = None if found is None else pss + found
-    return TreeReading(loop, inference, other, rss, pss)
+    return TreeReading(cpu, rss, pss)
 
 
 def process_cost(cpu_s: tuple[float, float, float], requests: int, rss_bytes: list[int], pss_bytes: int | None,
