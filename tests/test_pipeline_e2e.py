@@ -221,7 +221,8 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     assert list(timelines.columns) == ["from_fault_s", "freeze", "kill-worker", "kill-worker-2-workers"]
     assert (pipeline_copy / "k3s" / "servebench-2-replicas.yaml").is_file()
     figures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
-    assert len(figures) == 8 and all((results / figure).is_file() for figure in figures)
+    assert len(figures) == 9 and all((results / figure).is_file() for figure in figures)
+    assert "plots/cost.png" in figures  # CPU per request by arm, and the latency split by Server-Timing
     assert "| A/A (e2e-steady) | aa-optimized / optimized |" in report
 
 
