@@ -103,10 +103,12 @@ def cost_section(scenarios: dict[str, ScenarioRuns], capacity: Capacity | None, 
             measured.append([name, arm, cost.runs, f"{cost.cpu_ms:.2f} [{cost.cpu_low:.2f}, {cost.cpu_high:.2f}]",
                              f"{cost.loop_ms:.2f} / {cost.inference_ms:.2f} / {cost.other_ms:.2f}",
                              fmt(cost.steady_rss_mb, 0), fmt(cost.peak_rss_mb, 0), fmt(cost.generator_ms, 3)])
-            service = capacity.services.get(arm) if capacity else None
+            served = arm.removeprefix("aa-")  # the A/A arm serves the same Bento as its service
+            service = capacity.services.get(served) if capacity else None
             capacity_per_s = service.capacity_per_s if service else None
-            raw = (1e3 / limits.services[arm].raw.batch_throughput_per_s
-                   if limits and arm in limits.services and limits.services[arm].raw.batch_throughput_per_s else None)
+            raw = (1e3 / limits.services[served].raw.batch_throughput_per_s
+                   if limits and served in limits.services and limits.services[served].raw.batch_throughput_per_s
+                   else None)
             derived.append([name, arm, f"{cost.cpu_ms:.2f}", f"{target * cost.cpu_ms / 1e3:.2f}",
                             fmt(cores_by_capacity(target, capacity_per_s, cores), 2),
                             f"{price_per_million(cost.cpu_ms, cost.steady_rss_mb, capacity_per_s, params):.3f}",
@@ -115,8 +117,9 @@ def cost_section(scenarios: dict[str, ScenarioRuns], capacity: Capacity | None, 
         return "No CPU time per request was measured (cluster runs, or load tests from before it was).\n"
     return ("Measured per run on the arm's server process tree (user + system CPU time, which a hypervisor's steal "
             "and a neighbour's share are not in; a switchback block's arm over its own slots), divided by the "
-            "requests it answered; mean over valid runs with a 95 % t interval over runs. Split: BentoML's event "
-            "loop (the workers' main threads) / inference (their other threads) / other processes (supervisor).\n\n"
+            "requests it answered; mean over valid runs with a 95 % t interval over runs (the kernel counts CPU in "
+            "10-ms ticks: a short run's figure is coarse). Split: BentoML's event loop (the workers' main threads) / "
+            "inference (their other threads) / other processes (supervisor).\n\n"
             + table(["scenario", "arm", "runs", "CPU ms per request", "loop / inference / other ms",
                      "RSS MB (median)", "RSS MB (peak)", "generator CPU ms per request"], measured)
             + f"\n**Estimates** from those and params.yaml's `cost` (${params.cost.core_hour:g} per core-hour, "
