@@ -85,6 +85,14 @@ def compared(arms: dict[str, ArmRuns], params: CompareParams = PARAMS, chosen: D
 
 # --- counts: errors and SLO misses ---------------------------------------------------------------------------
 
+def test_each_arm_is_deflated_by_its_own_overdispersion() -> None:
+    """A baseline whose 30 failures sit in one block (overdispersion ~32) must not widen the interval on the side
+    of a candidate that failed nothing: its 0/488 keeps its exact Wilson bound (~0.008)."""
+    difference = count_difference([0, 30, 0, 0], [122] * 4, [0] * 4, [122] * 4)
+    assert difference.dispersion > 20 and difference.candidate == 0.0
+    assert difference.high - difference.estimate < 0.07  # pooled deflation made it ~0.2
+
+
 def test_one_failure_per_run_is_not_called_equivalent_and_matches_newcombe_and_fisher() -> None:
     """4/488 vs 0/488: the t shortcut said "equivalent", CI [0.0082, 0.0082], p = 0."""
     difference = count_difference([0] * 4, [122] * 4, [1] * 4, [122] * 4)
