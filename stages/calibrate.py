@@ -57,8 +57,9 @@ def main() -> None:
             print(f"calibrate: {done}/{len(cases)} {name}: joint change {results[name].joint_change:.3f}, "
                   f"ETA {elapsed / done * (len(cases) - done):.0f} s", file=sys.stderr, flush=True)
     resampled = resampled_checks(args.loadtest, params, design, settings.seed)
+    beyond_band = [s.name for s in scenarios if 1 / len(s.noise.profile_ms) > params.compare.error_rate_equivalence]
     found = checks(results, [s.name for s in scenarios if s.name not in overloaded], settings.trials, design,
-                   resampled)
+                   resampled, beyond_band)
     write_result(args.out, Calibration(
         blocks=blocks, trials=settings.trials, monte_carlo_error_at_5pct=monte_carlo_error(0.05, settings.trials),
         family=design.family, looks=design.looks, blocks_range=list(procedure.auto) if procedure.auto else None,
