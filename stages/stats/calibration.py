@@ -189,7 +189,9 @@ def synthetic_latencies(rng: np.random.Generator, profile_ms: np.ndarray, block_
 def synthetic_records(schedule: np.ndarray, latencies_ms: np.ndarray, failed: np.ndarray, warmup_s: float,
                       timeout_s: float, rng: np.random.Generator, stalled: bool) -> pd.DataFrame:
     """A run as the load generator records it: sends a fraction of a millisecond late (one stalled send when
-    ``stalled``), ok answers after their latency, failures at the timeout."""
+    ``stalled``), ok answers after their latency, failures at the timeout; a latency past the timeout is one too
+    (a heavy-tailed draw can reach years, which no generator waits for)."""
+    failed = failed | (latencies_ms / 1e3 >= timeout_s)
     lag_s = rng.exponential(0.0002, len(schedule))
     if stalled:
         lag_s[rng.integers(len(schedule) // 2, len(schedule))] = STALL_MS / 1e3
