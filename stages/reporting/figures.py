@@ -47,7 +47,8 @@ CAPTIONS = {
                 "dispatcher's mean batch size; the warm-up shaded.",
     "cost.png": "Server CPU time per request by scenario and arm, mean over valid runs with a 95 % interval, on "
                 "a log axis (left); the mean latency of ok requests split into send lag, the path outside the "
-                "service's app, the app's own overhead, the batcher's wait and compute, from the answers' "
+                "service's app, the time in the app outside the model (an unbatched service's queue for its worker "
+                "thread, parsing, validation), the batcher's wait and compute, as shares, from the answers' "
                 "Server-Timing headers (right).",
     "interarrival": "Empirical CDF of the gaps between consecutive sends of every run (thin lines, one colour per "
                     "service) against the scenario's target distribution, on a log time axis; the fidelity audit's "
