@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench neighbour noise-check
+.PHONY: setup setup-finetune repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench neighbour noise-check compare-report report-check
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -128,6 +128,17 @@ results: setup
 # overlays experiments.
 plots: setup
 	$(BIN)/python -m stages.reporting.dvc_plots $(REVS)
+
+# Two or more experiments or commits on one self-contained page: reports/compare.html (params diff, verdicts and
+# headline metrics side by side, latency distributions overlaid). `make compare-report REVS="HEAD my-exp"`.
+compare-report: setup
+	$(BIN)/python -m stages.reporting.compare_report $(or $(REVS),HEAD workspace)
+
+# results/report.html (and reports/compare.html, when there) opened in headless Chromium (Debian's chromium), offline:
+# sections, figures drawn, no console error, screenshots in reports/shots/.
+report-check: setup
+	$(BIN)/python -m stages.reporting.browser_check results/report.html $(wildcard reports/compare.html) \
+	    --shots reports/shots --figure "Fault timeline"
 
 # Which stages `dvc repro` would run here and why, also on a clone without data/ (where `dvc repro --dry` stops).
 plan: setup

@@ -1,5 +1,6 @@
-"""report stage: ``results/report.md``, its figures, their data series and the headline metrics, from results
-files only (the sections and figures: ``stages/reporting/``)."""
+"""report stage: ``results/report.md`` and the same report as one self-contained page, ``results/report.html``
+(interactive figures), its figures, their data series and the headline metrics, from results files only (the
+sections and figures: ``stages/reporting/``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from stages.common.results import Limits, Resilience, Validation
 from stages.reporting.document import ReportInputs, render_report
 from stages.reporting.figures import draw_figures
 from stages.reporting.headline import headline_metrics
+from stages.reporting.html_report import render_page
+from stages.reporting.page import page_figures
 from stages.stats.comparison import Calibration, ComparisonDetail
 from stages.stats.samples import read_runs
 
@@ -22,7 +25,8 @@ def main() -> None:
                           detail=RESULTS_DIR / "comparison_detail.json",
                           calibration=RESULTS_DIR / "calibration.json", limits=LIMITS_JSON,
                           plots=RESULTS_DIR / "plots", series=RESULTS_DIR / "series",
-                          metrics=RESULTS_DIR / "metrics.json", out=RESULTS_DIR / "report.md")
+                          metrics=RESULTS_DIR / "metrics.json", out=RESULTS_DIR / "report.md",
+                          html=RESULTS_DIR / "report.html")
     args = parser.parse_args()
     params = load_params(args.params)
     inputs = ReportInputs(params=params, validation=read_result(args.validation, Validation),
@@ -35,7 +39,11 @@ def main() -> None:
     write_result(args.metrics, metrics)
     plots_link = Path("plots") if args.plots.parent == args.out.parent else args.plots
     args.out.write_text(render_report(inputs, metrics, figures, plots_link))
-    print(f"report: {len(figures)} figures, {len(inputs.detail.scenarios)} scenarios -> {args.out}")
+    placed = page_figures(inputs, figures, args.plots, args.resilience.parent)
+    args.html.write_text(render_page(f"servebench report: {inputs.validation.model}",
+                                     render_report(inputs, metrics, [], plots_link), placed))
+    print(f"report: {len(figures)} figures, {len(inputs.detail.scenarios)} scenarios -> {args.out}; "
+          f"{sum(map(len, placed.values()))} figures -> {args.html}")
 
 
 if __name__ == "__main__":

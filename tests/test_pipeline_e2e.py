@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from helpers import copy_repo, write_params
 
 from stages.common.cpu_steal import read_ticks
 from stages.common.params import load_params
+from stages.reporting.browser_check import check_page, find_browser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
@@ -274,9 +277,61 @@ def test_a_pulled_clone_has_the_bentos_and_reruns_only_what_a_knob_changes(pipel
     run([sys.executable, "-m", "dvc", "remote", "add", "--local", "-d", "team", remote], clone)
     run([sys.executable, "-m", "dvc", "pull", "--run-cache"], clone)
     assert "Data and pipelines are up to date" in run([sys.executable, "-m", "dvc", "status"], clone)
-    output = run([sys.executable, "-m", "dvc", "exp", "run", "-S", "loadgen.scenarios.e2e-steady.seed=5"], clone)
+    output = run([sys.executable, "-m", "dvc", "exp", "run", "-n", "seed-5", "-S",
+                  "loadgen.scenarios.e2e-steady.seed=5"], clone)
     assert stages_run(output) == {"loadtest@e2e-steady", "compare", "gate", "calibrate", "report"}
     bentos = json.loads((clone / "results" / "bentos.json").read_text())
     assert bentos == json.loads((pipeline_copy / "results" / "bentos.json").read_text())
     served = (clone / "logs" / "loadtest" / "e2e-steady" / "optimized" / "run-0.log").read_text()
     assert bentos["services"]["optimized"]["bento"] in served  # the pulled store served, under its own tag
+    # the experiment beside the commit it ran on, found by its name through DVC: its one knob is what differs
+    page = tmp_path / "compare.html"
+    run([sys.executable, "-m", "stages.reporting.compare_report", "HEAD", "seed-5", "--out", str(page)], clone)
+    row = r"<td><code>loadgen.scenarios.e2e-steady.seed</code></td>\s*<td>1</td>\s*<td>5</td>"
+    assert re.search(row, page.read_text())
+
+
+def browser_or_skip() -> str:
+    """Debian's chromium (or SERVEBENCH_BROWSER); CI installs it and sets SERVEBENCH_REQUIRE_BROWSER, so that a
+    missing browser fails there instead of skipping."""
+    browser = find_browser()
+    if browser is None:
+        if os.environ.get("SERVEBENCH_REQUIRE_BROWSER"):
+            pytest.fail("SERVEBENCH_REQUIRE_BROWSER is set and no Chromium was found (apt-get install chromium)")
+        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    return browser
+
+
+def test_the_html_report_renders_offline_in_a_real_browser(pipeline_copy: Path, tmp_path: Path) -> None:
+    browser = browser_or_skip()
+    results = pipeline_copy / "results"
+    report = (results / "report.md").read_text()
+    check = check_page(results / "report.html", tmp_path / "shots", "Fault timeline: freeze", browser)
+    assert check.problems == []  # no console error, nothing fetched from outside the file, every figure drawn
+    sections = [line.lstrip("# ").strip() for line in report.splitlines() if line.startswith(("## ", "### "))]
+    assert all(section in check.headings for section in sections), set(sections) - set(check.headings)
+    # per scenario its distribution and runs over time; capacity; cost and the latency split; one per fault
+    faults = json.loads((results / "resilience.json").read_text())["faults"]
+    assert check.figures == check.drawn == 2 * 2 + 1 + 2 + len(faults)
+    assert [shot.name for shot in check.shots] == ["top.png", "Fault-timeline:-freeze.png"]
+    assert all(shot.stat().st_size > 20_000 for shot in check.shots)
+
+
+def test_the_comparison_page_of_the_committed_results_and_the_workspace_renders_offline(pipeline_copy: Path,
+                                                                                        tmp_path: Path) -> None:
+    browser = browser_or_skip()
+    page = tmp_path / "compare.html"
+    # the copy's first commit holds the committed repro (a later test may commit the tiny pipeline's results)
+    committed_rev = run(["git", "rev-list", "--max-parents=0", "HEAD"], pipeline_copy).strip()
+    run([sys.executable, "-m", "stages.reporting.compare_report", committed_rev, "workspace", "--out", str(page)],
+        pipeline_copy)
+    check = check_page(page, tmp_path / "shots", "e2e-steady: latency", browser)
+    assert check.problems == []
+    assert {"Params that differ", "Verdicts: optimized / baseline per scenario", "Headline metrics",
+            "Latency distributions"} <= set(check.headings)
+    html = page.read_text()
+    assert "<code>loadtest.scenarios</code>" in html and f"<code>{committed_rev}</code>" in html
+    # the committed scenarios and the workspace's e2e ones: one overlay per scenario that either ran
+    committed = yaml.safe_load(run(["git", "show", f"{committed_rev}:params.yaml"], pipeline_copy))["loadtest"][
+        "scenarios"]
+    assert check.figures == check.drawn == len(set(committed) | {"e2e-steady", "e2e-bursty"})

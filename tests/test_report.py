@@ -4,6 +4,7 @@ its three blocks, then the report, its figures, data series and headline metrics
 from __future__ import annotations
 
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from stages.common.results import Capacity, Limits, Resilience, Validation
 from stages.reporting.document import ReportInputs, render_report
 from stages.reporting.figures import draw_figures
 from stages.reporting.headline import headline_metrics
+from stages.reporting.html_report import render_page
+from stages.reporting.page import page_figures
 from stages.reporting.verdicts import verdict_table
 from stages.stats.comparison import Calibration, ComparisonDetail
 from stages.stats.experiment import compare_experiment, one_line
@@ -102,3 +105,59 @@ def test_a_report_without_the_optional_results_says_so(params: Params, detail: C
     metrics = headline_metrics(inputs.validation, inputs.limits, detail, None)
     report = render_report(inputs, metrics, [], Path("plots"))
     assert "No resilience results." in report and "## Figures" in report
+
+
+def test_the_html_page_holds_the_reports_sections_tables_and_interactive_figures_with_nothing_fetched(
+        params: Params, detail: ComparisonDetail, tmp_path: Path) -> None:
+    inputs = ReportInputs(params=params, validation=read_result(FIXTURE / "validation.json", Validation),
+                          detail=detail, limits=read_result(FIXTURE / "limits.json", Limits),
+                          scenarios={"bursty": read_runs(FIXTURE / "loadtest" / "bursty")},
+                          calibration=read_result(FIXTURE / "calibration.json", Calibration))
+    figures = draw_figures(FIXTURE / "loadtest", inputs.scenarios, detail, tmp_path / "plots", tmp_path / "series")
+    metrics = headline_metrics(inputs.validation, inputs.limits, detail, None)
+    markdown = render_report(inputs, metrics, [], Path("plots"))
+    placed = page_figures(inputs, figures, tmp_path / "plots", FIXTURE)
+    page = render_page("report", markdown, placed)
+    found = PageParts()
+    found.feed(page)
+    assert found.headings == [line.lstrip("# ").strip() for line in markdown.splitlines()
+                              if line.startswith(("# ", "## ", "### "))]
+    assert found.tables == markdown.count("\n|---")  # every Markdown table, readable without JavaScript
+    # bursty: its distribution and its runs over time; capacity steps; the PNGs without an interactive twin
+    assert found.plotly_divs == 3 and found.images == 2 == len(placed["Figures"])
+    assert found.external == [] and "cdn.plot.ly/plotly" not in page.split("<script>")[0]
+    # each interactive figure sits in its section: the capacity steps after its heading, before the next one
+    capacity = page.index('id="capacity-under-the-p99-objective"')
+    assert capacity < page.index("Capacity search: latency against offered load") < page.index(
+        'id="resilience-faults-under-load"')
+
+
+class PageParts(HTMLParser):
+    """Headings, tables, figures and any reference that would leave the page, as a browser would parse them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headings: list[str] = []
+        self.tables = self.plotly_divs = self.images = 0
+        self.external: list[str] = []
+        self._heading: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag in ("h1", "h2", "h3"):
+            self._heading = []
+        self.tables += tag == "table"
+        self.plotly_divs += tag == "div" and "plotly-graph-div" in (attributes.get("class") or "")
+        self.images += tag == "img" and (attributes.get("src") or "").startswith("data:image/png;base64,")
+        source = attributes.get("src") or attributes.get("href") or ""
+        if tag in ("script", "img", "link", "iframe") and source and not source.startswith("data:"):
+            self.external.append(source)
+
+    def handle_data(self, data: str) -> None:
+        if self._heading is not None:
+            self._heading.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("h1", "h2", "h3") and self._heading is not None:
+            self.headings.append("".join(self._heading).strip())
+            self._heading = None
