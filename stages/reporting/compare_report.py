@@ -2,11 +2,11 @@
 REV [...]`` (``make compare-report REVS="HEAD my-exp"``), written to ``reports/compare.html``.
 
 A revision is anything DVC resolves (a commit, a branch, a tag, a ``dvc exp run`` experiment's name) or
-``workspace``. Each revision's ``params.yaml``, headline metrics, comparison and load-test records are read
-through DVC's file system (``dvc.api.DVCFileSystem``: git-tracked results and DVC-cached ones alike) and the page
-shows: the params in which they differ, the headline metrics and the verdicts with their intervals side by side,
-and per scenario the latency distributions of every arm of every revision overlaid. Not a pipeline stage: it
-reads what the stages wrote.
+``workspace``. Each revision's params as its ``dvc.lock`` recorded them, headline metrics, comparison and
+load-test records are read through DVC's file system (``dvc.api.DVCFileSystem``: git-tracked results and
+DVC-cached ones alike) and the page shows: the params in which they differ, the headline metrics and the
+verdicts with their intervals side by side, and per scenario the latency distributions of every arm of every
+revision overlaid. Not a pipeline stage: it reads what the stages wrote.
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class Revision:
 
     name: str
     folder: Path
-    params: dict
+    scenarios: list[str]
+    params: dict[str, object]  # as dvc.lock recorded them, dotted keys
     metrics: dict
     comparison: dict
 
@@ -48,18 +49,34 @@ class Revision:
 def fetch(name: str, into: Path, repo: Path) -> Revision:
     """Copy ``name``'s params, headline results and load-test folders into ``into`` through DVC's file system."""
     fs = DVCFileSystem(str(repo), rev=None if name == WORKSPACE else name)
-    for path in ("params.yaml", f"{RESULTS_DIR}/metrics.json", f"{RESULTS_DIR}/comparison.json"):
+    for path in ("params.yaml", "dvc.lock", f"{RESULTS_DIR}/metrics.json", f"{RESULTS_DIR}/comparison.json"):
         if not fs.exists(path):
             raise ServebenchError(f"{name}: no {path} there (a revision before the pipeline ran, or a typo?)")
         (into / path).parent.mkdir(parents=True, exist_ok=True)
         fs.get_file(path, str(into / path))
-    params = yaml.safe_load((into / "params.yaml").read_text())
-    for scenario in params["loadtest"]["scenarios"]:
+    scenarios = yaml.safe_load((into / "params.yaml").read_text())["loadtest"]["scenarios"]
+    for scenario in scenarios:
         source = f"{LOADTEST_DIR}/{scenario}"
         if fs.exists(f"{source}/{RUNS_INDEX}"):
             fs.get(source, str(into / source), recursive=True)
-    return Revision(name, into, params, json.loads((into / RESULTS_DIR / "metrics.json").read_text()),
+    return Revision(name, into, scenarios, locked_params(into / "dvc.lock"),
+                    json.loads((into / RESULTS_DIR / "metrics.json").read_text()),
                     json.loads((into / RESULTS_DIR / "comparison.json").read_text()))
+
+
+def locked_params(lock: Path) -> dict[str, object]:
+    """The params the revision's results were made with, as ``dvc.lock`` recorded them per stage (``params.yaml``
+    may differ: the committed results of ``make repro-offline`` ran with overrides the file does not keep). Where
+    stages ran with different values (a ``dvc exp run -s`` reran some of them), each value names its stages."""
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    seen: dict[str, dict[str, list[str]]] = {}
+    for stage, entry in stages.items():
+        for key, value in flatten(entry.get("params", {}).get("params.yaml", {})).items():
+            seen.setdefault(key, {}).setdefault(json.dumps(value, sort_keys=True), []).append(stage)
+    return {key: (json.loads(next(iter(values))) if len(values) == 1 else
+                  "; ".join(f"{format_value(json.loads(value))} ({', '.join(names)})"
+                            for value, names in values.items()))
+            for key, values in sorted(seen.items())}
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
@@ -136,12 +153,13 @@ def overlaid_distributions(revisions: list[Revision], scenario: str) -> go.Figur
 
 def compare_page(revisions: list[Revision]) -> str:
     names = ", ".join(f"`{revision.name}`" for revision in revisions)
-    scenarios = list(dict.fromkeys(name for revision in revisions for name in revision.params["loadtest"]["scenarios"]))
+    scenarios = list(dict.fromkeys(name for revision in revisions for name in revision.scenarios))
     markdown = "\n".join([
         f"# servebench: {len(revisions)} experiments compared\n",
         f"Revisions: {names}. Each was measured on its own machine and day (see each report's environment): a "
         "difference between them is only a change where its verdicts and intervals say so.\n",
-        "## Params that differ\n", side_by_side(revisions, [revision.params for revision in revisions], True),
+        "## Params that differ\n", "As each revision's `dvc.lock` recorded them: what its results were made with.\n",
+        side_by_side(revisions, [revision.params for revision in revisions], True),
         "\n## Verdicts: optimized / baseline per scenario\n", verdicts(revisions),
         "\n## Headline metrics\n", side_by_side(revisions, [revision.metrics for revision in revisions], False),
         "\n## Latency distributions\n",
