@@ -147,4 +147,5 @@ plan: setup
 # ruff, and mypy over stages/ and service/ (pyproject.toml: every `type: ignore` must still be needed).
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy

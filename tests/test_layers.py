@@ -1,25 +1,20 @@
-"""The package layers the README draws are the ones the code has: every module of a package (its ``python -m``
-tools included) imports only its own package and those below it, stage modules import packages (never another
-stage), and tests import packages, not stage modules."""
+"""The package graph of pyproject.toml's import-linter contracts holds (``lint-imports``, run by ``make lint`` too,
+and able to fail), stage modules import packages (never another stage), and tests import packages, not stage
+modules."""
 
 from __future__ import annotations
 
 import ast
-import re
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAGES = REPO_ROOT / "stages"
-
-
-def drawn_layers(readme: str) -> list[str]:
-    """The layer line of the README's code-layout diagram, lowest first (``common ← model ← ...``)."""
-    line = re.search(r"^layers: (.+)$", readme, re.MULTILINE)
-    if line is None:
-        raise AssertionError("README.md has no 'layers: a ← b ← ...' line")
-    return [name.strip().strip("`") for name in line.group(1).split("←")]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -41,49 +36,36 @@ def is_stage(module: str) -> bool:
     return module.count(".") == 1 and module.startswith("stages.") and (STAGES / f"{module[7:]}.py").is_file()
 
 
-def package_of(module: str) -> str:
-    """``stages.loadgen.client`` -> ``loadgen``; ``service.service`` -> ``service``."""
-    parts = module.split(".")
-    return parts[0] if parts[0] == "service" else parts[1]
-
-
-def layer_violations(layers: list[str]) -> list[str]:
+def stage_module_violations() -> list[str]:
+    """Stage modules importing another stage module, or a package module importing one."""
     sources = {module_name(path): path for root in (STAGES, REPO_ROOT / "service") for path in root.rglob("*.py")}
-    rank = {name: index for index, name in enumerate(layers)}
-    problems = []
-    for module, path in sorted(sources.items()):
-        targets = {name for name in imported_modules(path)
-                   if name in sources or f"{name}.__init__" in sources or name.rsplit(".", 1)[0] in sources}
-        if is_stage(module):
-            problems += [f"{module} imports the stage module {name}" for name in targets if is_stage(name)]
-            continue
-        if module == "stages.__init__":
-            continue
-        own = package_of(module)
-        if own not in rank:
-            problems.append(f"{module}: package {own!r} is not in the README's layers")
-            continue
-        for name in sorted(targets):
-            if is_stage(name):
-                problems.append(f"{module} imports the stage module {name}")
-            elif (target := package_of(name)) != own and rank.get(target, len(layers)) > rank[own]:
-                problems.append(f"{module} ({own}) imports {name} ({target}), a layer above it")
-    return problems
+    return [f"{module} imports the stage module {name}" for module, path in sorted(sources.items())
+            for name in sorted(imported_modules(path)) if is_stage(name)]
 
 
-def test_the_readme_layers_hold_for_every_module() -> None:
-    layers = drawn_layers((REPO_ROOT / "README.md").read_text())
-    packages = {path.parent.name for path in STAGES.glob("*/__init__.py")} | {"service"}
-    assert sorted(layers) == sorted(packages)
-    assert layer_violations(layers) == []
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter's verdict on the packages under ``root`` against the contracts of its pyproject.toml."""
+    return subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache"], cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=120)
 
 
-def test_a_package_importing_upwards_is_caught() -> None:
-    layers = drawn_layers((REPO_ROOT / "README.md").read_text())
-    swapped = layers.copy()
-    low, high = swapped.index("loadgen"), swapped.index("serving")
-    swapped[low], swapped[high] = swapped[high], swapped[low]  # serving imports loadgen: now an upward import
-    assert any("(serving) imports stages.loadgen" in problem for problem in layer_violations(swapped))
+def test_no_module_imports_a_stage_module() -> None:
+    assert stage_module_violations() == []
+
+
+def test_the_package_graph_contracts_hold() -> None:
+    result = lint_imports(REPO_ROOT)
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_package_importing_upwards_or_sideways_breaks_the_contract(tmp_path: Path) -> None:
+    for part in ("stages", "service", "pyproject.toml"):
+        copy = shutil.copytree if (REPO_ROOT / part).is_dir() else shutil.copy
+        copy(REPO_ROOT / part, tmp_path / part)
+    summary = tmp_path / "stages" / "loadgen" / "summary.py"
+    summary.write_text(summary.read_text() + "\nfrom stages.model import metrics as _sideways  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0 and "stages.loadgen.summary -> stages.model.metrics" in result.stdout, result.stdout
 
 
 @pytest.mark.parametrize("test_file", sorted((REPO_ROOT / "tests").glob("*.py")), ids=lambda path: path.name)
