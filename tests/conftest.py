@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -136,7 +136,8 @@ STOLEN = pytest.StashKey[float | None]()
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A ``quiet`` test that failed while a hypervisor took more than ``STARVED_SHARE`` of the CPU time asked for
     is reported as skipped, with the share: its timing cannot hold on a starved machine (on the development VM,
     61 % stolen made a 1,000 req/s run's send lag p99 10.6 ms). On a machine that is not starved it fails."""

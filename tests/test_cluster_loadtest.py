@@ -21,7 +21,7 @@ from helpers import run_module, write_params
 from stages.cluster.run import cluster_served_run
 from stages.cluster.shard_log import ShardLogError, ShardResult, decode, encode
 from stages.common.net import free_port
-from stages.common.params import Params, ScenarioParams
+from stages.common.params import Params, ScenarioParams, parse_params
 from stages.common.results import BuiltService
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import GeneratorUsage, RunRecorder
@@ -74,7 +74,7 @@ def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: P
     assert records["index"].tolist() == list(range(len(schedule)))  # scheduled = recorded, in schedule order
     np.testing.assert_allclose(records["scheduled_s"], schedule)
     assert (records["outcome"] == "ok").all()
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, Params().loadgen)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen)
     # Send lag is timing (the quiet agreement test holds it); what holds on a busy machine is the accounting.
     assert summary.requests.scheduled == len(schedule) and summary.outcomes["lost"] == 0
     calls = [json.loads(line) for line in (fake_cluster / "calls.log").read_text().splitlines()]
@@ -119,7 +119,7 @@ def test_a_killed_generator_pod_leaves_its_requests_lost_with_the_reason(fake_cl
     assert lost["index"].tolist() == list(range(1, len(schedule), 2))  # pod 1's share, all of it
     assert lost["error"].str.contains(f"generator shard 1 lost: pod {killed} Failed, Killed").all()
     assert (records.loc[records["index"] % 2 == 0, "outcome"] == "ok").all()  # pod 0 went on sending
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, Params().loadgen)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen)
     assert not summary.audit.valid and summary.outcomes["lost"] == int((~lost["warmup"]).sum())
     assert any("lost with their generator" in reason for reason in summary.audit.reasons)
 
@@ -141,7 +141,7 @@ def kill_pod_mid_run(state_dir: Path, index: int) -> str:
 
 def test_shard_logs_reject_truncated_and_damaged_copies() -> None:
     records = RunRecorder(np.array([0.0, 0.1]), [0, 2]).frame(0.0)
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, Params().loadgen, 2)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen, 2)
     lines = encode(ShardResult(records, summary, {"index": 0}))
     log = "progress line\n" + "\n".join(lines) + "\n"
     decoded = decode(log)
@@ -212,7 +212,7 @@ def test_the_loadtest_stage_runs_its_blocks_in_the_fake_cluster(fake_cluster: Pa
     # a run can fail it and be rerun), so validity is not asserted here.
     assert sorted({(run["service"], run["repeat"]) for run in runs}) == [
         ("baseline", 0), ("baseline", 1), ("optimized", 0), ("optimized", 1)]
-    schedule = draw_schedule(arrival_spec(ScenarioParams(**scenario)))
+    schedule = draw_schedule(arrival_spec(ScenarioParams.model_validate(scenario)))
     for run in runs:
         records = pd.read_parquet(out / run["path"] / "records.parquet")
         assert records["index"].tolist() == list(range(len(schedule)))

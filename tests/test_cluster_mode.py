@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import write_params
@@ -58,7 +59,7 @@ def stage_command(tmp_path: Path, null_server: str, duration_s: float = 5.5, **c
 
 
 def run_stage(tmp_path: Path, null_server: str, env: dict[str, str], *extra: str,
-              **cluster_settings: object) -> subprocess.CompletedProcess[str]:
+              **cluster_settings: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*stage_command(tmp_path, null_server, **cluster_settings), *extra], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=300, check=False)
 
@@ -132,7 +133,7 @@ def test_node_faults_need_their_switch_and_pods_on_this_machine(tmp_path: Path, 
         ["sudo", "-n", "pkill", "-9", "-f", "^containerd .*/run/k3s/containerd/"]]
 
 
-def wait_until_pinned(tmp_path: Path, process: subprocess.Popen[str]) -> None:
+def wait_until_pinned(tmp_path: Path, process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 60
     while state(tmp_path)["hpa"]["maxReplicas"] != 1:
         assert process.poll() is None and time.monotonic() < deadline, "the stage never pinned the HPA"

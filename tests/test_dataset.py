@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -13,7 +14,7 @@ from stages.model.dataset import build_dataset, load_examples, subsample
 LABELS = ["negative", "neutral", "positive"]
 
 
-def local(path: Path, **kwargs: object) -> DataParams:
+def local(path: Path, **kwargs: Any) -> DataParams:
     return DataParams(source="local", local_path=str(path), **kwargs)
 
 
@@ -36,11 +37,12 @@ def test_a_tweeteval_folder_split_is_read_whole(sentences: Path) -> None:
 def test_table_formats_accept_label_ids_and_names(tmp_path: Path, suffix: str) -> None:
     frame = pd.DataFrame({"text": ["good day", "meh", "awful"], "label": ["positive", "1", "negative"]})
     path = tmp_path / f"data{suffix}"
-    {
-        ".parquet": frame.to_parquet,
-        ".csv": frame.to_csv,
-        ".jsonl": lambda p, **_: frame.to_json(p, orient="records", lines=True),
-    }[suffix](path, index=False)
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_json(path, orient="records", lines=True)
     examples, _ = load_examples(local(path))
     assert examples["label"].tolist() == [2, 1, 0]
 

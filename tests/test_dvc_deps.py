@@ -68,12 +68,15 @@ def command_paths(module: str, argv: list[str], monkeypatch: pytest.MonkeyPatch)
     """Every Path the stage's own parser yields for this command line, defaults included."""
     original = argparse.ArgumentParser.parse_args
 
-    def capture(self: argparse.ArgumentParser, args: list[str] | None = None, namespace: object = None) -> None:
+    def capture(self: argparse.ArgumentParser, args: list[str] | None = None,
+                namespace: argparse.Namespace | None = None) -> None:
         raise Parsed(original(self, args, namespace))
 
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", capture)
     monkeypatch.setattr(sys, "argv", [module, *argv])
-    entry = importlib.import_module(module if module_file(module).name != "__main__.py" else f"{module}.__main__")
+    source = module_file(module)
+    assert source is not None, module
+    entry = importlib.import_module(module if source.name != "__main__.py" else f"{module}.__main__")
     with pytest.raises(Parsed) as parsed:
         entry.main()
     return {str(value) for value in vars(parsed.value.namespace).values() if isinstance(value, Path)}
@@ -110,7 +113,7 @@ def expand(stages: dict, params: dict) -> dict[str, dict]:
             flat[name] = stage
             continue
         items = resolve(stage["foreach"], params)
-        for key in items if isinstance(items, list) else list(items):
+        for key in items if isinstance(items, list) else list(items):  # type: ignore[call-overload]
             text = yaml.safe_dump(stage["do"]).replace("${item}", str(key)).replace("${key}", str(key))
             flat[f"{name}@{key}"] = yaml.safe_load(text)
     return flat

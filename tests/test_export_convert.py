@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from stages.common.params import ExportParams, Int8Params, RuntimeParams, TokenizerParams
-from stages.model.classifier import SentimentClassifier, choose_providers
+from stages.model.classifier import OnnxBackend, SentimentClassifier, choose_providers
 from stages.model.convert import convert_variant
 from stages.model.export import ParityError, export_stage
 from stages.model.variants import parse_variant, produced_variants
@@ -59,8 +59,8 @@ def test_dynamo_exporter_and_static_shapes(tmp_path: Path, tiny_model: Path, sma
         tokenizing,
         threads=1,
     )
-    static = load("onnx-fp32", tiny_model, tmp_path / "static", tokenizing)
-    assert (static.backend.static_batch, static.backend.static_length) == (1, 32)
+    static = load("onnx-fp32", tiny_model, tmp_path / "static", tokenizing).backend
+    assert isinstance(static, OnnxBackend) and (static.static_batch, static.static_length) == (1, 32)
     reference = load("pytorch-fp32", tiny_model, tmp_path, tokenizing).predict_proba(TEXTS)
     for folder in ("dyn", "static"):
         probabilities = load("onnx-fp32", tiny_model, tmp_path / folder, tokenizing).predict_proba(TEXTS)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import pytest
 from helpers import build_bentos, classify, run_module, training_outputs, write_params
 from tokenizers import BertWordPieceTokenizer
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
 from stages.common.params import (
     DataParams,
@@ -39,7 +40,7 @@ from stages.serving.server import BentoServer
 TEXTS = ["what a great day", "this is awful, worst service ever", "the meeting is at noon", "meh"]
 
 
-def evaluation(sentences: Path, split: str = "test") -> DataParams:
+def evaluation(sentences: Path, split: Literal["test", "val"] = "test") -> DataParams:
     """The evaluation split the training data is checked against, as the dataset stage would read it."""
     return DataParams(source="local", local_path=str(sentences), split=split)
 

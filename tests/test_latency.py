@@ -78,7 +78,8 @@ def test_a_disturbed_round_keeps_the_order_and_is_flagged() -> None:
     finally:
         disturbance.end()
     summaries = {name: round_summary(rounds, max_round_cv=0.25) for name, rounds in timing.by_round.items()}
-    assert summaries["light"].p50 < summaries["heavy"].p50
+    light_p50, heavy_p50 = summaries["light"].p50, summaries["heavy"].p50
+    assert light_p50 is not None and heavy_p50 is not None and light_p50 < heavy_p50
     for summary in summaries.values():
         assert summary.disturbed and summary.rounds == ROUNDS and summary.count == ROUNDS * PER_ROUND
         assert summary.p99 is None and summary.max is not None  # 30 calls back no p99
@@ -94,4 +95,5 @@ def test_the_same_disturbance_inverts_a_one_after_the_other_timing() -> None:
         heavy = measure_latency(disturbance.around(HEAVY), [["x"]] * calls, warmup=1)
     finally:
         disturbance.end()
+    assert light.latency.p50 is not None and heavy.latency.p50 is not None
     assert light.latency.p50 > heavy.latency.p50  # the lighter work looks slower: what interleaving prevents

@@ -108,6 +108,7 @@ def test_the_readme_describes_the_papers_scenarios_as_params_define_them() -> No
     assert {steady.requests, first.requests, second.requests} == {int(stated["requests"])}
     for scenario, shape, scale in ((first, "shape1", "scale1"), (second, "shape2", "scale2")):
         assert scenario.shape == float(stated[shape])
+        assert isinstance(scenario.rate, float)
         assert 1 / (scenario.shape * scenario.rate) == pytest.approx(float(stated[scale]), abs=0.01)
 
 

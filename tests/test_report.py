@@ -58,6 +58,7 @@ def test_the_comparison_of_three_blocks_is_paired_and_holds_one_verdict_per_prim
     # The optimized INT8 service answered bursts far faster than FP32 PyTorch in every block of this repro.
     assert p50.verdict == "faster" and p50.ratio.high < 1.0
     assert p50.level == pytest.approx(1 - 0.05 / 3)  # simultaneous over the family of 3 (p50, tail, cost)
+    assert detail.capacity is not None
     assert json.loads(detail.model_dump_json())["capacity"]["ratio"] == pytest.approx(detail.capacity.ratio)
     assert one_line("bursty", bursty).endswith(f"over 3 blocks, detects x{p50.mde_factor:.3g} either way: faster")
 
@@ -69,8 +70,9 @@ def test_fewer_blocks_than_the_floor_are_insufficient_data_in_the_report_with_th
                                           None)
     assert (headline.scenarios["bursty"].p50_verdict or "").startswith("insufficient data: 3 blocks")
     row = next(line for line in verdict_table(detail.scenarios).splitlines() if line.startswith("| bursty"))
-    p50 = detail.scenarios["bursty"].primary["p50"]  # type: ignore[index]
-    assert f"x{p50.ratio.estimate:.3g} [x{p50.ratio.low:.3g}, x{p50.ratio.high:.3g}] **insufficient data**" in row
+    primary = detail.scenarios["bursty"].primary
+    assert primary is not None and (ratio := primary["p50"].ratio) is not None
+    assert f"x{ratio.estimate:.3g} [x{ratio.low:.3g}, x{ratio.high:.3g}] **insufficient data**" in row
 
 
 def test_the_report_its_figures_and_metrics_come_from_the_results_files(params: Params, detail: ComparisonDetail,
@@ -88,6 +90,7 @@ def test_the_report_its_figures_and_metrics_come_from_the_results_files(params: 
         "cdf-bursty.csv", "latency-vs-load-baseline.csv", "latency-vs-load-optimized.csv"]
     metrics = headline_metrics(inputs.validation, inputs.limits, detail, inputs.resilience)
     assert metrics["p50"]["bursty"] == "faster"
+    assert detail.capacity is not None and detail.capacity.ratio is not None
     assert metrics["cap"]["x"] == pytest.approx(round(detail.capacity.ratio, 2), abs=0.01)
     report = render_report(inputs, metrics, figures, Path("plots"))
     for heading in ("## Headline", "## Environment", "## Serving limits", "### Verdicts", "### Calibration",

@@ -73,6 +73,7 @@ def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: di
     figures = recovery(records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
     assert figures.failed == 0 and figures.verdict == "recovered"
     # The outage runs from the first request held past 1 s to the answer of the last one: about the freeze.
+    assert figures.outage_s is not None and figures.time_to_recovery_s is not None
     assert 0.8 < figures.outage_s < 2.6 and figures.time_to_recovery_s >= 1.0
 
 
@@ -155,6 +156,7 @@ def test_recovery_figures_on_a_hand_made_run() -> None:
     assert figures.time_to_first_success_s == pytest.approx(6.6 - 4.8)  # request at 6.5 answered at 6.6
     # Good requests only from the one scheduled at 6.5, answered at 6.6; the last breach, at 6.0, failed at 6.1.
     assert figures.time_to_recovery_s == pytest.approx(1.8) and figures.outage_s == pytest.approx(1.3)
+    assert figures.time_to_first_success_s is not None and figures.time_to_recovery_s is not None
     assert figures.time_to_recovery_s >= figures.time_to_first_success_s  # one clock: answers
     assert figures.verdict == "recovered" and figures.observed_after_s == pytest.approx(4.7)
 
@@ -276,9 +278,9 @@ def test_timeline_data_has_zero_rows_for_empty_seconds_and_counts_failures() -> 
     assert timeline.index.min() == -3 and timeline.index.max() >= 6
     assert timeline.loc[0:3, "ok_per_s"].tolist() == [0, 0, 0, 0]
     assert timeline.loc[0:3, "failed_per_s"].tolist() == [4, 4, 4, 4]
-    assert timeline.loc[-2, "ok_per_s"] == 4 and timeline.loc[-2, "failed_per_s"] == 0
+    assert list(timeline.loc[-2, ["ok_per_s", "failed_per_s"]]) == [4, 0]
     both = fault_timelines({"a": [timeline.reset_index()], "b": [timeline.reset_index()] * 3}, "failed_per_s")
-    assert list(both.columns) == ["from_fault_s", "a", "b"] and both.set_index("from_fault_s").loc[1].tolist() == [4, 4]
+    assert list(both.columns) == ["from_fault_s", "a", "b"] and list(both.set_index("from_fault_s").loc[1]) == [4, 4]
 
 
 def test_faults_strike_at_seeded_distinct_busy_instants() -> None:
@@ -331,7 +333,7 @@ def test_killing_one_of_two_workers_is_a_partial_failure(built: dict, tmp_path: 
 
 def test_a_request_in_flight_at_the_fault_that_fails_starts_the_outage() -> None:
     frame = hand_made_run()
-    frame.loc[9, ["outcome", "done_s"]] = ["connection_error", 5.0]  # sent at 4.5, killed with the fault at 4.8
+    frame.loc[9, "outcome"], frame.loc[9, "done_s"] = "connection_error", 5.0  # sent at 4.5, killed at the fault
     figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
     assert figures.outage_start_s == 0.0 and figures.time_to_first_success_s == pytest.approx(0.3)
     assert figures.outage_s == pytest.approx(0.2)  # 4.8 -> the failure's end at 5.0: not a 2 s window

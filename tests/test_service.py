@@ -165,11 +165,13 @@ def test_the_onnx_bento_needs_neither_torch_nor_transformers(built: dict, tmp_pa
     with BentoServer(tag, home, tmp_path / "no-torch.log", ready_timeout_s=120,
                      extra_env={"PYTHONPATH": str(blocker)}) as server:
         assert len(classify(server.url, TEXTS)) == len(TEXTS)
-        phases = startup_breakdown(server.log_path.read_text(), server.launched_unix, server.ready_unix)
+        launched, ready = server.launched_unix, server.ready_unix
+        assert launched is not None and ready is not None
+        phases = startup_breakdown(server.log_path.read_text(), launched, ready)
     # The cold start taken apart: every phase measured, none negative, together the whole launch -> ready.
     assert phases is not None and list(phases) == [name for name, _, _ in PHASES]
     assert all(seconds >= 0 for seconds in phases.values()), phases
-    assert sum(phases.values()) == pytest.approx(server.ready_unix - server.launched_unix, abs=0.01)
+    assert sum(phases.values()) == pytest.approx(ready - launched, abs=0.01)
     assert phases["worker_imports_s"] > 0 and phases["model_load_s"] > 0
 
 
@@ -193,7 +195,7 @@ def test_the_learned_dispatcher_wait_is_capped() -> None:
         bound_learned_wait(5.0)
         assert learned_after_burst() == pytest.approx(0.005)
     finally:
-        dispatcher.Optimizer.trigger_refresh = original
+        dispatcher.Optimizer.trigger_refresh = original  # type: ignore[method-assign]
 
 
 def test_the_supervisor_checks_for_dead_workers_every_second() -> None:

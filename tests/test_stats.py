@@ -8,6 +8,7 @@ real experiment. The capacity search runs against a real server with a known kne
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,7 @@ def draw_schedule_of(settings: ScenarioParams) -> np.ndarray:
     return draw_schedule(arrival_spec(settings))
 
 
-def experiment(case: Case = CASES["identical"], blocks: int = 4, seed: int = 0, **kwargs: object
+def experiment(case: Case = CASES["identical"], blocks: int = 4, seed: int = 0, **kwargs: Any
                ) -> dict[str, ArmRuns]:
     return synthetic_experiment(case, scenario(blocks=blocks, **kwargs), BOUNDS, np.random.default_rng(seed))
 
@@ -122,7 +123,9 @@ def test_a_block_where_one_arm_served_nothing_widens_the_interval_instead_of_cra
     errors = result.secondary["error_rate"]
     assert errors.candidate == pytest.approx(0.25) and errors.ratio is not None
     assert errors.ratio.high - errors.ratio.low > 0.3  # overdispersion: one block is not 122 independent failures
-    assert result.secondary["throughput"].candidate < result.secondary["throughput"].reference
+    throughput = result.secondary["throughput"]
+    assert throughput.candidate is not None and throughput.reference is not None
+    assert throughput.candidate < throughput.reference
     assert all(stat.verdict != "faster" for stat in result.primary.values())
 
 
@@ -372,7 +375,8 @@ def test_identical_services_are_rarely_called_changed_and_a_halving_is_found() -
         # found, or at 4 blocks sometimes without the power the x1.25 target asks: never a wrong verdict
         assert halved.verdicts[name]["p50"].get("faster", 0) >= 0.9
         assert set(halved.verdicts[name]["p50"]) <= {"faster", "underpowered"}
-        assert halved.coverage[name]["p50"] is not None and halved.coverage[name]["p50"] >= 0.85
+        coverage = halved.coverage[name]["p50"]
+        assert coverage is not None and coverage >= 0.85
 
 
 def test_one_failure_per_run_is_never_called_harmless_and_never_makes_a_service_faster() -> None:
