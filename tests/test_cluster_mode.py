@@ -17,12 +17,19 @@ from typing import Any
 import pytest
 from helpers import write_params
 
-from stages.common.params import ClusterParams
+from stages.common.params import ClusterParams, K3sParams
 from stages.faults.cluster import ClusterTargetError, Disruptor
+from stages.manifests.render import ServedImage, render
 
 FAKES = Path(__file__).parent / "fake_cluster"
 CONTEXT, NAMESPACE, DEPLOYMENT = "k3s-lab", "servebench", "svc"
 DECOY = "other-workload-pod"  # matches the Deployment's labels, owned by something else: never to be touched
+
+
+def rendered_budget() -> dict:
+    """The PodDisruptionBudget's spec of the manifests the k3s stage renders: the fake's evictions obey it."""
+    objects = render(K3sParams(), ServedImage(image="servebench:test", version="test", timeout_s=30.0), 1)
+    return next(item for item in objects if item["kind"] == "PodDisruptionBudget")["spec"]
 
 
 def cluster(tmp_path: Path, null_server: str, annotated: bool = True, node: str | None = None) -> dict[str, str]:
@@ -34,7 +41,8 @@ def cluster(tmp_path: Path, null_server: str, annotated: bool = True, node: str 
              "replicasets": {f"{DEPLOYMENT}-rs-1": {"uid": "rs-uid-1", "replicas": 1}},
              "pods": {f"{DEPLOYMENT}-rs-1-pod-1": {"node": node, "owner": "rs-uid-1"},
                       DECOY: {"node": node, "owner": "other"}},
-             "hpa": {"minReplicas": 1, "maxReplicas": 4}}
+             "hpa": {"minReplicas": 1, "maxReplicas": 4},
+             "budget": rendered_budget()}
     (tmp_path / "state.json").write_text(json.dumps(state))
     return {**os.environ, "PATH": f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "FAKE_CLUSTER_STATE": str(tmp_path / "state.json"), "FAKE_CLUSTER_LOG": str(tmp_path / "calls.jsonl"),
@@ -94,7 +102,9 @@ def test_every_default_disruption_end_to_end_with_recovery_figures(tmp_path: Pat
     faults = json.loads((tmp_path / "out.json").read_text())["faults"]
     verdicts = {key: fault["verdict"] for key, fault in faults.items()}
     # One replica: deleting its pod or its ReplicaSet leaves nothing serving (the fake stalls the Service 1 s);
-    # the budget refuses the eviction; the rollout surges first. Two replicas: only the ReplicaSet takes all.
+    # the rendered budget (minAvailable 1) refuses the eviction; the rollout surges first. Two replicas: only the
+    # ReplicaSet takes all.
+    assert rendered_budget()["minAvailable"] == 1
     assert verdicts == {"delete-pod-1-replicas": "recovered", "evict-pod-1-replicas": "held",
                         "rollout-restart-1-replicas": "held", "delete-replicaset-1-replicas": "recovered",
                         "delete-pod-2-replicas": "held", "evict-pod-2-replicas": "held",

@@ -8,19 +8,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 
 from stages.common.artifacts import WORKERS_ENV
 from stages.common.errors import ServebenchError
-from stages.common.params import K3sParams, ResilienceParams, ScenarioParams
-from stages.common.results import FaultRecovery
+from stages.common.params import K3sParams, ResilienceParams, ScenarioParams, SreParams, parse_params
+from stages.common.results import FaultRecovery, Resilience
 from stages.experiment.resilience import summarize_fault
 from stages.faults.cgroups import controller as cgroup_controller
 from stages.faults.local import Target, inject, unavailable, worker_pids
 from stages.faults.recovery import recovery
 from stages.faults.run import busy_instants, faulted_run
+from stages.faults.sre import sre_figures
 from stages.manifests.render import ManifestError, ServedImage, render, supported_versions, validate
 from stages.manifests.sizing import millicores, node_fit, require_fit
+from stages.reporting.sections import sre_table
 from stages.reporting.series import fault_timeline, fault_timelines
 from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
@@ -100,6 +103,27 @@ def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Pat
     assert int(throttled.split("after ")[1].split()[0]) > 0, throttled
     figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
     assert figures.verdict == "recovered" and figures.breaches > 0
+    assert figures.scheduled == figures.recorded
+
+
+@pytest.mark.slow
+def test_cpu_stress_runs_a_co_tenant_beside_the_server_then_stops_it(built: dict, tmp_path: Path) -> None:
+    """Two CPU hogs for 2 s beside the server: the machine's CPU time grows by most of their 4 core-seconds, the
+    hogs are gone after the fault, and every request is accounted."""
+    stress = FAULTS.model_copy(update={"stress_s": 2.0, "stress_hogs": 2})
+    with serve_optimized(built, tmp_path / "stress.log") as server:
+        warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
+        before = psutil.cpu_times()
+        run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
+                          partial(inject, "cpu-stress", Target(server), stress))
+        after = psutil.cpu_times()
+    assert run.log.actions[0].endswith("2 CPU hogs busy beside the server")
+    assert run.log.actions[-1].endswith("CPU hogs stopped") and run.log.ended - run.log.started >= 2.0
+    busy = (after.user + after.system) - (before.user + before.system)
+    assert busy >= 0.75 * 2 * 2.0, busy
+    assert not [child for child in psutil.Process().children(recursive=True) if "spawn_main" in
+                " ".join(child.cmdline())]
+    figures = recovery(run.records, run.fault_s, slo_ms=1000.0, healthy_s=3.0, max_recovery_s=15.0)
     assert figures.scheduled == figures.recorded
 
 
@@ -294,23 +318,57 @@ def test_faults_strike_at_seeded_distinct_busy_instants() -> None:
         busy_instants(schedule, [30.0, 40.0], 1, seed=0)
 
 
-def test_a_fault_summary_counts_only_repeats_in_steady_state_and_says_how_many() -> None:
-    def run(failed: int, recovery_s: float | None, verdict: str, steady: bool = True) -> FaultRecovery:
-        figures = recovery(hand_made_run(), fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
-        changed = figures.model_dump() | {
-            "failed": failed, "time_to_recovery_s": recovery_s, "verdict": verdict,
-            "steady_state_before": {"requests": 7, "breaches": 0 if steady else 2, "held": steady}}
-        return FaultRecovery(fault_at_s=4.8, fault_end_s=4.9, actions=[], **changed, generator_audit_valid=True,
-                             generator_audit_reasons=[], timeline="x.png")
+def summary_run(failed: int, recovery_s: float | None, verdict: str, steady: bool = True, audited: bool = True,
+                attempt: int = 0) -> FaultRecovery:
+    figures = recovery(hand_made_run(), fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
+    changed = figures.model_dump() | {
+        "failed": failed, "time_to_recovery_s": recovery_s, "verdict": verdict,
+        "steady_state_before": {"requests": 7, "breaches": 0 if steady else 2, "held": steady}}
+    return FaultRecovery(fault_at_s=4.8, fault_end_s=4.9, actions=[], **changed, generator_audit_valid=audited,
+                         generator_audit_reasons=[] if audited else ["send lag"], timeline="x.png", attempt=attempt)
 
-    runs = [run(3, 2.0, "recovered"), run(9, None, "not recovered"), run(0, 0.0, "held"),
-            run(50, 9.0, "recovered", steady=False)]
+
+def test_a_fault_summary_counts_only_repeats_in_steady_state_and_says_how_many() -> None:
+    runs = [summary_run(3, 2.0, "recovered"), summary_run(9, None, "not recovered"), summary_run(0, 0.0, "held"),
+            summary_run(50, 9.0, "recovered", steady=False)]
     summary = summarize_fault(runs, 2)
     assert summary.steady_before == 3 and summary.repeats == 4
-    assert summary.failed.model_dump() == {"n": 3, "median": 3, "low": 0, "high": 9}
-    assert summary.time_to_recovery_s.model_dump() == {"n": 2, "median": 1.0, "low": 0.0, "high": 2.0}
+    assert summary.failed.model_dump() == {"n": 3, "median": 3, "low": 0, "high": 9, "confidence": 0.75}
+    assert summary.time_to_recovery_s.model_dump() == {"n": 2, "median": 1.0, "low": 0.0, "high": 2.0,
+                                                       "confidence": 0.5}
     assert summary.verdict == "not recovered" and summary.verdicts[:3] == ["recovered", "not recovered", "held"]
     assert summary.workers == 2 and summary.recorded_equals_scheduled
+
+
+def test_a_run_that_failed_the_generators_audit_is_in_no_figure_and_its_rerun_is() -> None:
+    runs = [summary_run(40, 9.0, "not recovered", audited=False), summary_run(3, 2.0, "recovered", attempt=1),
+            summary_run(5, 3.0, "recovered")]
+    summary = summarize_fault(runs, None)
+    assert summary.repeats == 2 and summary.audit_failed == 1
+    assert summary.failed.model_dump()["high"] == 5 and summary.verdict == "recovered"
+    assert summarize_fault(runs[:1], None).verdict.startswith("not measured")
+
+
+def test_sre_figures_on_a_hand_made_run() -> None:
+    frame = hand_made_run(step=0.1, end=20.0)  # 10 req/s; warm-up: the first second
+    frame.loc[frame["scheduled_s"].between(5.0, 5.95), "outcome"] = "connection_error"  # 10 failed
+    frame.loc[frame["scheduled_s"].between(6.0, 6.45), "latency_ms"] = 1500.0  # 5 late
+    figures = recovery(frame, fault_s=5.0, slo_ms=1000.0, healthy_s=1.0, max_recovery_s=10.0)
+    settings = SreParams(objective=0.999, windows_s=[300.0, 3600.0], page_burn_rate=14.4, after_fault_s=[5.0, 10.0])
+    sre = sre_figures(frame, figures, fault_s=5.0, fault_end_s=5.5, slo_ms=1000.0, timeout_s=10.0,
+                      settings=settings)
+    assert sre.availability == pytest.approx(1 - 15 / 190)
+    assert sre.availability_after_fault == {"5": pytest.approx(1 - 15 / 50), "10": pytest.approx(1 - 15 / 100)}
+    # 15 bad requests in a 5-min window of 10 req/s: 0.5 % bad, 5x a 0.1 % budget; 1 h: 0.42x
+    assert sre.burn_rate == {"300": pytest.approx(15 / 3000 / 0.001), "3600": pytest.approx(15 / 36000 / 0.001)}
+    assert not sre.would_page  # the long window stays under 14.4
+    assert sre.p99_after_fault_ms == pytest.approx(10_000.0)  # failures count at the timeout
+    assert figures.time_to_recovery_s is not None
+    assert sre.recovered_after_fault_end_s == pytest.approx(figures.time_to_recovery_s - 0.5)
+    # the outage: from the first failure (5.0) to the last late request's answer (6.5); 15 of its 16 were bad
+    assert sre.outage_severity == pytest.approx(15 / 16)
+    paged = sre_figures(frame, figures, 5.0, 5.5, 1000.0, 10.0, settings.model_copy(update={"objective": 0.99999}))
+    assert paged.would_page and min(paged.burn_rate.values()) >= 14.4
 
 
 @pytest.mark.slow
@@ -354,3 +412,22 @@ def test_each_repeat_draws_its_own_schedule_and_instant() -> None:
                 for repeat, schedule in enumerate(schedules, start=1)]
     assert all(instant in schedule for instant, schedule in zip(instants, schedules, strict=True))
     assert instants == [fault_instant(schedule, settings, "freeze", r) for r, schedule in enumerate(schedules, start=1)]
+
+
+def test_the_reports_sre_table_gives_each_figure_over_the_audited_runs_with_its_confidence() -> None:
+    frame = hand_made_run(step=0.1, end=20.0)
+    frame.loc[frame["scheduled_s"].between(5.0, 5.95), "outcome"] = "connection_error"
+    params = parse_params({})
+    runs = []
+    for audited in (True, True, True, False):
+        run = summary_run(10, 1.0, "recovered", audited=audited)
+        figures = recovery(frame, fault_s=5.0, slo_ms=1000.0, healthy_s=1.0, max_recovery_s=10.0)
+        runs.append(run.model_copy(update={"sre": sre_figures(frame, figures, 5.0, 5.5, 1000.0, 10.0,
+                                                                 params.resilience.sre)}))
+    summary = summarize_fault(runs, None)
+    assert summary.availability is not None and summary.availability.n == 3 and summary.audit_failed == 1
+    table = sre_table(Resilience(target="local", service="optimized", scenario="resilience",
+                                 faults={"kill-worker": summary}, all_requests_recorded=True), params)
+    row = next(line for line in table.splitlines() if line.startswith("| kill-worker"))
+    assert "| 3 (1 failed the audit) | 94.7% [94.7%, 94.7%] |" in row and "| 0/3 |" in row
+    assert "(75% at n = 3)" in table and "burn 5 min" in table and "burn 1 h" in table

@@ -584,8 +584,8 @@ class GateParams(_Section):
     max_cost_ratio: Annotated[float, Field(gt=0.0)] | None = None
 
 
-LocalFault = Literal["kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "memory-limit",
-                     "network-delay", "packet-loss", "partition"]
+LocalFault = Literal["kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "cpu-stress",
+                     "memory-limit", "network-delay", "packet-loss", "partition"]
 ClusterDisruption = Literal["delete-pod", "evict-pod", "delete-replicaset", "rollout-restart", "drain-node",
                             "restart-k3s", "kill-containerd"]
 NODE_DISRUPTIONS = ("drain-node", "restart-k3s", "kill-containerd")  # the node itself: every pod on it, not one
@@ -625,6 +625,16 @@ class ClusterParams(_Section):
         return self
 
 
+class SreParams(_Section):
+    """What an SRE team pages on (stages/faults/sre.py): the availability objective of good requests, the two
+    alerting windows whose burn rates must both reach page_burn_rate to page, the windows after the fault."""
+
+    objective: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.999
+    windows_s: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2)] = [300.0, 3600.0]
+    page_burn_rate: PositiveFloat = 14.4  # the SRE workbook's 1 h / 5 min page: 2 % of a 30-day budget in 1 h
+    after_fault_s: Annotated[list[PositiveFloat], Field(min_length=1)] = [5.0, 10.0]
+
+
 class ResilienceParams(_Section):
     """Faults under load: what is disrupted, when, and what counts as recovered."""
 
@@ -632,8 +642,8 @@ class ResilienceParams(_Section):
     service: Literal["baseline", "optimized"] = "optimized"
     scenario: str = "resilience"  # a name under loadgen.scenarios
     faults: Annotated[list[LocalFault], Field(min_length=1)] = [
-        "kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "memory-limit", "network-delay",
-        "packet-loss", "partition"]
+        "kill-worker", "kill-server", "stop-start", "freeze", "cpu-throttle", "cpu-stress", "memory-limit",
+        "network-delay", "packet-loss", "partition"]
     repeats: Annotated[int, Field(ge=1, le=20)] = 3  # runs per fault, each with its own seeded schedule and instant
     seed: int = 0  # which busy instants of the schedule the faults strike
     # Faults strike at seeded instants within this span of the run (seconds), chosen among busy ones.
@@ -647,6 +657,8 @@ class ResilienceParams(_Section):
     freeze_s: Annotated[float, Field(gt=0.0)] = 5.0  # freeze: SIGSTOP ... SIGCONT of every server process
     throttle_s: Annotated[float, Field(gt=0.0)] = 5.0  # cpu-throttle: this long under a CFS quota of
     throttle_cpus: Annotated[float, Field(gt=0.0, le=64.0)] = 0.1  # this many cores for the whole server
+    stress_s: Annotated[float, Field(gt=0.0)] = 5.0  # cpu-stress: a co-tenant (#40's neighbour) busy this long
+    stress_hogs: Annotated[int, Field(ge=1, le=64)] = 2  # with this many CPU hogs competing for the cores
     memory_s: Annotated[float, Field(gt=0.0)] = 5.0  # memory-limit: the workers this long in a memory cgroup
     memory_limit_kib: PositiveInt = 64  # allowing this many KiB of new allocations (then OOM kills)
     network_s: Annotated[float, Field(gt=0.0)] = 5.0  # network-delay, packet-loss and partition last this long
@@ -656,6 +668,8 @@ class ResilienceParams(_Section):
     slo_ms: Annotated[float, Field(gt=0.0)] = 1000.0  # a good request: ok within this (capacity's SLO)
     healthy_s: Annotated[float, Field(gt=0.0)] = 3.0  # recovered: good requests only for this long
     max_recovery_s: Annotated[float, Field(gt=0.0)] = 10.0  # verdict "recovered" within this, else "not recovered"
+    max_reruns: Annotated[int, Field(ge=0, le=5)] = 1  # a run failing the generator's audit is rerun (same draw)
+    sre: SreParams = SreParams()
     cluster: ClusterParams = ClusterParams()
 
 

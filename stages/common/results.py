@@ -443,6 +443,18 @@ class RunRecovery(Result):
         return self.outage_start_s + self.outage_s
 
 
+class SreFigures(Result):
+    """One fault run in an SRE's terms (stages/faults/sre.py); windows keyed by their seconds."""
+
+    availability: float | None  # good / measured requests over the run
+    availability_after_fault: dict[str, float | None]  # ... of those scheduled in [fault, fault + window)
+    burn_rate: dict[str, float]  # the worst window's bad share over the error budget, per alerting window
+    would_page: bool  # every alerting window burnt at resilience.sre.page_burn_rate or more
+    p99_after_fault_ms: float | None  # of the requests in the first after-fault window, failures at the timeout
+    recovered_after_fault_end_s: float | None  # recovery less the fault's duration
+    outage_severity: float | None  # bad share of the requests scheduled in the outage
+
+
 class FaultRecovery(RunRecovery):
     """One faulted run: its recovery, the fault's own times and actions, the generator's audit."""
 
@@ -453,15 +465,19 @@ class FaultRecovery(RunRecovery):
     generator_audit_reasons: list[str]
     timeline: str
     cpu_stolen: float | None = None  # share of the machine's CPU time a hypervisor took during the run
+    attempt: int = 0  # 0: the repeat's first run; k: its k-th rerun after a failed audit (same schedule, instant)
+    sre: SreFigures | None = None
 
 
 class Spread(Result):
-    """Median and range over the repeats that had the figure (n; None: none had it, e.g. nothing failed)."""
+    """Median and range over the repeats that had the figure (n; None: none had it, e.g. nothing failed), and how
+    sure [low, high] is to hold the true median: 1 - 2 / 2^n (n = 3: 75 %, n = 6: 97 %)."""
 
     n: int
     median: float | None
     low: float | None
     high: float | None
+    confidence: float | None = None
 
 
 class FaultSummary(Result):
@@ -478,6 +494,14 @@ class FaultSummary(Result):
     verdicts: list[str]
     recorded_equals_scheduled: bool
     runs: list[FaultRecovery]
+    audit_failed: int = 0  # runs that failed the generator's audit: rerun, and left out of every figure
+    availability: Spread | None = None
+    availability_after_fault: dict[str, Spread] = {}
+    burn_rate: dict[str, Spread] = {}
+    would_page: int | None = None  # repeats whose every alerting window burnt at the page rate
+    p99_after_fault_ms: Spread | None = None
+    recovered_after_fault_end_s: Spread | None = None
+    outage_severity: Spread | None = None
 
 
 class Resilience(Result):

@@ -7,6 +7,7 @@ import contextlib
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from stages.faults.local import NETWORK_FAULTS, FaultLog, Target, inject, unavai
 from stages.faults.proxy import FaultyProxy
 from stages.faults.recovery import VERDICT_ORDER, recovery
 from stages.faults.run import FaultedRun, busy_instants, faulted_run
+from stages.faults.sre import sre_figures
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import scenario_summary, warm_up
@@ -48,8 +50,9 @@ def write_series(faults: dict[str, FaultSummary], runs: Path) -> None:
         fault_timelines(timelines, column).to_csv(runs / f"{column}.csv", index=False)
 
 
-def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Params, out: Path) -> FaultRecovery:
-    """Recovery figures, audit and files of one faulted run."""
+def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Params, out: Path,
+               attempt: int = 0) -> FaultRecovery:
+    """Recovery and SRE figures, audit and files of one faulted run."""
     folder = out / name
     folder.mkdir(parents=True, exist_ok=True)
     run.records.to_parquet(folder / RECORDS_FILE, index=False)
@@ -65,10 +68,15 @@ def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Par
     steady = "" if before.held else f" (steady state NOT held before the fault: {before.breaches} breaches)"
     print(f"resilience: {name}: {figures.verdict}{steady}; {figures.failed} failed of {figures.measured}; {shown} "
           "after the fault", file=sys.stderr, flush=True)
+    if not summary.audit.valid:
+        print(f"resilience: {name} failed the generator's audit ({'; '.join(summary.audit.reasons)}): left out of "
+              "the figures", file=sys.stderr, flush=True)
     return FaultRecovery(**figures.model_dump(), fault_at_s=run.fault_s, fault_end_s=run.fault_end_s,
                          actions=run.log.actions, generator_audit_valid=summary.audit.valid,
                          generator_audit_reasons=summary.audit.reasons,
-                         timeline=str((folder / "timeline.png").relative_to(out.parent)), cpu_stolen=run.usage.stolen)
+                         timeline=str((folder / "timeline.png").relative_to(out.parent)), cpu_stolen=run.usage.stolen,
+                         attempt=attempt, sre=sre_figures(run.records, figures, run.fault_s, run.fault_end_s,
+                                                          settings.slo_ms, scenario.timeout_s, settings.sre))
 
 
 def repeat_scenario(scenario: ScenarioParams, repeat: int) -> ScenarioParams:
@@ -87,22 +95,55 @@ def spread(values: list[float | None]) -> Spread:
     known = [value for value in values if value is not None]
     if not known:
         return Spread(n=0, median=None, low=None, high=None)
-    return Spread(n=len(known), median=statistics.median(known), low=min(known), high=max(known))
+    return Spread(n=len(known), median=statistics.median(known), low=min(known), high=max(known),
+                  confidence=1.0 - 2.0 * 0.5 ** len(known))
+
+
+def sre_spreads(runs: list[FaultRecovery]) -> dict:
+    """The SRE figures of ``runs`` as spreads (windows keyed as in the runs), and how many would have paged."""
+    figures = [run.sre for run in runs if run.sre is not None]
+    windows = {key: None for figure in figures for key in figure.availability_after_fault}
+    burns = {key: None for figure in figures for key in figure.burn_rate}
+    return {
+        "availability": spread([figure.availability for figure in figures]),
+        "availability_after_fault": {key: spread([figure.availability_after_fault.get(key) for figure in figures])
+                                     for key in windows},
+        "burn_rate": {key: spread([figure.burn_rate.get(key) for figure in figures]) for key in burns},
+        "would_page": sum(figure.would_page for figure in figures) if figures else None,
+        "p99_after_fault_ms": spread([figure.p99_after_fault_ms for figure in figures]),
+        "recovered_after_fault_end_s": spread([figure.recovered_after_fault_end_s for figure in figures]),
+        "outage_severity": spread([figure.outage_severity for figure in figures]),
+    }
 
 
 def summarize_fault(runs: list[FaultRecovery], workers: int | None) -> FaultSummary:
-    """Medians and ranges over the repeats whose steady state held before the fault (all of them when none
-    did, so that the table is never empty; ``steady_before`` says how many); the verdict of the worst repeat."""
-    steady = [run for run in runs if run.steady_state_before.held]
-    counted = steady or runs
-    verdicts = [run.verdict for run in runs]
+    """Medians and ranges over the repeats that passed the generator's audit and whose steady state held before
+    the fault (all audited ones when none held, so that the table is never empty; ``steady_before`` says how
+    many); the verdict of the worst of them. A run that failed the audit never enters a figure."""
+    audited = [run for run in runs if run.generator_audit_valid]
+    steady = [run for run in audited if run.steady_state_before.held]
+    counted = steady or audited
+    verdicts = [run.verdict for run in audited]
     return FaultSummary(
-        workers=workers, repeats=len(runs), steady_before=len(steady),
+        workers=workers, repeats=sum(run.attempt == 0 for run in runs), steady_before=len(steady),
         failed=spread([run.failed for run in counted]), outage_s=spread([run.outage_s for run in counted]),
         time_to_first_success_s=spread([run.time_to_first_success_s for run in counted]),
         time_to_recovery_s=spread([run.time_to_recovery_s for run in counted]),
-        verdict=max(verdicts, key=VERDICT_ORDER.index), verdicts=verdicts,
-        recorded_equals_scheduled=all(run.recorded == run.scheduled for run in runs), runs=runs)
+        verdict=max(verdicts, key=VERDICT_ORDER.index) if verdicts else "not measured (every run failed the audit)",
+        verdicts=verdicts, recorded_equals_scheduled=all(run.recorded == run.scheduled for run in runs), runs=runs,
+        audit_failed=len(runs) - len(audited), **sre_spreads(counted))
+
+
+def with_reruns(attempt_run: Callable[[int], FaultRecovery], max_reruns: int) -> list[FaultRecovery]:
+    """One repeat's runs: the first, and a rerun of the same draw after each failed audit, up to ``max_reruns``."""
+    runs = [attempt_run(0)]
+    while not runs[-1].generator_audit_valid and len(runs) <= max_reruns:
+        runs.append(attempt_run(len(runs)))
+    return runs
+
+
+def attempt_name(key: str, repeat: int, attempt: int) -> str:
+    return f"{key}/{repeat}" + (f"-rerun-{attempt}" if attempt else "")
 
 
 def local_plan(settings: ResilienceParams) -> list[tuple[str, str, int | None]]:
@@ -128,22 +169,29 @@ def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: 
             skipped[key] = reason
             continue
         runs = []
+        env = {WORKERS_ENV: str(workers)} if workers else {}
         for repeat in range(1, settings.repeats + 1):
             load = repeat_scenario(scenario, repeat)
             schedule = draw_schedule(arrival_spec(load))
             instant = fault_instant(schedule, settings, key, repeat)
-            name = f"{key}/{repeat}"
-            env = {WORKERS_ENV: str(workers)} if workers else {}
-            with BentoServer(built.bento, Path(bentos.bentoml_home), out / name / "server.log",
-                             host=params.serve.host, cpu_affinity=service.cpu_affinity,
-                             ready_timeout_s=params.serve.ready_timeout_s, extra_env=env) as server, \
-                    (FaultyProxy(server.host, server.port) if fault in NETWORK_FAULTS
-                     else contextlib.nullcontext()) as proxy:
-                warm_up(f"{server.url}{CLASSIFY}", texts, params.loadtest.warmup_requests, scenario.timeout_s)
-                run = faulted_run(f"{(proxy or server).url}{CLASSIFY}", load, texts, instant,
-                                  partial(inject, fault, Target(server, proxy), settings), params.loadgen.client,
-                                  schedule)
-            runs.append(record_run(name, run, load, params, out))
+
+            def attempt_run(attempt: int, key: str = key, fault: str = fault, repeat: int = repeat,
+                            load: ScenarioParams = load, schedule: np.ndarray = schedule, instant: float = instant,
+                            env: dict[str, str] = env) -> FaultRecovery:
+                """One run of this repeat's draw (the loop's values bound now, not when called)."""
+                name = attempt_name(key, repeat, attempt)
+                with BentoServer(built.bento, Path(bentos.bentoml_home), out / name / "server.log",
+                                 host=params.serve.host, cpu_affinity=service.cpu_affinity,
+                                 ready_timeout_s=params.serve.ready_timeout_s, extra_env=env) as server, \
+                        (FaultyProxy(server.host, server.port) if fault in NETWORK_FAULTS
+                         else contextlib.nullcontext()) as proxy:
+                    warm_up(f"{server.url}{CLASSIFY}", texts, params.loadtest.warmup_requests, scenario.timeout_s)
+                    run = faulted_run(f"{(proxy or server).url}{CLASSIFY}", load, texts, instant,
+                                      partial(inject, fault, Target(server, proxy), settings),
+                                      params.loadgen.client, schedule)
+                return record_run(name, run, load, params, out, attempt)
+
+            runs += with_reruns(attempt_run, settings.max_reruns)
         results[key] = summarize_fault(runs, workers)
     return results, skipped
 
@@ -179,10 +227,20 @@ def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out
                         load = repeat_scenario(scenario, repeat)
                         schedule = draw_schedule(arrival_spec(load))
                         instant = fault_instant(schedule, params.resilience, key, repeat)
-                        run = faulted_run(f"{settings.url}{CLASSIFY}", load, texts, instant,
-                                          partial(disrupt, disruption=disruption), params.loadgen.client, schedule)
-                        runs.append(record_run(f"{key}/{repeat}", run, load, params, out))
-                        disruptor.wait_healthy(replicas)  # the steady state back before the next disruption
+
+                        def attempt_run(attempt: int, key: str = key, repeat: int = repeat,
+                                        load: ScenarioParams = load, schedule: np.ndarray = schedule,
+                                        instant: float = instant, disruption: str = disruption,
+                                        replicas: int = replicas) -> FaultRecovery:
+                            """One run of this repeat's draw, then the steady state back before the next."""
+                            run = faulted_run(f"{settings.url}{CLASSIFY}", load, texts, instant,
+                                              partial(disrupt, disruption=disruption), params.loadgen.client,
+                                              schedule)
+                            recorded = record_run(attempt_name(key, repeat, attempt), run, load, params, out, attempt)
+                            disruptor.wait_healthy(replicas)
+                            return recorded
+
+                        runs += with_reruns(attempt_run, params.resilience.max_reruns)
                     results[key] = summarize_fault(runs, None)
         except ClusterHealthError as exc:
             aborted = str(exc)

@@ -9,6 +9,8 @@
   dying (a stop-the-world pause, a frozen cgroup, a VM paused by its host).
 - ``cpu-throttle``: every server process under a CFS quota of ``throttle_cpus`` cores for ``throttle_s``
   (:mod:`stages.faults.cgroups`): a CPU limit set too low, or a node short of CPU.
+- ``cpu-stress``: ``stress_hogs`` CPU hogs (the noisy neighbour of :mod:`stages.common.neighbour`, busy
+  throughout) for ``stress_s``: a co-tenant competing for the cores, the study's CPU-stress fault.
 - ``memory-limit``: the model workers in a memory cgroup allowed ``memory_limit_kib`` of new allocations for
   ``memory_s`` (:mod:`stages.faults.cgroups`): the kernel OOM-kills a worker that allocates past it (64 KiB:
   its next allocations under load), and BentoML's supervisor, outside the cgroup, respawns it;
@@ -32,7 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stages.common.errors import ServebenchError, present
-from stages.common.params import ResilienceParams
+from stages.common.neighbour import NoisyNeighbour
+from stages.common.params import NeighbourParams, ResilienceParams
 from stages.faults.cgroups import PERIOD_US, confined, controller
 from stages.faults.proxy import FaultyProxy
 from stages.serving.server import BentoServer
@@ -120,6 +123,17 @@ def cpu_throttle(target: Target, log: FaultLog, settings: ResilienceParams) -> N
              "processes back in their cgroups")
 
 
+def cpu_stress(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    """A co-tenant competing for the cores (the noisy neighbour of the switchback experiment, busy throughout):
+    unlike cpu-throttle's quota, the server keeps its share of a machine that has less to give."""
+    stress = NeighbourParams(enabled=True, hogs=settings.stress_hogs, duty=1.0,
+                             phase_s=[settings.stress_s, settings.stress_s], seed=settings.seed)
+    with NoisyNeighbour(stress):
+        log.note(f"{settings.stress_hogs} CPU hogs busy beside the server")
+        time.sleep(settings.stress_s)
+    log.note("CPU hogs stopped")
+
+
 def memory_limit(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     """The model workers (not their supervisor: the kernel would kill it too once the workers are gone, and no
     one would respawn them) in a memory cgroup allowing ``memory_limit_kib`` of new allocations."""
@@ -161,8 +175,8 @@ def partition(target: Target, log: FaultLog, settings: ResilienceParams) -> None
 
 LOCAL_FAULTS: dict[str, Callable[[Target, FaultLog, ResilienceParams], None]] = {
     "kill-worker": kill_worker, "kill-server": kill_server, "stop-start": stop_start, "freeze": freeze,
-    "cpu-throttle": cpu_throttle, "memory-limit": memory_limit, "network-delay": network_delay,
-    "packet-loss": packet_loss, "partition": partition,
+    "cpu-throttle": cpu_throttle, "cpu-stress": cpu_stress, "memory-limit": memory_limit,
+    "network-delay": network_delay, "packet-loss": packet_loss, "partition": partition,
 }
 CGROUP_FAULTS = {"cpu-throttle": "cpu", "memory-limit": "memory"}
 

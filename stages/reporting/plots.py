@@ -146,7 +146,6 @@ def plot_fault_timeline(records: pd.DataFrame, fault_s: float, fault_end_s: floa
     counts = fault_timeline(records, fault_s)
     axes[0].plot(ok["scheduled_s"] - fault_s, ok["latency_ms"], ".", markersize=2, color="tab:blue",
                  label="ok request (by scheduled time)")
-    axes[0].yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
     axes[0].set(yscale="log", ylabel="latency (ms, log)", title=title)
     axes[1].step(counts["from_fault_s"], counts["ok_per_s"], where="post", color="tab:blue")
     axes[1].set(ylabel="ok answers / s\n(by completion time)")
