@@ -23,7 +23,9 @@ from stages.manifests.render import ServedImage, render
 
 FAKES = Path(__file__).parent / "fake_cluster"
 CONTEXT, NAMESPACE, DEPLOYMENT = "k3s-lab", "servebench", "svc"
+CLUSTER_UID = "kube-system-uid-of-the-lab"
 DECOY = "other-workload-pod"  # matches the Deployment's labels, owned by something else: never to be touched
+LOOKALIKE = "same-labels-in-another-namespace"  # on the same node, in namespace default
 
 
 def rendered_budget() -> dict:
@@ -36,11 +38,13 @@ def cluster(tmp_path: Path, null_server: str, annotated: bool = True, node: str 
     """A fake cluster's state and the environment that puts the fakes first on PATH."""
     node = node or socket.gethostname()
     state = {"context": CONTEXT, "contexts": [CONTEXT, "production"], "node": node, "serial": 1, "cordoned": [],
+             "cluster_uid": CLUSTER_UID,
              "deployment": {"name": DEPLOYMENT, "uid": "deploy-uid", "labels": {"app.kubernetes.io/name": DEPLOYMENT},
                             "annotations": {"servebench.io/disruptions": "allowed"} if annotated else {}},
              "replicasets": {f"{DEPLOYMENT}-rs-1": {"uid": "rs-uid-1", "replicas": 1}},
              "pods": {f"{DEPLOYMENT}-rs-1-pod-1": {"node": node, "owner": "rs-uid-1"},
-                      DECOY: {"node": node, "owner": "other"}},
+                      DECOY: {"node": node, "owner": "other"},
+                      LOOKALIKE: {"node": node, "owner": "another-namespace-rs", "namespace": "default"}},
              "hpa": {"minReplicas": 1, "maxReplicas": 4},
              "budget": rendered_budget()}
     (tmp_path / "state.json").write_text(json.dumps(state))
@@ -53,7 +57,8 @@ def stage_command(tmp_path: Path, null_server: str, duration_s: float = 5.5, **c
     dataset = tmp_path / "dataset"
     dataset.mkdir(exist_ok=True)
     (dataset / "corpus.jsonl").write_text('{"text": "good"}\n{"text": "bad"}\n')
-    settings = {"context": CONTEXT, "namespace": NAMESPACE, "deployment": DEPLOYMENT, "url": null_server,
+    settings = {"context": CONTEXT, "cluster_uid": CLUSTER_UID, "namespace": NAMESPACE, "deployment": DEPLOYMENT,
+                "url": null_server,
                 "disruptions": ["delete-pod", "evict-pod", "rollout-restart", "delete-replicaset"],
                 "replicas": [1, 2]} | cluster_settings
     params = write_params(tmp_path / "params.yaml", {
@@ -90,7 +95,8 @@ def test_every_default_disruption_end_to_end_with_recovery_figures(tmp_path: Pat
     kubectl = [call for call in made[1:] if call[0] == "kubectl"]
     assert all(call[1:5] == ["--context", CONTEXT, "--namespace", NAMESPACE] for call in kubectl)
     assert not [call for call in made if call[0] == "sudo"]  # node faults are off by default
-    assert kubectl[0][5:7] == ["get", f"deployment/{DEPLOYMENT}"]  # the opt-in is checked before any change
+    assert kubectl[0][5:8] == ["get", "namespace", "kube-system"]  # the pinned cluster, then the opt-in, first
+    assert kubectl[1][5:7] == ["get", f"deployment/{DEPLOYMENT}"]
     assert not [call for call in kubectl if call[5] in ("drain", "cordon", "uncordon")]  # no node is touched
     deletes = [call for call in kubectl if call[5:7] == ["delete", "pod"]]
     assert len(deletes) == 2 and all(call[7].startswith(f"{DEPLOYMENT}-rs-") for call in deletes)  # one pod each
@@ -115,6 +121,19 @@ def test_every_default_disruption_end_to_end_with_recovery_figures(tmp_path: Pat
     assert any("refused" in action for action in faults["evict-pod-1-replicas"]["runs"][0]["actions"])
 
 
+@pytest.mark.parametrize(("pinned", "refusal"), [
+    ("kube-system-uid-of-production", "reaches the cluster whose kube-system UID is 'kube-system-uid-of-the-lab', "
+                                      "not the pinned 'kube-system-uid-of-production'"),
+    (None, "cluster_uid is not set: pin the cluster")])
+def test_a_context_that_reaches_another_cluster_than_the_pinned_one_is_refused(
+        tmp_path: Path, null_server: str, pinned: str | None, refusal: str) -> None:
+    result = run_stage(tmp_path, null_server, cluster(tmp_path, null_server), cluster_uid=pinned)
+    assert result.returncode != 0 and refusal in result.stderr
+    changes = [call for call in calls(tmp_path) if call[0] == "kubectl" and "get" not in call
+               and call[1:3] != ["config", "get-contexts"]]
+    assert changes == []  # nothing was changed on a cluster it was not pinned to
+
+
 def test_a_context_missing_from_the_kubeconfig_is_refused(tmp_path: Path, null_server: str) -> None:
     result = run_stage(tmp_path, null_server, cluster(tmp_path, null_server), context="k3s-lab-typo")
     assert result.returncode != 0 and "'k3s-lab-typo' is not in the kubeconfig" in result.stderr
@@ -125,6 +144,21 @@ def test_a_deployment_without_the_opt_in_annotation_is_refused(tmp_path: Path, n
     result = run_stage(tmp_path, null_server, cluster(tmp_path, null_server, annotated=False))
     assert result.returncode != 0 and "lacks the opt-in annotation servebench.io/disruptions=allowed" in result.stderr
     assert all(call[5] == "get" for call in calls(tmp_path)[1:])  # nothing was changed
+
+
+def test_a_node_fault_evicts_only_the_deployments_own_pods_and_leaves_the_node_as_it_was(
+        tmp_path: Path, null_server: str) -> None:
+    env = cluster(tmp_path, null_server)
+    result = run_stage(tmp_path, null_server, env, disruptions=["drain-node"], node_faults=True, replicas=[2])
+    assert result.returncode == 0, result.stderr
+    kubectl = [call for call in calls(tmp_path) if call[0] == "kubectl" and call[1] == "--context"]
+    assert not [call for call in kubectl if "drain" in call]  # drain's selector spans every namespace
+    evictions = [call for call in kubectl if "--raw" in call]
+    assert evictions and all(f"/namespaces/{NAMESPACE}/pods/{DEPLOYMENT}-rs-" in call[call.index("--raw") + 1]
+                             for call in evictions)
+    after = state(tmp_path)
+    assert DECOY in after["pods"] and LOOKALIKE in after["pods"] and after["cordoned"] == []
+    assert [call[5] for call in kubectl if call[5] in ("cordon", "uncordon")] == ["cordon", "uncordon"]
 
 
 def test_node_faults_need_their_switch_and_pods_on_this_machine(tmp_path: Path, null_server: str) -> None:

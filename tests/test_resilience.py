@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
+import signal
+import subprocess
+import sys
+import time
 from functools import partial
 from pathlib import Path
 
@@ -10,6 +15,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
+from helpers import write_params
 
 from stages.common.artifacts import WORKERS_ENV
 from stages.common.errors import ServebenchError
@@ -431,3 +437,48 @@ def test_the_reports_sre_table_gives_each_figure_over_the_audited_runs_with_its_
     row = next(line for line in table.splitlines() if line.startswith("| kill-worker"))
     assert "| 3 (1 failed the audit) | 94.7% [94.7%, 94.7%] |" in row and "| 0/3 |" in row
     assert "(75% at n = 3)" in table and "burn 5 min" in table and "burn 1 h" in table
+
+
+def fault_in_effect(fault: str, stage: psutil.Process) -> bool:
+    """freeze: a server process of the stage is stopped; cpu-throttle: the fault's cgroup exists."""
+    if fault == "freeze":
+        return any(child.status() == psutil.STATUS_STOPPED for child in stage.children(recursive=True))
+    found = cgroup_controller("cpu")
+    return not isinstance(found, str) and bool(list(found.parent().glob("servebench-throttle-*")))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["freeze", "cpu-throttle"])
+def test_a_sigterm_mid_fault_lifts_the_fault_and_leaves_no_process_nor_cgroup(built: dict, tmp_path: Path,
+                                                                              fault: str) -> None:
+    """The resilience stage, local, stopped by SIGTERM while a 30-s fault holds the server: it exits 143 through
+    its finally blocks, and neither a (stopped) server process nor a fault cgroup survives it."""
+    if (reason := unavailable(fault)) is not None:
+        pytest.skip(f"{fault} unavailable: {reason}")
+    dataset = tmp_path / "dataset"
+    dataset.mkdir()
+    (dataset / "corpus.jsonl").write_text("".join(f'{{"text": "{text}"}}\n' for text in TEXTS))
+    (tmp_path / "bentos.json").write_text(json.dumps(built["bentos"]))
+    params = write_params(tmp_path / "params.yaml", {
+        "loadgen": {"scenarios": {"fault": {"process": "exponential", "rate": 10.0, "duration_s": 40.0,
+                                            "warmup_s": 1.0, "seed": 1, "timeout_s": 5.0}}},
+        "resilience": {"scenario": "fault", "faults": [fault], "repeats": 1, "fault_window_s": [3.0, 4.0],
+                       "freeze_s": 30.0, "throttle_s": 30.0, "throttle_cpus": 0.05, "max_reruns": 0,
+                       "multi_worker": {"workers": 2, "faults": []}}})
+    stage = subprocess.Popen([sys.executable, "-m", "stages.resilience", "--params", str(params), "--bentos",
+                              str(tmp_path / "bentos.json"), "--dataset", str(dataset), "--runs",
+                              str(tmp_path / "runs"), "--out", str(tmp_path / "out.json")],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    watched = psutil.Process(stage.pid)
+    deadline = time.monotonic() + 180
+    while not fault_in_effect(fault, watched) and time.monotonic() < deadline and stage.poll() is None:
+        time.sleep(0.2)
+    assert fault_in_effect(fault, watched), "the fault never took effect"
+    servers = watched.children(recursive=True)
+    stage.send_signal(signal.SIGTERM)
+    output, _ = stage.communicate(timeout=120)
+    assert stage.returncode == 128 + signal.SIGTERM, output
+    _, alive = psutil.wait_procs(servers, timeout=10)
+    assert alive == [], [process.cmdline() for process in alive]
+    found = cgroup_controller("cpu")
+    assert isinstance(found, str) or not list(found.parent().glob("servebench-*"))

@@ -608,6 +608,10 @@ class ClusterParams(_Section):
     """Where cluster-mode disruptions go: only this kubectl context and namespace, never another."""
 
     context: str | None = None
+    # The cluster itself, pinned when you opt in: the UID of its kube-system namespace (kubectl --context <context>
+    # get namespace kube-system -o jsonpath='{.metadata.uid}'). A context renamed or repointed to another cluster
+    # is refused before every change.
+    cluster_uid: str | None = None
     namespace: Annotated[str, Field(min_length=1)] = "servebench"
     deployment: Annotated[str, Field(min_length=1)] = "servebench-optimized"
     url: str | None = None  # the Service as the load generator reaches it, e.g. http://127.0.0.1:30080

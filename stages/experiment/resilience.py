@@ -157,7 +157,15 @@ def local_plan(settings: ResilienceParams) -> list[tuple[str, str, int | None]]:
 
 def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: list[str],
                out: Path) -> tuple[dict[str, FaultSummary], dict[str, str]]:
-    """Every local fault series; and the faults skipped because this machine cannot inject them, with why."""
+    """Every local fault series; and the faults skipped because this machine cannot inject them, with why.
+    SIGTERM or SIGINT ends the stage through every ``finally``: the fault lifted (SIGCONT, cgroups restored, the
+    proxy healed, the hogs stopped), then the server and the proxy stopped by their own PIDs."""
+    with cleanup_on_signals():
+        return _local_runs(params, bentos, scenario, texts, out)
+
+
+def _local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: list[str],
+                out: Path) -> tuple[dict[str, FaultSummary], dict[str, str]]:
     settings = params.resilience
     built = bentos.services[settings.service]
     service = getattr(params.serve, settings.service)
@@ -209,6 +217,7 @@ def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out
     disruptor.preflight()
 
     def disrupt(log: FaultLog, disruption: str) -> None:
+        disruptor.verify_cluster()  # before every change, outside the fault's own time
         log.started = time.time()
         for action in disruptor.disrupt(disruption):
             log.note(action)

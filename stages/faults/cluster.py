@@ -37,7 +37,6 @@ from stages.common.params import NODE_DISRUPTIONS, ClusterParams
 
 OPT_IN_ANNOTATION = "servebench.io/disruptions"
 OPT_IN_VALUE = "allowed"
-DRAIN_TIMEOUT_S = 60
 K3S_CONTAINERD = "^containerd .*/run/k3s/containerd/"  # pkill -f: K3s's containerd, not sudo or pkill itself
 
 
@@ -87,10 +86,24 @@ class Disruptor:
     def _json(self, *args: str) -> dict:
         return json.loads(self.run([self.kubectl(*args, "-o", "json")])[0] or "{}")
 
+    def verify_cluster(self) -> None:
+        """Refuse to change anything unless the context still reaches the cluster pinned at opt-in (its
+        kube-system namespace's UID): a context name is only a name, and K3s calls its own ``default``."""
+        pinned = self.params.cluster_uid
+        if not pinned:
+            raise ClusterTargetError(
+                "resilience.cluster.cluster_uid is not set: pin the cluster you opted in (kubectl --context "
+                f"{self.params.context} get namespace kube-system -o jsonpath='{{.metadata.uid}}')")
+        found = self._json("get", "namespace", "kube-system").get("metadata", {}).get("uid")
+        if found != pinned:
+            raise ClusterTargetError(f"refusing to disrupt: context {self.params.context!r} reaches the cluster whose "
+                                     f"kube-system UID is {found!r}, not the pinned {pinned!r}")
+
     def preflight(self) -> None:
-        """Refuse an unknown context, a Deployment that has not opted in, and node faults that could hit another
-        machine; learn the Deployment's selector and uid."""
+        """Refuse an unknown context, another cluster than the pinned one, a Deployment that has not opted in, and
+        node faults that could hit another machine; learn the Deployment's selector and uid."""
         self.target.require_context()
+        self.verify_cluster()
         deployment = self._json("get", f"deployment/{self.params.deployment}")
         metadata = deployment.get("metadata", {})
         if metadata.get("annotations", {}).get(OPT_IN_ANNOTATION) != OPT_IN_VALUE:
@@ -143,6 +156,7 @@ class Disruptor:
 
     def pin_autoscaler(self, replicas: int) -> None:
         """Hold the HPA at ``replicas`` (min = max) so that it does not fight the replica count under test."""
+        self.verify_cluster()
         spec = self._json("get", f"hpa/{self.params.deployment}").get("spec", {})
         if "hpa" not in read_journal(self.journal):
             self._journal({"hpa": {key: spec.get(key) for key in ("minReplicas", "maxReplicas")}})
@@ -155,6 +169,8 @@ class Disruptor:
     def restore(self) -> list[str]:
         """Undo what the journal holds (HPA bounds, cordoned nodes), then remove it; what was undone."""
         entries = read_journal(self.journal)
+        if entries:
+            self.verify_cluster()
         done = []
         if entries.get("hpa"):
             self._patch_hpa(entries["hpa"])
@@ -169,6 +185,7 @@ class Disruptor:
     # -- steady state --------------------------------------------------------------------------------------------
 
     def scale(self, replicas: int) -> None:
+        self.verify_cluster()
         self.run([self.kubectl("scale", f"deployment/{self.params.deployment}", f"--replicas={replicas}")])
         self.wait_healthy(replicas)
 
@@ -188,7 +205,8 @@ class Disruptor:
     # -- the disruptions -----------------------------------------------------------------------------------------
 
     def disrupt(self, disruption: str) -> list[str]:
-        """Perform one disruption; return what was done, for the fault log."""
+        """Perform one disruption; return what was done, for the fault log. The caller has just verified the
+        cluster (:meth:`verify_cluster`), before it stamped the fault's start."""
         if disruption == "delete-pod":
             commands = [self.kubectl("delete", "pod", self._one_pod(disruption), "--wait=false")]
         elif disruption == "evict-pod":
@@ -226,21 +244,27 @@ class Disruptor:
         return [" ".join(command), outcome]
 
     def _drain(self) -> list[str]:
-        """Node fault (a dedicated node only): cordon the node of the target pods, evict them through the budget,
-        uncordon; the cordon is journaled first, so a killed stage leaves a node --restore can uncordon."""
-        node = sorted({pod["spec"]["nodeName"] for pod in self.pods()})[0]
-        self._journal({"cordoned": [node]})
-        drain = self.kubectl("drain", node, f"--pod-selector={self.selector}", "--ignore-daemonsets",
-                             "--delete-emptydir-data", f"--timeout={DRAIN_TIMEOUT_S}s")
+        """Node fault (a dedicated node only): cordon the node of the target pods (journaled first, and only when
+        it was not cordoned already, so --restore never uncordons a node someone else cordoned), evict each of
+        the Deployment's own pods on it through the Eviction API (the budget decides, as for evict-pod), then
+        uncordon. Not ``kubectl drain --pod-selector``: it evicts matching pods of every namespace, owner or not."""
+        pods = self.pods()
+        node = sorted({pod["spec"]["nodeName"] for pod in pods})[0]
+        cordoned_before = bool(self._json("get", f"node/{node}").get("spec", {}).get("unschedulable"))
+        actions = []
+        if not cordoned_before:
+            self._journal({"cordoned": [node]})
+            self.run([self.kubectl("cordon", node)])
+            actions.append(f"cordon {node}")
         try:
-            self.run([drain])
-            outcome = "drained"
-        except ServebenchError as exc:
-            outcome = f"drain stopped: {exc}"[:200]
+            for pod in sorted(pod["metadata"]["name"] for pod in pods if pod["spec"]["nodeName"] == node):
+                actions += self._evict(pod)
         finally:
-            self.run([self.kubectl("uncordon", node)])
-            self._journal({"cordoned": []})
-        return [" ".join(drain), outcome, f"uncordon {node}"]
+            if not cordoned_before:
+                self.run([self.kubectl("uncordon", node)])
+                self._journal({"cordoned": []})
+                actions.append(f"uncordon {node}")
+        return actions
 
 
 def read_journal(path: Path | None) -> dict:

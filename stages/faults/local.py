@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,9 +51,15 @@ class FaultLog:
     started: float | None = None
     ended: float | None = None
     actions: list[str] = field(default_factory=list)
+    aborted: threading.Event = field(default_factory=threading.Event)  # the run was stopped (SIGTERM, an error)
 
     def note(self, action: str) -> None:
         self.actions.append(f"{time.time():.3f} {action}")
+
+    def hold(self, seconds: float) -> bool:
+        """Keep the fault on for ``seconds``, or until the run is stopped (True): a stopped run lifts its fault
+        through the fault's own ``finally`` instead of leaving a frozen server or a cgroup behind."""
+        return self.aborted.wait(seconds)
 
 
 @dataclass(frozen=True)
@@ -82,7 +89,8 @@ def kill_server(target: Target, log: FaultLog, settings: ResilienceParams) -> No
     pids = server.signal_tree(signal.SIGKILL)
     process.wait()
     log.note(f"SIGKILL server {process.pid} and its processes {pids}")
-    time.sleep(settings.restart_delay_s)
+    if log.hold(settings.restart_delay_s):
+        return
     server.start()
     log.note(f"supervisor restarted the server (pid {present(server.process, 'the restarted server').pid})")
 
@@ -91,7 +99,8 @@ def stop_start(target: Target, log: FaultLog, settings: ResilienceParams) -> Non
     server = target.server
     server.stop()
     log.note("SIGTERM, graceful exit")
-    time.sleep(settings.restart_delay_s)
+    if log.hold(settings.restart_delay_s):
+        return
     server.start()
     log.note(f"started again (pid {server.process.pid if server.process else None})")
 
@@ -101,9 +110,11 @@ def freeze(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     process = present(server.process, "the server process")
     pids = server.signal_tree(signal.SIGSTOP)
     log.note(f"SIGSTOP server {process.pid} and its processes {pids}")
-    time.sleep(settings.freeze_s)
-    server.signal_tree(signal.SIGCONT)
-    log.note("SIGCONT")
+    try:
+        log.hold(settings.freeze_s)
+    finally:
+        server.signal_tree(signal.SIGCONT)
+        log.note("SIGCONT")
 
 
 def server_pids(server: BentoServer) -> list[int]:
@@ -117,7 +128,7 @@ def cpu_throttle(target: Target, log: FaultLog, settings: ResilienceParams) -> N
     quota = max(int(settings.throttle_cpus * PERIOD_US), 1000)
     with confined(pids, "cpu", quota, f"servebench-throttle-{os.getpid()}-{server.port}") as (_, group):
         log.note(f"{len(pids)} server processes under a quota of {settings.throttle_cpus:g} cores ({group})")
-        time.sleep(settings.throttle_s)
+        log.hold(settings.throttle_s)
         stat = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
     log.note(f"quota lifted after {stat.get('nr_throttled', '?')} throttled periods of {stat.get('nr_periods', '?')}; "
              "processes back in their cgroups")
@@ -130,7 +141,7 @@ def cpu_stress(target: Target, log: FaultLog, settings: ResilienceParams) -> Non
                              phase_s=[settings.stress_s, settings.stress_s], seed=settings.seed)
     with NoisyNeighbour(stress):
         log.note(f"{settings.stress_hogs} CPU hogs busy beside the server")
-        time.sleep(settings.stress_s)
+        log.hold(settings.stress_s)
     log.note("CPU hogs stopped")
 
 
@@ -144,7 +155,7 @@ def memory_limit(target: Target, log: FaultLog, settings: ResilienceParams) -> N
     limit = settings.memory_limit_kib * 1024
     with confined(pids, "memory", limit, f"servebench-memory-{os.getpid()}-{server.port}") as (found, group):
         log.note(f"{len(pids)} worker(s) allowed {settings.memory_limit_kib} KiB of new allocations ({group})")
-        time.sleep(settings.memory_s)
+        log.hold(settings.memory_s)
         kills = found.oom_kills(group)
     log.note(f"limit lifted after {'an unknown number of' if kills is None else kills} OOM kills; workers still "
              "alive back in their cgroups")
@@ -153,7 +164,7 @@ def memory_limit(target: Target, log: FaultLog, settings: ResilienceParams) -> N
 def network_delay(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     with present(target.proxy, "the FaultyProxy network faults go through").delayed(settings.delay_ms / 1000):
         log.note(f"{settings.delay_ms:g} ms added to every chunk both ways")
-        time.sleep(settings.network_s)
+        log.hold(settings.network_s)
     log.note("delay lifted")
 
 
@@ -162,14 +173,14 @@ def packet_loss(target: Target, log: FaultLog, settings: ResilienceParams) -> No
     with proxy.lossy(settings.loss_share, settings.retransmit_ms / 1000, seed=settings.seed):
         log.note(f"{settings.loss_share:.0%} of chunks lost per try, resent after {settings.retransmit_ms:g} ms "
                  "(doubling)")
-        time.sleep(settings.network_s)
+        log.hold(settings.network_s)
     log.note("loss lifted")
 
 
 def partition(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     with present(target.proxy, "the FaultyProxy network faults go through").partitioned():
         log.note("partition: nothing crosses between generator and server")
-        time.sleep(settings.network_s)
+        log.hold(settings.network_s)
     log.note("partition healed: held data and connections go through")
 
 

@@ -74,7 +74,13 @@ def faulted_run(url: str, scenario: ScenarioParams, texts: list[str], fault_at_s
 
     timer = threading.Timer(start_at + fault_s - time.time(), fire)
     timer.start()
-    records, usage = send_scenario(url, scenario, texts, client, Shard(0, 1, start_at), schedule=schedule)
+    try:
+        records, usage = send_scenario(url, scenario, texts, client, Shard(0, 1, start_at), schedule=schedule)
+    except BaseException:  # SIGTERM (as SystemExit), Ctrl-C, an error: the fault is lifted before anything else
+        timer.cancel()
+        log.aborted.set()
+        timer.join()
+        raise
     timer.join()
     if errors:
         raise errors[0]
