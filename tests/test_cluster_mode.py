@@ -104,6 +104,8 @@ def test_every_default_disruption_end_to_end_with_recovery_figures(tmp_path: Pat
     assert len(replicasets) == 2 and all(len(call) == 9 for call in replicasets)  # one named ReplicaSet, no -l
     assert DECOY in state(tmp_path)["pods"]  # the look-alike pod of another workload survived everything
     assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}  # pinned while measured, restored
+    after = state(tmp_path)["replicasets"]
+    assert [rs["replicas"] for rs in after.values() if rs["replicas"]] == [1]  # scaled to 2, back to its 1
     assert not (tmp_path / "logs" / "cluster-rollback.json").exists()
     faults = json.loads((tmp_path / "out.json").read_text())["faults"]
     verdicts = {key: fault["verdict"] for key, fault in faults.items()}

@@ -17,8 +17,9 @@ Safety rules, each checked before anything is disrupted (Chaos Mesh and Litmus w
   is on this machine, with ``sudo -n`` (never a password prompt); the containerd kill matches K3s's own containerd
   by its command line (its socket under /run/k3s), not a Docker host's containerd;
 - the HorizontalPodAutoscaler is pinned to the replica count under test, and every change to undo (the HPA's
-  bounds, a cordoned node) is written to a rollback journal *before* it is made: the stage undoes it on exit,
-  on SIGINT and SIGTERM, and ``python -m stages.resilience --restore`` undoes it after a SIGKILL;
+  bounds, a cordoned node, the Deployment's replica count) is written to a rollback journal *before* it is
+  made: the stage undoes it on exit, on SIGINT and SIGTERM, and ``python -m stages.resilience --restore``
+  undoes it after a SIGKILL;
 - a health check between disruptions: all replicas ready again within ``health_timeout_s``, else the experiment
   stops there (results so far are kept).
 """
@@ -167,7 +168,8 @@ class Disruptor:
                                json.dumps({"spec": spec}))])
 
     def restore(self) -> list[str]:
-        """Undo what the journal holds (HPA bounds, cordoned nodes), then remove it; what was undone."""
+        """Undo what the journal holds (HPA bounds, cordoned nodes, the replica count), then remove it; what was
+        undone."""
         entries = read_journal(self.journal)
         if entries:
             self.verify_cluster()
@@ -178,6 +180,10 @@ class Disruptor:
         for node in entries.get("cordoned", []):
             self.run([self.kubectl("uncordon", node)])
             done.append(f"node {node} uncordoned")
+        if entries.get("replicas") is not None:
+            self.run([self.kubectl("scale", f"deployment/{self.params.deployment}",
+                                   f"--replicas={entries['replicas']}")])
+            done.append(f"deployment/{self.params.deployment} back to {entries['replicas']} replicas")
         if self.journal is not None:
             self.journal.unlink(missing_ok=True)
         return done
@@ -185,7 +191,11 @@ class Disruptor:
     # -- steady state --------------------------------------------------------------------------------------------
 
     def scale(self, replicas: int) -> None:
+        """Scale the Deployment to ``replicas``; its count before the experiment is journaled first (once)."""
         self.verify_cluster()
+        if "replicas" not in read_journal(self.journal):
+            before = self._json("get", f"deployment/{self.params.deployment}").get("spec", {}).get("replicas")
+            self._journal({"replicas": before})
         self.run([self.kubectl("scale", f"deployment/{self.params.deployment}", f"--replicas={replicas}")])
         self.wait_healthy(replicas)
 
