@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from stages.common.io import write_result
@@ -48,6 +49,16 @@ def copy_repo(root: Path) -> Path:
 def training_outputs(tmp_path: Path) -> list[str]:
     """The download stage's training-record options, pointed into ``tmp_path`` (out of the repo's results/)."""
     return ["--training", str(tmp_path / "training.json"), "--training-loss", str(tmp_path / "training_loss.csv")]
+
+
+def system_tool_or_skip(missing: str | None, required_by: str) -> None:
+    """Skip a test whose Debian tool is ``missing`` (the reason, or None when present), unless the environment
+    variable ``required_by`` is set, as CI sets it after installing the tool: there a missing tool fails."""
+    if missing is None:
+        return
+    if os.environ.get(required_by):
+        pytest.fail(f"{required_by} is set and {missing}")
+    pytest.skip(missing)
 
 
 def write_params(path: Path, params: dict) -> Path:

@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from helpers import copy_repo, write_params
+from helpers import copy_repo, system_tool_or_skip, write_params
 
 from stages.common.cpu_steal import read_ticks
 from stages.common.params import load_params
+from stages.faults.balancer import missing as balancer_missing
 from stages.reporting.browser_check import check_page, find_browser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -72,9 +73,14 @@ def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, sentences: Path) -> 
     params["loadgen"]["lag_bound_ms"] = 20.0
     params["loadgen"]["scenarios"]["e2e-fault"] = {"process": "exponential", "rate": 8.0, "duration_s": 8.0,
                                                    "warmup_s": 0.5, "seed": 3, "timeout_s": 5.0}
+    # near the optimized service's capacity as this pipeline measures it
+    params["loadgen"]["scenarios"]["e2e-fault-near"] = {**params["loadgen"]["scenarios"]["e2e-fault"], "seed": 4,
+                                                        "rate": {"of": "optimized", "fraction": 0.5}}
     params["resilience"] |= {"scenario": "e2e-fault", "faults": ["freeze", "kill-worker"], "repeats": 2,
                              "fault_window_s": [2.0, 3.5], "freeze_s": 1.0, "healthy_s": 1.0, "max_recovery_s": 3.0,
-                             "multi_worker": {"workers": 2, "faults": ["kill-worker"]}}
+                             "multi_worker": {"workers": 2, "faults": ["kill-worker"]},
+                             "near_capacity": {"scenario": "e2e-fault-near", "faults": ["kill-worker"]},
+                             "failover": {"replicas": 2, "faults": ["kill-server"]}}
     write_params(root / "params.yaml", params)
     # The committed lock records the offline run; without it every stage must run, k3s included (its params
     # and outputs would otherwise match the lock and it would rightly be skipped).
@@ -214,14 +220,20 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
                     "### Verdicts", "### Calibration", "## Capacity", "## Resilience", "## Figures"):
         assert heading in report
     resilience = json.loads((results / "resilience.json").read_text())
-    assert set(resilience["faults"]) == {"freeze", "kill-worker", "kill-worker-2-workers"}
+    failover = "kill-server-2-replicas"
+    run_here = {"freeze", "kill-worker", "kill-worker-2-workers", "kill-worker-near-capacity"}
+    assert set(resilience["faults"]) | set(resilience["skipped"]) == {*run_here, failover}
+    assert (failover in resilience["faults"]) == (balancer_missing() is None)  # else skipped, saying why
     assert resilience["all_requests_recorded"] and resilience["faults"]["kill-worker-2-workers"]["workers"] == 2
+    near = resilience["faults"]["kill-worker-near-capacity"]
+    assert near["scenario"] == "e2e-fault-near" and near["load"]["multiple_of_capacity"]["optimized"] == \
+        pytest.approx(0.5, rel=1e-3)  # resolved against the capacity this pipeline measured
     for fault in resilience["faults"].values():
         assert fault["repeats"] == len(fault["runs"]) == 2 and fault["recorded_equals_scheduled"]
         assert len({run["fault_at_s"] for run in fault["runs"]}) == 2  # each repeat at its own instant
         assert all((run["cpu_stolen"] is not None) == (read_ticks() is not None) for run in fault["runs"])
     timelines = pd.read_csv(results / "resilience" / "failed_per_s.csv")
-    assert list(timelines.columns) == ["from_fault_s", "freeze", "kill-worker", "kill-worker-2-workers"]
+    assert list(timelines.columns) == ["from_fault_s", *resilience["faults"]]
     assert (pipeline_copy / "k3s" / "servebench-2-replicas.yaml").is_file()
     figures = [line.split("(")[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
     assert len(figures) == 9 and all((results / figure).is_file() for figure in figures)
@@ -295,10 +307,9 @@ def browser_or_skip() -> str:
     """Debian's chromium (or SERVEBENCH_BROWSER); CI installs it and sets SERVEBENCH_REQUIRE_BROWSER, so that a
     missing browser fails there instead of skipping."""
     browser = find_browser()
-    if browser is None:
-        if os.environ.get("SERVEBENCH_REQUIRE_BROWSER"):
-            pytest.fail("SERVEBENCH_REQUIRE_BROWSER is set and no Chromium was found (apt-get install chromium)")
-        pytest.skip("no Chromium on this machine (apt-get install chromium)")
+    system_tool_or_skip(None if browser else "no Chromium was found (apt-get install chromium)",
+                        "SERVEBENCH_REQUIRE_BROWSER")
+    assert browser is not None
     return browser
 
 

@@ -77,8 +77,17 @@ def test_relative_rates_are_checked_against_what_the_capacity_stage_measures() -
     with pytest.raises(ParamsError, match=r"loadgen.scenarios.s.rate.of = 'optimized'.*measures"):
         parse_params({"loadgen": {"scenarios": {"s": relative}},
                       "loadtest": {"scenarios": ["s"], "services": ["baseline"], "aa": {"service": None}}})
-    with pytest.raises(ParamsError, match="resilience scenario needs a rate in req/s"):
-        parse_params({"loadgen": {"scenarios": {"s": relative}}, "resilience": {"scenario": "s"}})
+    baseline_only = {"services": ["baseline"], "aa": {"service": None}}
+    for resilience in ({"scenario": "s"}, {"near_capacity": {"scenario": "s"}}):
+        with pytest.raises(ParamsError, match=r"loadgen.scenarios.s.rate.of = 'optimized'.*measures"):
+            parse_params({"loadgen": {"scenarios": {"s": relative}}, "loadtest": baseline_only,
+                          "resilience": resilience})
+    assert parse_params({"loadgen": {"scenarios": {"s": relative}},
+                         "resilience": {"scenario": "s"}}).resilience.scenario == "s"
+    with pytest.raises(ParamsError, match=r"resilience.near_capacity.scenario = 'nope': must be a name under"):
+        parse_params({"loadgen": {"scenarios": {"s": relative}}, "resilience": {"near_capacity": {"scenario": "nope"}}})
+    with pytest.raises(ParamsError, match=r"cpu-stress.*strike the whole machine"):
+        parse_params({"resilience": {"failover": {"faults": ["kill-server", "cpu-stress"]}}})
     with pytest.raises(ParamsError, match="trace sets its own arrival times"):
         parse_params({"loadgen": {"scenarios": {"t": {**relative, "process": "trace", "trace_file": "x.csv"}}}})
     with pytest.raises(ParamsError, match="fraction"):

@@ -132,13 +132,14 @@ def test_one_scenario_knob_reruns_only_that_scenario(repo: Path) -> None:
 
 
 def test_a_capacity_knob_reruns_the_load_tests_whose_rates_it_sets(repo: Path) -> None:
-    """The default scenarios state their rates against the measured capacities: a new capacity is a new rate."""
+    """The default scenarios state their rates against the measured capacities, the near-capacity faults' too: a
+    new capacity is a new rate."""
     set_param(repo, "capacity.slo_p99_ms", 500)
     scenarios = load_params(repo / "params.yaml").loadtest.scenarios
     direct, reruns = rerun_scope(repo)
     assert direct == {"capacity"}
     assert reruns == {"capacity", *(f"loadtest@{name}" for name in scenarios), "compare", "gate", "calibrate",
-                      "report"}
+                      "resilience", "report"}
 
 
 def test_a_k3s_knob_reruns_only_the_manifests(repo: Path) -> None:

@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 import psutil
 import pytest
-from helpers import write_params
+from helpers import system_tool_or_skip, write_params
 
 from stages.common.artifacts import WORKERS_ENV
 from stages.common.errors import ServebenchError
-from stages.common.params import K3sParams, ResilienceParams, ScenarioParams, SreParams, parse_params
-from stages.common.results import FaultRecovery, Resilience
-from stages.experiment.resilience import summarize_fault
+from stages.common.params import K3sParams, Params, ResilienceParams, ScenarioParams, SreParams, parse_params
+from stages.common.results import FaultRecovery, FaultSummary, OfferedLoad, Resilience
+from stages.experiment.resilience import FaultSeries, fault_target, local_plan, replicas_served, summarize_fault
+from stages.faults.balancer import haproxy_config, replica_states
+from stages.faults.balancer import missing as balancer_missing
 from stages.faults.cgroups import controller as cgroup_controller
 from stages.faults.local import Target, inject, unavailable, worker_pids
 from stages.faults.recovery import recovery
@@ -29,6 +31,7 @@ from stages.faults.run import busy_instants, faulted_run
 from stages.faults.sre import sre_figures
 from stages.manifests.render import ManifestError, ServedImage, render, supported_versions, validate
 from stages.manifests.sizing import millicores, node_fit, require_fit
+from stages.reporting.failover import failover_table, loads_line
 from stages.reporting.sections import sre_table
 from stages.reporting.series import fault_timeline, fault_timelines
 from stages.serving.runs import CLASSIFY, warm_up
@@ -191,6 +194,19 @@ def test_recovery_figures_on_a_hand_made_run() -> None:
     assert figures.verdict == "recovered" and figures.observed_after_s == pytest.approx(4.7)
 
 
+def test_a_slow_request_answered_after_the_healthy_period_began_delays_the_recovery() -> None:
+    """A network delay: the request scheduled at 5.5 is answered at 7.9, after the healthy requests from 6.0 on
+    began answering (6.1). The outage lasts until it ends, and recovery is no earlier than that."""
+    frame = hand_made_run()
+    frame.loc[frame["scheduled_s"] == 5.0, "outcome"] = "timeout"
+    frame.loc[frame["scheduled_s"] == 5.5, ["done_s", "latency_ms"]] = [7.9, 2400.0]
+    figures = recovery(frame, fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
+    end = figures.outage_end_s
+    assert end is not None and figures.outage_start_s is not None and figures.time_to_recovery_s is not None
+    assert figures.outage_start_s <= end <= figures.time_to_recovery_s
+    assert end == pytest.approx(7.9 - 4.8) and figures.time_to_recovery_s == pytest.approx(7.9 - 4.8)
+
+
 def test_one_success_between_failures_is_not_a_recovery() -> None:
     frame = hand_made_run()
     frame.loc[frame["scheduled_s"].isin([5.0, 5.5, 6.5]), "outcome"] = "timeout"  # 6.0 succeeds alone
@@ -324,6 +340,9 @@ def test_faults_strike_at_seeded_distinct_busy_instants() -> None:
         busy_instants(schedule, [30.0, 40.0], 1, seed=0)
 
 
+FREEZE = FaultSeries("freeze", "freeze", None, "resilience")
+
+
 def summary_run(failed: int, recovery_s: float | None, verdict: str, steady: bool = True, audited: bool = True,
                 attempt: int = 0) -> FaultRecovery:
     figures = recovery(hand_made_run(), fault_s=4.8, slo_ms=150.0, healthy_s=1.0, max_recovery_s=30.0)
@@ -337,7 +356,7 @@ def summary_run(failed: int, recovery_s: float | None, verdict: str, steady: boo
 def test_a_fault_summary_counts_only_repeats_in_steady_state_and_says_how_many() -> None:
     runs = [summary_run(3, 2.0, "recovered"), summary_run(9, None, "not recovered"), summary_run(0, 0.0, "held"),
             summary_run(50, 9.0, "recovered", steady=False)]
-    summary = summarize_fault(runs, 2)
+    summary = summarize_fault(runs, FaultSeries("kill-worker-2-workers", "kill-worker", 2, "resilience"))
     assert summary.steady_before == 3 and summary.repeats == 4
     assert summary.failed.model_dump() == {"n": 3, "median": 3, "low": 0, "high": 9, "confidence": 0.75}
     assert summary.time_to_recovery_s.model_dump() == {"n": 2, "median": 1.0, "low": 0.0, "high": 2.0,
@@ -349,10 +368,10 @@ def test_a_fault_summary_counts_only_repeats_in_steady_state_and_says_how_many()
 def test_a_run_that_failed_the_generators_audit_is_in_no_figure_and_its_rerun_is() -> None:
     runs = [summary_run(40, 9.0, "not recovered", audited=False), summary_run(3, 2.0, "recovered", attempt=1),
             summary_run(5, 3.0, "recovered")]
-    summary = summarize_fault(runs, None)
+    summary = summarize_fault(runs, FREEZE)
     assert summary.repeats == 2 and summary.audit_failed == 1
     assert summary.failed.model_dump()["high"] == 5 and summary.verdict == "recovered"
-    assert summarize_fault(runs[:1], None).verdict.startswith("not measured")
+    assert summarize_fault(runs[:1], FREEZE).verdict.startswith("not measured")
 
 
 def test_sre_figures_on_a_hand_made_run() -> None:
@@ -430,7 +449,7 @@ def test_the_reports_sre_table_gives_each_figure_over_the_audited_runs_with_its_
         figures = recovery(frame, fault_s=5.0, slo_ms=1000.0, healthy_s=1.0, max_recovery_s=10.0)
         runs.append(run.model_copy(update={"sre": sre_figures(frame, figures, 5.0, 5.5, 1000.0, 10.0,
                                                                  params.resilience.sre)}))
-    summary = summarize_fault(runs, None)
+    summary = summarize_fault(runs, FREEZE)
     assert summary.availability is not None and summary.availability.n == 3 and summary.audit_failed == 1
     table = sre_table(Resilience(target="local", service="optimized", scenario="resilience",
                                  faults={"kill-worker": summary}, all_requests_recorded=True), params)
@@ -482,3 +501,79 @@ def test_a_sigterm_mid_fault_lifts_the_fault_and_leaves_no_process_nor_cgroup(bu
     assert alive == [], [process.cmdline() for process in alive]
     found = cgroup_controller("cpu")
     assert isinstance(found, str) or not list(found.parent().glob("servebench-*"))
+
+
+def test_the_plan_runs_each_fault_at_both_loads_and_behind_the_balancer() -> None:
+    settings = ResilienceParams(faults=["freeze"], multi_worker={"faults": []},
+                                near_capacity={"scenario": "near", "faults": ["freeze", "cpu-stress"]},
+                                failover={"replicas": 3, "faults": ["kill-server"]})
+    plan = {series.key: series for series in local_plan(settings)}
+    assert list(plan) == ["freeze", "freeze-near-capacity", "cpu-stress-near-capacity", "kill-server-3-replicas"]
+    assert plan["freeze-near-capacity"].scenario == "near" and plan["freeze"].scenario == settings.scenario
+    assert plan["kill-server-3-replicas"].replicas == 3 and plan["freeze"].replicas == 1
+
+
+def test_the_balancer_config_is_one_haproxy_accepts_and_its_stats_parse(tmp_path: Path) -> None:
+    settings = ResilienceParams().failover
+    config = haproxy_config(18080, 18081, [("127.0.0.1", 18090), ("127.0.0.1", 18091)], settings)
+    assert "retry-on conn-failure empty-response response-timeout" in config and "option redispatch" in config
+    assert "inter 500 fall 2 rise 2" in config and "timeout server 2000ms" in config
+    stats = ("# pxname,svname,qcur,status,\nclassify,FRONTEND,,OPEN,\nreplicas,replica-0,0,DOWN,\n"
+             "replicas,replica-1,0,UP,\nreplicas,BACKEND,0,UP,\n")
+    assert replica_states(stats) == {"replica-0": "DOWN", "replica-1": "UP"}
+    system_tool_or_skip(balancer_missing(), "SERVEBENCH_REQUIRE_HAPROXY")
+    (tmp_path / "haproxy.cfg").write_text(config)
+    checked = subprocess.run(["haproxy", "-c", "-f", str(tmp_path / "haproxy.cfg")], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.slow
+def test_a_killed_replica_behind_the_balancer_fails_over_and_rejoins(built: dict, tmp_path: Path) -> None:
+    """Two replicas behind HAProxy, one SIGKILLed under load and restarted by the supervisor: the balancer takes
+    it out, retries its requests on the other, and brings it back once /readyz answers again."""
+    system_tool_or_skip(balancer_missing(), "SERVEBENCH_REQUIRE_HAPROXY")
+    series = FaultSeries("kill-server-2-replicas", "kill-server", None, "x", replicas=2)
+
+    def server(index: int) -> BentoServer:
+        return serve_optimized(built, tmp_path / f"server-{index}.log")
+
+    with replicas_served(2, server) as servers, \
+            fault_target(series, servers, FAULTS, tmp_path / "balancer.log") as (url, struck, balancer):
+        assert balancer is not None and struck.server is servers[0]
+        warm_up(f"{url}{CLASSIFY}", TEXTS, 10, LOAD.timeout_s)
+        run = faulted_run(f"{url}{CLASSIFY}", LOAD, TEXTS, 6.0, partial(inject, "kill-server", struck, FAULTS))
+        changes = [change.split(" ", 2)[2] for change in balancer.changes]
+    measured = run.records[~run.records["warmup"]]
+    assert len(measured) > 100 and (measured["outcome"] == "ok").mean() >= 0.99, measured["outcome"].value_counts()
+    assert "replica-0 DOWN" in changes and changes[-1] == "replica-0 UP", changes
+    assert not any(change.startswith("replica-1") for change in changes)  # the other replica never left
+
+
+def faulted_summary(series: FaultSeries, failing: tuple[float, float], params: Params) -> FaultSummary:
+    """Three audited repeats of ``series`` whose requests scheduled in ``failing`` (s) failed."""
+    frame = hand_made_run(step=0.1, end=20.0)
+    frame.loc[frame["scheduled_s"].between(*failing), "outcome"] = "connection_error"
+    figures = recovery(frame, fault_s=5.0, slo_ms=1000.0, healthy_s=1.0, max_recovery_s=10.0)
+    run = summary_run(figures.failed, 1.0, "recovered").model_copy(update={
+        "failed_by_outcome": figures.failed_by_outcome, "measured": figures.measured,
+        "sre": sre_figures(frame, figures, 5.0, 5.5, 1000.0, 10.0, params.resilience.sre)})
+    load = OfferedLoad(rate_per_s=8.0, capacity_per_s={"optimized": 40.0}, multiple_of_capacity={"optimized": 0.2})
+    return summarize_fault([run] * 3, series, load)
+
+
+def test_the_report_sets_a_failover_beside_the_same_fault_on_one_server_and_says_why_it_missed() -> None:
+    params = parse_params({})
+    lone = FaultSeries("kill-server", "kill-server", None, "resilience")
+    pair = FaultSeries("kill-server-2-replicas", "kill-server", None, "resilience", replicas=2)
+    results = {"kill-server": faulted_summary(lone, (5.0, 7.95), params),
+               "kill-server-2-replicas": faulted_summary(pair, (5.0, 5.05), params)}
+    resilience = Resilience(target="local", service="optimized", scenario="resilience", faults=results,
+                            all_requests_recorded=True)
+    row = next(line for line in failover_table(resilience, params).splitlines() if line.startswith("| kill-server-2"))
+    # 1 of 190 failed behind the balancer: 99.5 %, the objective met; 30 of 190 on the lone server
+    assert "| 99.5% [99.5%, 99.5%] | 1 [1, 1] |" in row and "| yes | kill-server | 84.2% [84.2%, 84.2%] | 30 [" in row
+    missed = {**results, "kill-server-2-replicas": faulted_summary(pair, (5.0, 5.25), params)}
+    row = next(line for line in failover_table(resilience.model_copy(update={"faults": missed}), params).splitlines()
+               if line.startswith("| kill-server-2"))
+    assert "**no**: 9 of 570 requests bad (9 connection_error)" in row
+    assert loads_line(resilience) == "\n\nLoads: `resilience` 8 req/s (0.20x optimized's capacity)."

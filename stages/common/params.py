@@ -604,6 +604,41 @@ class MultiWorkerParams(_Section):
     faults: list[LocalFault] = ["kill-worker"]
 
 
+class NearCapacityParams(_Section):
+    """Faults again at a second load near the served arm's capacity (a scenario whose rate is stated relative to
+    it, resolved from ``results/capacity.json``), where the queue a fault builds drains slowly. None when
+    ``faults`` is empty."""
+
+    scenario: str = "resilience-near-capacity"  # a name under loadgen.scenarios
+    faults: list[LocalFault] = ["kill-server", "freeze", "cpu-stress", "network-delay"]
+
+
+def _replica_faults(faults: list[str]) -> list[str]:
+    shared = sorted(set(faults) & {"cpu-stress"})
+    if shared:
+        raise ValueError(f"{shared} strike the whole machine, not one replica: no failover to measure")
+    return faults
+
+
+class FailoverParams(_Section):
+    """Failover under live load: ``replicas`` servers of the arm behind HAProxy (stages/faults/balancer.py), one
+    of them disrupted; the balancer's health checks of /readyz take it out and bring it back. None when
+    ``faults`` is empty."""
+
+    replicas: Annotated[int, Field(ge=2, le=8)] = 2
+    faults: Annotated[list[LocalFault], AfterValidator(_replica_faults)] = ["kill-server", "freeze", "partition"]
+    check_interval_ms: Annotated[int, Field(ge=50, le=60_000)] = 500  # a health check of every replica this often
+    fall: Annotated[int, Field(ge=1, le=10)] = 2  # failed checks in a row that take a replica out
+    rise: Annotated[int, Field(ge=1, le=10)] = 2  # passed checks in a row that bring it back
+    retries: Annotated[int, Field(ge=0, le=5)] = 2  # a failed try is sent again, to another replica
+    # What a retry answers: a refused connection, a connection closed with no answer (a killed replica's
+    # in-flight requests), no answer within server_timeout_s (a frozen or partitioned one). A classification is
+    # idempotent, so retrying its POST is safe.
+    retry_on: Annotated[list[Literal["conn-failure", "empty-response", "response-timeout", "503"]],
+                        Field(min_length=1)] = ["conn-failure", "empty-response", "response-timeout"]
+    server_timeout_s: PositiveFloat = 2.0
+
+
 class ClusterParams(_Section):
     """Where cluster-mode disruptions go: only this kubectl context and namespace, never another."""
 
@@ -657,6 +692,8 @@ class ResilienceParams(_Section):
     # is a partial failure.
     workers: Annotated[int, Field(ge=1, le=64)] | None = None
     multi_worker: MultiWorkerParams = MultiWorkerParams()
+    near_capacity: NearCapacityParams = NearCapacityParams()
+    failover: FailoverParams = FailoverParams()
     restart_delay_s: Annotated[float, Field(ge=0.0)] = 1.0  # local supervisor, as restartPolicy: Always
     freeze_s: Annotated[float, Field(gt=0.0)] = 5.0  # freeze: SIGSTOP ... SIGCONT of every server process
     throttle_s: Annotated[float, Field(gt=0.0)] = 5.0  # cpu-throttle: this long under a CFS quota of
@@ -760,43 +797,50 @@ class Params(_Section):
         if fresh:
             raise ValueError(f"loadtest.switchback.fresh_per_run names {fresh}, not in loadgen.scenarios "
                              f"({sorted(self.loadgen.scenarios)})")
-        named = "scenario" in self.resilience.model_fields_set  # files without a resilience section stay valid
-        if named and self.resilience.scenario not in self.loadgen.scenarios:
-            raise ValueError(f"resilience.scenario = {self.resilience.scenario!r}: must be a name under "
-                             f"loadgen.scenarios ({sorted(self.loadgen.scenarios)})")
+        for key, name in self._resilience_scenarios().items():
+            if name not in self.loadgen.scenarios:
+                raise ValueError(f"{key} = {name!r}: must be a name under loadgen.scenarios "
+                                 f"({sorted(self.loadgen.scenarios)})")
         self._check_relative_rates()
         self._check_fault_observation()
         for name in ("baseline", "optimized"):
             self._check_servable(name, getattr(self.serve, name).variant)
         return self
 
+    def _resilience_scenarios(self) -> dict[str, str]:
+        """The scenarios the resilience stage sends, by the key naming each (files without a resilience section
+        stay valid: its default scenario names are then not required)."""
+        settings = self.resilience
+        named = {"resilience.scenario": settings.scenario} if "scenario" in settings.model_fields_set else {}
+        if settings.near_capacity.faults and "near_capacity" in settings.model_fields_set:
+            named["resilience.near_capacity.scenario"] = settings.near_capacity.scenario
+        return named
+
     def _check_relative_rates(self) -> None:
-        """A rate relative to a service's capacity needs the capacity stage to measure that service, and a stage
-        that reads ``results/capacity.json``: the load tests do, the resilience stage does not."""
-        for name in self.loadtest.scenarios:
+        """A rate relative to a service's capacity needs the capacity stage to measure that service (the load
+        tests and the resilience stage read ``results/capacity.json``)."""
+        sent = [*self.loadtest.scenarios, *self._resilience_scenarios().values()]
+        for name in sent:
             rate = self.loadgen.scenarios[name].rate
             if isinstance(rate, RelativeRate) and rate.of not in self.loadtest.services:
                 raise ValueError(f"loadgen.scenarios.{name}.rate.of = {rate.of!r}: the capacity stage measures "
                                  f"loadtest.services {self.loadtest.services} only")
-        if self.resilience.scenario in self.loadgen.scenarios and \
-                isinstance(self.loadgen.scenarios[self.resilience.scenario].rate, RelativeRate):
-            raise ValueError(f"loadgen.scenarios.{self.resilience.scenario}.rate: the resilience scenario needs a "
-                             "rate in req/s (the resilience stage does not depend on results/capacity.json)")
 
     def _check_fault_observation(self) -> None:
         """A fault run must last long enough after its latest fault to tell "not recovered" from "not observed
         long enough": ``max_recovery_s + healthy_s`` of schedule."""
         settings = self.resilience
-        scenario = self.loadgen.scenarios.get(settings.scenario)
-        if settings.target != "local" or scenario is None or scenario.duration_s is None:
+        if settings.target != "local":
             return
-        left = scenario.duration_s - settings.fault_window_s[1]
         needed = settings.max_recovery_s + settings.healthy_s
-        if left < needed:
-            raise ValueError(f"loadgen.scenarios.{settings.scenario}.duration_s = {scenario.duration_s:g}: leaves "
-                             f"{left:g} s after the latest fault (resilience.fault_window_s ends at "
-                             f"{settings.fault_window_s[1]:g} s), less than resilience.max_recovery_s + healthy_s "
-                             f"= {needed:g} s; lengthen the scenario or shorten those")
+        for name in self._resilience_scenarios().values():
+            duration = self.loadgen.scenarios[name].duration_s
+            if duration is not None and duration - settings.fault_window_s[1] < needed:
+                raise ValueError(f"loadgen.scenarios.{name}.duration_s = {duration:g}: leaves "
+                                 f"{duration - settings.fault_window_s[1]:g} s after the latest fault "
+                                 f"(resilience.fault_window_s ends at {settings.fault_window_s[1]:g} s), less than "
+                                 f"resilience.max_recovery_s + healthy_s = {needed:g} s; lengthen the scenario or "
+                                 "shorten those")
 
     def _check_servable(self, service: str, variant: str) -> None:
         """A served variant the pipeline will produce: its conversion enabled, half precision in PyTorch only

@@ -481,9 +481,13 @@ class Spread(Result):
 
 
 class FaultSummary(Result):
-    """One fault (at one worker count) over its repeats, each at its own seeded instant."""
+    """One fault (at one worker count, load and replica count) over its repeats, each at its own seeded instant."""
 
     workers: int | None  # served workers (None: as built)
+    fault: str | None = None  # what was injected (the key adds the workers, load or replicas it ran with)
+    replicas: int = 1  # more: that many servers behind a balancer, one of them disrupted (failover)
+    scenario: str | None = None  # the load (a name under loadgen.scenarios; None: resilience.scenario)
+    load: OfferedLoad | None = None  # its rate, and where it sat against each measured capacity
     repeats: int
     steady_before: int  # repeats whose service held the steady state before the fault: the figures come from these
     failed: Spread
@@ -509,6 +513,6 @@ class Resilience(Result):
     service: str
     scenario: str
     faults: dict[str, FaultSummary]
-    skipped: dict[str, str] = {}  # faults this machine could not inject (kernel, privileges), with why
+    skipped: dict[str, str] = {}  # faults this machine could not inject (kernel, privileges, no balancer), with why
     aborted: str | None = None  # cluster mode: why the experiment stopped early (the steady state did not return)
     all_requests_recorded: bool

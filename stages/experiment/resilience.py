@@ -7,7 +7,8 @@ import contextlib
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -22,8 +23,10 @@ from stages.common.artifacts import (
 )
 from stages.common.errors import ServebenchError
 from stages.common.params import Params, ResilienceParams, ScenarioParams
-from stages.common.results import Bentos, FaultRecovery, FaultSummary, Spread
+from stages.common.results import Bentos, FaultRecovery, FaultSummary, OfferedLoad, Spread
 from stages.common.signals import cleanup_on_signals
+from stages.faults.balancer import Balancer
+from stages.faults.balancer import missing as balancer_missing
 from stages.faults.cluster import ClusterHealthError, ClusterTargetError, Disruptor, read_journal
 from stages.faults.local import NETWORK_FAULTS, FaultLog, Target, inject, unavailable
 from stages.faults.proxy import FaultyProxy
@@ -116,7 +119,19 @@ def sre_spreads(runs: list[FaultRecovery]) -> dict:
     }
 
 
-def summarize_fault(runs: list[FaultRecovery], workers: int | None) -> FaultSummary:
+@dataclass(frozen=True)
+class FaultSeries:
+    """One local fault series: the fault, the served workers, the load (a name under loadgen.scenarios) and how
+    many replicas serve it (more than one: behind a balancer, the fault striking the first)."""
+
+    key: str
+    fault: str
+    workers: int | None
+    scenario: str
+    replicas: int = 1
+
+
+def summarize_fault(runs: list[FaultRecovery], series: FaultSeries, load: OfferedLoad | None = None) -> FaultSummary:
     """Medians and ranges over the repeats that passed the generator's audit and whose steady state held before
     the fault (all audited ones when none held, so that the table is never empty; ``steady_before`` says how
     many); the verdict of the worst of them. A run that failed the audit never enters a figure."""
@@ -125,7 +140,8 @@ def summarize_fault(runs: list[FaultRecovery], workers: int | None) -> FaultSumm
     counted = steady or audited
     verdicts = [run.verdict for run in audited]
     return FaultSummary(
-        workers=workers, repeats=sum(run.attempt == 0 for run in runs), steady_before=len(steady),
+        workers=series.workers, fault=series.fault, replicas=series.replicas, scenario=series.scenario, load=load,
+        repeats=sum(run.attempt == 0 for run in runs), steady_before=len(steady),
         failed=spread([run.failed for run in counted]), outage_s=spread([run.outage_s for run in counted]),
         time_to_first_success_s=spread([run.time_to_first_success_s for run in counted]),
         time_to_recovery_s=spread([run.time_to_recovery_s for run in counted]),
@@ -146,61 +162,113 @@ def attempt_name(key: str, repeat: int, attempt: int) -> str:
     return f"{key}/{repeat}" + (f"-rerun-{attempt}" if attempt else "")
 
 
-def local_plan(settings: ResilienceParams) -> list[tuple[str, str, int | None]]:
-    """(key, fault, workers) of every local fault series: each fault at the configured workers, then the
-    multi-worker ones."""
-    plan: list[tuple[str, str, int | None]] = [(fault, fault, settings.workers) for fault in settings.faults]
-    extra = settings.multi_worker
-    plan += [(f"{fault}-{extra.workers}-workers", fault, extra.workers) for fault in extra.faults]
-    return plan
+def local_plan(settings: ResilienceParams) -> list[FaultSeries]:
+    """Every local fault series: each fault at the configured workers and load, then the multi-worker ones, the
+    near-capacity ones, the failover ones."""
+    base, extra, near, failover = settings.scenario, settings.multi_worker, settings.near_capacity, settings.failover
+    return [
+        *(FaultSeries(fault, fault, settings.workers, base) for fault in settings.faults),
+        *(FaultSeries(f"{fault}-{extra.workers}-workers", fault, extra.workers, base) for fault in extra.faults),
+        *(FaultSeries(f"{fault}-near-capacity", fault, settings.workers, near.scenario) for fault in near.faults),
+        *(FaultSeries(f"{fault}-{failover.replicas}-replicas", fault, settings.workers, base, failover.replicas)
+          for fault in failover.faults),
+    ]
 
 
-def local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: list[str],
-               out: Path) -> tuple[dict[str, FaultSummary], dict[str, str]]:
-    """Every local fault series; and the faults skipped because this machine cannot inject them, with why.
-    SIGTERM or SIGINT ends the stage through every ``finally``: the fault lifted (SIGCONT, cgroups restored, the
-    proxy healed, the hogs stopped), then the server and the proxy stopped by their own PIDs."""
+def unavailable_series(series: FaultSeries) -> str | None:
+    """Why this machine cannot run the series (the fault, or the balancer failover needs), or None."""
+    return unavailable(series.fault) or (balancer_missing() if series.replicas > 1 else None)
+
+
+@contextlib.contextmanager
+def replicas_served(count: int, make: Callable[[int], BentoServer]) -> Iterator[list[BentoServer]]:
+    """``count`` servers started together (their cold starts overlap), each stopped by its own PID after."""
+    servers = [make(index) for index in range(count)]
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@contextlib.contextmanager
+def fault_target(series: FaultSeries, servers: list[BentoServer], settings: ResilienceParams,
+                 log_path: Path) -> Iterator[tuple[str, Target, Balancer | None]]:
+    """(the URL the load goes to, what the fault strikes, the balancer): the first server, behind a FaultyProxy
+    for a network fault; with more replicas, all of them behind a balancer, the fault striking the first."""
+    first = servers[0]
+    with (FaultyProxy(first.host, first.port) if series.fault in NETWORK_FAULTS
+          else contextlib.nullcontext()) as proxy:
+        struck = Target(first, proxy)
+        if len(servers) == 1:
+            yield (proxy or first).url, struck, None
+            return
+        backends = [((proxy or first).host, (proxy or first).port), *((s.host, s.port) for s in servers[1:])]
+        with Balancer(backends, settings.failover, log_path, first.host) as balancer:
+            yield balancer.url, struck, balancer
+
+
+def local_runs(params: Params, bentos: Bentos, scenarios: dict[str, ScenarioParams],
+               loads: dict[str, OfferedLoad], texts: list[str], out: Path
+               ) -> tuple[dict[str, FaultSummary], dict[str, str]]:
+    """Every local fault series, each at its load (``scenarios``: by name, rates resolved to req/s; ``loads``:
+    what each offered); and the series skipped because this machine cannot run them, with why. SIGTERM or SIGINT
+    ends the stage through every ``finally``: the fault lifted (SIGCONT, cgroups restored, the proxy healed, the
+    hogs stopped), then the servers, the proxy and the balancer stopped by their own PIDs."""
     with cleanup_on_signals():
-        return _local_runs(params, bentos, scenario, texts, out)
+        return _local_runs(params, bentos, scenarios, loads, texts, out)
 
 
-def _local_runs(params: Params, bentos: Bentos, scenario: ScenarioParams, texts: list[str],
-                out: Path) -> tuple[dict[str, FaultSummary], dict[str, str]]:
+def _local_runs(params: Params, bentos: Bentos, scenarios: dict[str, ScenarioParams],
+                loads: dict[str, OfferedLoad], texts: list[str], out: Path
+                ) -> tuple[dict[str, FaultSummary], dict[str, str]]:
     settings = params.resilience
     built = bentos.services[settings.service]
     service = getattr(params.serve, settings.service)
     results, skipped = {}, {}
-    for key, fault, workers in local_plan(settings):
-        reason = unavailable(fault)
+    for series in local_plan(settings):
+        reason = unavailable_series(series)
         if reason is not None:
-            print(f"resilience: {key} skipped: {reason}", file=sys.stderr, flush=True)
-            skipped[key] = reason
+            print(f"resilience: {series.key} skipped: {reason}", file=sys.stderr, flush=True)
+            skipped[series.key] = reason
             continue
         runs = []
-        env = {WORKERS_ENV: str(workers)} if workers else {}
+        env = {WORKERS_ENV: str(series.workers)} if series.workers else {}
+        scenario = scenarios[series.scenario]
         for repeat in range(1, settings.repeats + 1):
             load = repeat_scenario(scenario, repeat)
             schedule = draw_schedule(arrival_spec(load))
-            instant = fault_instant(schedule, settings, key, repeat)
+            instant = fault_instant(schedule, settings, series.key, repeat)
 
-            def attempt_run(attempt: int, key: str = key, fault: str = fault, repeat: int = repeat,
+            def attempt_run(attempt: int, series: FaultSeries = series, repeat: int = repeat,
                             load: ScenarioParams = load, schedule: np.ndarray = schedule, instant: float = instant,
                             env: dict[str, str] = env) -> FaultRecovery:
                 """One run of this repeat's draw (the loop's values bound now, not when called)."""
-                name = attempt_name(key, repeat, attempt)
-                with BentoServer(built.bento, Path(bentos.bentoml_home), out / name / "server.log",
-                                 host=params.serve.host, cpu_affinity=service.cpu_affinity,
-                                 ready_timeout_s=params.serve.ready_timeout_s, extra_env=env) as server, \
-                        (FaultyProxy(server.host, server.port) if fault in NETWORK_FAULTS
-                         else contextlib.nullcontext()) as proxy:
-                    warm_up(f"{server.url}{CLASSIFY}", texts, params.loadtest.warmup_requests, scenario.timeout_s)
-                    run = faulted_run(f"{(proxy or server).url}{CLASSIFY}", load, texts, instant,
-                                      partial(inject, fault, Target(server, proxy), settings),
-                                      params.loadgen.client, schedule)
+                name = attempt_name(series.key, repeat, attempt)
+
+                def server(index: int) -> BentoServer:
+                    log = out / name / ("server.log" if series.replicas == 1 else f"server-{index}.log")
+                    return BentoServer(built.bento, Path(bentos.bentoml_home), log, host=params.serve.host,
+                                       cpu_affinity=service.cpu_affinity,
+                                       ready_timeout_s=params.serve.ready_timeout_s, extra_env=env)
+
+                balancer_log = out / name / "balancer.log"
+                with replicas_served(series.replicas, server) as servers, \
+                        fault_target(series, servers, settings, balancer_log) as (url, struck, balancer):
+                    warm_up(f"{url}{CLASSIFY}", texts, params.loadtest.warmup_requests, load.timeout_s)
+                    run = faulted_run(f"{url}{CLASSIFY}", load, texts, instant,
+                                      partial(inject, series.fault, struck, settings), params.loadgen.client,
+                                      schedule)
+                if balancer is not None:
+                    run.log.actions[:] = sorted([*run.log.actions, *balancer.changes])
                 return record_run(name, run, load, params, out, attempt)
 
             runs += with_reruns(attempt_run, settings.max_reruns)
-        results[key] = summarize_fault(runs, workers)
+        results[series.key] = summarize_fault(runs, series, loads.get(series.scenario))
     return results, skipped
 
 
@@ -250,7 +318,8 @@ def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out
                             return recorded
 
                         runs += with_reruns(attempt_run, params.resilience.max_reruns)
-                    results[key] = summarize_fault(runs, None)
+                    results[key] = summarize_fault(runs, FaultSeries(key, disruption, None, params.resilience.scenario,
+                                                                     replicas))
         except ClusterHealthError as exc:
             aborted = str(exc)
             print(f"resilience: {exc}", file=sys.stderr, flush=True)

@@ -11,8 +11,9 @@ from stages.common.cpu_steal import stolen_summary
 from stages.common.environment import speed_summary
 from stages.common.params import Params
 from stages.common.percentiles import min_requests
-from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, Spread
-from stages.reporting.markdown import fmt, table
+from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience
+from stages.reporting.failover import failover_table, loads_line
+from stages.reporting.markdown import fmt, percent_cell, spread_cell, table
 from stages.serving.startup import PHASES
 
 
@@ -140,14 +141,6 @@ def capacity_section(capacity: Capacity | None) -> str:
                     rows))
 
 
-def spread_cell(spread: Spread, repeats: int, digits: int = 1) -> str:
-    """Median [low, high] over the repeats that had the figure, with their count when not all did."""
-    if spread.median is None:
-        return "-"
-    count = "" if spread.n == repeats else f" (n={spread.n})"
-    return f"{spread.median:.{digits}f} [{spread.low:.{digits}f}, {spread.high:.{digits}f}]{count}"
-
-
 def resilience_section(resilience: Resilience | None, params: Params) -> str:
     if resilience is None:
         return "No resilience results.\n"
@@ -182,14 +175,7 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
             "its worst repeat's.\n\n"
             + table(["fault", "workers", "steady before", "verdict (per repeat)", "failed requests", "outage s",
                      "first success s", "recovered s", "relapses", "recorded = scheduled", "timelines"], rows)
-            + sre_table(resilience, params) + notes)
-
-
-def percent_cell(spread: Spread | None, repeats: int) -> str:
-    if spread is None or spread.median is None:
-        return "-"
-    count = "" if spread.n == repeats else f" (n={spread.n})"
-    return f"{spread.median:.1%} [{spread.low:.1%}, {spread.high:.1%}]{count}"
+            + sre_table(resilience, params) + failover_table(resilience, params) + loads_line(resilience) + notes)
 
 
 def window_label(seconds: float) -> str:
