@@ -19,7 +19,17 @@ from helpers import system_tool_or_skip, write_params
 
 from stages.common.artifacts import WORKERS_ENV
 from stages.common.errors import ServebenchError
-from stages.common.params import K3sParams, Params, ResilienceParams, ScenarioParams, SreParams, parse_params
+from stages.common.params import (
+    FailoverParams,
+    K3sParams,
+    MultiWorkerParams,
+    NearCapacityParams,
+    Params,
+    ResilienceParams,
+    ScenarioParams,
+    SreParams,
+    parse_params,
+)
 from stages.common.results import FaultRecovery, FaultSummary, OfferedLoad, Resilience
 from stages.experiment.resilience import FaultSeries, fault_target, local_plan, replicas_served, summarize_fault
 from stages.faults.balancer import haproxy_config, replica_states
@@ -127,6 +137,7 @@ def test_cpu_stress_runs_a_co_tenant_beside_the_server_then_stops_it(built: dict
                           partial(inject, "cpu-stress", Target(server), stress))
         after = psutil.cpu_times()
     assert run.log.actions[0].endswith("2 CPU hogs busy beside the server")
+    assert run.log.ended is not None and run.log.started is not None
     assert run.log.actions[-1].endswith("CPU hogs stopped") and run.log.ended - run.log.started >= 2.0
     busy = (after.user + after.system) - (before.user + before.system)
     assert busy >= 0.75 * 2 * 2.0, busy
@@ -504,9 +515,9 @@ def test_a_sigterm_mid_fault_lifts_the_fault_and_leaves_no_process_nor_cgroup(bu
 
 
 def test_the_plan_runs_each_fault_at_both_loads_and_behind_the_balancer() -> None:
-    settings = ResilienceParams(faults=["freeze"], multi_worker={"faults": []},
-                                near_capacity={"scenario": "near", "faults": ["freeze", "cpu-stress"]},
-                                failover={"replicas": 3, "faults": ["kill-server"]})
+    settings = ResilienceParams(faults=["freeze"], multi_worker=MultiWorkerParams(faults=[]),
+                                near_capacity=NearCapacityParams(scenario="near", faults=["freeze", "cpu-stress"]),
+                                failover=FailoverParams(replicas=3, faults=["kill-server"]))
     plan = {series.key: series for series in local_plan(settings)}
     assert list(plan) == ["freeze", "freeze-near-capacity", "cpu-stress-near-capacity", "kill-server-3-replicas"]
     assert plan["freeze-near-capacity"].scenario == "near" and plan["freeze"].scenario == settings.scenario
