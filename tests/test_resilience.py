@@ -528,7 +528,7 @@ def test_the_balancer_config_is_one_haproxy_accepts_and_its_stats_parse(tmp_path
     settings = ResilienceParams().failover
     config = haproxy_config(18080, 18081, [("127.0.0.1", 18090), ("127.0.0.1", 18091)], settings)
     assert "retry-on conn-failure empty-response response-timeout" in config and "option redispatch" in config
-    assert "inter 500 fall 2 rise 2" in config and "timeout server 2000ms" in config
+    assert "inter 500 fall 2 rise 2" in config and "timeout server 800ms" in config
     stats = ("# pxname,svname,qcur,status,\nclassify,FRONTEND,,OPEN,\nreplicas,replica-0,0,DOWN,\n"
              "replicas,replica-1,0,UP,\nreplicas,BACKEND,0,UP,\n")
     assert replica_states(stats) == {"replica-0": "DOWN", "replica-1": "UP"}

@@ -636,7 +636,9 @@ class FailoverParams(_Section):
     # idempotent, so retrying its POST is safe.
     retry_on: Annotated[list[Literal["conn-failure", "empty-response", "response-timeout", "503"]],
                         Field(min_length=1)] = ["conn-failure", "empty-response", "response-timeout"]
-    server_timeout_s: PositiveFloat = 2.0
+    # Under resilience.slo_ms, so that a request retried after it can still be good (at 2 s, every request caught
+    # by a frozen replica was good-but-late: 94.5 % availability against 99.3 % for a killed one).
+    server_timeout_s: PositiveFloat = 0.8
 
 
 class ClusterParams(_Section):
