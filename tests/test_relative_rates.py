@@ -78,12 +78,14 @@ def test_relative_rates_are_checked_against_what_the_capacity_stage_measures() -
         parse_params({"loadgen": {"scenarios": {"s": relative}},
                       "loadtest": {"scenarios": ["s"], "services": ["baseline"], "aa": {"service": None}}})
     baseline_only = {"services": ["baseline"], "aa": {"service": None}}
-    for resilience in ({"scenario": "s"}, {"near_capacity": {"scenario": "s"}}):
+    for resilience in ({"scenario": "s", "near_capacity": {"faults": []}}, {"near_capacity": {"scenario": "s"}}):
         with pytest.raises(ParamsError, match=r"loadgen.scenarios.s.rate.of = 'optimized'.*measures"):
             parse_params({"loadgen": {"scenarios": {"s": relative}}, "loadtest": baseline_only,
                           "resilience": resilience})
-    assert parse_params({"loadgen": {"scenarios": {"s": relative}},
-                         "resilience": {"scenario": "s"}}).resilience.scenario == "s"
+    both = {"scenario": "s", "near_capacity": {"scenario": "s"}}
+    assert parse_params({"loadgen": {"scenarios": {"s": relative}}, "resilience": both}).resilience.scenario == "s"
+    with pytest.raises(ParamsError, match=r"near_capacity.scenario = 'resilience-near-capacity'.*faults: \[\]"):
+        parse_params({"loadgen": {"scenarios": {"s": relative}}, "resilience": {"scenario": "s"}})
     with pytest.raises(ParamsError, match=r"resilience.near_capacity.scenario = 'nope': must be a name under"):
         parse_params({"loadgen": {"scenarios": {"s": relative}}, "resilience": {"near_capacity": {"scenario": "nope"}}})
     with pytest.raises(ParamsError, match=r"cpu-stress.*strike the whole machine"):

@@ -205,9 +205,9 @@ def test_recovery_figures_on_a_hand_made_run() -> None:
     assert figures.verdict == "recovered" and figures.observed_after_s == pytest.approx(4.7)
 
 
-def test_a_slow_request_answered_after_the_healthy_period_began_delays_the_recovery() -> None:
-    """A network delay: the request scheduled at 5.5 is answered at 7.9, after the healthy requests from 6.0 on
-    began answering (6.1). The outage lasts until it ends, and recovery is no earlier than that."""
+def test_a_straggler_answered_after_the_recovery_does_not_stretch_the_outage_past_it() -> None:
+    """A network fault: the request scheduled at 5.5 is answered at 7.9, after the healthy requests from 6.0 on
+    began answering (6.1): the service recovered at 6.1, the outage ends there, the straggler is a breach."""
     frame = hand_made_run()
     frame.loc[frame["scheduled_s"] == 5.0, "outcome"] = "timeout"
     frame.loc[frame["scheduled_s"] == 5.5, ["done_s", "latency_ms"]] = [7.9, 2400.0]
@@ -215,7 +215,8 @@ def test_a_slow_request_answered_after_the_healthy_period_began_delays_the_recov
     end = figures.outage_end_s
     assert end is not None and figures.outage_start_s is not None and figures.time_to_recovery_s is not None
     assert figures.outage_start_s <= end <= figures.time_to_recovery_s
-    assert end == pytest.approx(7.9 - 4.8) and figures.time_to_recovery_s == pytest.approx(7.9 - 4.8)
+    assert end == pytest.approx(6.1 - 4.8) and figures.time_to_recovery_s == pytest.approx(6.1 - 4.8)
+    assert figures.breaches == 2 and figures.relapses == 0
 
 
 def test_one_success_between_failures_is_not_a_recovery() -> None:
@@ -494,7 +495,8 @@ def test_a_sigterm_mid_fault_lifts_the_fault_and_leaves_no_process_nor_cgroup(bu
                                             "warmup_s": 1.0, "seed": 1, "timeout_s": 5.0}}},
         "resilience": {"scenario": "fault", "faults": [fault], "repeats": 1, "fault_window_s": [3.0, 4.0],
                        "freeze_s": 30.0, "throttle_s": 30.0, "throttle_cpus": 0.05, "max_reruns": 0,
-                       "multi_worker": {"workers": 2, "faults": []}}})
+                       "multi_worker": {"workers": 2, "faults": []}, "near_capacity": {"faults": []},
+                       "failover": {"faults": []}}})
     stage = subprocess.Popen([sys.executable, "-m", "stages.resilience", "--params", str(params), "--bentos",
                               str(tmp_path / "bentos.json"), "--dataset", str(dataset), "--runs",
                               str(tmp_path / "runs"), "--out", str(tmp_path / "out.json")],

@@ -802,7 +802,8 @@ class Params(_Section):
         for key, name in self._resilience_scenarios().items():
             if name not in self.loadgen.scenarios:
                 raise ValueError(f"{key} = {name!r}: must be a name under loadgen.scenarios "
-                                 f"({sorted(self.loadgen.scenarios)})")
+                                 f"({sorted(self.loadgen.scenarios)})"
+                                 + (", or set resilience.near_capacity.faults: []" if "near" in key else ""))
         self._check_relative_rates()
         self._check_fault_observation()
         for name in ("baseline", "optimized"):
@@ -814,7 +815,8 @@ class Params(_Section):
         stay valid: its default scenario names are then not required)."""
         settings = self.resilience
         named = {"resilience.scenario": settings.scenario} if "scenario" in settings.model_fields_set else {}
-        if settings.near_capacity.faults and "near_capacity" in settings.model_fields_set:
+        configured = bool(named) or "near_capacity" in settings.model_fields_set
+        if configured and settings.target == "local" and settings.near_capacity.faults:
             named["resilience.near_capacity.scenario"] = settings.near_capacity.scenario
         return named
 

@@ -12,11 +12,12 @@ many failed" are exact counts. Definitions, checkable against the records:
 - **recovery**: the answer of the first good affected request that starts a healthy period: good requests only,
   for at least ``healthy_s`` of schedule (the next breach, or the end of the run, that far off or further). One
   success between failures is not a recovery. Breaches after it are counted as ``relapses``. Stamped when that
-  request was answered, as the first success is, so that recovery never precedes the first success, or when the
-  outage's last breach ended, if later (a slow request sent before the healthy period and answered after its
-  start): one timeline, outage start <= outage end <= recovery.
+  request was answered, as the first success is, so that recovery never precedes the first success.
 - **outage**: from the first breaching affected request (its scheduled time, or the fault for one in flight) to
-  the end of the last breach before the recovery (its answer, or its scheduled time when it has none).
+  the end of the last breach before the recovery (its answer, or its scheduled time when it has none), or to the
+  recovery when that breach is answered later: a straggler (a request sent in the outage, still retransmitting
+  once new requests are good again) counts among the breaches and in the severity, not in the outage's length.
+  One timeline: outage start <= outage end <= recovery.
 - **time to first success**: from the fault to the first ok answer of a request scheduled at or after the outage
   began (a success before the outage, e.g. during a preStop sleep, does not count).
 - **verdict**: "held" (no affected request breached), "recovered" (within ``max_recovery_s`` of the fault), "not
@@ -106,9 +107,9 @@ def recovery(records: pd.DataFrame, fault_s: float, slo_ms: float, healthy_s: fl
         if recovered is not None:
             healthy_from, answered = recovered
             during = breaching[breaching["scheduled_s"] < healthy_from]
-            outage_end = float(during["done_s"].fillna(during["scheduled_s"]).max())
+            outage_end = min(float(during["done_s"].fillna(during["scheduled_s"]).max()), answered)
             outage_s = max(outage_end - outage_start, 0.0)
-            recovery_s = max(answered, outage_end) - fault_s
+            recovery_s = answered - fault_s
             relapses = int((breaching["scheduled_s"] > healthy_from).sum())
         verdict = verdict_of(recovery_s, observed_s, max_recovery_s, healthy_s)
     in_flight = records[(records["sent_s"] < fault_s) & ~(records["done_s"] < fault_s)]
