@@ -541,11 +541,14 @@ def test_the_balancer_config_is_one_haproxy_accepts_and_its_stats_parse(tmp_path
 
 
 @pytest.mark.slow
-def test_a_killed_replica_behind_the_balancer_fails_over_and_rejoins(built: dict, tmp_path: Path) -> None:
-    """Two replicas behind HAProxy, one SIGKILLed under load and restarted by the supervisor: the balancer takes
-    it out, retries its requests on the other, and brings it back once /readyz answers again."""
+@pytest.mark.parametrize("fault", ["kill-server", "partition"])
+def test_a_struck_replica_behind_the_balancer_fails_over_and_rejoins(built: dict, tmp_path: Path,
+                                                                     fault: str) -> None:
+    """Two replicas behind HAProxy, one SIGKILLed under load and restarted by the supervisor, or cut off behind a
+    proxy: the balancer takes it out, retries its requests on the other, and brings it back once /readyz answers
+    through to it again."""
     system_tool_or_skip(balancer_missing(), "SERVEBENCH_REQUIRE_HAPROXY")
-    series = FaultSeries("kill-server-2-replicas", "kill-server", None, "x", replicas=2)
+    series = FaultSeries(f"{fault}-2-replicas", fault, None, "x", replicas=2)
 
     def server(index: int) -> BentoServer:
         return serve_optimized(built, tmp_path / f"server-{index}.log")
@@ -554,7 +557,7 @@ def test_a_killed_replica_behind_the_balancer_fails_over_and_rejoins(built: dict
             fault_target(series, servers, FAULTS, tmp_path / "balancer.log") as (url, struck, balancer):
         assert balancer is not None and struck.server is servers[0]
         warm_up(f"{url}{CLASSIFY}", TEXTS, 10, LOAD.timeout_s)
-        run = faulted_run(f"{url}{CLASSIFY}", LOAD, TEXTS, 6.0, partial(inject, "kill-server", struck, FAULTS))
+        run = faulted_run(f"{url}{CLASSIFY}", LOAD, TEXTS, 6.0, partial(inject, fault, struck, FAULTS))
         changes = [change.split(" ", 2)[2] for change in balancer.changes]
     measured = run.records[~run.records["warmup"]]
     assert len(measured) > 100 and (measured["outcome"] == "ok").mean() >= 0.99, measured["outcome"].value_counts()
