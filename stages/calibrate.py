@@ -19,14 +19,14 @@ from concurrent.futures import ProcessPoolExecutor
 from stages.common.artifacts import LOADTEST_DIR, RESULTS_DIR
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import write_result
-from stages.common.params import load_params
+from stages.params.base import load_params
 from stages.stats.calibration import (
     CASES,
     Procedure,
     monte_carlo_error,
     run_case,
 )
-from stages.stats.calibration_checks import checks, resampled_checks, scenarios_from
+from stages.stats.calibration_checks import CalibrationSettings, checks, resampled_checks, scenarios_from
 from stages.stats.comparison import Calibration, CalibrationCase
 from stages.stats.design import design_of
 
@@ -40,7 +40,7 @@ def main() -> None:
     if unknown:
         parser.error(f"--cases: unknown {sorted(unknown)}; the cases are {', '.join(CASES)}")
     cases = {name: case for name, case in CASES.items() if name in args.cases.split(",")}
-    params = load_params(args.params)
+    params = load_params(CalibrationSettings, args.params)
     settings, blocks = params.compare.calibration, params.loadtest.planned_repeats
     design, auto = design_of(params), params.loadtest.auto
     procedure = Procedure(params.compare, design, (auto.min_repeats, auto.max_repeats)

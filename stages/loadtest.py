@@ -35,10 +35,11 @@ from stages.common.artifacts import (
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_optional_result, read_result
-from stages.common.params import load_params
-from stages.common.results import Bentos, Capacity
 from stages.common.signals import cleanup_on_signals
-from stages.experiment.loadtest import load_test
+from stages.experiment.loadtest import LoadtestSettings, load_test
+from stages.params.base import load_params
+from stages.records.bentos import Bentos
+from stages.records.capacity import Capacity
 
 
 def main() -> None:
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--scenario", required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(LoadtestSettings, args.params)
     if args.scenario not in params.loadgen.scenarios:
         raise ServebenchError(f"no scenario {args.scenario!r} under loadgen.scenarios in {args.params}")
     started = time.monotonic()

@@ -30,13 +30,17 @@ from stages.common.artifacts import (
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_optional_result, read_result, write_result
-from stages.common.params import Params, ScenarioParams, load_params
-from stages.common.results import Bentos, Capacity, OfferedLoad, Resilience
-from stages.experiment.resilience import cluster_runs, local_runs, restore_cluster, write_series
+from stages.experiment.resilience import ResilienceSettings, cluster_runs, local_runs, restore_cluster, write_series
 from stages.loadgen.relative import describe, offered_load, resolve
+from stages.params.base import load_params
+from stages.params.loadgen import ScenarioParams
+from stages.records.bentos import Bentos
+from stages.records.capacity import Capacity
+from stages.records.load import OfferedLoad
+from stages.records.resilience import Resilience
 
 
-def resolved_loads(names: dict[str, str], params: Params, capacity: Capacity | None
+def resolved_loads(names: dict[str, str], params: ResilienceSettings, capacity: Capacity | None
                    ) -> tuple[dict[str, ScenarioParams], dict[str, OfferedLoad]]:
     """The scenarios the faults run under (``names``: by the key naming each), rates in req/s (a rate stated
     relative to capacity resolved against ``capacity``), and what each offered."""
@@ -58,7 +62,7 @@ def main() -> None:
     parser.add_argument("--restore", action="store_true",
                         help="cluster mode: undo what a killed run left (HPA bounds, a cordoned node), then exit")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(ResilienceSettings, args.params)
     if args.restore:
         restore_cluster(params)
         return

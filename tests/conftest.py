@@ -13,20 +13,16 @@ from helpers import build_bentos
 
 from stages.common.cpu_steal import STARVED_SHARE, StealMeter
 from stages.common.net import free_port
-from stages.common.params import (
-    DataParams,
-    ExportParams,
-    Fp16Params,
-    Int8Params,
-    ModelParams,
-    StandinParams,
-    TokenizerParams,
-)
 from stages.loadgen.nullserver import start_null_server
 from stages.model.convert import convert_variant
 from stages.model.dataset import build_dataset
 from stages.model.download import download_model
 from stages.model.export import export_stage
+from stages.params.convert import Fp16Params, Int8Params
+from stages.params.data import DataParams
+from stages.params.export import ExportParams
+from stages.params.model import ModelParams, StandinParams
+from stages.params.tokenizer import TokenizerParams
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

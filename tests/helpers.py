@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from stages.common.io import write_result
-from stages.common.params import parse_params
-from stages.model.validation import validate_variants
+from stages.model.validation import ValidateSettings, validate_variants
+from stages.params.base import parse_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Serving settings of the tiny stand-in Bentos the tests build: one thread, small requests, batching on.
@@ -103,7 +103,7 @@ def build_bentos(root: Path, model: Path, variants: Path, dataset: Path) -> dict
     raw = {"serve": {"max_request_bytes": 65536, **SERVE}, "runtime": {"threads": 1},
            "validate": {"latency": {"batch_sizes": [1], "warmup": 0, "repeats": 3}}}
     params_file = write_params(root / "params.yaml", raw)
-    validation, _ = validate_variants(parse_params(raw), model, variants, dataset, root / "plots")
+    validation, _ = validate_variants(parse_params(ValidateSettings, raw), model, variants, dataset, root / "plots")
     write_result(root / "validation.json", validation)
     result = run_module(
         "stages.build", "--params", str(params_file), "--model", str(model), "--variants", str(variants),

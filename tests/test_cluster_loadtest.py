@@ -21,8 +21,6 @@ from helpers import run_module, write_params
 from stages.cluster.run import cluster_served_run
 from stages.cluster.shard_log import ShardLogError, ShardResult, decode, encode
 from stages.common.net import free_port
-from stages.common.params import Params, ScenarioParams, parse_params
-from stages.common.results import BuiltService
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import GeneratorUsage, RunRecorder
 from stages.loadgen.nullserver import start_null_server
@@ -30,7 +28,11 @@ from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import scenario_summary, send_scenario
 from stages.manifests.generator import generator_job, generator_policy, served_objects
 from stages.manifests.render import ServedImage, supported_versions, validate
-from stages.serving.runs import RunSpec
+from stages.params.base import parse_params
+from stages.params.file import Params
+from stages.params.loadgen import ScenarioParams
+from stages.records.bentos import BuiltService
+from stages.serving.runs import RunSettings, RunSpec
 
 FAKE_K8S = Path(__file__).parent / "fake_k8s"
 IMAGE = "nullbento:1"
@@ -54,8 +56,8 @@ def fake_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
-def cluster_params(shards: int = 2) -> Params:
-    return Params.model_validate({"loadtest": {"target": "cluster", "cluster": {
+def cluster_params(shards: int = 2) -> RunSettings:
+    return RunSettings.model_validate({"loadtest": {"target": "cluster", "cluster": {
         "context": "fake", "namespace": "loadtest", "shards": shards, "start_lead_s": 4.0}}})
 
 
@@ -63,7 +65,7 @@ USAGE = GeneratorUsage(0.1, None)  # the generator's CPU does not enter the audi
 BUILT = BuiltService(bento=IMAGE, model="standin", variant="onnx-int8", batching={}, workers=1, threads=1)
 
 
-def run_in_cluster(params: Params, log: Path) -> pd.DataFrame:
+def run_in_cluster(params: RunSettings, log: Path) -> pd.DataFrame:
     return cluster_served_run(RunSpec("optimized", BUILT, params, "s", SCENARIO, TEXTS, 3, log), "optimized").records
 
 
@@ -74,7 +76,7 @@ def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: P
     assert records["index"].tolist() == list(range(len(schedule)))  # scheduled = recorded, in schedule order
     np.testing.assert_allclose(records["scheduled_s"], schedule)
     assert (records["outcome"] == "ok").all()
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params(Params, {}).loadgen)
     # Send lag is timing (the quiet agreement test holds it); what holds on a busy machine is the accounting.
     assert summary.requests.scheduled == len(schedule) and summary.outcomes["lost"] == 0
     calls = [json.loads(line) for line in (fake_cluster / "calls.log").read_text().splitlines()]
@@ -119,7 +121,7 @@ def test_a_killed_generator_pod_leaves_its_requests_lost_with_the_reason(fake_cl
     assert lost["index"].tolist() == list(range(1, len(schedule), 2))  # pod 1's share, all of it
     assert lost["error"].str.contains(f"generator shard 1 lost: pod {killed} Failed, Killed").all()
     assert (records.loc[records["index"] % 2 == 0, "outcome"] == "ok").all()  # pod 0 went on sending
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params(Params, {}).loadgen)
     assert not summary.audit.valid and summary.outcomes["lost"] == int((~lost["warmup"]).sum())
     assert any("lost with their generator" in reason for reason in summary.audit.reasons)
 
@@ -141,7 +143,7 @@ def kill_pod_mid_run(state_dir: Path, index: int) -> str:
 
 def test_shard_logs_reject_truncated_and_damaged_copies() -> None:
     records = RunRecorder(np.array([0.0, 0.1]), [0, 2]).frame(0.0)
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen, 2)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params(Params, {}).loadgen, 2)
     lines = encode(ShardResult(records, summary, {"index": 0}))
     log = "progress line\n" + "\n".join(lines) + "\n"
     decoded = decode(log)
@@ -178,8 +180,8 @@ def test_the_run_manifests_validate_strictly_on_every_supported_version() -> Non
 def test_cluster_mode_needs_a_context_and_refuses_one_the_kubeconfig_lacks(fake_cluster: Path, tmp_path: Path
                                                                           ) -> None:
     with pytest.raises(ValueError, match=r"loadtest\.cluster\.context"):
-        Params.model_validate({"loadtest": {"target": "cluster"}})
-    params = Params.model_validate({"loadtest": {"target": "cluster", "cluster": {"context": "prod"}}})
+        RunSettings.model_validate({"loadtest": {"target": "cluster"}})
+    params = RunSettings.model_validate({"loadtest": {"target": "cluster", "cluster": {"context": "prod"}}})
     with pytest.raises(Exception, match="context 'prod' is not in the kubeconfig"):
         run_in_cluster(params, tmp_path / "run.log")
     assert "apply" not in (fake_cluster / "calls.log").read_text()  # refused before anything was created

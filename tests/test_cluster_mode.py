@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from helpers import write_params
 
-from stages.common.params import ClusterParams, K3sParams
 from stages.faults.cluster import ClusterTargetError, Disruptor
 from stages.manifests.render import ServedImage, render
+from stages.params.k3s import K3sParams
+from stages.params.resilience import ClusterParams
 
 FAKES = Path(__file__).parent / "fake_cluster"
 CONTEXT, NAMESPACE, DEPLOYMENT = "k3s-lab", "servebench", "svc"

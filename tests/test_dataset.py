@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from stages.common.examples import DatasetError
-from stages.common.params import DataParams
 from stages.model.dataset import build_dataset, load_examples, subsample
+from stages.params.data import DataParams
 
 LABELS = ["negative", "neutral", "positive"]
 

@@ -7,11 +7,14 @@ import numpy as np
 import onnx
 import pytest
 
-from stages.common.params import ExportParams, Int8Params, RuntimeParams, TokenizerParams
 from stages.model.classifier import OnnxBackend, SentimentClassifier, choose_providers
 from stages.model.convert import convert_variant
 from stages.model.export import ParityError, export_stage
 from stages.model.variants import parse_variant, produced_variants
+from stages.params.convert import Int8Params
+from stages.params.export import ExportParams
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
 
 TEXTS = ["I love this!", "worst day ever, everything broke", "the meeting is at 3pm", "meh " * 40]
 RUNTIME = RuntimeParams(threads=1, providers="cpu")

@@ -18,23 +18,20 @@ from helpers import build_bentos, classify, run_module, training_outputs, write_
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
-from stages.common.params import (
-    DataParams,
-    ExportParams,
-    FinetuneParams,
-    Int8Params,
-    ModelParams,
-    ParamsError,
-    RuntimeParams,
-    TokenizerParams,
-    parse_params,
-)
 from stages.model.classifier import SentimentClassifier
 from stages.model.convert import convert_variant
 from stages.model.download import download_model
 from stages.model.export import export_stage
 from stages.model.finetune import FinetuneError, finetune, resolve_base
 from stages.model.variants import parse_variant
+from stages.params.base import ParamsError, parse_params
+from stages.params.convert import Int8Params
+from stages.params.data import DataParams
+from stages.params.export import ExportParams
+from stages.params.file import Params
+from stages.params.model import FinetuneParams, ModelParams
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
 from stages.serving.server import BentoServer
 
 TEXTS = ["what a great day", "this is awful, worst service ever", "the meeting is at noon", "meh"]
@@ -165,7 +162,7 @@ def test_base_is_a_folder_or_an_installed_package(tmp_path: Path, tiny_bert: Pat
 
 def test_training_never_reads_the_evaluation_split(tmp_path: Path, tiny_bert: Path, sentences: Path) -> None:
     with pytest.raises(ParamsError, match=r"model\.finetune\.split = 'test': Input should be 'train' or 'val'"):
-        parse_params({"model": {"source": "finetune", "finetune": {"split": "test"}}})
+        parse_params(Params, {"model": {"source": "finetune", "finetune": {"split": "test"}}})
     # The validation split evaluated and trained on: refused before any training.
     with pytest.raises(FinetuneError, match=r"128 of the 128 training texts .* are in the evaluation split"):
         finetune(training_params(tiny_bert, sentences), evaluation(sentences, "val"), tmp_path, threads=1)

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from stages.common.io import write_result
-from stages.common.params import CompareParams, GateParams, LoadgenParams, ScenarioParams
+from stages.params.compare import CompareParams
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
 from stages.stats.arms import compare_all
 from stages.stats.calibration import Case, Noise, synthetic_experiment, synthetic_scenario
 from stages.stats.comparison import ComparisonDetail

@@ -18,12 +18,12 @@ import pytest
 from helpers import run_module, write_params
 
 from stages.common.net import free_port
-from stages.common.params import LoadgenParams
 from stages.loadgen.arrivals import ArrivalSpec, TraceError, draw_schedule, realised_fit, schedule_fit
 from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, Users, run_closed_loop, run_open_loop
 from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import merge_runs
 from stages.loadgen.summary import summarize
+from stages.params.loadgen import LoadgenParams
 
 BODY = json.dumps({"texts": ["hello"]}).encode()
 DEFAULT_LIMITS = ClientConfig()

@@ -9,9 +9,19 @@ import numpy as np
 import pytest
 
 from stages.common.errors import ServebenchError
-from stages.common.params import LoadgenParams, Params, ParamsError, ScenarioParams, parse_params
-from stages.common.results import LoadtestRun, OfferedLoad
-from stages.experiment.loadtest import Scenario, require_measured, run_folder, run_order, scenario_arms, sizing
+from stages.experiment.loadtest import (
+    LoadtestSettings,
+    Scenario,
+    require_measured,
+    run_folder,
+    run_order,
+    scenario_arms,
+    sizing,
+)
+from stages.params.base import ParamsError, parse_params
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.records.load import OfferedLoad
+from stages.records.loadtest import LoadtestRun
 from stages.stats.calibration import CASES, Noise, synthetic_load_test, synthetic_scenario
 from stages.stats.samples import ScenarioRuns
 
@@ -21,8 +31,8 @@ SCENARIOS = {"loadgen": {"scenarios": {"a": {"rate": 2.0, "duration_s": 5}, "b":
 
 
 def params(**loadtest: object):
-    return parse_params({**SCENARIOS, "loadtest": {"scenarios": ["a", "b"], "switchback": {"enabled": False},
-                                                   **loadtest}})
+    return parse_params(LoadtestSettings, {**SCENARIOS, "loadtest": {"scenarios": ["a", "b"],
+                                                                  "switchback": {"enabled": False}, **loadtest}})
 
 
 def test_the_aa_scenario_serves_the_aa_service_twice() -> None:
@@ -110,7 +120,7 @@ def test_repeats_auto_takes_its_bounds_and_refuses_a_minimum_above_the_maximum()
         params(repeats="auto", auto={"min_repeats": 6, "max_repeats": 4})
 
 
-def scenario_from(runs: ScenarioRuns, chosen: Params) -> Scenario:
+def scenario_from(runs: ScenarioRuns, chosen: LoadtestSettings) -> Scenario:
     """A load test's state after ``runs`` (synthetic ones: the stopping rule reads only their records)."""
     state = Scenario("a", chosen, chosen.loadgen.scenarios["a"], None, [], Path("."),  # type: ignore[arg-type]
                      {"baseline": "baseline", "optimized": "optimized"}, OfferedLoad(rate_per_s=2.0), Path("logs"))

@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
-from stages.common.params import ResilienceParams, ScenarioParams
 from stages.faults.local import Target, inject
 from stages.faults.proxy import FaultyProxy
 from stages.faults.recovery import recovery
 from stages.faults.run import faulted_run
+from stages.params.loadgen import ScenarioParams
+from stages.params.resilience import ResilienceParams
 from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
 

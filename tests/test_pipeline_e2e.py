@@ -17,8 +17,9 @@ import yaml
 from helpers import copy_repo, system_tool_or_skip, write_params
 
 from stages.common.cpu_steal import read_ticks
-from stages.common.params import load_params
 from stages.faults.balancer import missing as balancer_missing
+from stages.params.base import load_params
+from stages.params.file import Params
 from stages.reporting.browser_check import check_page, find_browser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,7 @@ def stages_run(output: str) -> set[str]:
 @pytest.fixture(scope="module")
 def pipeline_copy(tmp_path_factory: pytest.TempPathFactory, sentences: Path) -> Path:
     root = copy_repo(tmp_path_factory.mktemp("repo"))
-    params = load_params(REPO_ROOT / "params.yaml").model_dump(by_alias=True)
+    params = load_params(Params, REPO_ROOT / "params.yaml").model_dump(by_alias=True)
     params["model"] |= {"source": "standin", "standin": {"size": "tiny", "seed": 0, "logit_spread": 3.0}}
     params["data"] |= {"source": "local", "local_path": str(sentences), "max_samples": 40, "corpus_size": 50}
     params["runtime"]["threads"] = 1

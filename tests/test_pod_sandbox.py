@@ -16,8 +16,8 @@ import pytest
 import yaml
 from helpers import classify
 
-from stages.common.params import K3sParams
 from stages.manifests.render import TMP
+from stages.params.k3s import K3sParams
 from stages.serving.server import BentoServer
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,

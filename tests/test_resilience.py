@@ -19,18 +19,6 @@ from helpers import system_tool_or_skip, write_params
 
 from stages.common.artifacts import WORKERS_ENV
 from stages.common.errors import ServebenchError
-from stages.common.params import (
-    FailoverParams,
-    K3sParams,
-    MultiWorkerParams,
-    NearCapacityParams,
-    Params,
-    ResilienceParams,
-    ScenarioParams,
-    SreParams,
-    parse_params,
-)
-from stages.common.results import FaultRecovery, FaultSummary, OfferedLoad, Resilience
 from stages.experiment.resilience import FaultSeries, fault_target, local_plan, replicas_served, summarize_fault
 from stages.faults.balancer import haproxy_config, replica_states
 from stages.faults.balancer import missing as balancer_missing
@@ -41,6 +29,13 @@ from stages.faults.run import busy_instants, faulted_run
 from stages.faults.sre import sre_figures
 from stages.manifests.render import ManifestError, ServedImage, render, supported_versions, validate
 from stages.manifests.sizing import millicores, node_fit, require_fit
+from stages.params.base import parse_params
+from stages.params.file import Params
+from stages.params.k3s import K3sParams
+from stages.params.loadgen import ScenarioParams
+from stages.params.resilience import FailoverParams, MultiWorkerParams, NearCapacityParams, ResilienceParams, SreParams
+from stages.records.load import OfferedLoad
+from stages.records.resilience import FaultRecovery, FaultSummary, Resilience
 from stages.reporting.failover import failover_table, loads_line
 from stages.reporting.sections import sre_table
 from stages.reporting.series import fault_timeline, fault_timelines
@@ -454,7 +449,7 @@ def test_each_repeat_draws_its_own_schedule_and_instant() -> None:
 def test_the_reports_sre_table_gives_each_figure_over_the_audited_runs_with_its_confidence() -> None:
     frame = hand_made_run(step=0.1, end=20.0)
     frame.loc[frame["scheduled_s"].between(5.0, 5.95), "outcome"] = "connection_error"
-    params = parse_params({})
+    params = parse_params(Params, {})
     runs = []
     for audited in (True, True, True, False):
         run = summary_run(10, 1.0, "recovered", audited=audited)
@@ -464,7 +459,7 @@ def test_the_reports_sre_table_gives_each_figure_over_the_audited_runs_with_its_
     summary = summarize_fault(runs, FREEZE)
     assert summary.availability is not None and summary.availability.n == 3 and summary.audit_failed == 1
     table = sre_table(Resilience(target="local", service="optimized", scenario="resilience",
-                                 faults={"kill-worker": summary}, all_requests_recorded=True), params)
+                                 faults={"kill-worker": summary}, all_requests_recorded=True), params.resilience)
     row = next(line for line in table.splitlines() if line.startswith("| kill-worker"))
     assert "| 3 (1 failed the audit) | 94.7% [94.7%, 94.7%] |" in row and "| 0/3 |" in row
     assert "(75% at n = 3)" in table and "burn 5 min" in table and "burn 1 h" in table
@@ -578,18 +573,20 @@ def faulted_summary(series: FaultSeries, failing: tuple[float, float], params: P
 
 
 def test_the_report_sets_a_failover_beside_the_same_fault_on_one_server_and_says_why_it_missed() -> None:
-    params = parse_params({})
+    params = parse_params(Params, {})
     lone = FaultSeries("kill-server", "kill-server", None, "resilience")
     pair = FaultSeries("kill-server-2-replicas", "kill-server", None, "resilience", replicas=2)
     results = {"kill-server": faulted_summary(lone, (5.0, 7.95), params),
                "kill-server-2-replicas": faulted_summary(pair, (5.0, 5.05), params)}
     resilience = Resilience(target="local", service="optimized", scenario="resilience", faults=results,
                             all_requests_recorded=True)
-    row = next(line for line in failover_table(resilience, params).splitlines() if line.startswith("| kill-server-2"))
+    row = next(line for line in failover_table(resilience, params.resilience).splitlines()
+               if line.startswith("| kill-server-2"))
     # 1 of 190 failed behind the balancer: 99.5 %, the objective met; 30 of 190 on the lone server
     assert "| 99.5% [99.5%, 99.5%] | 1 [1, 1] |" in row and "| yes | kill-server | 84.2% [84.2%, 84.2%] | 30 [" in row
     missed = {**results, "kill-server-2-replicas": faulted_summary(pair, (5.0, 5.25), params)}
-    row = next(line for line in failover_table(resilience.model_copy(update={"faults": missed}), params).splitlines()
+    row = next(line for line in failover_table(resilience.model_copy(update={"faults": missed}), params.resilience)
+               .splitlines()
                if line.startswith("| kill-server-2"))
     assert "**no**: 9 of 570 requests bad (9 connection_error)" in row
     assert loads_line(resilience) == "\n\nLoads: `resilience` 8 req/s (0.20x optimized's capacity)."

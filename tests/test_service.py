@@ -20,10 +20,13 @@ from helpers import SERVE, classify, post_many, run_module, write_params
 
 from stages.common.errors import ServebenchError
 from stages.common.io import ResultFileError, read_result
-from stages.common.params import RuntimeParams, TokenizerParams, parse_params
-from stages.common.results import Validation
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
+from stages.params.base import parse_params
+from stages.params.file import Params
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
+from stages.records.validation import Validation
 from stages.serving.bentos import check_gate, resolve_variant
 from stages.serving.server import BentoServer, ServerStartError, group_alive
 from stages.serving.startup import PHASES
@@ -303,7 +306,7 @@ def test_a_renamed_key_in_a_results_file_fails_with_the_file_and_key(built: dict
 
 def test_batching_params_must_fit_one_request_in_a_batch() -> None:
     with pytest.raises(ServebenchError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(16\)"):
-        parse_params({"serve": {"optimized": {"max_texts": 64}}})
+        parse_params(Params, {"serve": {"optimized": {"max_texts": 64}}})
 
 
 

@@ -3,9 +3,9 @@ import hashlib
 import numpy as np
 import torch
 
-from stages.common.params import StandinParams
 from stages.model.standin import LABELS, build_config, build_standin, build_tokenizer, head_weights
 from stages.model.variants import parse_variant
+from stages.params.model import StandinParams
 
 
 def test_tokenizer_is_byte_level_bpe_with_roberta_special_ids() -> None:

@@ -17,13 +17,16 @@ from scipy import stats
 from scipy.signal import lfilter
 
 from stages.common.errors import ServebenchError
-from stages.common.params import CapacityParams, CompareParams, GateParams, LoadgenParams, ScenarioParams
 from stages.common.percentiles import min_requests
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
 from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.summary import audited_lag_quantile, lag_bound_ms, summarize
+from stages.params.capacity import CapacityParams
+from stages.params.compare import CompareParams
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
 from stages.stats.arms import add_verdicts, compare_all, compare_arms, tail_percentile
 from stages.stats.calibration import (
     CASES,

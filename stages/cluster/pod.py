@@ -21,11 +21,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from stages.cluster.shard_log import ShardResult, encode
-from stages.common.params import LoadgenParams, ScenarioParams
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import SendOptions, run_open_loop
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import client_config, scenario_summary, warm_up
+from stages.params.loadgen import LoadgenParams, ScenarioParams
 
 RUN_FILE, BODIES_FILE, WARMUP_FILE = "run.json", "bodies.jsonl.gz", "warmup.json"
 RUN_DIR_ENV, URL_ENV, INDEX_ENV = "SERVEBENCH_RUN_DIR", "SERVEBENCH_URL", "JOB_COMPLETION_INDEX"

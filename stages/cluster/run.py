@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,9 +32,8 @@ from stages.cluster.shard_log import ShardLogError, ShardResult, decode
 from stages.common.artifacts import CLASSIFY
 from stages.common.errors import ServebenchError
 from stages.common.kubectl import Kubectl, KubectlError
-from stages.common.params import Params, ScenarioParams
 from stages.loadgen.arrivals import draw_schedule
-from stages.loadgen.client import LOST, GeneratorUsage, RunRecorder
+from stages.loadgen.client import LOST, GeneratorUsage, RunRecorder, StopRule
 from stages.loadgen.payloads import arrival_spec, request_bodies
 from stages.loadgen.shards import merge_runs
 from stages.manifests.generator import (
@@ -45,8 +45,9 @@ from stages.manifests.generator import (
     served_objects,
 )
 from stages.manifests.render import ServedImage
+from stages.params.loadgen import ScenarioParams
 from stages.serving.metrics import TIMELINE_COLUMNS, delta, parse_metrics
-from stages.serving.runs import RunSpec, ServedRun
+from stages.serving.runs import RunSettings, RunSpec, ServedRun, served_run
 
 POLL_S = 2.0
 CONFIG_MAP_LIMIT = 1_000_000  # bytes a ConfigMap may hold (etcd's object limit is 1 MiB), with room for metadata
@@ -162,7 +163,7 @@ def merge_shards(collected: list[Shard], schedule: np.ndarray, warmup_s: float
     return records, usage, lost
 
 
-def generator_files(params: Params, scenario: str, settings: ScenarioParams, texts: list[str], requests: int,
+def generator_files(params: RunSettings, scenario: str, settings: ScenarioParams, texts: list[str], requests: int,
                     warmup_requests: int, start_at: float) -> dict[str, bytes]:
     """The ConfigMap's files: the run's settings, and the request and warm-up bodies encoded as a local run
     encodes them (same seed, same texts); refused when they would not fit a ConfigMap."""
@@ -216,3 +217,13 @@ def cluster_served_run(spec: RunSpec, arm: str) -> ServedRun:
         print(f"loadtest: {name}: {reason}", file=sys.stderr, flush=True)
     # No batch timeline: /metrics is read through the API server twice, not polled during the run.
     return ServedRun(records, usage, delta(before, after), pd.DataFrame(columns=TIMELINE_COLUMNS), ready_after_s)
+
+
+def run_on_target(spec: RunSpec, arm: str, home: Path, scrape_interval_s: float, stop_when: StopRule | None = None
+                  ) -> ServedRun:
+    """One fresh-server run wherever ``loadtest.target`` serves, the system under test behind one call (as MLPerf
+    LoadGen puts it behind one interface): a local ``bentoml serve`` from the store in ``home`` (stopping early
+    when ``stop_when`` says the outcome is known), or a Deployment and generator pods in the cluster."""
+    if spec.params.loadtest.target == "cluster":
+        return cluster_served_run(spec, arm)
+    return served_run(spec, home, scrape_interval_s, stop_when)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from stages.common.io import read_result
-from stages.common.results import ModelInfo
+from stages.records.model import ModelInfo
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_DIR = Path("data/model")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from stages.common.artifacts import PARAMS_FILE
 from stages.common.errors import ServebenchError
+from stages.params.base import ParamsError
 
 
 def stage_parser(doc: str | None, **paths: Path) -> argparse.ArgumentParser:
@@ -22,9 +23,10 @@ def stage_parser(doc: str | None, **paths: Path) -> argparse.ArgumentParser:
 
 
 def run_stage(name: str, main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; a :class:`ServebenchError` ends it with its message and exit status 1."""
+    """Run a stage's ``main``; a :class:`ServebenchError` or a params file it cannot run with ends it with its
+    message and exit status 1."""
     try:
         main()
-    except ServebenchError as exc:
+    except (ServebenchError, ParamsError) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -11,38 +11,47 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pydantic import model_validator
 
-from stages.cluster.run import cluster_served_run
+from stages.cluster.run import run_on_target
 from stages.common.artifacts import RUNS_INDEX, aa_arm
 from stages.common.environment import fingerprint
 from stages.common.errors import ServebenchError, present
 from stages.common.io import write_result
 from stages.common.machine import Watch, probe_note, watched_machine
-from stages.common.params import CompareParams, Params, ScenarioParams
-from stages.common.results import (
-    Bentos,
-    Capacity,
-    LoadSummary,
-    LoadtestIndex,
-    LoadtestRun,
-    MachineState,
-    OfferedLoad,
-    ProcessCost,
-    Slot,
-)
 from stages.experiment.switchback import BlockArm, switchback_block
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.density import write_density
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.relative import describe, offered_load, resolve
 from stages.loadgen.run import one_line, scenario_summary, write_run
-from stages.serving.runs import RunSpec, ServedRun, served_run
+from stages.params.compare import CompareParams
+from stages.params.loadgen import ScenarioParams
+from stages.params.loadtest import check_loadtest
+from stages.params.machine import MachineParams
+from stages.records.bentos import Bentos
+from stages.records.capacity import Capacity
+from stages.records.load import LoadSummary, OfferedLoad, ProcessCost
+from stages.records.loadtest import LoadtestIndex, LoadtestRun, Slot
+from stages.records.machine import MachineState
+from stages.serving.runs import RunSettings, RunSpec, ServedRun
 from stages.stats.carryover import carryover
-from stages.stats.design import design_of
+from stages.stats.design import AnalysisSettings, design_of
 from stages.stats.samples import ScenarioRuns, group_by_arm
 from stages.stats.sequential import decided, look
 
 SERVER_START_ESTIMATE_S = 20.0  # model load and warm-up, for the ETA only
+
+
+class LoadtestSettings(RunSettings, AnalysisSettings):
+    """The sections a load test reads: the runs', the design's (its stopping rule) and the machine's."""
+
+    machine: MachineParams = MachineParams()
+
+    @model_validator(mode="after")
+    def _scenarios_named(self) -> LoadtestSettings:
+        check_loadtest(self.loadtest, self.loadgen)
+        return self
 
 
 def run_order(arms: list[str], repeats: int, seed: int) -> list[tuple[int, str]]:
@@ -56,7 +65,7 @@ def run_order(arms: list[str], repeats: int, seed: int) -> list[tuple[int, str]]
     return order
 
 
-def scenario_arms(params: Params, scenario: str) -> dict[str, str]:
+def scenario_arms(params: LoadtestSettings, scenario: str) -> dict[str, str]:
     """Arm name -> the service (Bento) it serves: every service, plus the A/A arm in the A/A scenario."""
     arms: dict[str, str] = {service: service for service in params.loadtest.services}
     aa = params.loadtest.aa
@@ -82,7 +91,7 @@ class Scenario:
     """One scenario's load test as it proceeds: its settings and every run done so far, with records."""
 
     name: str
-    params: Params
+    params: LoadtestSettings
     settings: ScenarioParams
     bentos: Bentos
     texts: list[str]
@@ -132,10 +141,7 @@ class Scenario:
         spec = RunSpec(service, built, self.params, self.name, self.settings, self.texts,
                        self.params.loadtest.warmup_requests, log)
         with present(self.watch, "the machine watch").span() as span:
-            if self.params.loadtest.target == "cluster":
-                served = cluster_served_run(spec, arm)
-            else:
-                served = served_run(spec, Path(self.bentos.bentoml_home), self.params.loadtest.scrape_interval_s)
+            served = run_on_target(spec, arm, Path(self.bentos.bentoml_home), self.params.loadtest.scrape_interval_s)
         return self.record(arm, repeat, attempt, served, span.state)
 
     def switchback_attempt(self, repeat: int, attempt: int) -> list[LoadtestRun]:
@@ -202,7 +208,7 @@ def sizing(scenario: Scenario) -> tuple[bool, str]:
                         design))
 
 
-def load_test(name: str, params: Params, bentos: Bentos, texts: list[str], capacity: Capacity | None,
+def load_test(name: str, params: LoadtestSettings, bentos: Bentos, texts: list[str], capacity: Capacity | None,
               folders: tuple[Path, Path], params_path: Path) -> tuple[Scenario, str]:
     """One scenario's whole load test, the machine watched (and disturbed, when the neighbour is on) throughout:
     the rate resolved against ``capacity``, the blocks run, ``runs.json`` written under ``folders[0]`` (server

@@ -36,11 +36,14 @@ from stages.common.artifacts import (
 from stages.common.cpu_steal import STARVED_SHARE
 from stages.common.figures import save_figure
 from stages.common.io import read_optional_result, read_result, write_result
-from stages.common.params import DEFAULT_PARAMS_PATH, Params, load_params
 from stages.common.probe import correlation_time
 from stages.common.quiet import wait_until_quiet
-from stages.common.results import Bentos, Capacity, LoadtestIndex, Result, Slot
-from stages.experiment.loadtest import load_test
+from stages.experiment.loadtest import LoadtestSettings, load_test
+from stages.params.base import DEFAULT_PARAMS_PATH, load_params
+from stages.records.base import Result
+from stages.records.bentos import Bentos
+from stages.records.capacity import Capacity
+from stages.records.loadtest import LoadtestIndex, Slot
 from stages.stats.comparison import ScenarioComparison
 from stages.stats.experiment import CANDIDATE, REFERENCE, compare_experiment
 from stages.stats.samples import ArmRuns, read_scenario
@@ -81,7 +84,7 @@ class NoiseCheck(Result):
     checks: dict[str, bool]
 
 
-def with_neighbour(params: Params, on: bool) -> Params:
+def with_neighbour(params: LoadtestSettings, on: bool) -> LoadtestSettings:
     neighbour = params.machine.neighbour.model_copy(update={"enabled": on})
     return params.model_copy(update={"machine": params.machine.model_copy(update={"neighbour": neighbour})})
 
@@ -104,7 +107,8 @@ def _primary(data: ScenarioComparison | None) -> tuple[float | None, list[float]
     return p50.ratio.estimate, [p50.ratio.low, p50.ratio.high], p50.verdict
 
 
-def condition_result(folder: Path, scenario: str, params: Params, capacity: Capacity | None) -> ConditionResult:
+def condition_result(folder: Path, scenario: str, params: LoadtestSettings, capacity: Capacity | None
+                     ) -> ConditionResult:
     """Compare the condition's load test as the compare stage would (its scenario alone, and the A/A)."""
     arms = read_scenario(folder)
     chosen = params.model_copy(update={"loadtest": params.loadtest.model_copy(update={"scenarios": [scenario]})})
@@ -211,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-width-ratio", type=float, default=2.0)
     parser.add_argument("--from-runs", action="store_true", help="judge the load tests already under --out again")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params(LoadtestSettings, args.params)
     capacity = read_optional_result(args.capacity, Capacity)
     results = {}
     for condition in CONDITIONS:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import model_validator
 
 from stages.common.artifacts import (
     CLASSIFY,
@@ -22,8 +23,6 @@ from stages.common.artifacts import (
     WORKERS_ENV,
 )
 from stages.common.errors import ServebenchError
-from stages.common.params import Params, ResilienceParams, ScenarioParams
-from stages.common.results import Bentos, FaultRecovery, FaultSummary, OfferedLoad, Spread
 from stages.common.signals import cleanup_on_signals
 from stages.faults.balancer import Balancer
 from stages.faults.balancer import missing as balancer_missing
@@ -36,11 +35,33 @@ from stages.faults.sre import sre_figures
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import scenario_summary, warm_up
+from stages.params.base import StageParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.params.loadtest import LoadtestParams
+from stages.params.resilience import ResilienceParams, check_resilience
+from stages.params.serve import ServeParams
+from stages.records.bentos import Bentos
+from stages.records.load import OfferedLoad
+from stages.records.resilience import FaultRecovery, FaultSummary, Spread
 from stages.reporting.plots import plot_fault_timeline
 from stages.reporting.series import fault_timeline, fault_timelines
 from stages.serving.server import BentoServer
 
 ROLLBACK_JOURNAL = LOGS_DIR / "cluster-rollback.json"  # untracked: a killed run's changes to undo (--restore)
+
+
+class ResilienceSettings(StageParams):
+    """The sections the resilience stage reads."""
+
+    resilience: ResilienceParams = ResilienceParams()
+    loadgen: LoadgenParams = LoadgenParams()
+    loadtest: LoadtestParams = LoadtestParams()
+    serve: ServeParams = ServeParams()
+
+    @model_validator(mode="after")
+    def _runs_observable(self) -> ResilienceSettings:
+        check_resilience(self.resilience, self.loadgen, self.loadtest)
+        return self
 
 
 def write_series(faults: dict[str, FaultSummary], runs: Path) -> None:
@@ -53,7 +74,7 @@ def write_series(faults: dict[str, FaultSummary], runs: Path) -> None:
         fault_timelines(timelines, column).to_csv(runs / f"{column}.csv", index=False)
 
 
-def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Params, out: Path,
+def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: ResilienceSettings, out: Path,
                attempt: int = 0) -> FaultRecovery:
     """Recovery and SRE figures, audit and files of one faulted run."""
     folder = out / name
@@ -212,7 +233,7 @@ def fault_target(series: FaultSeries, servers: list[BentoServer], settings: Resi
             yield balancer.url, struck, balancer
 
 
-def local_runs(params: Params, bentos: Bentos, scenarios: dict[str, ScenarioParams],
+def local_runs(params: ResilienceSettings, bentos: Bentos, scenarios: dict[str, ScenarioParams],
                loads: dict[str, OfferedLoad], texts: list[str], out: Path
                ) -> tuple[dict[str, FaultSummary], dict[str, str]]:
     """Every local fault series, each at its load (``scenarios``: by name, rates resolved to req/s; ``loads``:
@@ -223,7 +244,7 @@ def local_runs(params: Params, bentos: Bentos, scenarios: dict[str, ScenarioPara
         return _local_runs(params, bentos, scenarios, loads, texts, out)
 
 
-def _local_runs(params: Params, bentos: Bentos, scenarios: dict[str, ScenarioParams],
+def _local_runs(params: ResilienceSettings, bentos: Bentos, scenarios: dict[str, ScenarioParams],
                 loads: dict[str, OfferedLoad], texts: list[str], out: Path
                 ) -> tuple[dict[str, FaultSummary], dict[str, str]]:
     settings = params.resilience
@@ -272,7 +293,7 @@ def _local_runs(params: Params, bentos: Bentos, scenarios: dict[str, ScenarioPar
     return results, skipped
 
 
-def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out: Path
+def cluster_runs(params: ResilienceSettings, scenario: ScenarioParams, texts: list[str], out: Path
                  ) -> tuple[dict[str, FaultSummary], str | None]:
     """Each disruption ``resilience.repeats`` times at each replica count, after the safety checks of
     :mod:`stages.faults.cluster`, with the autoscaler pinned to the replica count under test and restored on
@@ -329,7 +350,7 @@ def cluster_runs(params: Params, scenario: ScenarioParams, texts: list[str], out
     return results, aborted
 
 
-def restore_cluster(params: Params) -> None:
+def restore_cluster(params: ResilienceSettings) -> None:
     """``--restore``: undo what a killed cluster-mode run left (HPA bounds, a cordoned node) from its journal."""
     if not ROLLBACK_JOURNAL.is_file():
         print(f"resilience: nothing to restore ({ROLLBACK_JOURNAL} does not exist)")

@@ -24,7 +24,7 @@ from types import TracebackType
 
 from stages.common.errors import ServebenchError
 from stages.common.net import free_port
-from stages.common.params import FailoverParams
+from stages.params.resilience import FailoverParams
 
 HAPROXY = "haproxy"
 POLL_S = 0.1  # the replicas' state as the balancer sees it, this often

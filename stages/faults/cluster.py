@@ -29,12 +29,11 @@ from __future__ import annotations
 import json
 import random
 import socket
-import subprocess
 from pathlib import Path
 
 from stages.common.errors import ServebenchError, present
-from stages.common.kubectl import Kubectl, KubectlError
-from stages.common.params import NODE_DISRUPTIONS, ClusterParams
+from stages.common.kubectl import DEFAULT_TIMEOUT_S, Kubectl, KubectlError, run_command
+from stages.params.resilience import NODE_DISRUPTIONS, ClusterParams
 
 OPT_IN_ANNOTATION = "servebench.io/disruptions"
 OPT_IN_VALUE = "allowed"
@@ -76,13 +75,9 @@ class Disruptor:
                 if "--context" not in command or "--namespace" not in command:
                     raise ClusterTargetError(f"refusing {' '.join(command)}: no explicit --context and --namespace")
                 self.check_target(command[command.index("--context") + 1], command[command.index("--namespace") + 1])
-        outputs = []
-        for command in commands:
-            result = subprocess.run(command, capture_output=True, text=True, check=False, input=stdin)
-            if result.returncode != 0:
-                raise ServebenchError(f"{' '.join(command)} failed: {result.stderr.strip()}")
-            outputs.append(result.stdout)
-        return outputs
+        # A rollout may wait health_timeout_s (its own --timeout); nothing else waits that long.
+        timeout_s = max(DEFAULT_TIMEOUT_S, self.params.health_timeout_s + 60.0)
+        return [run_command(command, stdin, timeout_s) for command in commands]
 
     def _json(self, *args: str) -> dict:
         return json.loads(self.run([self.kubectl(*args, "-o", "json")])[0] or "{}")

@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 
 from stages.common.errors import ServebenchError, present
 from stages.common.neighbour import NoisyNeighbour
-from stages.common.params import NeighbourParams, ResilienceParams
 from stages.faults.cgroups import PERIOD_US, confined, controller
 from stages.faults.proxy import FaultyProxy
+from stages.params.machine import NeighbourParams
+from stages.params.resilience import ResilienceParams
 from stages.serving.server import BentoServer
 
 NETWORK_FAULTS = ("network-delay", "packet-loss", "partition")  # sent through a FaultyProxy

@@ -30,8 +30,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stages.common.results import ErrorWindow, InFlight, RunRecovery, SteadyBefore
 from stages.loadgen.client import OUTCOMES
+from stages.records.resilience import ErrorWindow, InFlight, RunRecovery, SteadyBefore
 
 VERDICT_ORDER = ("held", "recovered", "not observed long enough", "not recovered")  # best to worst
 

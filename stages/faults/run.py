@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 
 from stages.common.errors import present
-from stages.common.params import ScenarioParams
 from stages.faults.local import FaultLog
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import GeneratorUsage
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import Shard, send_scenario
+from stages.params.loadgen import ScenarioParams
 
 START_DELAY_S = 1.0  # between arming the fault timer and the first scheduled request
 AFTER_SEND_S = 0.001  # the fault lands this long after a send, while that request is surely in flight

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stages.common.params import SreParams
-from stages.common.results import RunRecovery, SreFigures
 from stages.faults.recovery import good
+from stages.params.resilience import SreParams
+from stages.records.resilience import RunRecovery, SreFigures
 
 
 def worst_window_bad(scheduled_s: np.ndarray, bad: np.ndarray, window_s: float) -> int:

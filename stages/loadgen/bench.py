@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 import yaml
 
 from stages.common.cli import run_stage
 from stages.common.environment import cpu_model
 from stages.common.io import write_result
 from stages.common.net import free_port
-from stages.common.params import LoadgenParams, ScenarioParams
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
 from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
@@ -43,6 +43,7 @@ from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import run_shards
 from stages.loadgen.summary import summarize
+from stages.params.loadgen import LoadgenParams, ScenarioParams
 
 BODY = b'{"texts": ["benchmark payload"]}'
 FIXED_RATES = (200, 1000, 2000, 3500, 5000, 7000, 10000)  # the table's rates, as in the issue that asked
@@ -64,9 +65,9 @@ class Poster({user_class}):
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process so far (psutil, as the servers' cost is read)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 class Bench:

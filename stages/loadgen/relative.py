@@ -12,8 +12,11 @@ from stages.common.artifacts import CAPACITY_JSON
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result
-from stages.common.params import RelativeRate, ScenarioParams, load_params
-from stages.common.results import Capacity, OfferedLoad
+from stages.params.base import StageParams, load_params
+from stages.params.loadgen import LoadgenParams, RelativeRate, ScenarioParams
+from stages.params.loadtest import LoadtestParams
+from stages.records.capacity import Capacity
+from stages.records.load import OfferedLoad
 
 
 def capacity_of(service: str, capacity: Capacity | None) -> float | None:
@@ -85,12 +88,17 @@ def as_offered(name: str, settings: ScenarioParams, offered: OfferedLoad | None)
     return settings
 
 
+class RatesSettings(StageParams):
+    loadgen: LoadgenParams = LoadgenParams()
+    loadtest: LoadtestParams = LoadtestParams()
+
+
 def main() -> None:
     """``python -m stages.loadgen.relative``: the rate each load-test scenario would send with these capacity
     results, and which service it puts past its capacity, without sending anything."""
     parser = stage_parser(main.__doc__, capacity=CAPACITY_JSON)
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(RatesSettings, args.params)
     capacity = read_result(args.capacity, Capacity)
     for name in params.loadtest.scenarios:
         stated = params.loadgen.scenarios[name]

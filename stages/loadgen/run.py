@@ -17,8 +17,6 @@ import pandas as pd
 from stages.common.artifacts import RECORDS_FILE, SUMMARY_FILE
 from stages.common.cpu_steal import stolen_note
 from stages.common.io import write_result
-from stages.common.params import LoadgenParams, ScenarioParams
-from stages.common.results import LoadSummary
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import (
     ClientConfig,
@@ -32,6 +30,8 @@ from stages.loadgen.client import (
 )
 from stages.loadgen.payloads import arrival_spec, request_bodies, single_text_bodies
 from stages.loadgen.summary import summarize
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.records.load import LoadSummary
 
 CLOSED_LOOP_POOL = 200_000  # payloads closed-loop users draw from until the duration ends
 

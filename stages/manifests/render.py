@@ -18,7 +18,7 @@ import kubernetes_validate
 from kubernetes_validate import utils as kubernetes_versions
 
 from stages.common.errors import ServebenchError
-from stages.common.params import K3sParams
+from stages.params.k3s import K3sParams
 
 # Writable paths of the read-only pod (emptyDir each): BentoML's home (it creates bentos/, models/, envs/, tmp/
 # and the Prometheus multiprocess directory under it at start) and /tmp.

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from stages.common.errors import ServebenchError
-from stages.common.params import K3sParams
+from stages.params.k3s import K3sParams
 
 MAX_SURGE = 1  # the Deployment's rollingUpdate.maxSurge (render.deployment)
 

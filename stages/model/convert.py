@@ -12,8 +12,8 @@ from typing import Any
 
 import onnx
 
-from stages.common.params import Fp16Params, Int8Params
 from stages.model.variants import ONNX_FILE, write_variant_info
+from stages.params.convert import Fp16Params, Int8Params
 
 
 def optimize_transformer_graph(source: Path, target: Path, model_dir: Path) -> None:

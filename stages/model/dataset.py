@@ -10,8 +10,8 @@ import pandas as pd
 from stages.common.artifacts import CORPUS_FILE, DATASET_INFO, EVAL_FILE
 from stages.common.examples import clean_examples, read_local_examples, read_table
 from stages.common.io import write_result
-from stages.common.params import DataParams
 from stages.model.hub import fetch_file, snapshot_commit
+from stages.params.data import DataParams
 
 OFFLINE_OPTIONS = (
     "set data.source=local with data.local_path=<parquet/CSV/JSONL file or TweetEval folder> "

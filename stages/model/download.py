@@ -13,11 +13,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from stages.common.artifacts import MODEL_INFO
 from stages.common.errors import ServebenchError
 from stages.common.io import write_result
-from stages.common.params import DataParams, ModelParams
-from stages.common.results import ModelInfo
 from stages.model.finetune import finetune
 from stages.model.hub import fetch_snapshot, snapshot_commit
 from stages.model.standin import build_standin
+from stages.params.data import DataParams
+from stages.params.model import ModelParams
+from stages.records.model import ModelInfo
 
 HUB_FILES = [
     "config.json",

@@ -15,10 +15,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from stages.common.artifacts import EVAL_FILE
 from stages.common.errors import ServebenchError
-from stages.common.params import ExportParams, RuntimeParams, TokenizerParams
 from stages.model.classifier import OnnxBackend, TorchBackend
 from stages.model.tokenizer import FastTokenizer
 from stages.model.variants import ONNX_FILE, write_variant_info
+from stages.params.export import ExportParams
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
 
 
 class ParityError(ServebenchError):

@@ -26,7 +26,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 
 from stages.common.errors import ServebenchError
 from stages.common.examples import read_local_examples
-from stages.common.params import DataParams, FinetuneParams
+from stages.params.data import DataParams
+from stages.params.model import FinetuneParams
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 EXTRA_HINT = "pip install 'servebench[finetune]' (make setup-finetune)"

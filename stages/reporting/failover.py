@@ -4,9 +4,9 @@ lone server."""
 
 from __future__ import annotations
 
-from stages.common.params import Params
-from stages.common.results import FaultSummary, Resilience
 from stages.loadgen.relative import describe
+from stages.params.resilience import ResilienceParams
+from stages.records.resilience import FaultSummary, Resilience
 from stages.reporting.markdown import percent_cell, spread_cell, table
 
 OBJECTIVE = 0.99  # availability over the run a failover should keep (issue #43's bar)
@@ -52,9 +52,9 @@ def verdict_cell(fault: FaultSummary) -> str:
     return f"**no**: {bad_requests(fault)}"
 
 
-def failover_table(resilience: Resilience, params: Params) -> str:
+def failover_table(resilience: Resilience, settings: ResilienceParams) -> str:
     """Each fault that struck one replica behind the balancer, beside the same fault on one server."""
-    after = f"{params.resilience.sre.after_fault_s[0]:g}"
+    after = f"{settings.sre.after_fault_s[0]:g}"
     rows = []
     for key, fault in resilience.faults.items():
         if fault.replicas < 2 or fault.availability is None:
@@ -69,7 +69,7 @@ def failover_table(resilience: Resilience, params: Params) -> str:
         rows.append([key, *cells[:3], verdict_cell(fault), twin[0] if twin else "-", *cells[3:]])
     if not rows:
         return ""
-    balancer = params.resilience.failover
+    balancer = settings.failover
     return (f"\n\nFailover: {balancer.replicas} replicas behind HAProxy (health checks of /readyz every "
             f"{balancer.check_interval_ms} ms, out after {balancer.fall} failures, back after {balancer.rise} "
             f"passes, a refused connection takes a replica out at once; {balancer.retries} retries to another "

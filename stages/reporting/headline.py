@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import statistics
 
-from stages.common.results import Limits, Resilience, Validation
+from stages.records.limits import Limits
+from stages.records.resilience import Resilience
+from stages.records.validation import Validation
 from stages.reporting.markdown import table
 from stages.stats.comparison import ComparisonDetail
 

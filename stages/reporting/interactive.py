@@ -11,8 +11,9 @@ import plotly.graph_objects as go
 from matplotlib.colors import to_hex
 
 from stages.common.figures import service_colour
-from stages.common.results import FaultRecovery, LoadtestRun, Slot
 from stages.loadgen.latency_parts import PARTS
+from stages.records.loadtest import LoadtestRun, Slot
+from stages.records.resilience import FaultRecovery
 from stages.reporting.cost import ArmCost
 from stages.reporting.cost_figure import LABELS, PART_COLOURS
 from stages.stats.samples import ScenarioRuns

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stages.common.results import LatencyStats, Spread, Validation
+from stages.records.base import LatencyStats
+from stages.records.resilience import Spread
+from stages.records.validation import Validation
 
 STANDIN_BANNER = (
     "> **Stand-in model**: randomly initialised weights with the real shapes. Accuracy and F1 are chance; "

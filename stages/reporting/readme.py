@@ -17,7 +17,7 @@ from stages.common.artifacts import RESULTS_DIR, RUNS_INDEX
 from stages.common.cpu_steal import stolen_summary
 from stages.common.environment import speed_summary
 from stages.common.io import read_result
-from stages.common.results import LoadtestIndex
+from stages.records.loadtest import LoadtestIndex
 from stages.reporting.headline import headline_section
 from stages.reporting.markdown import fmt
 from stages.reporting.verdicts import design_line, verdict_table

@@ -9,9 +9,12 @@ import numpy as np
 
 from stages.common.cpu_steal import stolen_summary
 from stages.common.environment import speed_summary
-from stages.common.params import Params
 from stages.common.percentiles import min_requests
-from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience
+from stages.params.resilience import ResilienceParams
+from stages.records.capacity import Capacity
+from stages.records.limits import Limits
+from stages.records.loadtest import LoadtestIndex
+from stages.records.resilience import Resilience
 from stages.reporting.failover import failover_table, loads_line
 from stages.reporting.markdown import fmt, percent_cell, spread_cell, table
 from stages.serving.startup import PHASES
@@ -141,7 +144,7 @@ def capacity_section(capacity: Capacity | None) -> str:
                     rows))
 
 
-def resilience_section(resilience: Resilience | None, params: Params) -> str:
+def resilience_section(resilience: Resilience | None, settings: ResilienceParams) -> str:
     if resilience is None:
         return "No resilience results.\n"
     rows = []
@@ -155,7 +158,6 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
                      sum(run.relapses for run in fault.runs),
                      "yes" if fault.recorded_equals_scheduled else "**no**",
                      " ".join(f"[{number}]({run.timeline})" for number, run in enumerate(fault.runs, start=1))])
-    settings = params.resilience
     notes = "".join(f"\n\nSkipped `{key}`: {reason}." for key, reason in resilience.skipped.items())
     stolen = stolen_summary([run.cpu_stolen for fault in resilience.faults.values() for run in fault.runs])
     if stolen:
@@ -175,7 +177,7 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
             "its worst repeat's.\n\n"
             + table(["fault", "workers", "steady before", "verdict (per repeat)", "failed requests", "outage s",
                      "first success s", "recovered s", "relapses", "recorded = scheduled", "timelines"], rows)
-            + sre_table(resilience, params) + failover_table(resilience, params) + loads_line(resilience) + notes)
+            + sre_table(resilience, settings) + failover_table(resilience, settings) + loads_line(resilience) + notes)
 
 
 def window_label(seconds: float) -> str:
@@ -183,11 +185,11 @@ def window_label(seconds: float) -> str:
     return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
 
 
-def sre_table(resilience: Resilience, params: Params) -> str:
+def sre_table(resilience: Resilience, settings: ResilienceParams) -> str:
     """Per fault, what an SRE team pages on (stages/faults/sre.py): availability, burn rates, the would-page
     count, p99 after the fault, recovery after the fault's end, outage severity; medians [range] over the runs
     that passed the generator's audit, with the range's confidence for the median."""
-    sre = params.resilience.sre
+    sre = settings.sre
     windows = [f"{window:g}" for window in sre.windows_s]
     after = [f"{window:g}" for window in sre.after_fault_s]
     rows, levels = [], set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stages.common.results import Capacity
+from stages.records.capacity import Capacity
 from stages.stats.samples import ArmRuns
 
 CDF_POINTS = 200

@@ -4,11 +4,12 @@ README quotes the verdict table from here too (:mod:`stages.reporting.readme`), 
 
 from __future__ import annotations
 
-from stages.common.params import LoadtestParams, Params
 from stages.common.percentiles import TAIL_CANDIDATES, min_requests
-from stages.common.results import OfferedLoad
 from stages.loadgen.relative import describe
+from stages.params.loadtest import LoadtestParams
+from stages.records.load import OfferedLoad
 from stages.reporting.markdown import fmt, table
+from stages.reporting.settings import ReportSettings
 from stages.stats.comparison import (
     Calibration,
     ComparisonDetail,
@@ -148,7 +149,7 @@ def protocol_sentence(loadtest: LoadtestParams) -> str:
             "records the machine's steal and wake-up delay per slot.")
 
 
-def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str, OfferedLoad | None]) -> str:
+def methods_section(params: ReportSettings, detail: ComparisonDetail, offered: dict[str, OfferedLoad | None]) -> str:
     """How the verdicts were made, from the params the stage ran with and the rates each load test recorded
     (a rate relative to capacity becomes req/s there): checkable in one paragraph."""
     compare, loadtest, loadgen = params.compare, params.loadtest, params.loadgen

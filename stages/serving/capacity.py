@@ -26,13 +26,15 @@ import pandas as pd
 from stages.common.cpu_steal import stolen_note
 from stages.common.errors import ServebenchError, present
 from stages.common.machine import probe_note
-from stages.common.params import CapacityParams, ScenarioParams
 from stages.common.percentiles import min_requests
-from stages.common.results import Capacity, CapacityStep, Limits, ServiceCapacity
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.capacity import bracket_search
 from stages.loadgen.decided import CertainFailure
 from stages.loadgen.payloads import arrival_spec
+from stages.params.capacity import CapacityParams
+from stages.params.loadgen import ScenarioParams
+from stages.records.capacity import Capacity, CapacityStep, ServiceCapacity
+from stages.records.limits import Limits
 from stages.serving.runs import ServedRun
 
 P99_CLAIM_MIN_REQUESTS = min_requests(0.99, 0.99)  # MLPerf LoadGen: 459 for a p99 claim at 99 % confidence

@@ -21,23 +21,20 @@ import pandas as pd
 import psutil
 from tqdm import tqdm
 
-from stages.common.params import LimitsParams, Params, ServiceParams
 from stages.common.percentiles import latency_stats
-from stages.common.results import (
-    BuiltService,
-    Limits,
-    LimitsRound,
-    RampStep,
-    RawLimit,
-    Saturation,
-    ServedLimits,
-    ServiceLimits,
-)
 from stages.loadgen.client import ClientConfig, Users, closed_loop
 from stages.loadgen.payloads import single_text_bodies
 from stages.model.classifier import SentimentClassifier
 from stages.model.latency import measure_latency
 from stages.model.variants import parse_variant
+from stages.params.base import StageParams
+from stages.params.limits import LimitsParams
+from stages.params.loadgen import LoadgenParams
+from stages.params.runtime import RuntimeParams
+from stages.params.serve import ServeParams, ServiceParams
+from stages.params.tokenizer import TokenizerParams
+from stages.records.bentos import BuiltService
+from stages.records.limits import Limits, LimitsRound, RampStep, RawLimit, Saturation, ServedLimits, ServiceLimits
 from stages.serving.saturation import (
     ClosedLoopBlock,
     closed_loop_block,
@@ -55,6 +52,16 @@ EFFICIENCY_TARGET = 0.9
 BACK_FACTOR = 2.0  # after saturation, single requests count as back once within 2x the low-load p50 ...
 BACK_RUN = 5  # ... for this many requests in a row
 SEQUENCE_SEED = 7
+
+
+class LimitsSettings(StageParams):
+    """The sections the limits stage reads."""
+
+    limits: LimitsParams = LimitsParams()
+    loadgen: LoadgenParams = LoadgenParams()
+    serve: ServeParams = ServeParams()
+    tokenizer: TokenizerParams = TokenizerParams()
+    runtime: RuntimeParams = RuntimeParams()
 
 
 @dataclass
@@ -248,7 +255,7 @@ class ArtifactPaths:
     variants_dir: Path
 
 
-def measure_service(name: str, built: BuiltService, params: Params, texts: list[str],
+def measure_service(name: str, built: BuiltService, params: LimitsSettings, texts: list[str],
                     paths: ArtifactPaths) -> ServiceLimits:
     """Serve one Bento and measure it against the same classifier in-process, in alternating rounds."""
     service: ServiceParams = getattr(params.serve, name)

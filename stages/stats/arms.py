@@ -27,8 +27,8 @@ from scipy import stats
 
 from stages.common.artifacts import aa_arm
 from stages.common.errors import present
-from stages.common.params import CompareParams
 from stages.common.percentiles import TAIL_CANDIDATES, min_requests
+from stages.params.compare import CompareParams
 from stages.stats.adjusted import quiet_adjusted
 from stages.stats.comparison import Estimate, Overload, RunSpread, ScenarioComparison, StatisticComparison
 from stages.stats.counts import count_difference, count_mde

@@ -26,12 +26,15 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from stages.common.artifacts import aa_arm
-from stages.common.params import CompareParams, GateParams, LoadgenParams, ScenarioParams
-from stages.common.results import LoadSummary, LoadtestIndex, LoadtestRun, ProcessCost
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import OUTCOMES, GeneratorUsage
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.summary import summarize
+from stages.params.compare import CompareParams
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.records.load import LoadSummary, ProcessCost
+from stages.records.loadtest import LoadtestIndex, LoadtestRun
 from stages.stats.arms import compare_all, overload_of
 from stages.stats.comparison import ComparisonDetail, ScenarioComparison
 from stages.stats.design import PRIMARY, Design

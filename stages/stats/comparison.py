@@ -1,6 +1,6 @@
 """Typed shapes of the compare stage's files: ``comparison.json`` (the headline ``dvc exp show`` lists) and
 ``comparison_detail.json`` (everything the report renders). Written and read through these models, like the
-shared contracts in :mod:`stages.common.results`; they live here because only compare and report use them."""
+shared contracts in :mod:`stages.records`; they live here because only compare and report use them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from stages.common.results import Capacity, Result
+from stages.records.base import Result
+from stages.records.capacity import Capacity
 
 
 class Estimate(Result):

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-from stages.common.params import Params
-from stages.common.results import Capacity
+from stages.records.capacity import Capacity
 from stages.stats.arms import compare_all
 from stages.stats.comparison import (
     Comparison,
@@ -15,7 +14,7 @@ from stages.stats.comparison import (
     ScenarioHeadline,
     StatisticComparison,
 )
-from stages.stats.design import design_of, factor
+from stages.stats.design import AnalysisSettings, design_of, factor
 from stages.stats.samples import ArmRuns
 
 REFERENCE, CANDIDATE = "baseline", "optimized"
@@ -60,7 +59,7 @@ def one_line(name: str, data: ScenarioComparison) -> str:
             f"{len(data.blocks)} blocks{detects}: {p50.verdict}")
 
 
-def compare_experiment(arms: dict[str, dict[str, ArmRuns]], params: Params,
+def compare_experiment(arms: dict[str, dict[str, ArmRuns]], params: AnalysisSettings,
                        capacity: Capacity | None) -> tuple[ComparisonDetail, Comparison]:
     """Every scenario's comparison and the A/A check under one Holm family; where runs were excluded, the
     verdicts they would have given as scheduled are kept beside (a sensitivity check, never the verdict)."""

@@ -9,8 +9,8 @@ capacity ratio below the floor).
 
 from __future__ import annotations
 
-from stages.common.params import GateParams
-from stages.common.results import Result
+from stages.params.gate import GateParams
+from stages.records.base import Result
 from stages.stats.comparison import ComparisonDetail, ScenarioComparison, StatisticComparison
 
 # A ratio shown without a verdict (too few blocks, too little power) is a description: the gate does not act on it.

@@ -11,7 +11,7 @@ synthetic experiments, and shows that the uncorrected rule fails it (``tests/cal
 
 from __future__ import annotations
 
-from stages.common.params import CompareParams
+from stages.params.compare import CompareParams
 from stages.stats.arms import add_verdicts, compare_arms
 from stages.stats.comparison import ScenarioComparison
 from stages.stats.design import Design
