@@ -14,10 +14,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from helpers import write_params
 
+from stages.common.net import free_port
 from stages.faults.cluster import ClusterTargetError, Disruptor
+from stages.loadgen.nullserver import start_null_server
 from stages.manifests.render import ServedImage, render
 from stages.params.k3s import K3sParams
 from stages.params.resilience import ClusterParams
@@ -26,7 +29,8 @@ FAKES = Path(__file__).parent / "fake_cluster"
 CONTEXT, NAMESPACE, DEPLOYMENT = "k3s-lab", "servebench", "svc"
 CLUSTER_UID = "kube-system-uid-of-the-lab"
 DECOY = "other-workload-pod"  # matches the Deployment's labels, owned by something else: never to be touched
-LOOKALIKE = "same-labels-in-another-namespace"  # on the same node, in namespace default
+LOOKALIKE = "same-labels-in-another-namespace"  # in namespace default: on the node only when it is shared
+SYSTEM_POD = "coredns-0"  # K3s's own, in kube-system: a node fault may run beside it
 
 
 def rendered_budget() -> dict:
@@ -35,8 +39,10 @@ def rendered_budget() -> dict:
     return next(item for item in objects if item["kind"] == "PodDisruptionBudget")["spec"]
 
 
-def cluster(tmp_path: Path, null_server: str, annotated: bool = True, node: str | None = None) -> dict[str, str]:
-    """A fake cluster's state and the environment that puts the fakes first on PATH."""
+def cluster(tmp_path: Path, null_server: str, annotated: bool = True, node: str | None = None,
+            shared_node: bool = False, outage_s: float = 1.0, **fake: object) -> dict[str, str]:
+    """A fake cluster's state (``fake``: extra switches of the fake kubectl) and the environment that puts the
+    fakes first on PATH. ``shared_node``: the look-alike of another namespace runs on the target pods' node."""
     node = node or socket.gethostname()
     state = {"context": CONTEXT, "contexts": [CONTEXT, "production"], "node": node, "serial": 1, "cordoned": [],
              "cluster_uid": CLUSTER_UID,
@@ -45,13 +51,15 @@ def cluster(tmp_path: Path, null_server: str, annotated: bool = True, node: str 
              "replicasets": {f"{DEPLOYMENT}-rs-1": {"uid": "rs-uid-1", "replicas": 1}},
              "pods": {f"{DEPLOYMENT}-rs-1-pod-1": {"node": node, "owner": "rs-uid-1"},
                       DECOY: {"node": node, "owner": "other"},
-                      LOOKALIKE: {"node": node, "owner": "another-namespace-rs", "namespace": "default"}},
+                      LOOKALIKE: {"node": node if shared_node else "another-node", "owner": "another-namespace-rs",
+                                  "namespace": "default"},
+                      SYSTEM_POD: {"node": node, "owner": "coredns-rs", "namespace": "kube-system"}},
              "hpa": {"minReplicas": 1, "maxReplicas": 4},
-             "budget": rendered_budget()}
+             "budget": rendered_budget()} | fake
     (tmp_path / "state.json").write_text(json.dumps(state))
     return {**os.environ, "PATH": f"{FAKES}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "FAKE_CLUSTER_STATE": str(tmp_path / "state.json"), "FAKE_CLUSTER_LOG": str(tmp_path / "calls.jsonl"),
-            "FAKE_CLUSTER_SERVICE": null_server, "FAKE_CLUSTER_OUTAGE_S": "1.0"}
+            "FAKE_CLUSTER_SERVICE": null_server, "FAKE_CLUSTER_OUTAGE_S": str(outage_s)}
 
 
 def stage_command(tmp_path: Path, null_server: str, duration_s: float = 5.5, **cluster_settings: object) -> list[str]:
@@ -162,6 +170,48 @@ def test_a_node_fault_evicts_only_the_deployments_own_pods_and_leaves_the_node_a
     after = state(tmp_path)
     assert DECOY in after["pods"] and LOOKALIKE in after["pods"] and after["cordoned"] == []
     assert [call[5] for call in kubectl if call[5] in ("cordon", "uncordon")] == ["cordon", "uncordon"]
+
+
+def test_a_node_fault_is_refused_on_a_node_that_runs_another_namespaces_pods(tmp_path: Path, null_server: str
+                                                                             ) -> None:
+    """The look-alike of namespace default on the node: restarting K3s or killing its containerd would strike it,
+    so no node fault runs at all (kube-system's own pods beside the Deployment's are allowed)."""
+    env = cluster(tmp_path, null_server, shared_node=True)
+    result = run_stage(tmp_path, null_server, env, disruptions=["drain-node", "kill-containerd"], node_faults=True,
+                       replicas=[1])
+    assert result.returncode != 0 and f"also runs default/{LOOKALIKE}" in result.stderr, result.stderr
+    assert "kube-system" not in result.stderr.split("also runs")[1].split(";")[0]  # the system pod is no reason
+    changes = [call for call in calls(tmp_path) if call[0] == "sudo" or "--raw" in call or "cordon" in call]
+    assert changes == [] and LOOKALIKE in state(tmp_path)["pods"]
+
+
+def test_pods_that_run_but_are_not_ready_stop_the_experiment(tmp_path: Path, null_server: str) -> None:
+    env = cluster(tmp_path, null_server, never_ready=True)
+    result = run_stage(tmp_path, null_server, env, replicas=[1])
+    assert result.returncode == 1 and "0 of 1 pods ready (1 running)" in result.stderr, result.stderr
+    assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}  # rolled back all the same
+
+
+def test_a_service_still_down_after_the_recovery_allowance_stops_the_load_and_the_experiment(
+        tmp_path: Path) -> None:
+    """The fake Service stalls for 30 s after the pod is deleted: max_recovery_s (3.5 s) after the disruption,
+    nearly every request of the last 2 s is bad, so the load stops there (the rest stays unsent) and the
+    experiment with it, the run kept. Its own null server: the stall would outlive the test."""
+    port = free_port()
+    server, url = start_null_server(port), f"http://127.0.0.1:{port}"
+    try:
+        env = cluster(tmp_path, url, outage_s=30.0)
+        result = run_stage(tmp_path, url, env, duration_s=15.0, disruptions=["delete-pod"], replicas=[1],
+                           abort_window_s=2.0)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert result.returncode == 1 and "load stopped, experiment stopped" in result.stderr, result.stderr
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["aborted"] and "abort_error_rate 0.5" in out["aborted"]
+    records = pd.read_parquet(next((tmp_path / "runs").rglob("records.parquet")))
+    assert (records["outcome"] == "not_sent").sum() > 100  # 20 req/s: most of the last 10 s never sent
+    assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}
 
 
 def test_node_faults_need_their_switch_and_pods_on_this_machine(tmp_path: Path, null_server: str) -> None:

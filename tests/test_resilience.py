@@ -28,11 +28,19 @@ from stages.faults.recovery import recovery
 from stages.faults.run import busy_instants, faulted_run
 from stages.faults.sre import sre_figures
 from stages.manifests.render import ManifestError, ServedImage, render, supported_versions, validate
-from stages.manifests.sizing import millicores, node_fit, require_fit
+from stages.manifests.sizing import (
+    loadtest_fit,
+    millicores,
+    quantity_bytes,
+    require_fit,
+    require_loadtest_fit,
+    rollout_fit,
+)
 from stages.params.base import parse_params
 from stages.params.file import Params
 from stages.params.k3s import K3sParams
 from stages.params.loadgen import ScenarioParams
+from stages.params.loadtest import ClusterLoadParams
 from stages.params.resilience import FailoverParams, MultiWorkerParams, NearCapacityParams, ResilienceParams, SreParams
 from stages.records.load import OfferedLoad
 from stages.records.resilience import FaultRecovery, FaultSummary, Resilience
@@ -282,7 +290,7 @@ def test_rendered_manifests_validate_and_carry_the_operational_settings() -> Non
         startup = container["startupProbe"]
         assert startup["periodSeconds"] * startup["failureThreshold"] >= 120  # room to load the model
         assert startup["periodSeconds"] <= 2  # polled at the cold start's scale (2-7 s), not every 5 s
-        assert node_fit(params, replicas).fits  # the rollout's peak (HPA ceiling + surge) fits a 2-core node
+        assert rollout_fit(params, replicas).fits  # the rollout's peak (HPA ceiling + surge) fits a 2-core node
         assert set(container["resources"]["limits"]) == {"cpu", "memory", "ephemeral-storage"}
         assert container["lifecycle"]["preStop"]["sleep"]["seconds"] == params.prestop_s
         assert pod["terminationGracePeriodSeconds"] == params.prestop_s + 30 + 5  # prestop + timeout + margin
@@ -301,13 +309,37 @@ def test_rendered_manifests_validate_and_carry_the_operational_settings() -> Non
 
 
 def test_a_sizing_whose_rollout_would_not_fit_the_node_is_refused() -> None:
-    """The previous sizing: 750m requests, HPA up to 4, a surge pod: 5 x 750m + 200m on a 2,000m node."""
-    fit = node_fit(K3sParams(), 2)
-    assert fit.peak_pods == 3 and fit.needed_m == 1700 and fit.fits
+    """The previous sizing: 750m requests, HPA up to 4, a surge pod: 5 x 750m + 200m on a 2,000m node; memory
+    alike: 3 x 1Gi + 140Mi fits 4Gi, 3 x 2Gi does not."""
+    fit = rollout_fit(K3sParams(), 2)
+    assert fit.groups[0].count == 3 and fit.needed_cpu_m == 1700 and fit.fits
+    assert fit.needed_memory_b == 3 * 2**30 + 140 * 2**20
     assert millicores("1.5") == 1500 and millicores("250m") == 250
-    with pytest.raises(ServebenchError, match=r"5 pods .* x 750m \+ 200m .* = 3950m of 2000m .* at most 360m"):
+    assert quantity_bytes("1Gi") == 2**30 and quantity_bytes("256Mi") == 2**28 and quantity_bytes("1G") == 10**9
+    with pytest.raises(ServebenchError, match=r"CPU 5 pods .* x 750m \+ 200m .* = 3950m of 2000m .* at most 360m"):
         require_fit(K3sParams(cpu_request="750m", hpa_max_replicas=4), 2)
     assert require_fit(K3sParams(cpu_request="750m", hpa_max_replicas=4, node_cpu="4"), 2).fits
+    with pytest.raises(ServebenchError, match=r"memory 3 x 2,048Mi \+ 140Mi = 6,284Mi of 4,096Mi \(does NOT fit\).*"
+                                              r"k3s\.memory_request to at most 1318Mi"):
+        require_fit(K3sParams(memory_request="2Gi", memory_limit="2Gi"), 1)
+
+
+def test_a_cluster_load_test_is_sized_with_its_generator_pods_beside_the_served_ones() -> None:
+    cluster = ClusterLoadParams()  # 1 served pod (500m, 1Gi) and 2 generator pods (500m, 256Mi)
+    fit = loadtest_fit(K3sParams(), cluster)
+    assert fit.needed_cpu_m == 500 + 2 * 500 + 200 and fit.fits
+    crowded = ClusterLoadParams(shards=4)
+    with pytest.raises(ServebenchError, match=r"1 served pods x 500m \+ 4 generator pods x 500m \+ 200m of system "
+                                              r"pods = 2700m of 2000m allocatable \(does NOT fit\)"):
+        require_loadtest_fit(K3sParams(), crowded)
+
+
+def test_the_service_is_reachable_from_the_cluster_and_its_node_only_unless_a_node_port_is_asked_for() -> None:
+    served = ServedImage(image="x:1", version="1", timeout_s=30.0)
+    service = next(item for item in render(K3sParams(), served, 1) if item["kind"] == "Service")
+    assert service["spec"]["type"] == "ClusterIP" and "nodePort" not in service["spec"]["ports"][0]
+    opened = next(item for item in render(K3sParams(service_type="NodePort"), served, 1) if item["kind"] == "Service")
+    assert opened["spec"]["type"] == "NodePort" and opened["spec"]["ports"][0]["nodePort"] == 30080
 
 
 def test_a_manifest_with_an_invalid_field_fails_validation() -> None:

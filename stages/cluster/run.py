@@ -45,6 +45,7 @@ from stages.manifests.generator import (
     served_objects,
 )
 from stages.manifests.render import ServedImage
+from stages.manifests.sizing import require_loadtest_fit
 from stages.params.loadgen import ScenarioParams
 from stages.serving.metrics import TIMELINE_COLUMNS, delta, parse_metrics
 from stages.serving.runs import RunSettings, RunSpec, ServedRun, served_run
@@ -189,6 +190,7 @@ def cluster_served_run(spec: RunSpec, arm: str) -> ServedRun:
     kubectl.require_context()
     name = run_name(arm)
     served = ServedImage(built.bento, built.bento.split(":")[-1], getattr(params.serve, spec.service).timeout_s)
+    require_loadtest_fit(params.k3s, cluster)  # no pod of the run left Pending on a node too small for it
     objects = served_objects(params.k3s, cluster, name, served, CLASSIFY)
     schedule = draw_schedule(arrival_spec(settings))
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ from stages.faults.cluster import ClusterHealthError, ClusterTargetError, Disrup
 from stages.faults.local import NETWORK_FAULTS, FaultLog, Target, inject, unavailable
 from stages.faults.proxy import FaultyProxy
 from stages.faults.recovery import VERDICT_ORDER, recovery
-from stages.faults.run import FaultedRun, busy_instants, faulted_run
+from stages.faults.run import FaultedRun, OutageBound, busy_instants, faulted_run
 from stages.faults.sre import sre_figures
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.payloads import arrival_spec
@@ -293,6 +293,15 @@ def _local_runs(params: ResilienceSettings, bentos: Bentos, scenarios: dict[str,
     return results, skipped
 
 
+def halt_if_still_down(key: str, bound: OutageBound) -> None:
+    """Stop the experiment when a run's halt condition ended its load (the run itself is recorded)."""
+    if bound.stopped_at_s is not None:
+        raise ClusterHealthError(
+            f"{key}: {bound.bad_share:.0%} of the requests of the last {bound.window_s:g} s were bad "
+            f"{bound.stopped_at_s - bound.fault_s:.1f} s after the disruption (more than "
+            f"resilience.cluster.abort_error_rate {bound.max_bad_share:g}): load stopped, experiment stopped")
+
+
 def cluster_runs(params: ResilienceSettings, scenario: ScenarioParams, texts: list[str], out: Path
                  ) -> tuple[dict[str, FaultSummary], str | None]:
     """Each disruption ``resilience.repeats`` times at each replica count, after the safety checks of
@@ -306,7 +315,7 @@ def cluster_runs(params: ResilienceSettings, scenario: ScenarioParams, texts: li
     disruptor.preflight()
 
     def disrupt(log: FaultLog, disruption: str) -> None:
-        disruptor.verify_cluster()  # before every change, outside the fault's own time
+        disruptor.check_before(disruption)  # before every change, outside the fault's own time
         log.started = time.time()
         for action in disruptor.disrupt(disruption):
             log.note(action)
@@ -330,11 +339,15 @@ def cluster_runs(params: ResilienceSettings, scenario: ScenarioParams, texts: li
                                         load: ScenarioParams = load, schedule: np.ndarray = schedule,
                                         instant: float = instant, disruption: str = disruption,
                                         replicas: int = replicas) -> FaultRecovery:
-                            """One run of this repeat's draw, then the steady state back before the next."""
+                            """One run of this repeat's draw (its load stopped if the service stays down), then
+                            the steady state back before the next."""
+                            bound = OutageBound(params.resilience.max_recovery_s, settings.abort_window_s,
+                                                params.resilience.slo_ms, settings.abort_error_rate)
                             run = faulted_run(f"{settings.url}{CLASSIFY}", load, texts, instant,
                                               partial(disrupt, disruption=disruption), params.loadgen.client,
-                                              schedule)
+                                              schedule, bound)
                             recorded = record_run(attempt_name(key, repeat, attempt), run, load, params, out, attempt)
+                            halt_if_still_down(key, bound)
                             disruptor.wait_healthy(replicas)
                             return recorded
 

@@ -38,6 +38,7 @@ from stages.params.resilience import NODE_DISRUPTIONS, ClusterParams
 OPT_IN_ANNOTATION = "servebench.io/disruptions"
 OPT_IN_VALUE = "allowed"
 K3S_CONTAINERD = "^containerd .*/run/k3s/containerd/"  # pkill -f: K3s's containerd, not sudo or pkill itself
+SYSTEM_NAMESPACES = ("kube-system",)  # K3s's own pods (CoreDNS, metrics-server, local-path, Traefik, ServiceLB)
 
 
 class ClusterTargetError(KubectlError):
@@ -118,6 +119,28 @@ class Disruptor:
             if nodes != {here}:
                 raise ClusterTargetError(f"refusing node-level faults: the target pods run on {sorted(nodes)}, "
                                          f"not only on this machine ({here})")
+            self.require_dedicated_node(here)
+
+    def check_before(self, disruption: str) -> None:
+        """Just before a disruption: still the pinned cluster, and for a node fault still a dedicated node (a pod
+        of another workload may have arrived since the preflight)."""
+        self.verify_cluster()
+        if disruption in NODE_DISRUPTIONS:
+            self.require_dedicated_node(socket.gethostname())
+
+    def require_dedicated_node(self, node: str) -> None:
+        """Refuse a node fault on a node that runs pods of any namespace but the experiment's and the system's:
+        restarting K3s or killing its containerd strikes every pod there, and a cordon holds every workload's."""
+        items = self._json("get", "pods", "--all-namespaces", "--field-selector", f"spec.nodeName={node}")
+        foreign = sorted(f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
+                         for pod in items.get("items", [])
+                         if pod["metadata"].get("namespace") not in (self.params.namespace, *SYSTEM_NAMESPACES))
+        if foreign:
+            raise ClusterTargetError(
+                f"refusing node-level faults: node {node} also runs {', '.join(foreign[:5])}"
+                f"{f' and {len(foreign) - 5} more' if len(foreign) > 5 else ''}; a node fault needs a node that "
+                f"holds only namespace {self.params.namespace}'s and the system's ({', '.join(SYSTEM_NAMESPACES)}) "
+                "pods")
 
     def replicasets(self) -> list[dict]:
         """The Deployment's own ReplicaSets (owner reference to its uid)."""
@@ -202,16 +225,17 @@ class Disruptor:
         except ServebenchError as exc:
             raise ClusterHealthError(f"{deployment} did not return to {replicas} ready replicas within "
                                      f"{self.params.health_timeout_s} s; stopping the experiment: {exc}") from exc
-        ready = len(self.pods())
+        pods = self.pods()
+        ready = sum(is_ready(pod) for pod in pods)
         if ready < replicas:
-            raise ClusterHealthError(f"{deployment}: {ready} of {replicas} pods running after the rollout; "
-                                     "stopping the experiment")
+            raise ClusterHealthError(f"{deployment}: {ready} of {replicas} pods ready ({len(pods)} running) after "
+                                     "the rollout; stopping the experiment")
 
     # -- the disruptions -----------------------------------------------------------------------------------------
 
     def disrupt(self, disruption: str) -> list[str]:
         """Perform one disruption; return what was done, for the fault log. The caller has just verified the
-        cluster (:meth:`verify_cluster`), before it stamped the fault's start."""
+        cluster (:meth:`check_before`), before it stamped the fault's start."""
         if disruption == "delete-pod":
             commands = [self.kubectl("delete", "pod", self._one_pod(disruption), "--wait=false")]
         elif disruption == "evict-pod":
@@ -270,6 +294,12 @@ class Disruptor:
                 self._journal({"cordoned": []})
                 actions.append(f"uncordon {node}")
         return actions
+
+
+def is_ready(pod: dict) -> bool:
+    """The pod's Ready condition is True: it passes its readiness probe and the Service sends it traffic."""
+    return any(condition.get("type") == "Ready" and condition.get("status") == "True"
+               for condition in pod.get("status", {}).get("conditions", []))
 
 
 def read_journal(path: Path | None) -> dict:

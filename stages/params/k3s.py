@@ -21,10 +21,10 @@ class ProbeParams(Section):
 class K3sParams(Section):
     """The Kubernetes objects of the served Bento, rendered into ``k3s/`` by the k3s stage.
 
-    Sizing rule (stages/manifests/sizing.py, checked when rendering): the most pods that can exist at once, the
-    HPA's ceiling plus the rollout's surge pod, times ``cpu_request``, plus the system pods' requests, must fit
-    ``node_cpu``. On a 2-core single-node K3s (CoreDNS 100m, metrics-server 100m): (2 + 1) x 500m + 200m = 1,700m
-    of 2,000m. The CPU limit stays at the node's size so a lone replica can use both cores.
+    Sizing rule (stages/manifests/sizing.py, checked when rendering): the most pods that can exist at once (the
+    HPA's ceiling plus the rollout's surge pod; a cluster load test's served and generator pods) with the system
+    pods' requests must fit ``node_cpu`` and ``node_memory``. On a 2-core single-node K3s: (2 + 1) x 500m + 200m =
+    1,700m of 2,000m CPU. The CPU limit stays at the node's size so a lone replica can use both cores.
     """
 
     # null: the optimized Bento's own tag from results/bentos.json, which `bentoml containerize` gives the image.
@@ -36,12 +36,16 @@ class K3sParams(Section):
     name: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] = "servebench-optimized"
     replicas: PositiveInt = 1  # the HPA's minimum (the Deployment carries no replicas: the HPA owns them)
     port: Annotated[int, Field(ge=1, le=65535)] = 3000
-    service_type: Literal["NodePort", "ClusterIP"] = "NodePort"
+    # ClusterIP: reachable inside the cluster and from the node itself, nowhere else. NodePort (the study's) opens
+    # node_port on every node address to any source: k3s/README.md says how to keep it on loopback.
+    service_type: Literal["NodePort", "ClusterIP"] = "ClusterIP"
     node_port: Annotated[int, Field(ge=30000, le=32767)] = 30080
     cpu_request: Quantity = "500m"
     cpu_limit: Quantity = "2"
     node_cpu: Quantity = "2"  # the node's allocatable CPU the pods must fit on (kubectl describe node)
     system_cpu_requests: Quantity = "200m"  # K3s's own pods' requests on it: CoreDNS 100m, metrics-server 100m
+    node_memory: Quantity = "4Gi"  # the node's allocatable memory the pods must fit in (kubectl describe node)
+    system_memory_requests: Quantity = "140Mi"  # K3s's own pods' requests: CoreDNS 70Mi, metrics-server 70Mi
     memory_request: Quantity = "1Gi"
     memory_limit: Quantity = "2Gi"
     ephemeral_storage_request: Quantity = "256Mi"

@@ -81,11 +81,15 @@ class ClusterParams(Section):
     cluster_uid: str | None = None
     namespace: Annotated[str, Field(min_length=1)] = "servebench"
     deployment: Annotated[str, Field(min_length=1)] = "servebench-optimized"
-    url: str | None = None  # the Service as the load generator reaches it, e.g. http://127.0.0.1:30080
+    url: str | None = None  # the Service as the generator reaches it: http://<its ClusterIP>:3000 from the node
     disruptions: list[ClusterDisruption] = ["delete-pod", "evict-pod", "rollout-restart", "delete-replicaset"]
     node_faults: bool = False  # allow drain-node, restart-k3s, kill-containerd (a dedicated node, this machine)
     replicas: Annotated[list[PositiveInt], Field(min_length=1)] = [1, 2]
     health_timeout_s: PositiveInt = 300  # all replicas ready again between disruptions, else the experiment stops
+    # During a run: max_recovery_s after the disruption, more than abort_error_rate of the requests of the last
+    # abort_window_s bad (failed or slower than slo_ms) stops the load and the experiment (results so far kept).
+    abort_error_rate: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    abort_window_s: PositiveFloat = 5.0
 
     @model_validator(mode="after")
     def _node_faults_opted_in(self) -> ClusterParams:
