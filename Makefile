@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune check-params repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench neighbour noise-check compare-report report-check
+.PHONY: setup setup-finetune check-params repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-unit test-integration test-e2e bench-timing lint lock bench neighbour noise-check compare-report report-check
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -100,19 +100,27 @@ repro-offline-trained: setup-finetune
 	    -S data.local_path=$(SHARED_DATA); status=$$?; mv .params.yaml.defaults params.yaml; exit $$status
 
 # The fast suite (every module, real servers on loopback, the tiny stand-in): minutes on 2 cores.
-test: setup
-	$(BIN)/python -m pytest -m "not e2e and not slow and not quiet"
+# The test tiers (tests/conftest.py): unit tests start no process (one that does fails, naming the marker it
+# needs); integration tests run real servers, subprocesses and DVC on loopback and in temporary copies; e2e tests
+# run the whole tiny pipeline, whole fault runs and the browser. `make test` runs the first two, each with its
+# own count and time.
+UNIT = not integration and not e2e and not benchmark
+test: test-unit test-integration
 
-# The few tests that assert timing (send lag at 1,000 req/s, two clients' paired latencies, a disturbed timing
-# round, quiet requests after a burst): they need the machine's cores free, so `make test` and CI leave them out;
-# on a busy machine (a probe before each) they skip with the load they measured.
-test-quiet: setup
-	$(BIN)/python -m pytest -m quiet
+test-unit: setup
+	$(BIN)/python -m pytest -m "$(UNIT)"
 
-# The real `dvc repro` of the whole tiny pipeline in a temporary copy of the repository, and DVC's own answer to
-# which stages a change reruns.
+test-integration: setup
+	$(BIN)/python -m pytest -m "integration and not e2e and not benchmark"
+
 test-e2e: setup
-	$(BIN)/python -m pytest -m "e2e or slow"
+	$(BIN)/python -m pytest -m "e2e and not benchmark"
+
+# The timing benchmarks (send lag at 1,000 req/s, two clients' paired latencies, a disturbed timing round, quiet
+# requests after a burst, a cluster run against a local one): their figures, bounds and the CPU a hypervisor took
+# meanwhile go to results/timing_bench.json; they need the cores free, so no test tier runs them.
+bench-timing: setup
+	$(BIN)/python -m pytest -m benchmark --timing-out results/timing_bench.json
 
 # A noisy neighbour beside anything, until Ctrl-C: CPU hogs busy together in seeded random phases
 # (machine.neighbour's defaults: 2 hogs, duty 0.4, phases of 10-60 s; `make neighbour ARGS="--duty 0.6"`).

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Timing
 from helpers import run_module, write_params
 
 from stages.cluster.run import cluster_served_run
@@ -69,7 +70,7 @@ def run_in_cluster(params: RunSettings, log: Path) -> pd.DataFrame:
     return cluster_served_run(RunSpec("optimized", BUILT, params, "s", SCENARIO, TEXTS, 3, log), "optimized").records
 
 
-@pytest.mark.slow  # 16 s: make test-e2e runs it (make test is near its 10 min)
+@pytest.mark.e2e  # 16 s: make test-e2e runs it (make test is near its 10 min)
 def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: Path, tmp_path: Path) -> None:
     records = run_in_cluster(cluster_params(), tmp_path / "run.log")
     schedule = draw_schedule(arrival_spec(SCENARIO))
@@ -88,9 +89,9 @@ def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: P
     assert len(shards) == 2 and all("'lead_s'" in line for line in shards)  # each pod's clock readings
 
 
-@pytest.mark.quiet
-def test_the_cluster_run_measures_what_a_local_run_of_the_same_schedule_does(fake_cluster: Path, tmp_path: Path
-                                                                            ) -> None:
+@pytest.mark.benchmark
+def test_the_cluster_run_measures_what_a_local_run_of_the_same_schedule_does(fake_cluster: Path, tmp_path: Path,
+                                                                            timing: Timing) -> None:
     """Latency percentiles within the client agreement test's tolerance (10 % + 1 ms) of one local process."""
     clustered = run_in_cluster(cluster_params(), tmp_path / "run.log")
     port = free_port()
@@ -103,10 +104,11 @@ def test_the_cluster_run_measures_what_a_local_run_of_the_same_schedule_does(fak
     for quantile in (50, 90, 99):
         one, other = (float(np.percentile(run.loc[~run["warmup"], "latency_ms"], quantile))
                       for run in (clustered, local))
+        timing.figures |= {f"cluster_p{quantile}_ms": one, f"local_p{quantile}_ms": other}
         assert abs(one - other) <= 0.1 * max(one, other) + 1.0, (quantile, one, other)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_generator_pod_leaves_its_requests_lost_with_the_reason(fake_cluster: Path, tmp_path: Path) -> None:
     params = cluster_params()
     outcome: dict[str, pd.DataFrame] = {}
@@ -235,7 +237,7 @@ with cleanup_on_signals():
 """
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signalled_run_deletes_what_it_created(fake_cluster: Path, tmp_path: Path, sig: signal.Signals) -> None:
     script = RUN_UNTIL_SIGNALLED.format(tests=str(Path(__file__).parent), log=str(tmp_path / "run.log"))

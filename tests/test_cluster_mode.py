@@ -192,6 +192,7 @@ def test_pods_that_run_but_are_not_ready_stop_the_experiment(tmp_path: Path, nul
     assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}  # rolled back all the same
 
 
+@pytest.mark.integration
 def test_a_service_still_down_after_the_recovery_allowance_stops_the_load_and_the_experiment(
         tmp_path: Path) -> None:
     """The fake Service stalls for 30 s after the pod is deleted: max_recovery_s (3.5 s) after the disruption,

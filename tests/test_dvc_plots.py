@@ -53,6 +53,7 @@ def series_names(spec: dict) -> set[str]:
             for row in spec["data"]["values"]}
 
 
+@pytest.mark.integration
 def test_every_series_of_a_plot_has_its_own_colour(specs: dict[str, dict]) -> None:
     counts = defined_series()
     assert counts.keys() <= specs.keys()
@@ -63,6 +64,7 @@ def test_every_series_of_a_plot_has_its_own_colour(specs: dict[str, dict]) -> No
         assert len(series_names(spec)) == count, (name, series_names(spec))
 
 
+@pytest.mark.integration
 def test_axes_are_titled_with_units_and_latency_is_on_a_log_axis(specs: dict[str, dict]) -> None:
     for name in defined_series():
         x, y = specs[name]["encoding"]["x"], specs[name]["encoding"]["y"]
@@ -73,6 +75,7 @@ def test_axes_are_titled_with_units_and_latency_is_on_a_log_axis(specs: dict[str
                 assert axis["scale"] == {"type": "log"}, (name, axis)
 
 
+@pytest.mark.integration
 def test_every_plot_renders_offline_to_a_png(specs: dict[str, dict], tmp_path: Path) -> None:
     written = render(specs, tmp_path, scale=1.0)
     assert [path.name for path in written] == [file_name(name) for name in specs]

@@ -62,6 +62,7 @@ def test_a_candidate_failing_requests_fails_the_failure_condition() -> None:
                if not condition.passed)
 
 
+@pytest.mark.integration
 def test_the_stage_exits_non_zero_and_still_writes_what_it_found(tmp_path: Path) -> None:
     write_result(tmp_path / "detail.json", detail_for(Case("candidate 50 % slower", factor=1.5)))
     (tmp_path / "params.yaml").write_text("gate: {min_capacity_ratio: 2.0}\n")

@@ -53,11 +53,13 @@ def test_no_module_imports_a_stage_module() -> None:
     assert stage_module_violations() == []
 
 
+@pytest.mark.integration
 def test_the_package_graph_contracts_hold() -> None:
     result = lint_imports(REPO_ROOT)
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.integration
 def test_a_package_importing_upwards_or_sideways_breaks_the_contract(tmp_path: Path) -> None:
     for part in ("stages", "service", "pyproject.toml"):
         copy = shutil.copytree if (REPO_ROOT / part).is_dir() else shutil.copy

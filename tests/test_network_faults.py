@@ -68,7 +68,7 @@ def serve_optimized(built: dict, log: Path) -> BentoServer:
     return BentoServer(built["bentos"]["services"]["optimized"]["bento"], built["home"], log, ready_timeout_s=120)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("fault", ["network-delay", "partition"])
 def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built: dict, tmp_path: Path,
                                                                           fault: str) -> None:
@@ -90,7 +90,7 @@ def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built:
     assert figures.outage_s is not None and 1.5 < figures.outage_s < 6.0
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_packet_loss_under_load_delays_requests_past_the_objective_then_stops(built: dict, tmp_path: Path) -> None:
     """60 % loss per try for 5 s: chunks lost three times or more (22 %) wait >= 1.4 s, so requests in the window
     breach the objective; the steady state returns when the loss is lifted, and every request is recorded."""

@@ -123,7 +123,8 @@ def test_repro_builds_both_bentos_and_measures_their_limits(pipeline_copy: Path)
         # Single requests after the burst were measured; when they came back within 2x of low load is said, or
         # None where the 5 requests of this tiny block did not get there (a busy machine).
         assert service["served"]["low_load_after_saturation_latency_ms"]["count"] == 5
-        assert (service["served"]["after_saturation_back_s"] or 0.0) >= 0.0
+        back = service["served"]["after_saturation_back_s"]
+        assert back is None or 0.0 < back < 60.0  # an answer of those 5 requests, seconds after saturation ended
         ramp = service["served"]["saturation"]["ramp"]  # the ramp stopped at the top or where it shed
         assert [step["concurrency"] for step in ramp] == [1, 2, 4, 8][:len(ramp)]
 

@@ -194,6 +194,7 @@ def test_a_gate_knob_reruns_the_gate_and_the_calibration_of_its_false_alarms(rep
     assert rerun_scope(repo) == ({"gate", "calibrate"}, {"gate", "calibrate", "report"})
 
 
+@pytest.mark.integration
 def test_a_fresh_clone_is_told_what_dvc_repro_would_run(tmp_path: Path) -> None:
     """A clone has no ``data/``: ``dvc repro --dry`` stops at ``export`` (DVC hashes its missing input), the plan
     answers from DVC's status and graph. The committed lock comes from the offline overrides, so the Hub defaults of
@@ -212,6 +213,7 @@ def test_a_fresh_clone_is_told_what_dvc_repro_would_run(tmp_path: Path) -> None:
     assert "output not in the cache: data/model" in answer.stdout
 
 
+@pytest.mark.integration
 def test_the_paced_repro_takes_the_stages_in_dvc_repro_s_order() -> None:
     """``make repro-offline-paced`` waits for a quiet machine before each timing stage: it must reach every stage
     after what it reads (``dvc stage list`` would give loadtest before capacity, which sets its rate)."""

@@ -59,7 +59,7 @@ def serve_optimized(built: dict, log: Path) -> BentoServer:
     return BentoServer(built["bentos"]["services"]["optimized"]["bento"], built["home"], log, ready_timeout_s=120)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict, tmp_path: Path) -> None:
     with serve_optimized(built, tmp_path / "kill.log") as server:
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
@@ -84,7 +84,7 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
     assert (measured[measured["scheduled_s"] > measured["scheduled_s"].max() - 3]["outcome"] == "ok").all()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: dict, tmp_path: Path) -> None:
     with serve_optimized(built, tmp_path / "freeze.log") as server:
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
@@ -102,7 +102,7 @@ def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: di
     assert 0.8 < figures.outage_s < 2.6 and figures.time_to_recovery_s >= 1.0
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Path) -> None:
     """A quota of 0.01 cores for 3 s (the tiny stand-in needs a few % of a core at 10 req/s): requests queue past
     the 1 s objective, then the service recovers; the server's processes go back to their own cgroup and the
@@ -128,7 +128,7 @@ def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Pat
     assert figures.scheduled == figures.recorded
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_cpu_stress_runs_a_co_tenant_beside_the_server_then_stops_it(built: dict, tmp_path: Path) -> None:
     """Two CPU hogs for 2 s beside the server: the machine's CPU time grows by most of their 4 core-seconds, the
     hogs are gone after the fault, and every request is accounted."""
@@ -150,7 +150,7 @@ def test_cpu_stress_runs_a_co_tenant_beside_the_server_then_stops_it(built: dict
     assert figures.scheduled == figures.recorded
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_memory_limit_below_new_allocations_oom_kills_the_worker_then_lets_it_recover(built: dict,
                                                                                        tmp_path: Path) -> None:
     """The worker allowed 64 KiB of new allocations for 3 s under load: the kernel OOM-kills it, requests fail or
@@ -435,7 +435,7 @@ def test_sre_figures_on_a_hand_made_run() -> None:
     assert paged.would_page and min(paged.burn_rate.values()) >= 14.4
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_killing_one_of_two_workers_is_a_partial_failure(built: dict, tmp_path: Path) -> None:
     """With resilience.multi_worker's override the same Bento serves with two workers; kill-worker takes one."""
     bento = built["bentos"]["services"]["optimized"]["bento"]
@@ -505,7 +505,7 @@ def fault_in_effect(fault: str, stage: psutil.Process) -> bool:
     return not isinstance(found, str) and bool(list(found.parent().glob("servebench-throttle-*")))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("fault", ["freeze", "cpu-throttle"])
 def test_a_sigterm_mid_fault_lifts_the_fault_and_leaves_no_process_nor_cgroup(built: dict, tmp_path: Path,
                                                                               fault: str) -> None:
@@ -553,6 +553,7 @@ def test_the_plan_runs_each_fault_at_both_loads_and_behind_the_balancer() -> Non
     assert plan["kill-server-3-replicas"].replicas == 3 and plan["freeze"].replicas == 1
 
 
+@pytest.mark.integration
 def test_the_balancer_config_is_one_haproxy_accepts_and_its_stats_parse(tmp_path: Path) -> None:
     settings = ResilienceParams().failover
     config = haproxy_config(18080, 18081, [("127.0.0.1", 18090), ("127.0.0.1", 18091)], settings)
@@ -567,7 +568,7 @@ def test_the_balancer_config_is_one_haproxy_accepts_and_its_stats_parse(tmp_path
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("fault", ["kill-server", "partition"])
 def test_a_struck_replica_behind_the_balancer_fails_over_and_rejoins(built: dict, tmp_path: Path,
                                                                      fault: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from conftest import Timing
 from helpers import SERVE, classify, post_many, run_module, write_params
 
 from stages.common.errors import ServebenchError
@@ -233,8 +234,8 @@ async def sequential_latencies(url: str, count: int) -> list[float]:
     return latencies
 
 
-@pytest.mark.quiet
-def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict) -> None:
+@pytest.mark.benchmark
+def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict, timing: Timing) -> None:
     """The tiny stand-in, batching on: a burst of 400 concurrent requests (served or shed with 503, as the
     dispatcher decides: how many depends on the machine), then lone requests again."""
     with serve(built, "optimized", "after-burst.log") as server:
@@ -243,6 +244,7 @@ def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict) -> N
         statuses = Counter(status for status, _ in burst)
         assert set(statuses) <= {200, 503} and statuses[200] > 0, statuses
         after = sorted(asyncio.run(sequential_latencies(server.url, 15)))[7]
+    timing.figures |= {"p50_before_ms": before, "p50_after_ms": after, "bound_ms": 2 * before + 5.0}
     assert after <= 2 * before + 5.0, (before, after)
 
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from stages.reporting.view import differing_params, render
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +34,7 @@ def test_the_view_fits_120_columns_and_names_the_changed_knobs() -> None:
     assert "0.01O ?" in lines[3]  # no tail ratio claimed: only its verdict
 
 
+@pytest.mark.integration
 def test_the_view_of_this_repository_runs_through_dvc() -> None:
     result = subprocess.run([sys.executable, "-m", "stages.reporting.view"], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=300, check=False)
