@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stages.calibration.synthetic import Case, Noise, synthetic_experiment, synthetic_scenario
 from stages.common.io import write_result
 from stages.params.compare import CompareParams
 from stages.params.gate import GateParams
 from stages.params.loadgen import LoadgenParams, ScenarioParams
 from stages.stats.arms import compare_all
-from stages.stats.calibration import Case, Noise, synthetic_experiment, synthetic_scenario
 from stages.stats.comparison import ComparisonDetail
 from stages.stats.design import Design
 from stages.stats.gate import check

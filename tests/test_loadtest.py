@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stages.calibration.synthetic import CASES, Noise, synthetic_load_test, synthetic_scenario
 from stages.common.errors import ServebenchError
 from stages.experiment.loadtest import (
     LoadtestSettings,
@@ -22,7 +23,6 @@ from stages.params.base import ParamsError, parse_params
 from stages.params.loadgen import LoadgenParams, ScenarioParams
 from stages.records.load import OfferedLoad
 from stages.records.loadtest import LoadtestRun
-from stages.stats.calibration import CASES, Noise, synthetic_load_test, synthetic_scenario
 from stages.stats.samples import ScenarioRuns
 
 BOUNDS = LoadgenParams()

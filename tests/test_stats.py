@@ -1,7 +1,7 @@
 """The comparison statistics on synthetic experiments with known answers, through the compare stage's own path.
 
 Synthetic runs are record frames like the load generator's, audited by its own ``summarize`` and read back by
-``group_by_arm`` (stages/stats/calibration.py), so censoring, reruns, exclusions and counts are exercised as in a
+``group_by_arm`` (stages/calibration/synthetic.py), so censoring, reruns, exclusions and counts are exercised as in a
 real experiment. The capacity search runs against a real server with a known knee.
 """
 
@@ -16,19 +16,7 @@ import pytest
 from scipy import stats
 from scipy.signal import lfilter
 
-from stages.common.errors import ServebenchError
-from stages.common.percentiles import min_requests
-from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
-from stages.loadgen.capacity import bracket_search
-from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
-from stages.loadgen.payloads import arrival_spec
-from stages.loadgen.summary import audited_lag_quantile, lag_bound_ms, summarize
-from stages.params.capacity import CapacityParams
-from stages.params.compare import CompareParams
-from stages.params.gate import GateParams
-from stages.params.loadgen import LoadgenParams, ScenarioParams
-from stages.stats.arms import add_verdicts, compare_all, compare_arms, tail_percentile
-from stages.stats.calibration import (
+from stages.calibration.synthetic import (
     CASES,
     Case,
     Noise,
@@ -41,6 +29,18 @@ from stages.stats.calibration import (
     synthetic_records,
     synthetic_scenario,
 )
+from stages.common.errors import ServebenchError
+from stages.common.percentiles import min_requests
+from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
+from stages.loadgen.capacity import bracket_search
+from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
+from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.summary import audited_lag_quantile, lag_bound_ms, summarize
+from stages.params.capacity import CapacityParams
+from stages.params.compare import CompareParams
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.stats.arms import add_verdicts, compare_all, compare_arms, tail_percentile
 from stages.stats.comparison import ScenarioComparison
 from stages.stats.counts import count_difference
 from stages.stats.design import Design

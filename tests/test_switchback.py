@@ -14,6 +14,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from stages.common.artifacts import SLOT_COLUMN
 from stages.common.neighbour import NoisyNeighbour, busy_share, phases
 from stages.common.net import free_port
 from stages.common.probe import MachineProbe, ProbeSettings, correlation_time
@@ -23,7 +24,7 @@ from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.client import ClientConfig, GeneratorUsage
 from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.summary import summarize
-from stages.loadgen.switchback import SLOT_COLUMN, SentSlot, run_switchback, slot_plan
+from stages.loadgen.switchback import SentSlot, run_switchback, slot_plan
 from stages.params.base import ParamsError, parse_params
 from stages.params.file import Params
 from stages.params.loadgen import LoadgenParams

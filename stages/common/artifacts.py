@@ -28,6 +28,8 @@ MODEL_INFO = "model_info.json"
 EVAL_FILE = "eval.parquet"
 CORPUS_FILE = "corpus.jsonl"
 CLASSIFY = "/classify"  # the served Bento's API route
+STARTUP_MARK = "servebench-startup"  # a served worker logs its start-up instants after it (service/startup.py)
+SLOT_COLUMN = "slot"  # in a switchback run's records: the pair (schedule segment) a request was sent in
 DATASET_INFO = "dataset_info.json"
 
 VALIDATION_JSON = RESULTS_DIR / "validation.json"

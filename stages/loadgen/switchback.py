@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stages.common.artifacts import SLOT_COLUMN
 from stages.loadgen.client import (
     START_LEAD_S,
     ClientConfig,
@@ -32,8 +33,6 @@ from stages.loadgen.client import (
     stamping,
 )
 from stages.loadgen.pools import open_pool
-
-SLOT_COLUMN = "slot"  # the pair (schedule segment) a request was sent in
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from stages.common.artifacts import RUNS_INDEX, aa_arm
-from stages.common.errors import ServebenchError
-from stages.common.io import read_result
-from stages.loadgen.relative import as_offered
-from stages.params.gate import GateParams
-from stages.params.loadgen import LoadgenParams
-from stages.records.loadtest import LoadtestIndex
-from stages.stats.arms import overload_of
-from stages.stats.calibration import (
+from stages.calibration.synthetic import (
     CANDIDATE,
     CHANGES,
     REFERENCE,
@@ -24,6 +16,14 @@ from stages.stats.calibration import (
     noise_from_runs,
     synthetic_scenario,
 )
+from stages.common.artifacts import RUNS_INDEX, aa_arm
+from stages.common.errors import ServebenchError
+from stages.common.io import read_result
+from stages.loadgen.relative import as_offered
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams
+from stages.records.loadtest import LoadtestIndex
+from stages.stats.arms import overload_of
 from stages.stats.comparison import CalibrationCheck
 from stages.stats.design import PRIMARY, AnalysisSettings, Design
 from stages.stats.resampling import block_log_ratios, resampled_false_change
