@@ -46,9 +46,9 @@ from stages.records.load import OfferedLoad
 from stages.records.resilience import FaultRecovery, FaultSummary, Resilience
 from stages.reporting.failover import failover_table, loads_line
 from stages.reporting.sections import sre_table
-from stages.reporting.series import fault_timeline, fault_timelines
 from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
+from stages.stats.timeline import fault_timeline, fault_timelines
 
 TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"] * 10
 LOAD = ScenarioParams(process="exponential", rate=10.0, duration_s=24.0, warmup_s=1.0, seed=5, timeout_s=5.0)

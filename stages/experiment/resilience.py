@@ -27,6 +27,7 @@ from stages.common.signals import cleanup_on_signals
 from stages.faults.balancer import Balancer
 from stages.faults.balancer import missing as balancer_missing
 from stages.faults.cluster import ClusterHealthError, ClusterTargetError, Disruptor, read_journal
+from stages.faults.figures import plot_fault_timeline
 from stages.faults.local import NETWORK_FAULTS, FaultLog, Target, inject, unavailable
 from stages.faults.proxy import FaultyProxy
 from stages.faults.recovery import VERDICT_ORDER, recovery
@@ -43,9 +44,8 @@ from stages.params.serve import ServeParams
 from stages.records.bentos import Bentos
 from stages.records.load import OfferedLoad
 from stages.records.resilience import FaultRecovery, FaultSummary, Spread
-from stages.reporting.plots import plot_fault_timeline
-from stages.reporting.series import fault_timeline, fault_timelines
 from stages.serving.server import BentoServer
+from stages.stats.timeline import fault_timeline, fault_timelines
 
 ROLLBACK_JOURNAL = LOGS_DIR / "cluster-rollback.json"  # untracked: a killed run's changes to undo (--restore)
 
