@@ -33,6 +33,7 @@ from stages.params.base import parse_params
 from stages.params.file import Params
 from stages.params.loadgen import ScenarioParams
 from stages.records.bentos import BuiltService
+from stages.serving.imports import REPO_ROOT, import_closure, with_packages
 from stages.serving.runs import RunSettings, RunSpec
 
 FAKE_K8S = Path(__file__).parent / "fake_k8s"
@@ -255,3 +256,14 @@ def test_a_signalled_run_deletes_what_it_created(fake_cluster: Path, tmp_path: P
 def read_state(state_dir: Path) -> str:
     path = state_dir / "state.json"
     return path.read_text() if path.is_file() else "{}"
+
+
+def test_the_generator_image_holds_every_module_its_pod_imports() -> None:
+    """k3s/Containerfile.loadgen copies whole packages: each file ``python -m stages.cluster.pod`` imports must
+    lie in one of them (the image has no other source of the code)."""
+    copied = [line.split()[1] for line in (REPO_ROOT / "k3s" / "Containerfile.loadgen").read_text().splitlines()
+              if line.startswith("COPY stages")]
+    needed = {str(path.relative_to(REPO_ROOT)) for path in with_packages(import_closure(["stages.cluster.pod"]))}
+    missing = sorted(path for path in needed if not any(path == item or path.startswith(item.rstrip("/") + "/")
+                                                        for item in copied))
+    assert missing == []

@@ -33,6 +33,7 @@ from stages.common.artifacts import (
     RESULTS_DIR,
     read_corpus,
 )
+from stages.common.cli import configure_logging
 from stages.common.cpu_steal import STARVED_SHARE
 from stages.common.figures import save_figure
 from stages.common.io import read_optional_result, read_result, write_result
@@ -203,6 +204,7 @@ def plot(check: NoiseCheck, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    configure_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS_PATH)
     parser.add_argument("--bentos", type=Path, default=BENTOS_JSON)

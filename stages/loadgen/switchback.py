@@ -12,8 +12,8 @@ summary, the fidelity audit and the comparison read them unchanged.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,6 +33,8 @@ from stages.loadgen.client import (
     stamping,
 )
 from stages.loadgen.pools import open_pool
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,8 +105,8 @@ async def switchback(urls: dict[str, str], schedule: np.ndarray, bodies: Sequenc
                 on_slot(sent)
             if slot.order == len(urls) - 1 and (slot.pair + 1) % 10 == 0:
                 elapsed = time.monotonic() - started
-                print(f"switchback: pair {slot.pair + 1}/{pairs}, {elapsed:.0f} s, ETA "
-                      f"{elapsed / (slot.pair + 1) * (pairs - slot.pair - 1):.0f} s", file=sys.stderr, flush=True)
+                log.info(f"switchback: pair {slot.pair + 1}/{pairs}, {elapsed:.0f} s, ETA "
+                         f"{elapsed / (slot.pair + 1) * (pairs - slot.pair - 1):.0f} s")
     finally:
         for pool in pools.values():
             await pool.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import warnings
@@ -14,6 +15,8 @@ import onnx
 
 from stages.model.variants import ONNX_FILE, write_variant_info
 from stages.params.convert import Fp16Params, Int8Params
+
+log = logging.getLogger(__name__)
 
 
 def optimize_transformer_graph(source: Path, target: Path, model_dir: Path) -> None:
@@ -48,7 +51,7 @@ def convert_fp16(source: Path, target: Path, params: Fp16Params) -> None:
         )
     onnx.save(converted, str(target))
     clipped = sum("will be truncated" in str(warning.message) for warning in truncated)
-    print(f"convert: onnx-fp16: {clipped} weights outside FP16's range clipped to its limits (1e-7 / 1e4)")
+    log.info(f"convert: onnx-fp16: {clipped} weights outside FP16's range clipped to its limits (1e-7 / 1e4)")
 
 
 def convert_int8(source: Path, target: Path, params: Int8Params) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,8 @@ from stages.model.variants import ONNX_FILE, write_variant_info
 from stages.params.export import ExportParams
 from stages.params.runtime import RuntimeParams
 from stages.params.tokenizer import TokenizerParams
+
+log = logging.getLogger(__name__)
 
 
 class ParityError(ServebenchError):
@@ -120,11 +123,10 @@ def export_stage(
     threads: int,
 ) -> dict:
     onnx_path = out_dir / ONNX_FILE
-    print(f"export: {params.exporter} exporter, opset {params.opset} ...", file=sys.stderr, flush=True)
+    log.info(f"export: {params.exporter} exporter, opset {params.opset} ...")
     started = time.perf_counter()
     export_onnx(model_dir, onnx_path, params, tokenizing)
-    print(f"export: graph written in {time.perf_counter() - started:.0f} s; checking parity", file=sys.stderr,
-          flush=True)
+    log.info(f"export: graph written in {time.perf_counter() - started:.0f} s; checking parity")
     texts = pd.read_parquet(dataset_dir / EVAL_FILE)["text"].tolist()
     report = parity_report(model_dir, onnx_path, texts, params.parity_shapes, threads)
     worst = max(row["max_abs_logit_diff"] for row in report)

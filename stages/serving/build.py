@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -30,6 +31,8 @@ from stages.records.bentos import Bentos, BuiltService
 from stages.records.validation import Validation
 from stages.serving.bentos import BuildError, bentoml_env, check_gate, cuda_available, resolve_variant
 from stages.serving.imports import REPO_ROOT, import_closure, with_packages
+
+log = logging.getLogger(__name__)
 
 BENTOFILE = REPO_ROOT / "service" / "bentofile.yaml"
 SERVICE_MODULE = "service.service"
@@ -132,5 +135,5 @@ def build_services(params: BuildSettings, model_dir: Path, variants_dir: Path, v
         built[service_name] = BuiltService(bento=bento_tag, model=model_tag, variant=variant,
                                            batching=service.batching.model_dump(), workers=service.workers,
                                            threads=service.threads)
-        print(f"build: {service_name}: {bento_tag} ({variant})")
+        log.info(f"build: {service_name}: {bento_tag} ({variant})")
     return Bentos(bentoml_home=str(home), cuda=cuda, standin=standin, services=built)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import random
 import sys
 import time
@@ -45,6 +46,8 @@ from stages.serving.saturation import (
 )
 from stages.serving.server import BentoServer, ServerStartError
 from stages.serving.startup import breakdown as startup_breakdown
+
+log = logging.getLogger(__name__)
 
 # Fixed by design, not knobs: the targets of the serving issue, and the seed of the shared text sequence.
 OVERHEAD_TARGET_MS = 3.0
@@ -275,7 +278,7 @@ def measure_service(name: str, built: BuiltService, params: LimitsSettings, text
     del classifier
     gc.collect()
     limits = service_limits(built, batch_size, start, measured)
-    print(service_line(name, limits), flush=True)
+    log.info(service_line(name, limits))
     return limits
 
 
