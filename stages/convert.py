@@ -31,7 +31,7 @@ def main() -> None:
     params = convert.fp16 if args.variant == "onnx-fp16" else convert.int8
     out_dir = args.out or VARIANTS_DIR / args.variant
     info = convert_variant(args.variant, params, args.export, args.model, out_dir)
-    size = f"{info['size_bytes'] / 2**20:.1f} MiB" if params.enabled else "disabled"
+    size = f"{(info.size_bytes or 0) / 2**20:.1f} MiB" if info.enabled else "disabled"
     print(f"convert: {args.variant}: {size} -> {out_dir}")
 
 

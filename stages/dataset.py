@@ -24,8 +24,8 @@ def main() -> None:
     args = parser.parse_args()
     info = build_dataset(load_params(Settings, args.params).data, args.out)
     print(
-        f"dataset: {info['eval_examples']} of {info['total_examples']} examples "
-        f"{info['eval_label_counts']}, corpus {info['corpus_texts']} texts -> {args.out}"
+        f"dataset: {info.eval_examples} of {info.total_examples} examples "
+        f"{info.eval_label_counts}, corpus {info.corpus_texts} texts -> {args.out}"
     )
 
 

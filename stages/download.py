@@ -30,7 +30,7 @@ def main() -> None:
     params = load_params(Settings, args.params)
     info, training = download_model(params.model, params.data, args.out, params.runtime.threads)
     write_training(training, params.model.source, args.training, args.training_loss)
-    trained = f", fine-tuned in {training['wall_s']:.0f} s, final loss {training['final_loss']:.3f}" if training else ""
+    trained = f", fine-tuned in {training.wall_s:.0f} s, final loss {training.final_loss:.3f}" if training else ""
     print(f"download: {info.id} ({info.source}) -> {args.out}, labels {info.labels}{trained}")
 
 

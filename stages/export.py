@@ -28,8 +28,8 @@ def main() -> None:
     params = load_params(Settings, args.params)
     info = export_stage(args.model, args.dataset, args.out, params.export, params.tokenizer, params.runtime.threads)
     print(
-        f"export: {info['exporter']} opset {info['opset']}, {info['size_bytes'] / 2**20:.1f} MiB, "
-        f"parity max |Δlogit| {info['parity_max_abs_logit_diff']:.2e} over {len(info['parity'])} shapes -> {args.out}"
+        f"export: {info.exporter} opset {info.opset}, {(info.size_bytes or 0) / 2**20:.1f} MiB, "
+        f"parity max |Δlogit| {info.parity_max_abs_logit_diff or 0.0:.2e} over {len(info.parity)} shapes -> {args.out}"
     )
 
 

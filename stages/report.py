@@ -15,7 +15,7 @@ from stages.records.resilience import Resilience
 from stages.records.validation import Validation
 from stages.reporting.document import ReportInputs, render_report
 from stages.reporting.figures import draw_figures
-from stages.reporting.headline import headline_metrics
+from stages.reporting.headline import HeadlineMetrics, headline_metrics
 from stages.reporting.html_report import render_page
 from stages.reporting.page import page_figures
 from stages.reporting.settings import ReportSettings
@@ -39,7 +39,7 @@ def main() -> None:
                           calibration=read_optional_result(args.calibration, Calibration))
     figures = draw_figures(args.loadtest, inputs.scenarios, inputs.detail, args.plots, args.series)
     metrics = headline_metrics(inputs.validation, inputs.limits, inputs.detail, inputs.resilience)
-    write_result(args.metrics, metrics)
+    write_result(args.metrics, HeadlineMetrics(metrics))
     plots_link = Path("plots") if args.plots.parent == args.out.parent else args.plots
     args.out.write_text(render_report(inputs, metrics, figures, plots_link))
     placed = page_figures(inputs, figures, args.plots, args.resilience.parent)

@@ -122,7 +122,8 @@ def test_local_model_folder(tmp_path: Path, tiny_model: Path) -> None:
     result = run_module("stages.download", *training_outputs(tmp_path), "--params", str(params), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "model_info.json").read_text())["source"] == "local"
-    assert json.loads((tmp_path / "training.json").read_text()) == {"source": "local", "trained": False}
+    untrained = {"format_version": 1, "source": "local", "trained": False}
+    assert json.loads((tmp_path / "training.json").read_text()) == untrained
     assert (tmp_path / "training_loss.csv").read_text().strip() == "step,epoch,loss"
     missing = write_params(tmp_path / "bad.yaml", {"model": {"source": "local", "local_path": str(tmp_path / "x")}})
     result = run_module("stages.download", *training_outputs(tmp_path), "--params", str(missing), "--out", str(out))

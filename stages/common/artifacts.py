@@ -6,12 +6,12 @@ so importing a constant never loads another stage's heavy dependencies (torch, b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from stages.common.io import read_result
+from stages.records.dataset import DatasetInfo
 from stages.records.model import ModelInfo
 
 PARAMS_FILE = Path("params.yaml")
@@ -58,7 +58,7 @@ def read_corpus(path: Path) -> list[str]:
 
 def dataset_labels(dataset_dir: Path) -> list[str]:
     """Label names of a dataset built by the dataset stage, index = label id."""
-    return json.loads((dataset_dir / DATASET_INFO).read_text())["labels"]
+    return read_result(dataset_dir / DATASET_INFO, DatasetInfo).labels
 
 
 def model_info(model_dir: Path) -> ModelInfo:

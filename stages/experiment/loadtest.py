@@ -31,7 +31,7 @@ from stages.params.loadtest import check_loadtest
 from stages.params.machine import MachineParams
 from stages.records.bentos import Bentos
 from stages.records.capacity import Capacity
-from stages.records.load import LoadSummary, OfferedLoad, ProcessCost
+from stages.records.load import LoadSummary, OfferedLoad, ProcessCost, ServerMetrics
 from stages.records.loadtest import LoadtestIndex, LoadtestRun, Slot
 from stages.records.machine import MachineState
 from stages.serving.runs import RunSettings, RunSpec, ServedRun
@@ -123,7 +123,7 @@ class Scenario:
         summary = scenario_summary(served.records, served.usage, self.name, self.settings, self.params.loadgen)
         write_run(out, served.records, summary)
         write_density(out, served.records, arrival_spec(self.settings))
-        write_result(out / "server_metrics.json", served.metrics_delta)
+        write_result(out / "server_metrics.json", ServerMetrics(deltas=served.metrics_delta))
         served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
         run = LoadtestRun(service=arm, repeat=repeat, order=len(self.runs), path=path, valid=summary.audit.valid,
                           reasons=summary.audit.reasons, server_ready_s=served.ready_after_s, attempt=attempt,

@@ -41,7 +41,7 @@ from stages.common.probe import correlation_time
 from stages.common.quiet import wait_until_quiet
 from stages.experiment.loadtest import LoadtestSettings, load_test
 from stages.params.base import DEFAULT_PARAMS_PATH, load_params
-from stages.records.base import Result
+from stages.records.base import RecordFile, Result
 from stages.records.bentos import Bentos
 from stages.records.capacity import Capacity
 from stages.records.loadtest import LoadtestIndex, Slot
@@ -76,7 +76,7 @@ class ConditionResult(Result):
     p50_ms: dict[str, float] = Field(default_factory=dict)
 
 
-class NoiseCheck(Result):
+class NoiseCheck(RecordFile):
     scenario: str
     conditions: dict[str, ConditionResult]
     ratio_change: float | None  # neighbour / quiet p50 ratio, minus 1

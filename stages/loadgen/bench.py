@@ -44,6 +44,7 @@ from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import run_shards
 from stages.loadgen.summary import summarize
 from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.records.bench import LoadgenBench
 
 BODY = b'{"texts": ["benchmark payload"]}'
 FIXED_RATES = (200, 1000, 2000, 3500, 5000, 7000, 10000)  # the table's rates, as in the issue that asked
@@ -244,7 +245,7 @@ def main() -> None:
     agreement = client_agreement(scratch)
     locust = {t["tool"]: t.get("requests_per_s") for t in tools if t["tool"].startswith("locust")}
     top = single["max_rate_passing_audit"] or 0.0
-    result = {
+    result = LoadgenBench.model_validate({
         "cpu_model": cpu_model(), "generator_core": args.generator_core, "server_core": args.server_core,
         "server": "stages.loadgen.nullserver --fast (asyncio protocol, no framework)",
         "seconds_per_run": args.seconds,
@@ -254,7 +255,7 @@ def main() -> None:
         "client_agreement": agreement,
         "closed_loop_tools": tools,
         "ratio_to_locust": {name: top / rate for name, rate in locust.items() if rate},
-    }
+    })
     write_result(args.out, result)
     aiohttp_top = clients["aiohttp"]["ceiling_1_process"]["max_rate_passing_audit"] or 0.0
     print(f"loadgen_bench: one process passes its audit up to {top:.0f} req/s (lean), {aiohttp_top:.0f} req/s "

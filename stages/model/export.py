@@ -22,6 +22,7 @@ from stages.model.variants import ONNX_FILE, write_variant_info
 from stages.params.export import ExportParams
 from stages.params.runtime import RuntimeParams
 from stages.params.tokenizer import TokenizerParams
+from stages.records.model import ParityCheck, VariantInfo
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def export_stage(
     params: ExportParams,
     tokenizing: TokenizerParams,
     threads: int,
-) -> dict:
+) -> VariantInfo:
     onnx_path = out_dir / ONNX_FILE
     log.info(f"export: {params.exporter} exporter, opset {params.opset} ...")
     started = time.perf_counter()
@@ -130,17 +131,10 @@ def export_stage(
     texts = pd.read_parquet(dataset_dir / EVAL_FILE)["text"].tolist()
     report = parity_report(model_dir, onnx_path, texts, params.parity_shapes, threads)
     worst = max(row["max_abs_logit_diff"] for row in report)
-    info = {
-        "variant": "onnx-fp32",
-        "enabled": True,
-        "exporter": params.exporter,
-        "opset": params.opset,
-        "dynamic_axes": params.dynamic_axes,
-        "size_bytes": onnx_path.stat().st_size,
-        "parity": report,
-        "parity_atol": params.parity_atol,
-        "parity_max_abs_logit_diff": worst,
-    }
+    info = VariantInfo(variant="onnx-fp32", enabled=True, exporter=params.exporter, opset=params.opset,
+                       dynamic_axes=params.dynamic_axes, size_bytes=onnx_path.stat().st_size,
+                       parity=[ParityCheck.model_validate(row) for row in report], parity_atol=params.parity_atol,
+                       parity_max_abs_logit_diff=worst)
     write_variant_info(out_dir, info)
     if worst > params.parity_atol:
         raise ParityError(

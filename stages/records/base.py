@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 
@@ -9,6 +11,14 @@ class Result(BaseModel):
     """Strict about unknown keys: a key the model does not know means writer and reader disagree."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class RecordFile(Result):
+    """A record written as a file of its own: it says its format, so that a reader given a file of another
+    format (written by other code) refuses it by name instead of misreading it. Files from before the versioning
+    are format 1."""
+
+    format_version: Literal[1] = 1
 
 
 class LatencyStats(Result):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stages.records.base import Result
+from stages.records.base import RecordFile, Result
 
 
 class BuiltService(Result):
@@ -14,7 +14,7 @@ class BuiltService(Result):
     threads: int
 
 
-class Bentos(Result):
+class Bentos(RecordFile):
     bentoml_home: str
     cuda: bool
     standin: bool

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stages.records.base import Result
+from stages.records.base import RecordFile, Result
 from stages.records.machine import MachineState
 
 
@@ -33,7 +33,7 @@ class ServiceCapacity(Result):
     short_steps: int
 
 
-class Capacity(Result):
+class Capacity(RecordFile):
     slo_p99_ms: float
     max_error_rate: float
     services: dict[str, ServiceCapacity]

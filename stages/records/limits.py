@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stages.records.base import LatencyStats, Result
+from stages.records.base import LatencyStats, RecordFile, Result
 
 
 class RawLimit(Result):
@@ -72,7 +72,7 @@ class ServiceLimits(Result):
     meets_efficiency_target: bool
 
 
-class Limits(Result):
+class Limits(RecordFile):
     standin: bool
     targets: dict[str, float]
     services: dict[str, ServiceLimits]

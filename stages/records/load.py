@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stages.records.base import LatencyStats, Result
+from stages.records.base import LatencyStats, RecordFile, Result
 
 
 class RequestCounts(Result):
@@ -50,7 +50,7 @@ class Audit(Result):
     lag_audited_ms: float | None = None  # the send lag at that percentile
 
 
-class LoadSummary(Result):
+class LoadSummary(RecordFile):
     requests: RequestCounts
     outcomes: dict[str, int]
     target_rate_per_s: float | None
@@ -87,3 +87,10 @@ class OfferedLoad(Result):
     basis: str = "capacity"  # or "saturation" (throughput): what the fraction multiplies
     capacity_per_s: dict[str, float] = {}  # results/capacity.json at the time of the load test
     multiple_of_capacity: dict[str, float] = {}  # rate / capacity: above 1, that service is past its capacity
+
+
+class ServerMetrics(RecordFile):
+    """``server_metrics.json`` of a load-test run: what the server's Prometheus counters, histogram counts and
+    sums gained over the run (gauges: their last value), by series name."""
+
+    deltas: dict[str, float]

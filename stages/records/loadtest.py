@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from stages.records.base import Result
+from stages.records.base import RecordFile, Result
 from stages.records.load import OfferedLoad, ProcessCost
 from stages.records.machine import MachineState, NeighbourRecord
 
@@ -56,7 +56,7 @@ class LoadtestRun(Result):
     cost: ProcessCost | None = None  # CPU and memory of the arm's server over the run (its slots)
 
 
-class LoadtestIndex(Result):
+class LoadtestIndex(RecordFile):
     """``results/loadtest/<scenario>/runs.json``: every run in the order it ran, with its validity."""
 
     scenario: str

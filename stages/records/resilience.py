@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stages.records.base import Result
+from stages.records.base import RecordFile, Result
 from stages.records.load import OfferedLoad
 
 
@@ -120,7 +120,7 @@ class FaultSummary(Result):
     outage_severity: Spread | None = None
 
 
-class Resilience(Result):
+class Resilience(RecordFile):
     target: str
     service: str
     scenario: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stages.records.base import LatencyStats, Result
+from stages.records.base import LatencyStats, RecordFile, Result
 
 
 class VariantValidation(Result):
@@ -26,7 +26,7 @@ class Gate(Result):
     criteria: str
 
 
-class Validation(Result):
+class Validation(RecordFile):
     standin: bool
     model: str
     examples: int

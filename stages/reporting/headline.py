@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import statistics
 
+from pydantic import RootModel
+
 from stages.records.limits import Limits
 from stages.records.resilience import Resilience
 from stages.records.validation import Validation
@@ -20,6 +22,11 @@ from stages.reporting.markdown import table
 from stages.stats.comparison import ComparisonDetail
 
 Metrics = dict[str, dict[str, float | str | None]]
+
+
+class HeadlineMetrics(RootModel[Metrics]):
+    """``results/metrics.json`` (DVC metrics): the groups as they are, no format field among the figures, so that
+    ``dvc exp show`` has a column per figure and nothing else."""
 SHORT = {"baseline": "base", "optimized": "opt"}
 # What each group holds, for the report's headline table.
 MEANINGS = {

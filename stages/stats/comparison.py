@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from stages.records.base import Result
+from stages.records.base import RecordFile, Result
 from stages.records.capacity import Capacity
 
 
@@ -113,7 +113,7 @@ class ScenarioComparison(Result):
         return {**(self.primary or {}), **(self.secondary or {})}
 
 
-class ComparisonDetail(Result):
+class ComparisonDetail(RecordFile):
     scenarios: dict[str, ScenarioComparison]
     aa: ScenarioComparison | None = None  # the A/A check (loadtest.aa), None when off
     aa_scenario: str | None = None
@@ -147,7 +147,7 @@ class ScenarioHeadline(Result):
     excluded_runs: int = 0
 
 
-class Comparison(Result):
+class Comparison(RecordFile):
     scenarios: dict[str, ScenarioHeadline]
     aa: ScenarioHeadline | None = None
     capacity_ratio: float | None
@@ -180,7 +180,7 @@ class CalibrationCheck(Result):
     over: str
 
 
-class Calibration(Result):
+class Calibration(RecordFile):
     """``results/calibration.json``: the compare stage's measured error rates on synthetic experiments with the
     experiment's own schedules, block count and variance components (``noise``, per scenario)."""
 

@@ -10,7 +10,7 @@ capacity ratio below the floor).
 from __future__ import annotations
 
 from stages.params.gate import GateParams
-from stages.records.base import Result
+from stages.records.base import RecordFile, Result
 from stages.stats.comparison import ComparisonDetail, ScenarioComparison, StatisticComparison
 
 # A ratio shown without a verdict (too few blocks, too little power) is a description: the gate does not act on it.
@@ -23,7 +23,7 @@ class GateCondition(Result):
     detail: str
 
 
-class GateResult(Result):
+class GateResult(RecordFile):
     """``results/gate.json``: every condition checked, and whether all held."""
 
     passed: bool
