@@ -178,16 +178,22 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     for headline in (*comparison["scenarios"].values(), comparison["aa"]):
         assert headline["comparable"] and headline["blocks"] == 2  # two valid blocks of every arm were run
         # 1-2 s runs of a 1-thread tiny model can read "overloaded" (its latency grew): a verdict, not a ratio
-        if headline["p50_verdict"].startswith("overloaded: "):
+        if headline["p50_verdict"] == "overloaded":
             assert headline["overloaded"]  # names the arm whose queue grew
             continue
         # 2 blocks are below the floor of 8 (compare.min_units): the ratio is shown, no verdict is made
-        assert headline["p50_verdict"].startswith("insufficient data: 2 blocks, a ratio verdict needs 8")
+        assert headline["p50_verdict"] == "insufficient data"
         assert headline["p50_ratio_ci"][0] <= headline["p50_ratio"] <= headline["p50_ratio_ci"][1]
-        assert headline["tail_verdict"].startswith("too few requests: a run needs >= 44")
+        assert headline["tail_verdict"] == "too few requests"
     assert comparison["aa"]["p50_verdict"] != "faster"  # the same Bento twice
+    detail = json.loads((results / "comparison_detail.json").read_text())
+    for data in detail["scenarios"].values():  # the headline's words, the why beside each in the detail
+        tail = data["primary"]["tail"]
+        assert tail["verdict"] != "too few requests" or tail["verdict_detail"].startswith("a run needs >= 44")
+        p50 = data["primary"]["p50"]
+        assert p50["verdict"] != "insufficient data" or p50["verdict_detail"].startswith("2 blocks, a ratio verdict")
     for headline in comparison["scenarios"].values():  # CPU per request, paired like latency, below the floor
-        assert headline["cost_ratio"] > 0 and headline["cost_verdict"].startswith("insufficient data")
+        assert headline["cost_ratio"] > 0 and headline["cost_verdict"] == "insufficient data"
     assert "## Cost per request" in (results / "report.md").read_text()
     calibration = json.loads((results / "calibration.json").read_text())
     assert calibration["blocks"] == 2 and calibration["trials"] == 20

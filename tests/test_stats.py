@@ -224,8 +224,8 @@ def test_a_growing_queue_is_called_overloaded_not_a_ratio() -> None:
     assert result.primary is not None
     for key in ("p50", "tail"):  # the latency verdicts; CPU per request served is still a cost (not measured here)
         stat = result.primary[key]
-        assert stat.verdict.startswith("overloaded: baseline (latency grows 8") and stat.p_holm is None
-    assert result.primary["cost"].verdict.startswith("not measured")
+        assert stat.said.startswith("overloaded: baseline (latency grows 8") and stat.p_holm is None
+    assert result.primary["cost"].verdict == "not measured"
 
 
 def test_cpu_per_request_gets_a_paired_cost_verdict_that_covers_the_truth() -> None:
@@ -278,7 +278,8 @@ def test_fewer_blocks_than_the_floor_give_insufficient_data_and_keep_the_ratio()
     result = compared(experiment(CASES["x0.5"]), chosen=design(min_units=8))
     assert result.primary is not None
     for stat in (result.primary["p50"], result.primary["tail"]):
-        assert stat.verdict.startswith("insufficient data: 4 blocks, a ratio verdict needs 8")
+        assert stat.verdict == "insufficient data"
+        assert (stat.verdict_detail or "").startswith("4 blocks, a ratio verdict needs 8")
         assert stat.ratio is not None and stat.ratio.estimate < 0.7 and stat.p_holm is None
 
 
@@ -289,7 +290,7 @@ def test_a_verdict_without_power_for_its_target_says_underpowered_whatever_its_p
     tiny = Design(family=2, min_units=2, looks=1, targets={"p50": 0.02, "tail": 0.02, "cost": 0.02}, alpha=0.05)
     stat = compared(arms, chosen=tiny).primary["p50"]  # type: ignore[index]
     assert stat.power is not None and stat.power < 0.5
-    assert stat.verdict.startswith(f"underpowered: power {stat.power:.2f} to detect x1.02 or x0.98 at 4 blocks")
+    assert stat.said.startswith(f"underpowered: power {stat.power:.2f} to detect x1.02 or x0.98 at 4 blocks")
 
 
 def test_each_look_spends_its_share_of_alpha() -> None:

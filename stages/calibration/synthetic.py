@@ -372,7 +372,7 @@ class Tally:
             for stat_name, stat in result.statistics().items():
                 if stat_name not in self.counts[name]:
                     continue
-                word = stat.verdict.split(":")[0]
+                word = stat.verdict
                 self.counts[name][stat_name][word] += 1
                 if stat_name not in PRIMARY:
                     continue
@@ -391,7 +391,7 @@ class Tally:
         self.all_covered += any_truth and every_covered
         if aa is not None:
             self.aa_trials += 1
-            self.aa_change += any(stat.verdict.split(":")[0] in CHANGES for stat in (aa.primary or {}).values())
+            self.aa_change += any(stat.verdict in CHANGES for stat in (aa.primary or {}).values())
         self.gate_failed += not gate.passed
         self.overloaded += any(state.overloaded for result in (*results.values(), *([aa] if aa else []))
                                for state in (result.overload or {}).values())

@@ -69,8 +69,7 @@ def headline_metrics(validation: Validation, limits: Limits, detail: ComparisonD
             ratio = primary[stat].ratio if stat in primary else None
             metrics[key][scenario] = _rounded(ratio.estimate if ratio else None, 3)
         for stat in ("p50", "tail", "cost"):
-            verdict = primary[stat].verdict if stat in primary else "not compared"
-            metrics[stat][scenario] = verdict.split(":")[0]  # "too few requests: ..." -> its gist
+            metrics[stat][scenario] = str(primary[stat].verdict) if stat in primary else "not compared"
     capacity = detail.capacity
     if capacity is not None:
         metrics["cap"] = {SHORT[name]: _rounded(service.capacity_per_s, 2)

@@ -16,6 +16,7 @@ from stages.stats.comparison import (
     Estimate,
     ScenarioComparison,
     StatisticComparison,
+    Verdict,
 )
 from stages.stats.design import UNDERPOWERED_BELOW, design_of, factor
 
@@ -35,9 +36,9 @@ def cell(stat: StatisticComparison | None, digits: int = 3) -> str:
     if stat is None:
         return "n/a"
     if stat.ratio is None:
-        return stat.verdict
+        return stat.said
     value = factors(stat.ratio) if stat.role == "primary" else ci(stat.ratio, digits)
-    return f"{value} **{stat.verdict.split(':')[0]}**"
+    return f"{value} **{stat.verdict}**"
 
 
 def mde_cell(stat: StatisticComparison | None) -> str:
@@ -91,8 +92,9 @@ def verdict_table(comparisons: dict[str, ScenarioComparison]) -> str:
             rows.append([name, f"{data.candidate} / {data.reference}", len(data.blocks), data.reason, *[""] * 9])
             continue
         tail = data.primary["tail"]
-        overloaded = data.primary["p50"].verdict if data.primary["p50"].verdict.startswith("overloaded") else None
-        sensitivity = ", ".join(f"{k} {v.split(':')[0]}" for k, v in (data.verdicts_with_excluded_runs or {}).items())
+        p50 = data.primary["p50"]
+        overloaded = p50.said if p50.verdict == Verdict.OVERLOADED else None
+        sensitivity = ", ".join(f"{k} {v}" for k, v in (data.verdicts_with_excluded_runs or {}).items())
         rows.append([name, f"{data.candidate} / {data.reference}", len(data.blocks),
                      overloaded or cell(data.primary["p50"]), mde_cell(data.primary["p50"]),
                      (f"{tail.name.split(' ')[0]}: {cell(tail)}" if tail.ratio else cell(tail)) if not overloaded

@@ -51,12 +51,12 @@ def one_line(name: str, data: ScenarioComparison) -> str:
         return f"compare: {name}: {data.reason}"
     p50 = data.primary["p50"]
     if p50.ratio is None:
-        return f"compare: {name}: p50 {p50.verdict}"
+        return f"compare: {name}: p50 {p50.said}"
     detects = f", detects x{p50.mde_factor:.3g} either way" if p50.mde_factor is not None else ""
     ratio = p50.ratio
     return (f"compare: {name}: {data.candidate} / {data.reference} p50 {p50.reference:.1f} -> {p50.candidate:.1f} ms, "
             f"{factor(_log(ratio.estimate))} [{factor(_log(ratio.low))}, {factor(_log(ratio.high))}] over "
-            f"{len(data.blocks)} blocks{detects}: {p50.verdict}")
+            f"{len(data.blocks)} blocks{detects}: {p50.said}")
 
 
 def compare_experiment(arms: dict[str, dict[str, ArmRuns]], params: AnalysisSettings,

@@ -37,6 +37,6 @@ def decided(result: ScenarioComparison) -> tuple[bool, str]:
         return False, result.reason or "not comparable yet"
     if any(state.overloaded for state in (result.overload or {}).values()):
         return True, "an arm is overloaded"
-    words = {key: stat.verdict.split(":")[0] for key, stat in result.primary.items()}
+    words = {key: stat.verdict for key, stat in result.primary.items()}
     said = ", ".join(f"{key} {word}" for key, word in words.items())
     return all(word in DECIDED or word in SETTLED for word in words.values()), said
