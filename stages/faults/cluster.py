@@ -1,27 +1,9 @@
 """Cluster-mode disruptions, as the study did them on K3s, made safe to point at a shared cluster.
 
-Safety rules, each checked before anything is disrupted (Chaos Mesh and Litmus work the same way):
-
-- only the configured kubectl context and namespace: the context must exist in the kubeconfig under exactly
-  that name, every kubectl command carries both, and any other target is refused before a command runs;
-- opt-in: the target Deployment must carry the annotation ``servebench.io/disruptions: allowed`` (set by hand,
-  ``kubectl annotate``; the rendered manifests never carry it);
-- the smallest blast radius: pods are the Deployment's own, found through its ``spec.selector`` *and* the owner
-  references (pod -> ReplicaSet -> this Deployment's uid), so a pod of another workload that happens to match
-  the labels is never touched. ``delete-pod`` deletes one running pod chosen with a seeded generator (Chaos
-  Mesh's ``mode: one``); ``evict-pod`` evicts one through the Eviction API, so the PodDisruptionBudget decides;
-  ``delete-replicaset`` deletes the Deployment's one current ReplicaSet (its pods go with it); ``rollout-restart``
-  replaces the Deployment's pods as its strategy says. No node is cordoned;
-- node-level faults (``drain-node``, ``restart-k3s``, ``kill-containerd``) are off unless
-  ``resilience.cluster.node_faults`` is true (a node dedicated to the experiment), run only when every target pod
-  is on this machine, with ``sudo -n`` (never a password prompt); the containerd kill matches K3s's own containerd
-  by its command line (its socket under /run/k3s), not a Docker host's containerd;
-- the HorizontalPodAutoscaler is pinned to the replica count under test, and every change to undo (the HPA's
-  bounds, a cordoned node, the Deployment's replica count) is written to a rollback journal *before* it is
-  made: the stage undoes it on exit, on SIGINT and SIGTERM, and ``python -m stages.resilience --restore``
-  undoes it after a SIGKILL;
-- a health check between disruptions: all replicas ready again within ``health_timeout_s``, else the experiment
-  stops there (results so far are kept).
+Each safety rule is checked before anything changes, as Chaos Mesh and Litmus do: only the configured context
+and namespace, on the cluster pinned at opt-in; a Deployment that opted in; its own pods only (selector *and*
+owner references); node faults on a dedicated node only; every change journaled before it is made and undone on
+exit, on signals and by ``--restore``; halt conditions during and between runs. k3s/README.md states each rule.
 """
 
 from __future__ import annotations

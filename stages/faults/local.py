@@ -1,28 +1,9 @@
 """Faults on processes this stage started, and nothing else: the server's process group and its workers.
 
-- ``kill-worker``: SIGKILL of BentoML's model worker process(es); BentoML's own supervisor respawns them.
-- ``kill-server``: SIGKILL of every server process; a local supervisor restarts it after ``restart_delay_s``, as
-  Kubernetes' ``restartPolicy: Always`` restarts a crashed container.
-- ``stop-start``: SIGTERM, wait for a graceful exit, start again after ``restart_delay_s``: a replica replaced
-  with nothing to take its traffic meanwhile (a rollout restart surges a new pod first; this is its worst case).
-- ``freeze``: SIGSTOP of every server process, SIGCONT after ``freeze_s``: a process that stops running without
-  dying (a stop-the-world pause, a frozen cgroup, a VM paused by its host).
-- ``cpu-throttle``: every server process under a CFS quota of ``throttle_cpus`` cores for ``throttle_s``
-  (:mod:`stages.faults.cgroups`): a CPU limit set too low, or a node short of CPU.
-- ``cpu-stress``: ``stress_hogs`` CPU hogs (the noisy neighbour of :mod:`stages.common.neighbour`, busy
-  throughout) for ``stress_s``: a co-tenant competing for the cores, the study's CPU-stress fault.
-- ``memory-limit``: the model workers in a memory cgroup allowed ``memory_limit_kib`` of new allocations for
-  ``memory_s`` (:mod:`stages.faults.cgroups`): the kernel OOM-kills a worker that allocates past it (64 KiB:
-  its next allocations under load), and BentoML's supervisor, outside the cgroup, respawns it;
-  the log counts the kernel's OOM kills. A pod whose limit covers the whole container would also restart a
-  respawned worker that allocates past it (CrashLoopBackOff); the container-level loss is ``kill-server``.
-- ``network-delay``: ``delay_ms`` added to every chunk both ways for ``network_s``; ``packet-loss``: a
-  ``loss_share`` of chunks lost per try and resent after TCP's doubling retransmission timeout (from
-  ``retransmit_ms``); ``partition``: nothing crosses for ``network_s``, then what was held goes through
-  (:mod:`stages.faults.proxy`, a TCP proxy the stage puts between generator and server for these faults only).
-
-BentoML's supervisor (circus) starts each worker in a session of its own, so signals go to the server's
-process group and to each of its descendants (:meth:`BentoServer.signal_tree`).
+Kill a worker or the server, stop-start, freeze, throttle the CPU, add a co-tenant, cap memory, or delay, lose or
+cut the traffic through a TCP proxy; each fault's semantics are in docs/serving.md ("Faults and Kubernetes").
+BentoML's supervisor (circus) starts each worker in a session of its own, so signals go to the server's process
+group and to each of its descendants (:meth:`BentoServer.signal_tree`).
 """
 
 from __future__ import annotations

@@ -1,23 +1,9 @@
-"""A fault run in the terms an SRE team pages on, from its per-request records: availability, error-budget burn
-rates over two alerting windows and whether they would page, the p99 while the fault hurt, recovery counted from
-the fault's end, and how severe the outage was (share of bad requests), beside its duration.
+"""A fault run in the terms an SRE team pages on, from its per-request records: availability over the run and
+after the fault, error-budget burn rates over two alerting windows and whether they would page, the p99 after
+the fault, recovery counted from the fault's end, and the outage's severity beside its duration.
 
-Definitions (a *good* request is ok within ``resilience.slo_ms`` of its scheduled time, as in
-:mod:`stages.faults.recovery`; failures are bad; the warm-up is left out):
-
-- **availability**: good / measured requests, over the run and over each window ``[fault, fault + w)`` of
-  ``resilience.sre.after_fault_s`` (by scheduled time).
-- **burn rate over a window W**: the bad share within the worst W of schedule, divided by the error budget
-  ``1 - objective``. A run is shorter than an alerting window (5 min, 1 h): the window is filled with the run's
-  own traffic at its measured rate, good outside the run (what the run saw is all the fault did). A burn of 1
-  spends the budget exactly over the SLO period; the SRE workbook pages when both the long and the short window
-  burn at ``page_burn_rate`` (14.4: 2 % of a 30-day budget in 1 h) or more.
-- **p99 after the fault**: the 99th percentile latency of the requests scheduled in the first ``after_fault_s``
-  window, failures counted at the run's timeout (a failed request is never fast).
-- **recovered after the fault's end**: the recovery instant (from the fault's start) less the fault's duration:
-  how long the service needed once the cause was gone (negative: it recovered while the fault still lasted).
-- **severity**: the bad share of the requests scheduled in the outage; a few slow requests in a long window read
-  as a low severity, not as an outage of that length.
+A run is shorter than an alerting window: the window holds the run's traffic at its rate, good outside the run.
+Definitions: docs/serving.md ("Faults and Kubernetes").
 """
 
 from __future__ import annotations
