@@ -21,8 +21,8 @@ from stages.common.artifacts import (
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_optional_result, read_result
-from stages.common.signals import cleanup_on_signals
 from stages.experiment.loadtest import LoadtestSettings, load_test
+from stages.experiment.signals import cleanup_on_signals
 from stages.params.base import load_params
 from stages.records.bentos import Bentos
 from stages.records.capacity import Capacity

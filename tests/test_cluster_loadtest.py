@@ -232,7 +232,7 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_cluster_loadtest import cluster_params, run_in_cluster
-from stages.common.signals import cleanup_on_signals
+from stages.experiment.signals import cleanup_on_signals
 with cleanup_on_signals():
     run_in_cluster(cluster_params(), Path({log!r}))
 """

@@ -7,8 +7,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from stages.common.examples import DatasetError
 from stages.model.dataset import build_dataset, load_examples, subsample
+from stages.model.examples import DatasetError
 from stages.params.data import DataParams
 
 LABELS = ["negative", "neutral", "positive"]

@@ -23,7 +23,7 @@ from stages.common.artifacts import (
     WORKERS_ENV,
 )
 from stages.common.errors import ServebenchError
-from stages.common.signals import cleanup_on_signals
+from stages.experiment.signals import cleanup_on_signals
 from stages.faults.balancer import Balancer
 from stages.faults.balancer import missing as balancer_missing
 from stages.faults.cluster import ClusterHealthError, ClusterTargetError, Disruptor, read_journal

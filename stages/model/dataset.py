@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from stages.common.artifacts import CORPUS_FILE, DATASET_INFO, EVAL_FILE
-from stages.common.examples import clean_examples, read_local_examples, read_table
 from stages.common.io import write_result
+from stages.model.examples import clean_examples, read_local_examples, read_table
 from stages.model.hub import fetch_file, snapshot_commit
 from stages.params.data import DataParams
 from stages.records.dataset import DatasetInfo

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
 from stages.common.errors import ServebenchError
-from stages.common.examples import read_local_examples
+from stages.model.examples import read_local_examples
 from stages.params.data import DataParams
 from stages.params.model import FinetuneParams
 from stages.records.model import LossPoint, TrainingRun

@@ -19,7 +19,6 @@ from stages.common.artifacts import (
     model_info,
 )
 from stages.common.io import write_result
-from stages.common.serving_config import ServingConfig
 from stages.model.variants import parse_variant
 from stages.params.base import StageParams
 from stages.params.convert import ConvertParams
@@ -30,6 +29,7 @@ from stages.params.tokenizer import TokenizerParams
 from stages.records.bentos import Bentos, BuiltService
 from stages.records.validation import Validation
 from stages.serving.bentos import BuildError, bentoml_env, check_gate, cuda_available, resolve_variant
+from stages.serving.config import ServingConfig
 from stages.serving.imports import REPO_ROOT, import_closure, with_packages
 
 log = logging.getLogger(__name__)
