@@ -37,15 +37,19 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e ".[dev]"
 	touch $@
 
-# After changing dependencies in pyproject.toml: resolve them fresh and record the exact versions.
+# After changing dependencies in pyproject.toml: resolve them fresh, record the exact versions and, with uv (a dev
+# dependency), every distribution's hash, which pip then checks at `make setup`.
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
 	$(call install_torch,.lockenv/bin/pip)
 	.lockenv/bin/pip install --quiet ".[dev]"
-	{ echo "# Exact versions of every package in the development environment (Python 3.11), installed by \`make setup\`."; \
-	  echo "# Regenerate with \`make lock\` after changing dependencies in pyproject.toml (which keeps the lower bounds)."; \
-	  echo "# torch is not here: \`make setup\` installs its CPU build first (PyPI's Linux torch is the CUDA build)."; \
-	  .lockenv/bin/pip freeze --all --exclude-editable | grep -v -e '^servebench' -e '^torch==' -e '^pip=='; } > requirements.lock
+	.lockenv/bin/pip freeze --all --exclude-editable | grep -v -e '^servebench' -e '^torch==' -e '^pip==' > .lockenv/pins.txt
+	{ echo "# Exact versions and hashes of every package in the development environment (Python 3.11), installed by"; \
+	  echo "# \`make setup\` (pip checks each download against its hashes). Regenerate with \`make lock\` after changing"; \
+	  echo "# dependencies in pyproject.toml (which keeps the lower bounds). torch is not here: \`make setup\` installs its"; \
+	  echo "# CPU build first (PyPI's Linux torch is the CUDA build)."; \
+	  .lockenv/bin/uv pip compile .lockenv/pins.txt --no-deps --generate-hashes --python-version 3.11 --no-header \
+	    --no-annotate --quiet; } > requirements.lock
 	rm -rf .lockenv
 
 # The load generator's own benchmark (needs Debian's wrk and hey): results/loadgen_bench.json.

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,12 @@ def test_a_package_importing_upwards_or_sideways_breaks_the_contract(tmp_path: P
 @pytest.mark.parametrize("test_file", sorted((REPO_ROOT / "tests").glob("*.py")), ids=lambda path: path.name)
 def test_tests_import_libraries_not_stage_modules(test_file: Path) -> None:
     assert [name for name in imported_modules(test_file) if is_stage(name)] == []
+
+
+def test_the_distribution_lists_every_package() -> None:
+    """pyproject.toml names the packages setuptools ships: a package missing there is missing from a
+    non-editable install (the import graph above cannot tell)."""
+    listed = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(REPO_ROOT).parts) for top in ("stages", "service")
+             for path in (REPO_ROOT / top).rglob("__init__.py")}
+    assert listed == found

@@ -22,6 +22,7 @@ PositiveInt = Annotated[int, Field(gt=0)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?([mkMGTPE]i?|[KMGTPE]i)?$")
 
+
 def _quantity(value: Any) -> Any:
     """A Kubernetes quantity ("500m", "2Gi", "2"); `dvc exp run -S k3s.cpu_request=2` hands over a number."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -29,6 +30,7 @@ def _quantity(value: Any) -> Any:
     if not isinstance(value, str) or not QUANTITY.match(value):
         raise ValueError("expected a Kubernetes quantity such as 500m, 2 or 2Gi")
     return value
+
 
 Quantity = Annotated[str, BeforeValidator(_quantity)]
 # Tags pydantic adds to an error's location for each member of a union: not keys a user wrote.
