@@ -318,7 +318,7 @@ def test_a_sizing_whose_rollout_would_not_fit_the_node_is_refused() -> None:
     assert quantity_bytes("1Gi") == 2**30 and quantity_bytes("256Mi") == 2**28 and quantity_bytes("1G") == 10**9
     with pytest.raises(ServebenchError, match=r"CPU 5 pods .* x 750m \+ 200m .* = 3950m of 2000m .* at most 360m"):
         require_fit(K3sParams(cpu_request="750m", hpa_max_replicas=4), 2)
-    assert require_fit(K3sParams(cpu_request="750m", hpa_max_replicas=4, node_cpu="4"), 2).fits
+    assert require_fit(K3sParams(cpu_request="750m", hpa_max_replicas=4, node_cpu="4", node_memory="8Gi"), 2).fits
     with pytest.raises(ServebenchError, match=r"memory 3 x 2,048Mi \+ 140Mi = 6,284Mi of 4,096Mi \(does NOT fit\).*"
                                               r"k3s\.memory_request to at most 1318Mi"):
         require_fit(K3sParams(memory_request="2Gi", memory_limit="2Gi"), 1)

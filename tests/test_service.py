@@ -23,7 +23,7 @@ from stages.common.errors import ServebenchError
 from stages.common.io import ResultFileError, read_result
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
-from stages.params.base import parse_params
+from stages.params.base import ParamsError, parse_params
 from stages.params.file import Params
 from stages.params.runtime import RuntimeParams
 from stages.params.tokenizer import TokenizerParams
@@ -307,9 +307,8 @@ def test_a_renamed_key_in_a_results_file_fails_with_the_file_and_key(built: dict
 
 
 def test_batching_params_must_fit_one_request_in_a_batch() -> None:
-    with pytest.raises(ServebenchError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(16\)"):
+    with pytest.raises(ParamsError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(16\)"):
         parse_params(Params, {"serve": {"optimized": {"max_texts": 64}}})
-
 
 
 def documented_schema(document: dict, path: str, status: int) -> dict:
