@@ -137,8 +137,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def timing(request: pytest.FixtureRequest) -> Iterator[Timing]:
-    """For a ``benchmark``: record figures into ``timing.figures``; the steal over the test is measured here."""
+def timing_record(request: pytest.FixtureRequest) -> Iterator[Timing]:
+    """For a ``benchmark``: record figures into ``timing_record.figures``; the steal over the test is measured here."""
     record = Timing(request.node.nodeid)
     request.config.stash.setdefault(TIMINGS, {})[request.node.nodeid] = record
     with StealMeter() as meter:

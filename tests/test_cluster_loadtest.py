@@ -92,7 +92,7 @@ def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: P
 
 @pytest.mark.benchmark
 def test_the_cluster_run_measures_what_a_local_run_of_the_same_schedule_does(fake_cluster: Path, tmp_path: Path,
-                                                                            timing: Timing) -> None:
+                                                                            timing_record: Timing) -> None:
     """Latency percentiles within the client agreement test's tolerance (10 % + 1 ms) of one local process."""
     clustered = run_in_cluster(cluster_params(), tmp_path / "run.log")
     port = free_port()
@@ -105,7 +105,7 @@ def test_the_cluster_run_measures_what_a_local_run_of_the_same_schedule_does(fak
     for quantile in (50, 90, 99):
         one, other = (float(np.percentile(run.loc[~run["warmup"], "latency_ms"], quantile))
                       for run in (clustered, local))
-        timing.figures |= {f"cluster_p{quantile}_ms": one, f"local_p{quantile}_ms": other}
+        timing_record.figures |= {f"cluster_p{quantile}_ms": one, f"local_p{quantile}_ms": other}
         assert abs(one - other) <= 0.1 * max(one, other) + 1.0, (quantile, one, other)
 
 

@@ -222,14 +222,14 @@ def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) ->
 
 
 @pytest.mark.benchmark
-def test_a_faithful_high_rate_run_passes_the_audit(fast_server: str, timing: Timing) -> None:
+def test_a_faithful_high_rate_run_passes_the_audit(fast_server: str, timing_record: Timing) -> None:
     """1,000 req/s for 4 s against the protocol-level server: every request sent on time, the audit agrees."""
     spec = ArrivalSpec("exponential", rate=1000.0, duration_s=4.0, seed=5)
     schedule = draw_schedule(spec)
     records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule),
                                    ClientConfig(client="lean"), 0.5, QUIET)
     summary = summarize(records, spec, LoadgenParams(), usage)
-    timing.figures |= {"sent": float(summary.requests.measured), "generator_cpu": usage.cpu,
+    timing_record.figures |= {"sent": float(summary.requests.measured), "generator_cpu": usage.cpu,
                        **{f"lag_{key}_ms": value for key, value in summary.audit.lag_ms.model_dump().items()
                           if isinstance(value, float)}}
     assert summary.outcomes["ok"] == summary.requests.measured > 3000
@@ -274,7 +274,7 @@ def test_a_schedule_from_the_wrong_distribution_fails_the_sampler_audit(fast_ser
 
 
 @pytest.mark.benchmark
-def test_both_clients_measure_the_same_schedule_alike(null_server: str, timing: Timing) -> None:
+def test_both_clients_measure_the_same_schedule_alike(null_server: str, timing_record: Timing) -> None:
     """Agreement: one seeded Poisson schedule (60 req/s, 6 s) against a server with a known capacity (one request
     at a time, 10 ms each: 60 % busy, so queues form and clear as in the load tests). Both clients must give the
     same outcomes, latency percentiles within 10 % + 1 ms of each other, and per-request latencies whose median
@@ -294,7 +294,7 @@ def test_both_clients_measure_the_same_schedule_alike(null_server: str, timing: 
     # 1 ms held on a quiet machine; with another process spinning on one core the scheduling jitter of two
     # separate runs grew it to 1.24 ms (percentiles still within 10 % + 1 ms): allow 5 % of the median on top.
     typical = float(aiohttp_run["latency_ms"].median())
-    timing.figures |= {"median_latency_ms": typical, "paired_difference_median_ms": float(paired.median()),
+    timing_record.figures |= {"median_latency_ms": typical, "paired_difference_median_ms": float(paired.median()),
                        "bound_ms": 1.0 + 0.05 * typical}
     assert float(paired.median()) < 1.0 + 0.05 * typical, (typical, paired.describe())
 

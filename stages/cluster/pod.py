@@ -28,7 +28,7 @@ from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import client_config, scenario_summary, warm_up
 from stages.params.loadgen import LoadgenParams, ScenarioParams
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 RUN_FILE, BODIES_FILE, WARMUP_FILE = "run.json", "bodies.jsonl.gz", "warmup.json"
 RUN_DIR_ENV, URL_ENV, INDEX_ENV = "SERVEBENCH_RUN_DIR", "SERVEBENCH_URL", "JOB_COMPLETION_INDEX"
@@ -67,8 +67,8 @@ def main() -> None:
         warm_up(url, texts, len(texts), run.settings.timeout_s)
     ready = time.time()
     schedule = draw_schedule(arrival_spec(run.settings))
-    log.info(f"pod {index}/{run.shards}: {len(schedule[index::run.shards])} requests from "
-             f"{run.start_at - ready:+.1f} s -> {url}")
+    logger.info(f"pod {index}/{run.shards}: {len(schedule[index::run.shards])} requests from "
+                f"{run.start_at - ready:+.1f} s -> {url}")
     records, usage = run_open_loop(url, schedule, unpack_bodies((run_dir / BODIES_FILE).read_bytes()),
                                    client_config(run.settings, run.loadgen.client), run.settings.warmup_s,
                                    SendOptions((index, run.shards), run.start_at))

@@ -50,7 +50,7 @@ from stages.params.loadgen import ScenarioParams
 from stages.serving.metrics import TIMELINE_COLUMNS, delta, parse_metrics
 from stages.serving.runs import RunSettings, RunSpec, ServedRun, served_run
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 POLL_S = 2.0
 CONFIG_MAP_LIMIT = 1_000_000  # bytes a ConfigMap may hold (etcd's object limit is 1 MiB), with room for metadata
@@ -91,9 +91,9 @@ def deleted_on_exit(kubectl: Kubectl, name: str) -> Iterator[None]:
         try:
             delete_run(kubectl, name)
         except KubectlError as exc:
-            log.info(f"loadtest: could not delete run {name}: {exc}; remove it with kubectl --context "
-                     f"{kubectl.context} -n {kubectl.namespace} delete all,configmap,job,networkpolicy "
-                     f"-l {RUN_LABEL}={name}")
+            logger.info(f"loadtest: could not delete run {name}: {exc}; remove it with kubectl --context "
+                        f"{kubectl.context} -n {kubectl.namespace} delete all,configmap,job,networkpolicy "
+                        f"-l {RUN_LABEL}={name}")
 
 
 def metrics(kubectl: Kubectl, name: str, port_name: str = "http") -> dict[str, float]:
@@ -208,8 +208,8 @@ def cluster_served_run(spec: RunSpec, arm: str) -> ServedRun:
         last_answer_s = cluster.start_lead_s + float(schedule[-1]) + settings.timeout_s
         apply(kubectl, [generator_policy(cluster, params.k3s, name), config_map(cluster, name, files),
                         generator_job(cluster, params.k3s, name, objects.url, last_answer_s)])
-        log.info(f"loadtest: {name}: {cluster.shards} generator pods, common start "
-                 f"{time.strftime('%H:%M:%S', time.localtime(start_at))}")
+        logger.info(f"loadtest: {name}: {cluster.shards} generator pods, common start "
+                    f"{time.strftime('%H:%M:%S', time.localtime(start_at))}")
         wait_for_job(kubectl, name, cluster.shards, time.time() + last_answer_s + JOB_GRACE_S)
         collected = collect(kubectl, name, cluster.shards)
         after = metrics(kubectl, name)
@@ -218,7 +218,7 @@ def cluster_served_run(spec: RunSpec, arm: str) -> ServedRun:
                           f"{shard.result.clock if shard.result else shard.lost_reason}\n")
     records, usage, lost = merge_shards(collected, schedule, settings.warmup_s)
     for reason in lost:
-        log.info(f"loadtest: {name}: {reason}")
+        logger.info(f"loadtest: {name}: {reason}")
     # No batch timeline: /metrics is read through the API server twice, not polled during the run.
     return ServedRun(records, usage, delta(before, after), pd.DataFrame(columns=TIMELINE_COLUMNS), ready_after_s)
 

@@ -40,7 +40,7 @@ from stages.stats.design import AnalysisSettings, design_of
 from stages.stats.samples import ScenarioRuns, group_by_arm
 from stages.stats.sequential import decided, look
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SERVER_START_ESTIMATE_S = 20.0  # model load and warm-up, for the ETA only
 
@@ -131,8 +131,8 @@ class Scenario:
                           cost=served.cost)
         self.runs.append(run)
         self.records[path], self.summaries[path] = served.records, summary
-        log.info(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "
-                 f"{one_line(self.name, summary)}{probe_note(machine)}{cost_note(served.cost)}")
+        logger.info(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "
+                    f"{one_line(self.name, summary)}{probe_note(machine)}{cost_note(served.cost)}")
         return run
 
     def attempt(self, repeat: int, arm: str, attempt: int) -> LoadtestRun:
@@ -154,8 +154,8 @@ class Scenario:
                                  repeat, present(self.watch, "the machine watch"))
         self.slots += block.slots
         drains = [slot.drain_s for slot in block.slots]
-        log.info(f"loadtest: {self.name}: block {repeat}: {len(block.slots)} slots, drain p50 "
-                 f"{1e3 * sorted(drains)[len(drains) // 2]:.0f} ms, max {1e3 * max(drains):.0f} ms")
+        logger.info(f"loadtest: {self.name}: block {repeat}: {len(block.slots)} slots, drain p50 "
+                    f"{1e3 * sorted(drains)[len(drains) // 2]:.0f} ms, max {1e3 * max(drains):.0f} ms")
         return [self.record(arm, repeat, attempt,
                             ServedRun(result.records, block.usage, result.metrics_delta, result.batch_timeline,
                                       result.ready_after_s, cost=result.cost), result.machine)
@@ -216,7 +216,7 @@ def load_test(name: str, params: LoadtestSettings, bentos: Bentos, texts: list[s
     stated = params.loadgen.scenarios[name]
     settings = resolve(name, stated, capacity)
     offered = offered_load(stated, settings, capacity)
-    log.info(f"loadtest: {name}: offered {describe(offered)}")
+    logger.info(f"loadtest: {name}: offered {describe(offered)}")
     if settings.mode != "open":
         raise ServebenchError(f"scenario {name!r} is closed-loop; the experiment compares open-loop runs")
     require_measured(name, settings)
@@ -251,8 +251,8 @@ def run_blocks(scenario: Scenario) -> str:
         if repeat == loadtest.most_repeats:
             break
         eta = (loadtest.planned_repeats - repeat) * len(arms) * run_seconds
-        log.info(f"loadtest: {scenario.name}: block {repeat + 1}/{loadtest.planned_repeats}"
-                 f"{' (auto)' if repeat >= loadtest.planned_repeats else ''}, runs so far {len(scenario.runs)}, "
-                 f"ETA {max(eta, 0) / 60:.1f} min")
+        logger.info(f"loadtest: {scenario.name}: block {repeat + 1}/{loadtest.planned_repeats}"
+                    f"{' (auto)' if repeat >= loadtest.planned_repeats else ''}, runs so far {len(scenario.runs)}, "
+                    f"ETA {max(eta, 0) / 60:.1f} min")
         scenario.block(repeat, [arm for block, arm in order if block == repeat])
     return stopped

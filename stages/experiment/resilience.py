@@ -47,7 +47,7 @@ from stages.records.resilience import FaultRecovery, FaultSummary, Spread
 from stages.serving.server import BentoServer
 from stages.stats.timeline import fault_timeline, fault_timelines
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 ROLLBACK_JOURNAL = LOGS_DIR / "cluster-rollback.json"  # untracked: a killed run's changes to undo (--restore)
 
@@ -92,11 +92,11 @@ def record_run(name: str, run: FaultedRun, scenario: ScenarioParams, params: Res
     shown = ", ".join(f"{what} {'-' if value is None else f'{value:.2f} s'}" for what, value in times)
     before = figures.steady_state_before
     steady = "" if before.held else f" (steady state NOT held before the fault: {before.breaches} breaches)"
-    log.info(f"resilience: {name}: {figures.verdict}{steady}; {figures.failed} failed of {figures.measured}; {shown} "
-             "after the fault")
+    logger.info(f"resilience: {name}: {figures.verdict}{steady}; {figures.failed} failed of {figures.measured}; "
+                f"{shown} after the fault")
     if not summary.audit.valid:
-        log.info(f"resilience: {name} failed the generator's audit ({'; '.join(summary.audit.reasons)}): left out of "
-                 "the figures")
+        logger.info(f"resilience: {name} failed the generator's audit ({'; '.join(summary.audit.reasons)}): left "
+                    "out of the figures")
     return FaultRecovery(**figures.model_dump(), fault_at_s=run.fault_s, fault_end_s=run.fault_end_s,
                          actions=run.log.actions, generator_audit_valid=summary.audit.valid,
                          generator_audit_reasons=summary.audit.reasons,
@@ -256,7 +256,7 @@ def _local_runs(params: ResilienceSettings, bentos: Bentos, scenarios: dict[str,
     for series in local_plan(settings):
         reason = unavailable_series(series)
         if reason is not None:
-            log.info(f"resilience: {series.key} skipped: {reason}")
+            logger.info(f"resilience: {series.key} skipped: {reason}")
             skipped[series.key] = reason
             continue
         runs = []
@@ -358,10 +358,10 @@ def cluster_runs(params: ResilienceSettings, scenario: ScenarioParams, texts: li
                                                                      replicas))
         except ClusterHealthError as exc:
             aborted = str(exc)
-            log.info(f"resilience: {exc}")
+            logger.info(f"resilience: {exc}")
         finally:
             for action in disruptor.restore():
-                log.info(f"resilience: restored {action}")
+                logger.info(f"resilience: restored {action}")
     return results, aborted
 
 

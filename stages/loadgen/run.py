@@ -33,7 +33,7 @@ from stages.loadgen.summary import summarize
 from stages.params.loadgen import LoadgenParams, ScenarioParams
 from stages.records.load import LoadSummary
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 CLOSED_LOOP_POOL = 200_000  # payloads closed-loop users draw from until the duration ends
 
@@ -66,8 +66,8 @@ def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: 
     spec = arrival_spec(scenario)
     schedule = draw_schedule(spec) if schedule is None else schedule
     bodies = request_bodies(texts, len(schedule), scenario.texts_per_request, scenario.seed)
-    log.info(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
-             f"({spec.process}, {spec.rate}/s, {client} client) -> {url}")
+    logger.info(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
+                f"({spec.process}, {spec.rate}/s, {client} client) -> {url}")
     return run_open_loop(url, schedule, bodies, config, scenario.warmup_s,
                          SendOptions((shard.index, shard.count), shard.start_at, progress_every_s, stop_when))
 

@@ -34,7 +34,7 @@ from stages.loadgen.client import (
 )
 from stages.loadgen.pools import open_pool
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,8 +105,8 @@ async def switchback(urls: dict[str, str], schedule: np.ndarray, bodies: Sequenc
                 on_slot(sent)
             if slot.order == len(urls) - 1 and (slot.pair + 1) % 10 == 0:
                 elapsed = time.monotonic() - started
-                log.info(f"switchback: pair {slot.pair + 1}/{pairs}, {elapsed:.0f} s, ETA "
-                         f"{elapsed / (slot.pair + 1) * (pairs - slot.pair - 1):.0f} s")
+                logger.info(f"switchback: pair {slot.pair + 1}/{pairs}, {elapsed:.0f} s, ETA "
+                            f"{elapsed / (slot.pair + 1) * (pairs - slot.pair - 1):.0f} s")
     finally:
         for pool in pools.values():
             await pool.close()

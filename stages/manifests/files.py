@@ -15,7 +15,7 @@ from stages.manifests.sizing import require_fit, require_loadtest_fit
 from stages.params.k3s import K3sParams
 from stages.params.loadtest import ClusterLoadParams
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 GENERATOR_EXAMPLE = "loadtest-run.yaml"
 EXAMPLE_RUN, EXAMPLE_RUN_S = "sb-optimized-0a1b2c", 60.0
@@ -41,8 +41,8 @@ def write_generator_example(k3s: K3sParams, cluster: ClusterLoadParams, served: 
     header = GENERATOR_HEADER.format(minimum=k3s.min_kubernetes_version, versions=", ".join(versions),
                                      fit=fit.arithmetic())
     path.write_text(header + yaml.safe_dump_all(objects, sort_keys=False))
-    log.info(f"k3s: a cluster load-test run ({cluster.shards} generator pods, image {cluster.generator_image}), valid "
-             f"for Kubernetes {versions[0]} to {versions[-1]} -> {path}")
+    logger.info(f"k3s: a cluster load-test run ({cluster.shards} generator pods, image {cluster.generator_image}), "
+                f"valid for Kubernetes {versions[0]} to {versions[-1]} -> {path}")
 
 
 def write_served_manifests(settings: K3sParams, served: ServedImage, versions: list[str], out: Path) -> None:
@@ -56,5 +56,5 @@ def write_served_manifests(settings: K3sParams, served: ServedImage, versions: l
         header = HEADER.format(minimum=settings.min_kubernetes_version, versions=", ".join(versions),
                                fit=fit.arithmetic())
         (out / name).write_text(header + yaml.safe_dump_all(objects, sort_keys=False))
-        log.info(f"k3s: {len(objects)} objects, image {served.image}, {replicas} replica(s), valid for Kubernetes "
-                 f"{versions[0]} to {versions[-1]}; {fit.arithmetic()} -> {out / name}")
+        logger.info(f"k3s: {len(objects)} objects, image {served.image}, {replicas} replica(s), valid for Kubernetes "
+                    f"{versions[0]} to {versions[-1]}; {fit.arithmetic()} -> {out / name}")

@@ -17,7 +17,7 @@ from stages.model.variants import ONNX_FILE, write_variant_info
 from stages.params.convert import Fp16Params, Int8Params
 from stages.records.model import VariantInfo
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def optimize_transformer_graph(source: Path, target: Path, model_dir: Path) -> None:
@@ -52,7 +52,7 @@ def convert_fp16(source: Path, target: Path, params: Fp16Params) -> None:
         )
     onnx.save(converted, str(target))
     clipped = sum("will be truncated" in str(warning.message) for warning in truncated)
-    log.info(f"convert: onnx-fp16: {clipped} weights outside FP16's range clipped to its limits (1e-7 / 1e4)")
+    logger.info(f"convert: onnx-fp16: {clipped} weights outside FP16's range clipped to its limits (1e-7 / 1e4)")
 
 
 def convert_int8(source: Path, target: Path, params: Int8Params) -> None:

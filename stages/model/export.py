@@ -24,7 +24,7 @@ from stages.params.runtime import RuntimeParams
 from stages.params.tokenizer import TokenizerParams
 from stages.records.model import ParityCheck, VariantInfo
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class ParityError(ServebenchError):
@@ -124,10 +124,10 @@ def export_stage(
     threads: int,
 ) -> VariantInfo:
     onnx_path = out_dir / ONNX_FILE
-    log.info(f"export: {params.exporter} exporter, opset {params.opset} ...")
+    logger.info(f"export: {params.exporter} exporter, opset {params.opset} ...")
     started = time.perf_counter()
     export_onnx(model_dir, onnx_path, params, tokenizing)
-    log.info(f"export: graph written in {time.perf_counter() - started:.0f} s; checking parity")
+    logger.info(f"export: graph written in {time.perf_counter() - started:.0f} s; checking parity")
     texts = pd.read_parquet(dataset_dir / EVAL_FILE)["text"].tolist()
     report = parity_report(model_dir, onnx_path, texts, params.parity_shapes, threads)
     worst = max(row["max_abs_logit_diff"] for row in report)

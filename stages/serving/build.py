@@ -32,7 +32,7 @@ from stages.serving.bentos import BuildError, bentoml_env, check_gate, cuda_avai
 from stages.serving.config import ServingConfig
 from stages.serving.imports import REPO_ROOT, import_closure, with_packages
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 BENTOFILE = REPO_ROOT / "service" / "bentofile.yaml"
 SERVICE_MODULE = "service.service"
@@ -135,5 +135,5 @@ def build_services(params: BuildSettings, model_dir: Path, variants_dir: Path, v
         built[service_name] = BuiltService(bento=bento_tag, model=model_tag, variant=variant,
                                            batching=service.batching.model_dump(), workers=service.workers,
                                            threads=service.threads)
-        log.info(f"build: {service_name}: {bento_tag} ({variant})")
+        logger.info(f"build: {service_name}: {bento_tag} ({variant})")
     return Bentos(bentoml_home=str(home), cuda=cuda, standin=standin, services=built)

@@ -37,7 +37,7 @@ from stages.records.capacity import Capacity, CapacityStep, ServiceCapacity
 from stages.records.limits import Limits
 from stages.serving.runs import ServedRun
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 P99_CLAIM_MIN_REQUESTS = min_requests(0.99, 0.99)  # MLPerf LoadGen: 459 for a p99 claim at 99 % confidence
 
@@ -107,9 +107,9 @@ def probe(name: str, run_step: StepRunner, objective: CapacityParams, rate: floa
     step = step.model_copy(update={"machine": served.machine})
     unsent = f"fail, certain after {step.measured} of {step.measured + step.unsent}"
     verdict = unsent if step.unsent else "pass" if passed else "fail"
-    log.info(f"capacity: {name} at {rate:.2f}/s (offered {step.offered_per_s or float('nan'):.2f}/s): p99 "
-             f"{step.p99_ms or float('inf'):.0f} ms, errors {step.error_rate:.1%}{stolen_note(step.cpu_stolen)}"
-             f"{probe_note(step.machine)} -> {verdict}")
+    logger.info(f"capacity: {name} at {rate:.2f}/s (offered {step.offered_per_s or float('nan'):.2f}/s): p99 "
+                f"{step.p99_ms or float('inf'):.0f} ms, errors {step.error_rate:.1%}{stolen_note(step.cpu_stolen)}"
+                f"{probe_note(step.machine)} -> {verdict}")
     return passed, step
 
 
@@ -138,8 +138,8 @@ def find_capacity(name: str, variant: str, run_step: StepRunner, params: Capacit
     steps = [step.detail for step in found.probes]
     best = next((step for step in steps if step.passed and step.rate == found.passed), None)
     if found.passed is None:
-        log.info(f"capacity: {name} met the objective at no rate from {start:.2f} down to {steps[-1].rate:.2f} req/s "
-                 f"(capacity.min_rate {params.min_rate:g})")
+        logger.info(f"capacity: {name} met the objective at no rate from {start:.2f} down to {steps[-1].rate:.2f} "
+                    f"req/s (capacity.min_rate {params.min_rate:g})")
     return ServiceCapacity(variant=variant, start_rate=start,
                            capacity_per_s=None if best is None else best.offered_per_s or best.rate,
                            claim_holds=best is not None and best.p99_claim,

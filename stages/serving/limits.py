@@ -47,7 +47,7 @@ from stages.serving.saturation import (
 from stages.serving.server import BentoServer, ServerStartError
 from stages.serving.startup import breakdown as startup_breakdown
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 # Fixed by design, not knobs: the targets of the serving issue, and the seed of the shared text sequence.
 OVERHEAD_TARGET_MS = 3.0
@@ -278,7 +278,7 @@ def measure_service(name: str, built: BuiltService, params: LimitsSettings, text
     del classifier
     gc.collect()
     limits = service_limits(built, batch_size, start, measured)
-    log.info(service_line(name, limits))
+    logger.info(service_line(name, limits))
     return limits
 
 

@@ -77,7 +77,7 @@ def _paired(name: str, per_run: list[list[float]], pooled: tuple[float, float], 
     return StatisticComparison(name=name, role="primary", method=PAIRED_T, reference=pooled[0],
                                candidate=pooled[1], ratio=_estimate(interval.low, interval.estimate, interval.high),
                                p_value=interval.p_value, block_sd=float(logs.std(ddof=1)), level=level,
-                               quiet=quiet_adjusted(logs.tolist(), stolen, level), verdict="pending")
+                               quiet=quiet_adjusted(logs.tolist(), stolen, level), verdict=Verdict.PENDING)
 
 
 def _block_stolen(runs: dict[str, list[RunSample]], pair: tuple[str, str]) -> list[float | None]:
@@ -134,7 +134,7 @@ def _counts(name: str, bad: list[list[int]], totals: list[list[int]], params: Co
     return StatisticComparison(
         name=name, role="secondary", method=method, reference=difference.reference,
         candidate=difference.candidate, ratio=_estimate(difference.low, difference.estimate, difference.high),
-        p_value=difference.p_value, verdict="pending",
+        p_value=difference.p_value, verdict=Verdict.PENDING,
         mde=count_mde(difference.reference, min(sum(t) for t in totals), difference.dispersion, params.alpha))
 
 
@@ -220,7 +220,7 @@ def secondary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.
         secondary["p99"] = StatisticComparison(
             name="p99 of the pooled requests", role="secondary", method="paired block bootstrap (percentile)",
             reference=float(np.quantile(pooled[pair[0]], 0.99)), candidate=float(np.quantile(pooled[pair[1]], 0.99)),
-            ratio=_pooled_quantile_ratio(runs, pair, 0.99, params.level), verdict="descriptive")
+            ratio=_pooled_quantile_ratio(runs, pair, 0.99, params.level), verdict=Verdict.DESCRIPTIVE)
     totals = [[run.requests for run in runs[name]] for name in pair]
     secondary["error_rate"] = _counts("failed share", [[run.failures for run in runs[name]] for name in pair],
                                       totals, params)
@@ -231,7 +231,7 @@ def secondary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.
     secondary["throughput"] = StatisticComparison(
         name="ok requests per second of the schedule's window", role="secondary",
         method="pooled over blocks; both arms ran the same schedule, so its difference is the failed share's",
-        reference=served[0], candidate=served[1], verdict="descriptive")
+        reference=served[0], candidate=served[1], verdict=Verdict.DESCRIPTIVE)
     return secondary
 
 
