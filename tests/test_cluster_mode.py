@@ -205,7 +205,7 @@ def test_a_service_still_down_after_the_recovery_allowance_stops_the_load_and_th
         result = run_stage(tmp_path, url, env, duration_s=15.0, disruptions=["delete-pod"], replicas=[1],
                            abort_window_s=2.0)
     finally:
-        server.terminate()
+        server.kill()  # stalled: its held requests would keep a graceful exit waiting
         server.wait(timeout=10)
     assert result.returncode == 1 and "load stopped, experiment stopped" in result.stderr, result.stderr
     out = json.loads((tmp_path / "out.json").read_text())

@@ -48,6 +48,7 @@ def test_hub_model_resolves_from_local_cache_offline(tmp_path: Path, tiny_model:
     assert result.returncode == 0, result.stderr
     info = json.loads((out / "model_info.json").read_text())
     assert info == {
+        "format_version": 1,
         "source": "hub",
         "standin": False,
         "id": REPO_ID,
