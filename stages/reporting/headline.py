@@ -21,7 +21,7 @@ from stages.records.validation import Validation
 from stages.reporting.markdown import table
 from stages.stats.comparison import ComparisonDetail
 
-Metrics = dict[str, dict[str, float | str | None]]
+Metrics = dict[str, dict[str, int | float | str | None]]
 
 
 class HeadlineMetrics(RootModel[Metrics]):
