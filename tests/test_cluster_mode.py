@@ -132,6 +132,7 @@ def test_every_default_disruption_end_to_end_with_recovery_figures(tmp_path: Pat
     assert any("refused" in action for action in faults["evict-pod-1-replicas"]["runs"][0]["actions"])
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 @pytest.mark.parametrize(("pinned", "refusal"), [
     ("kube-system-uid-of-production", "reaches the cluster whose kube-system UID is 'kube-system-uid-of-the-lab', "
                                       "not the pinned 'kube-system-uid-of-production'"),
@@ -145,18 +146,21 @@ def test_a_context_that_reaches_another_cluster_than_the_pinned_one_is_refused(
     assert changes == []  # nothing was changed on a cluster it was not pinned to
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_a_context_missing_from_the_kubeconfig_is_refused(tmp_path: Path, null_server: str) -> None:
     result = run_stage(tmp_path, null_server, cluster(tmp_path, null_server), context="k3s-lab-typo")
     assert result.returncode != 0 and "'k3s-lab-typo' is not in the kubeconfig" in result.stderr
     assert len(calls(tmp_path)) == 1  # only the lookup of the contexts
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_a_deployment_without_the_opt_in_annotation_is_refused(tmp_path: Path, null_server: str) -> None:
     result = run_stage(tmp_path, null_server, cluster(tmp_path, null_server, annotated=False))
     assert result.returncode != 0 and "lacks the opt-in annotation servebench.io/disruptions=allowed" in result.stderr
     assert all(call[5] == "get" for call in calls(tmp_path)[1:])  # nothing was changed
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_a_node_fault_evicts_only_the_deployments_own_pods_and_leaves_the_node_as_it_was(
         tmp_path: Path, null_server: str) -> None:
     env = cluster(tmp_path, null_server)
@@ -172,6 +176,7 @@ def test_a_node_fault_evicts_only_the_deployments_own_pods_and_leaves_the_node_a
     assert [call[5] for call in kubectl if call[5] in ("cordon", "uncordon")] == ["cordon", "uncordon"]
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_a_node_fault_is_refused_on_a_node_that_runs_another_namespaces_pods(tmp_path: Path, null_server: str
                                                                              ) -> None:
     """The look-alike of namespace default on the node: restarting K3s or killing its containerd would strike it,
@@ -185,6 +190,7 @@ def test_a_node_fault_is_refused_on_a_node_that_runs_another_namespaces_pods(tmp
     assert changes == [] and LOOKALIKE in state(tmp_path)["pods"]
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_pods_that_run_but_are_not_ready_stop_the_experiment(tmp_path: Path, null_server: str) -> None:
     env = cluster(tmp_path, null_server, never_ready=True)
     result = run_stage(tmp_path, null_server, env, replicas=[1])
@@ -192,7 +198,7 @@ def test_pods_that_run_but_are_not_ready_stop_the_experiment(tmp_path: Path, nul
     assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}  # rolled back all the same
 
 
-@pytest.mark.integration
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_a_service_still_down_after_the_recovery_allowance_stops_the_load_and_the_experiment(
         tmp_path: Path) -> None:
     """The fake Service stalls for 30 s after the pod is deleted: max_recovery_s (3.5 s) after the disruption,
@@ -215,6 +221,7 @@ def test_a_service_still_down_after_the_recovery_allowance_stops_the_load_and_th
     assert state(tmp_path)["hpa"] == {"minReplicas": 1, "maxReplicas": 4}
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_node_faults_need_their_switch_and_pods_on_this_machine(tmp_path: Path, null_server: str) -> None:
     env = cluster(tmp_path, null_server)
     result = run_stage(tmp_path, null_server, env, disruptions=["kill-containerd"])
@@ -238,6 +245,7 @@ def wait_until_pinned(tmp_path: Path, process: subprocess.Popen[bytes] | subproc
         time.sleep(0.05)
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_terminated_run_rolls_the_autoscaler_back(tmp_path: Path, null_server: str, sig: signal.Signals) -> None:
     process = subprocess.Popen(stage_command(tmp_path, null_server, duration_s=20.0), cwd=tmp_path, text=True,
@@ -251,6 +259,7 @@ def test_a_terminated_run_rolls_the_autoscaler_back(tmp_path: Path, null_server:
     assert not (tmp_path / "logs" / "cluster-rollback.json").exists()
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_restore_undoes_what_a_killed_run_left(tmp_path: Path, null_server: str) -> None:
     env = cluster(tmp_path, null_server)
     process = subprocess.Popen(stage_command(tmp_path, null_server, duration_s=20.0), cwd=tmp_path, env=env)
@@ -265,6 +274,7 @@ def test_restore_undoes_what_a_killed_run_left(tmp_path: Path, null_server: str)
     assert "nothing to restore" in run_stage(tmp_path, null_server, env, "--restore").stdout
 
 
+@pytest.mark.e2e  # the whole resilience stage under load
 def test_a_deployment_that_does_not_come_back_stops_the_experiment(tmp_path: Path, null_server: str) -> None:
     env = cluster(tmp_path, null_server)
     fake = state(tmp_path) | {"stuck_after": 1}  # the fake's rollout status fails after its first call
