@@ -237,8 +237,9 @@ def test_repro_runs_the_experiment_and_writes_the_report(pipeline_copy: Path) ->
     assert near["scenario"] == "e2e-fault-near" and near["load"]["multiple_of_capacity"]["optimized"] == \
         pytest.approx(0.5, rel=1e-3)  # resolved against the capacity this pipeline measured
     for fault in resilience["faults"].values():
-        # a run failing the generator's audit (a slow machine at the near-capacity rate) is rerun and kept aside
-        assert fault["repeats"] == 2 and len(fault["runs"]) == 2 + fault["audit_failed"]
+        # a run failing the generator's audit (a slow machine at the near-capacity rate) is rerun once, kept aside
+        assert fault["repeats"] == 2 and 2 <= len(fault["runs"]) <= 4
+        assert len(fault["runs"]) - fault["audit_failed"] <= 2  # at most one audited run per repeat
         assert fault["recorded_equals_scheduled"]
         assert len({run["fault_at_s"] for run in fault["runs"]}) == 2  # each repeat at its own instant
         assert all((run["cpu_stolen"] is not None) == (read_ticks() is not None) for run in fault["runs"])
