@@ -19,6 +19,7 @@ from stages.common.environment import fingerprint
 from stages.common.errors import ServebenchError, present
 from stages.common.io import write_result
 from stages.common.machine import Watch, probe_note, watched_machine
+from stages.experiment.budget import BlockShape, expected_minutes, fitted_requests
 from stages.experiment.switchback import BlockArm, switchback_block
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.density import write_density
@@ -41,9 +42,6 @@ from stages.stats.samples import ScenarioRuns, group_by_arm
 from stages.stats.sequential import decided, look
 
 logger = logging.getLogger(__name__)
-
-SERVER_START_ESTIMATE_S = 20.0  # model load and warm-up, for the ETA only
-
 
 class LoadtestSettings(RunSettings, AnalysisSettings):
     """The sections a load test reads: the runs', the design's (its stopping rule) and the machine's."""
@@ -83,6 +81,27 @@ def cost_note(cost: ProcessCost | None) -> str:
     return f", server CPU {cost.cpu_ms_per_request:.2f} ms/request, RSS {cost.peak_rss_mb or 0:.0f} MB"
 
 
+def uses_switchback(params: LoadtestSettings, scenario: str) -> bool:
+    """Slots on warm servers (loadtest.switchback), unless off or this scenario runs fresh per run."""
+    switch = params.loadtest.switchback
+    return switch.enabled and scenario not in switch.fresh_per_run and params.loadtest.target == "local"
+
+
+def fit_budget(name: str, params: LoadtestSettings, settings: ScenarioParams, rate: float) -> ScenarioParams:
+    """The scenario with its runs cut to ``auto.budget_minutes`` where its stated requests overrun it."""
+    shape = BlockShape(len(scenario_arms(params, name)), fresh_per_run=not uses_switchback(params, name))
+    requests = fitted_requests(settings, rate, params.loadtest, shape)
+    if requests == settings.requests:
+        return settings
+    fitted = settings.model_copy(update={"requests": requests})
+    blocks = params.loadtest.planned_repeats
+    logger.info(f"loadtest: {name}: {blocks} blocks of {settings.requests} requests per run at {rate:.3g} req/s "
+                f"would take {expected_minutes(settings, rate, blocks, shape):.0f} min, over the budget of "
+                f"{params.loadtest.auto.budget_minutes:g}: runs cut to {requests} requests "
+                f"({expected_minutes(fitted, rate, blocks, shape):.0f} min)")
+    return fitted
+
+
 def run_folder(arm: str, repeat: int, attempt: int) -> str:
     """A run's folder under the scenario's: ``<arm>/run-<k>``, reruns ``<arm>/run-<k>-rerun-<a>``."""
     return f"{arm}/run-{repeat}" + (f"-rerun-{attempt}" if attempt else "")
@@ -110,10 +129,7 @@ class Scenario:
 
     @property
     def switchback(self) -> bool:
-        """Slots on warm servers (loadtest.switchback), unless off or this scenario runs fresh per run."""
-        switch = self.params.loadtest.switchback
-        return (switch.enabled and self.name not in switch.fresh_per_run
-                and self.params.loadtest.target == "local")
+        return uses_switchback(self.params, self.name)
 
     def record(self, arm: str, repeat: int, attempt: int, served: ServedRun, machine: MachineState | None
                ) -> LoadtestRun:
@@ -214,7 +230,8 @@ def load_test(name: str, params: LoadtestSettings, bentos: Bentos, texts: list[s
     the rate resolved against ``capacity``, the blocks run, ``runs.json`` written under ``folders[0]`` (server
     logs under ``folders[1]``); the scenario with its runs, and why its blocks stopped."""
     stated = params.loadgen.scenarios[name]
-    settings = resolve(name, stated, capacity)
+    resolved = resolve(name, stated, capacity)
+    settings = fit_budget(name, params, resolved, offered_load(stated, resolved, capacity).rate_per_s)
     offered = offered_load(stated, settings, capacity)
     logger.info(f"loadtest: {name}: offered {describe(offered)}")
     if settings.mode != "open":
@@ -235,8 +252,7 @@ def run_blocks(scenario: Scenario) -> str:
     loadtest, settings = scenario.params.loadtest, scenario.settings
     arms = list(scenario.arms)
     order = run_order(arms, loadtest.most_repeats, loadtest.seed)
-    rate = scenario.offered.rate_per_s
-    run_seconds = (settings.duration_s or (settings.requests or 0) / rate) + SERVER_START_ESTIMATE_S
+    shape = BlockShape(len(arms), fresh_per_run=not scenario.switchback)
     started, stopped = time.monotonic(), "the planned blocks ran"
     for repeat in range(loadtest.most_repeats + 1):
         if repeat >= loadtest.planned_repeats and loadtest.repeats == "auto":
@@ -250,9 +266,9 @@ def run_blocks(scenario: Scenario) -> str:
                 break
         if repeat == loadtest.most_repeats:
             break
-        eta = (loadtest.planned_repeats - repeat) * len(arms) * run_seconds
+        eta = expected_minutes(settings, scenario.offered.rate_per_s, max(loadtest.planned_repeats - repeat, 0), shape)
         logger.info(f"loadtest: {scenario.name}: block {repeat + 1}/{loadtest.planned_repeats}"
                     f"{' (auto)' if repeat >= loadtest.planned_repeats else ''}, runs so far {len(scenario.runs)}, "
-                    f"ETA {max(eta, 0) / 60:.1f} min")
+                    f"ETA {eta:.1f} min")
         scenario.block(repeat, [arm for block, arm in order if block == repeat])
     return stopped

@@ -27,6 +27,9 @@ class AutoRepeatsParams(Section):
     min_repeats: Annotated[int, Field(ge=4, le=50)] = 8
     max_repeats: Annotated[int, Field(ge=4, le=200)] = 12
     budget_minutes: Annotated[float, Field(gt=0.0)] = 8.0  # per scenario, its first blocks included
+    # When min_repeats blocks at a scenario's stated requests would overrun the budget (a rate relative to capacity
+    # falls with a slow machine), its runs are cut to fit, to no fewer than this (stages/experiment/budget.py).
+    shortest_run: Annotated[int, Field(ge=10)] | None = 30  # null: never cut
     target_p50_change: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2  # 0.2: a 20 % change of the median
     target_tail_ratio: Annotated[float, Field(gt=1.0)] = 2.0  # 2.0: the tail percentile doubles (or halves)
     target_cost_change: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.1  # 0.1: CPU per request x0.9 (or x1.11)

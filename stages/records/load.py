@@ -87,6 +87,8 @@ class OfferedLoad(Result):
     basis: str = "capacity"  # or "saturation" (throughput): what the fraction multiplies
     capacity_per_s: dict[str, float] = {}  # results/capacity.json at the time of the load test
     multiple_of_capacity: dict[str, float] = {}  # rate / capacity: above 1, that service is past its capacity
+    requests_per_run: int | None = None  # as each run's schedule held them (None: sized by duration)
+    cut_from: int | None = None  # the stated requests per run, where the load test's budget cut them
 
 
 class ServerMetrics(RecordFile):

@@ -158,7 +158,8 @@ def methods_section(params: ReportSettings, detail: ComparisonDetail, offered: d
     scenarios = "; ".join(
         f"`{name}` {s.process} {describe(load) if (load := offered.get(name)) else f'{s.rate} req/s'}"
         + (f" (gamma shape {s.shape:g})" if s.process == "gamma" else "")
-        + (f", {s.duration_s:g} s" if s.duration_s else f", {s.requests} requests")
+        + (f", {s.duration_s:g} s" if s.duration_s else
+           f", {load.requests_per_run if load and load.requests_per_run else s.requests} requests")
         + f" of which {s.warmup_s:g} s warm-up, timeout {s.timeout_s:g} s"
         for name in loadtest.scenarios if (s := params.loadgen.scenarios[name]))
     aa = (f" The A/A check serves `{loadtest.aa.service}` as both arms of `{detail.aa_scenario}` (arm "
