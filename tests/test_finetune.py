@@ -125,7 +125,7 @@ def test_bert_inputs_go_through_export_int8_and_the_classifier(trained: tuple[Pa
     np.testing.assert_allclose(probabilities["onnx-int8"], probabilities["pytorch-fp32"], atol=0.1)
 
 
-@pytest.mark.integration
+@pytest.mark.e2e  # the fine-tuning chain, trained to served
 def test_the_fine_tuned_bert_is_served(tmp_path: Path, trained: tuple[Path, TrainingRun], bert_variants: Path,
                                        small_dataset: Path) -> None:
     model, _ = trained
@@ -178,7 +178,7 @@ def test_training_never_reads_the_evaluation_split(tmp_path: Path, tiny_bert: Pa
     assert not (tmp_path / "model.safetensors").exists()
 
 
-@pytest.mark.integration
+@pytest.mark.e2e  # the fine-tuning chain, trained to served
 def test_download_stage_finetunes_and_records_training(tmp_path: Path, tiny_bert: Path, sentences: Path) -> None:
     params = write_params(tmp_path / "params.yaml", {
         "model": {"source": "finetune", "finetune": {"base": str(tiny_bert), "data_path": str(sentences),

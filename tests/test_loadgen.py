@@ -201,6 +201,7 @@ def test_duration_and_trace_schedules(tmp_path: Path) -> None:
         draw_schedule(ArrivalSpec("trace", trace_file=str(tmp_path / "missing.txt")))
 
 
+@pytest.mark.e2e  # generator processes started, synchronised and merged: the cluster shards' whole path
 def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("good\nbad\nfine\n")

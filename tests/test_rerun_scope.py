@@ -196,6 +196,7 @@ def test_a_gate_knob_reruns_the_gate_and_the_calibration_of_its_false_alarms(rep
 
 
 @pytest.mark.integration
+@pytest.mark.e2e  # a git clone and DVC on it, as a new user gets them
 def test_a_fresh_clone_is_told_what_dvc_repro_would_run(tmp_path: Path) -> None:
     """A clone has no ``data/``: ``dvc repro --dry`` stops at ``export`` (DVC hashes its missing input), the plan
     answers from DVC's status and graph. The committed lock comes from the offline overrides, so the Hub defaults of

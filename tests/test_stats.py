@@ -406,6 +406,7 @@ def test_capacity_search_never_probes_below_its_floor() -> None:
     assert found.passed is None and rates == [8.74, 4.37, 2.185, 1.0925]
 
 
+@pytest.mark.e2e  # a whole capacity search, step after step, against a real server
 def test_capacity_search_finds_the_knee_of_a_server_with_a_known_service_time(null_server: str) -> None:
     """``/serial?ms=20`` serves one request at a time in 20 ms: nothing above 50 req/s can meet a p99 objective."""
     def probe(rate: float) -> tuple[bool, float]:
