@@ -10,6 +10,7 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import build_bentos
@@ -64,7 +65,7 @@ def tiny_variants(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, sm
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_variants: Path,
-          small_dataset: Path) -> dict:
+          small_dataset: Path) -> dict[str, Any]:
     """The tiny stand-in's two Bentos."""
     return build_bentos(tmp_path_factory.mktemp("build"), tiny_model, tiny_variants, small_dataset)
 

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -61,7 +62,7 @@ def system_tool_or_skip(missing: str | None, required_by: str) -> None:
     pytest.skip(missing)
 
 
-def write_params(path: Path, params: dict) -> Path:
+def write_params(path: Path, params: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(params))
     return path
 
@@ -91,14 +92,15 @@ async def post_many(url: str, bodies: list[bytes]) -> list[tuple[int, str]]:
         return await asyncio.gather(*(one(body) for body in bodies))
 
 
-def classify(url: str, texts: list[str]) -> list[dict]:
+def classify(url: str, texts: list[str]) -> list[dict[str, Any]]:
     """One /classify request for ``texts``; its parsed answer (a 200 is asserted)."""
     [(status, text)] = asyncio.run(post_many(url, [json.dumps({"texts": texts}).encode()]))
     assert status == 200, text
-    return json.loads(text)
+    answer: list[dict[str, Any]] = json.loads(text)
+    return answer
 
 
-def build_bentos(root: Path, model: Path, variants: Path, dataset: Path) -> dict:
+def build_bentos(root: Path, model: Path, variants: Path, dataset: Path) -> dict[str, Any]:
     """Validate ``variants`` and build both Bentos with the real build stage, as the pipeline does."""
     raw = {"serve": {"max_request_bytes": 65536, **SERVE}, "runtime": {"threads": 1},
            "validate": {"latency": {"batch_sizes": [1], "warmup": 0, "repeats": 3}}}

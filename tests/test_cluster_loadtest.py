@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -139,7 +140,7 @@ def kill_pod_mid_run(state_dir: Path, index: int) -> str:
         if pods and "requests from" in (state_dir / f"pod-{pods[0][0]}.log").read_text():
             time.sleep(4.0 + 2.0)  # the start lead, then 2 s of sending
             os.killpg(pods[0][1]["pid"], signal.SIGKILL)
-            return pods[0][0]
+            return str(pods[0][0])
         time.sleep(0.2)
     raise AssertionError("the generator pod never started")
 
@@ -191,8 +192,8 @@ def test_cluster_mode_needs_a_context_and_refuses_one_the_kubeconfig_lacks(fake_
 
 
 @pytest.mark.e2e
-def test_the_loadtest_stage_runs_its_blocks_in_the_fake_cluster(fake_cluster: Path, tmp_path: Path, built: dict,
-                                                                 small_dataset: Path,
+def test_the_loadtest_stage_runs_its_blocks_in_the_fake_cluster(fake_cluster: Path, tmp_path: Path,
+                                                                 built: dict[str, Any], small_dataset: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """``python -m stages.loadtest`` with ``loadtest.target: cluster``: each run a fresh Deployment (here a real
     ``bentoml serve`` of the stand-in Bento) and 2 generator pods; blocks, runs.json and records as locally."""

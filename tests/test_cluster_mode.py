@@ -33,10 +33,11 @@ LOOKALIKE = "same-labels-in-another-namespace"  # in namespace default: on the n
 SYSTEM_POD = "coredns-0"  # K3s's own, in kube-system: a node fault may run beside it
 
 
-def rendered_budget() -> dict:
+def rendered_budget() -> dict[str, Any]:
     """The PodDisruptionBudget's spec of the manifests the k3s stage renders: the fake's evictions obey it."""
     objects = render(K3sParams(), ServedImage(image="servebench:test", version="test", timeout_s=30.0), 1)
-    return next(item for item in objects if item["kind"] == "PodDisruptionBudget")["spec"]
+    spec: dict[str, Any] = next(item for item in objects if item["kind"] == "PodDisruptionBudget")["spec"]
+    return spec
 
 
 def cluster(tmp_path: Path, null_server: str, annotated: bool = True, node: str | None = None,
@@ -91,8 +92,9 @@ def calls(tmp_path: Path) -> list[list[str]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def state(tmp_path: Path) -> dict:
-    return json.loads((tmp_path / "state.json").read_text())
+def state(tmp_path: Path) -> dict[str, Any]:
+    recorded: dict[str, Any] = json.loads((tmp_path / "state.json").read_text())
+    return recorded
 
 
 @pytest.mark.e2e

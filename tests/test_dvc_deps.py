@@ -14,6 +14,7 @@ import importlib
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -62,11 +63,11 @@ def holds_outputs(path: str, outs: list[str]) -> bool:
     return any(out.startswith(path.rstrip("/") + "/") for out in outs)
 
 
-def stage_entries(stage: dict, key: str) -> list[str]:
+def stage_entries(stage: dict[str, Any], key: str) -> list[str]:
     return [next(iter(item)) if isinstance(item, dict) else item for item in stage.get(key, [])]
 
 
-def resolve(reference: object, params: dict) -> object:
+def resolve(reference: object, params: dict[str, Any]) -> object:
     """``${a.b}`` -> params["a"]["b"], as DVC resolves a ``foreach`` over a params list."""
     if isinstance(reference, str) and reference.startswith("${") and reference.endswith("}"):
         value: object = params
@@ -76,7 +77,7 @@ def resolve(reference: object, params: dict) -> object:
     return reference
 
 
-def expand(stages: dict, params: dict) -> dict[str, dict]:
+def expand(stages: dict[str, Any], params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``foreach`` stages become one stage per item, as DVC expands them (``${item}``, ``${key}``)."""
     flat = {}
     for name, stage in stages.items():

@@ -35,7 +35,7 @@ QUIET = SendOptions(progress_every_s=None)  # no progress lines in the test log
 @pytest.fixture(params=CLIENTS)
 def client(request: pytest.FixtureRequest) -> str:
     """Each behaviour test runs through both HTTP clients: every outcome class must mean the same in both."""
-    return request.param
+    return str(request.param)
 
 
 def fit_pvalue(gaps: np.ndarray, spec: ArrivalSpec) -> float:

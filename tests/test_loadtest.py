@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -30,7 +31,7 @@ BOUNDS = LoadgenParams()
 SCENARIOS = {"loadgen": {"scenarios": {"a": {"rate": 2.0, "duration_s": 5}, "b": {"rate": 2.0, "duration_s": 5}}}}
 
 
-def params(**loadtest: object):
+def params(**loadtest: object) -> LoadtestSettings:
     return parse_params(LoadtestSettings, {**SCENARIOS, "loadtest": {"scenarios": ["a", "b"],
                                                                   "switchback": {"enabled": False}, **loadtest}})
 
@@ -43,7 +44,7 @@ def test_the_aa_scenario_serves_the_aa_service_twice() -> None:
 
 
 @pytest.mark.parametrize("aa", [{"service": None, "scenario": "a"}, {"service": "optimized", "scenario": "c"}])
-def test_no_aa_arm_when_it_is_off_or_its_scenario_is_not_run(aa: dict) -> None:
+def test_no_aa_arm_when_it_is_off_or_its_scenario_is_not_run(aa: dict[str, Any]) -> None:
     chosen = params(aa=aa)
     assert chosen.loadtest.aa_scenario is None
     assert all(len(scenario_arms(chosen, name)) == 2 for name in ("a", "b"))

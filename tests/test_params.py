@@ -1,5 +1,6 @@
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,7 @@ def test_string_number_is_not_silently_coerced() -> None:
         ({"model": {"source": "local"}}, "model.local_path must name a model folder"),
     ],
 )
-def test_impossible_values_are_rejected(raw: dict, expected: str) -> None:
+def test_impossible_values_are_rejected(raw: dict[str, Any], expected: str) -> None:
     with pytest.raises(ParamsError) as error:
         parse_params(Params, raw)
     assert expected in str(error.value)

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -129,11 +130,11 @@ def test_repro_builds_both_bentos_and_measures_their_limits(pipeline_copy: Path)
         assert [step["concurrency"] for step in ramp] == [1, 2, 4, 8][:len(ramp)]
 
 
-def attempts_by_run(index: dict) -> dict[tuple[str, int], list[int]]:
+def attempts_by_run(index: dict[str, Any]) -> dict[tuple[str, int], list[int]]:
     """(arm, block) -> its attempts, checked: numbered 0, 1, ..., and only a failed audit was rerun (a busy machine
     may fail one; it is rerun in its block, loadtest.max_reruns): the arm's own run, or in a switchback block any
     of its arms' runs, since the whole block is rerun."""
-    attempts: dict[tuple[str, int], list[dict]] = {}
+    attempts: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for run in index["runs"]:
         attempts.setdefault((run["service"], run["repeat"]), []).append(run)
     for (_, repeat), tries in attempts.items():

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -47,7 +48,7 @@ def scratch() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_the_bento_serves_read_only_as_non_root_with_only_the_pod_s_empty_dirs_writable(built: dict,
+def test_the_bento_serves_read_only_as_non_root_with_only_the_pod_s_empty_dirs_writable(built: dict[str, Any],
                                                                                         scratch: Path) -> None:
     uid = K3sParams().run_as_user
     bento = image_layout(Path(built["home"]), built["bentos"]["services"]["optimized"]["bento"], scratch / "image")

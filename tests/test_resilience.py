@@ -10,6 +10,7 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import psutil
 import pytest
 from helpers import system_tool_or_skip, write_params
 
-from stages.common.artifacts import WORKERS_ENV
+from stages.common.artifacts import CLASSIFY, WORKERS_ENV
 from stages.common.errors import ServebenchError
 from stages.experiment.resilience import FaultSeries, fault_target, local_plan, replicas_served, summarize_fault
 from stages.faults.balancer import haproxy_config, replica_states
@@ -27,6 +28,7 @@ from stages.faults.local import Target, inject, unavailable, worker_pids
 from stages.faults.recovery import recovery
 from stages.faults.run import busy_instants, faulted_run
 from stages.faults.sre import sre_figures
+from stages.loadgen.run import warm_up
 from stages.manifests.render import ManifestError, ServedImage, render, supported_versions, validate
 from stages.manifests.sizing import (
     loadtest_fit,
@@ -46,7 +48,6 @@ from stages.records.load import OfferedLoad
 from stages.records.resilience import FaultRecovery, FaultSummary, Resilience
 from stages.reporting.failover import failover_table, loads_line
 from stages.reporting.sections import sre_table
-from stages.serving.runs import CLASSIFY, warm_up
 from stages.serving.server import BentoServer
 from stages.stats.timeline import fault_timeline, fault_timelines
 
@@ -55,12 +56,12 @@ LOAD = ScenarioParams(process="exponential", rate=10.0, duration_s=24.0, warmup_
 FAULTS = ResilienceParams(restart_delay_s=1.0, freeze_s=2.0, throttle_s=3.0, throttle_cpus=0.01)
 
 
-def serve_optimized(built: dict, log: Path) -> BentoServer:
+def serve_optimized(built: dict[str, Any], log: Path) -> BentoServer:
     return BentoServer(built["bentos"]["services"]["optimized"]["bento"], built["home"], log, ready_timeout_s=120)
 
 
 @pytest.mark.e2e
-def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict, tmp_path: Path) -> None:
+def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict[str, Any], tmp_path: Path) -> None:
     with serve_optimized(built, tmp_path / "kill.log") as server:
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
         before = worker_pids(server)
@@ -85,7 +86,7 @@ def test_a_killed_worker_is_respawned_and_every_request_is_accounted(built: dict
 
 
 @pytest.mark.e2e
-def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: dict, tmp_path: Path) -> None:
+def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: dict[str, Any], tmp_path: Path) -> None:
     with serve_optimized(built, tmp_path / "freeze.log") as server:
         warm_up(f"{server.url}{CLASSIFY}", TEXTS, 3, 5.0)
         run = faulted_run(f"{server.url}{CLASSIFY}", LOAD, TEXTS, 4.0,
@@ -103,7 +104,7 @@ def test_a_freeze_shows_in_the_latency_of_requests_scheduled_during_it(built: di
 
 
 @pytest.mark.e2e
-def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Path) -> None:
+def test_cpu_throttling_slows_the_server_then_lets_go(built: dict[str, Any], tmp_path: Path) -> None:
     """A quota of 0.01 cores for 3 s (the tiny stand-in needs a few % of a core at 10 req/s): requests queue past
     the 1 s objective, then the service recovers; the server's processes go back to their own cgroup and the
     fault's cgroup is gone."""
@@ -129,7 +130,7 @@ def test_cpu_throttling_slows_the_server_then_lets_go(built: dict, tmp_path: Pat
 
 
 @pytest.mark.e2e
-def test_cpu_stress_runs_a_co_tenant_beside_the_server_then_stops_it(built: dict, tmp_path: Path) -> None:
+def test_cpu_stress_runs_a_co_tenant_beside_the_server_then_stops_it(built: dict[str, Any], tmp_path: Path) -> None:
     """Two CPU hogs for 2 s beside the server: the machine's CPU time grows by most of their 4 core-seconds, the
     hogs are gone after the fault, and every request is accounted."""
     stress = FAULTS.model_copy(update={"stress_s": 2.0, "stress_hogs": 2})
@@ -151,7 +152,7 @@ def test_cpu_stress_runs_a_co_tenant_beside_the_server_then_stops_it(built: dict
 
 
 @pytest.mark.e2e
-def test_a_memory_limit_below_new_allocations_oom_kills_the_worker_then_lets_it_recover(built: dict,
+def test_a_memory_limit_below_new_allocations_oom_kills_the_worker_then_lets_it_recover(built: dict[str, Any],
                                                                                        tmp_path: Path) -> None:
     """The worker allowed 64 KiB of new allocations for 3 s under load: the kernel OOM-kills it, requests fail or
     wait past the objective, the supervisor respawns it and the service recovers; the processes are back in their
@@ -436,7 +437,7 @@ def test_sre_figures_on_a_hand_made_run() -> None:
 
 
 @pytest.mark.e2e
-def test_killing_one_of_two_workers_is_a_partial_failure(built: dict, tmp_path: Path) -> None:
+def test_killing_one_of_two_workers_is_a_partial_failure(built: dict[str, Any], tmp_path: Path) -> None:
     """With resilience.multi_worker's override the same Bento serves with two workers; kill-worker takes one."""
     bento = built["bentos"]["services"]["optimized"]["bento"]
     with BentoServer(bento, built["home"], tmp_path / "two.log", ready_timeout_s=120,
@@ -507,7 +508,7 @@ def fault_in_effect(fault: str, stage: psutil.Process) -> bool:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("fault", ["freeze", "cpu-throttle"])
-def test_a_sigterm_mid_fault_lifts_the_fault_and_leaves_no_process_nor_cgroup(built: dict, tmp_path: Path,
+def test_a_sigterm_mid_fault_lifts_the_fault_and_leaves_no_process_nor_cgroup(built: dict[str, Any], tmp_path: Path,
                                                                               fault: str) -> None:
     """The resilience stage, local, stopped by SIGTERM while a 30-s fault holds the server: it exits 143 through
     its finally blocks, and neither a (stopped) server process nor a fault cgroup survives it."""
@@ -570,7 +571,7 @@ def test_the_balancer_config_is_one_haproxy_accepts_and_its_stats_parse(tmp_path
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("fault", ["kill-server", "partition"])
-def test_a_struck_replica_behind_the_balancer_fails_over_and_rejoins(built: dict, tmp_path: Path,
+def test_a_struck_replica_behind_the_balancer_fails_over_and_rejoins(built: dict[str, Any], tmp_path: Path,
                                                                      fault: str) -> None:
     """Two replicas behind HAProxy, one SIGKILLed under load and restarted by the supervisor, or cut off behind a
     proxy: the balancer takes it out, retries its requests on the other, and brings it back once /readyz answers

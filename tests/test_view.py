@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from stages.reporting.view import differing_params, render
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def row(name: str, **values: object) -> dict:
+def row(name: str, **values: object) -> dict[str, Any]:
     base = {"Experiment": name, "rev": name, "typ": "branch_commit", "State": "Success", "p50x.steady": 0.217,
             "p50.steady": "faster", "tailx.steady": 0.172, "tail.steady": "faster", "p50x.high-intensity": 0.007,
             "p50.high-intensity": "overloaded", "tailx.high-intensity": None, "tail.high-intensity": "inconclusive",

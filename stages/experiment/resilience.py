@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -125,7 +126,7 @@ def spread(values: list[float | None]) -> Spread:
                   confidence=1.0 - 2.0 * 0.5 ** len(known))
 
 
-def sre_spreads(runs: list[FaultRecovery]) -> dict:
+def sre_spreads(runs: list[FaultRecovery]) -> dict[str, Any]:
     """The SRE figures of ``runs`` as spreads (windows keyed as in the runs), and how many would have paged."""
     figures = [run.sre for run in runs if run.sre is not None]
     windows = {key: None for figure in figures for key in figure.availability_after_fault}

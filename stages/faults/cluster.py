@@ -12,6 +12,7 @@ import json
 import random
 import socket
 from pathlib import Path
+from typing import Any
 
 from stages.common.errors import ServebenchError, present
 from stages.common.kubectl import DEFAULT_TIMEOUT_S, Kubectl, KubectlError, run_command
@@ -62,8 +63,9 @@ class Disruptor:
         timeout_s = max(DEFAULT_TIMEOUT_S, self.params.health_timeout_s + 60.0)
         return [run_command(command, stdin, timeout_s) for command in commands]
 
-    def _json(self, *args: str) -> dict:
-        return json.loads(self.run([self.kubectl(*args, "-o", "json")])[0] or "{}")
+    def _json(self, *args: str) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.run([self.kubectl(*args, "-o", "json")])[0] or "{}")
+        return parsed
 
     def verify_cluster(self) -> None:
         """Refuse to change anything unless the context still reaches the cluster pinned at opt-in (its
@@ -124,14 +126,14 @@ class Disruptor:
                 f"holds only namespace {self.params.namespace}'s and the system's ({', '.join(SYSTEM_NAMESPACES)}) "
                 "pods")
 
-    def replicasets(self) -> list[dict]:
+    def replicasets(self) -> list[dict[str, Any]]:
         """The Deployment's own ReplicaSets (owner reference to its uid)."""
         selector = present(self.selector, "the Deployment's selector (preflight() first)")
         items = self._json("get", "replicasets", "-l", selector).get("items", [])
         return [item for item in items if any(owner.get("uid") == self.deployment_uid
                                               for owner in item["metadata"].get("ownerReferences", []))]
 
-    def pods(self) -> list[dict]:
+    def pods(self) -> list[dict[str, Any]]:
         """The Deployment's own running pods: matching its selector and owned by one of its ReplicaSets."""
         owners = {item["metadata"]["uid"] for item in self.replicasets()}
         items = self._json("get", "pods", "-l", self.selector or "").get("items", [])
@@ -142,11 +144,11 @@ class Disruptor:
         names = sorted(pod["metadata"]["name"] for pod in self.pods())
         if not names:
             raise ServebenchError(f"{disruption}: no running pod of deployment/{self.params.deployment}")
-        return self.rng.choice(names)
+        return str(self.rng.choice(names))
 
     # -- what must be undone: journal first, then the change ---------------------------------------------------
 
-    def _journal(self, update: dict) -> None:
+    def _journal(self, update: dict[str, Any]) -> None:
         if self.journal is None:
             return
         entries = read_journal(self.journal)
@@ -163,7 +165,7 @@ class Disruptor:
             self._journal({"hpa": {key: spec.get(key) for key in ("minReplicas", "maxReplicas")}})
         self._patch_hpa({"minReplicas": replicas, "maxReplicas": replicas})
 
-    def _patch_hpa(self, spec: dict) -> None:
+    def _patch_hpa(self, spec: dict[str, Any]) -> None:
         self.run([self.kubectl("patch", f"hpa/{self.params.deployment}", "--type", "merge", "-p",
                                json.dumps({"spec": spec}))])
 
@@ -278,11 +280,11 @@ class Disruptor:
         return actions
 
 
-def is_ready(pod: dict) -> bool:
+def is_ready(pod: dict[str, Any]) -> bool:
     """The pod's Ready condition is True: it passes its readiness probe and the Service sends it traffic."""
     return any(condition.get("type") == "Ready" and condition.get("status") == "True"
                for condition in pod.get("status", {}).get("conditions", []))
 
 
-def read_journal(path: Path | None) -> dict:
+def read_journal(path: Path | None) -> dict[str, Any]:
     return json.loads(path.read_text()) if path is not None and path.is_file() else {}

@@ -94,7 +94,7 @@ def plot_percentiles(table: dict[str, dict[str, dict[str, Any]]], out: Path) -> 
     save_figure(figure, out)
 
 
-def plot_timelines(runs: list[dict], title: str, out: Path) -> None:
+def plot_timelines(runs: list[dict[str, Any]], title: str, out: Path) -> None:
     """Per run, as thin lines of its service's colour (one legend entry per service; an excluded run dashed):
     latency of each request by scheduled time, ok responses and failed requests per second, the dispatcher's
     batch size; the warm-up shaded. The failed panel is drawn only when something failed."""
