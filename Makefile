@@ -106,8 +106,8 @@ repro-offline-trained: setup-finetune
 # The fast suite (every module, real servers on loopback, the tiny stand-in): minutes on 2 cores.
 # The test tiers (tests/conftest.py): unit tests start no process (one that does fails, naming the marker it
 # needs); integration tests run real servers, subprocesses and DVC on loopback and in temporary copies; e2e tests
-# run the whole tiny pipeline, whole fault runs and the browser. `make test` runs the first two, each with its
-# own count and time.
+# run whole flows: the tiny pipeline, single stages as a user runs them, fault runs, API sweeps, the browser.
+# `make test` runs the first two, each with its own count and time (< 10 min on 2 cores; CI runs all three).
 UNIT = not integration and not e2e and not benchmark
 test: test-unit test-integration
 

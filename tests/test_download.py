@@ -30,7 +30,7 @@ def model_params(tmp_path: Path, revision: str) -> Path:
     return write_params(tmp_path / "params.yaml", {"model": {"source": "hub", "id": REPO_ID, "revision": revision}})
 
 
-@pytest.mark.integration
+@pytest.mark.e2e  # the download stage run whole, as a user runs it offline
 @pytest.mark.parametrize("revision", [COMMIT, "main"])
 def test_hub_model_resolves_from_local_cache_offline(tmp_path: Path, tiny_model: Path, revision: str) -> None:
     cache = tmp_path / "hub"
@@ -59,7 +59,7 @@ def test_hub_model_resolves_from_local_cache_offline(tmp_path: Path, tiny_model:
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
 
 
-@pytest.mark.integration
+@pytest.mark.e2e  # the download stage run whole
 def test_absent_model_offline_fails_clearly(tmp_path: Path) -> None:
     result = run_module(
         "stages.download",
@@ -77,7 +77,7 @@ def test_absent_model_offline_fails_clearly(tmp_path: Path) -> None:
         assert option in result.stderr
 
 
-@pytest.mark.integration
+@pytest.mark.e2e  # the download stage run whole
 def test_unreachable_hub_fails_fast_without_retries(tmp_path: Path) -> None:
     started = time.monotonic()
     result = run_module(
@@ -116,7 +116,7 @@ def test_hub_dataset_resolves_from_local_cache_offline(tmp_path: Path, small_dat
     assert info["total_examples"] == 48 and info["eval_examples"] == 10
 
 
-@pytest.mark.integration
+@pytest.mark.e2e  # the download stage run whole
 def test_local_model_folder(tmp_path: Path, tiny_model: Path) -> None:
     params = write_params(tmp_path / "params.yaml", {"model": {"source": "local", "local_path": str(tiny_model)}})
     out = tmp_path / "model"

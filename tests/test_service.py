@@ -321,6 +321,7 @@ def documented_schema(document: dict[str, Any], path: str, status: int) -> dict[
     return {**schema, "components": document["components"]}
 
 
+@pytest.mark.e2e  # every endpoint's error responses swept against the served document
 def test_every_error_response_matches_the_openapi_document(built: dict[str, Any], tmp_path: Path, tiny_model: Path,
                                                           tiny_variants: Path) -> None:
     """A client generated from /docs.json must parse every error the service sends: 4xx, 413 and 503."""
