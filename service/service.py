@@ -24,9 +24,9 @@ from service.server_timing import ServerTiming, time_the_dispatcher, timed_compu
 from service.strict_http import StrictContentType
 from service.supervisor import bound_respawn_check
 from stages.common.artifacts import WORKERS_ENV
-from stages.common.serving_config import ServingConfig
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
+from stages.serving.config import ServingConfig
 
 IMPORTED_AT = time.time()  # this worker's imports are done (service/startup.py)
 SERVING_FILE = Path(__file__).with_name("serving.json")

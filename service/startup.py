@@ -12,11 +12,11 @@ import sys
 
 import psutil
 
-from stages.serving.startup import MARK
+from stages.common.artifacts import STARTUP_MARK
 
 
 def report(imported_at: float, init_at: float, loaded_at: float, warmed_at: float) -> None:
     """Print this worker's start-up instants (unix seconds) on one line of the server log."""
     times = {"process_created": psutil.Process().create_time(), "imported": imported_at, "init": init_at,
              "loaded": loaded_at, "warmed": warmed_at}
-    print(f"{MARK} {json.dumps(times)}", file=sys.stderr, flush=True)
+    print(f"{STARTUP_MARK} {json.dumps(times)}", file=sys.stderr, flush=True)

@@ -17,9 +17,9 @@ from stages.common.artifacts import (
 )
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result, write_result
-from stages.common.params import load_params
-from stages.common.results import Validation
-from stages.serving.build import build_services
+from stages.params.base import load_params
+from stages.records.validation import Validation
+from stages.serving.build import BuildSettings, build_services
 
 
 def main() -> None:
@@ -27,7 +27,8 @@ def main() -> None:
                           bentoml_home=BENTOML_HOME, out=BENTOS_JSON)
     args = parser.parse_args()
     validation = read_result(args.validation, Validation)
-    bentos = build_services(load_params(args.params), args.model, args.variants, validation, args.bentoml_home)
+    settings = load_params(BuildSettings, args.params)
+    bentos = build_services(settings, args.model, args.variants, validation, args.bentoml_home)
     write_result(args.out, bentos)
     print(f"build: {len(bentos.services)} Bentos in {args.bentoml_home} -> {args.out}")
 

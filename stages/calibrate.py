@@ -1,6 +1,6 @@
 """calibrate stage: the compare stage's error rates, measured on synthetic experiments with a known truth.
 
-For each case of :mod:`stages.stats.calibration` (identical arms with the measured noise, with heavy tails, with
+For each case of :mod:`stages.calibration.synthetic` (identical arms with the measured noise, with heavy tails, with
 generator stalls that fail the audit; known shifts x0.8 and x0.5; a 2x tail regression; one failure per run),
 ``compare.calibration.trials`` seeded experiments over every scenario of ``loadtest.scenarios``, with the
 experiment's own schedules, block counts and variance components (read from ``results/loadtest``), through the
@@ -16,17 +16,17 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from stages.common.artifacts import LOADTEST_DIR, RESULTS_DIR
-from stages.common.cli import run_stage, stage_parser
-from stages.common.io import write_result
-from stages.common.params import load_params
-from stages.stats.calibration import (
+from stages.calibration.checks import CalibrationSettings, checks, resampled_checks, scenarios_from
+from stages.calibration.synthetic import (
     CASES,
     Procedure,
     monte_carlo_error,
     run_case,
 )
-from stages.stats.calibration_checks import checks, resampled_checks, scenarios_from
+from stages.common.artifacts import LOADTEST_DIR, RESULTS_DIR
+from stages.common.cli import run_stage, stage_parser
+from stages.common.io import write_result
+from stages.params.base import load_params
 from stages.stats.comparison import Calibration, CalibrationCase
 from stages.stats.design import design_of
 
@@ -40,7 +40,7 @@ def main() -> None:
     if unknown:
         parser.error(f"--cases: unknown {sorted(unknown)}; the cases are {', '.join(CASES)}")
     cases = {name: case for name, case in CASES.items() if name in args.cases.split(",")}
-    params = load_params(args.params)
+    params = load_params(CalibrationSettings, args.params)
     settings, blocks = params.compare.calibration, params.loadtest.planned_repeats
     design, auto = design_of(params), params.loadtest.auto
     procedure = Procedure(params.compare, design, (auto.min_repeats, auto.max_repeats)

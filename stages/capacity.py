@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from stages.cluster.run import cluster_served_run
+from stages.cluster.run import run_on_target
 from stages.common.artifacts import (
     BENTOS_JSON,
     CAPACITY_JSON,
@@ -20,16 +20,25 @@ from stages.common.artifacts import (
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_optional_result, read_result, write_result
 from stages.common.machine import Watch, watched_machine
-from stages.common.params import Params, ScenarioParams, load_params
-from stages.common.results import Bentos, BuiltService, Limits
 from stages.loadgen.decided import CertainFailure
+from stages.params.base import load_params
+from stages.params.capacity import CapacityParams
+from stages.params.loadgen import ScenarioParams
+from stages.params.machine import MachineParams
+from stages.records.bentos import Bentos, BuiltService
+from stages.records.limits import Limits
 from stages.serving.capacity import StepRunner, capacity_of, find_capacity, saturation, start_rate
-from stages.serving.runs import RunSpec, ServedRun, served_run
+from stages.serving.runs import RunSettings, RunSpec, ServedRun
 
 WARMUP_REQUESTS = 5  # sequential, unmeasured, before each step
 
 
-def step_runner(name: str, built: BuiltService, home: Path, logs: Path, params: Params, texts: list[str],
+class Settings(RunSettings):
+    capacity: CapacityParams = CapacityParams()
+    machine: MachineParams = MachineParams()
+
+
+def step_runner(name: str, built: BuiltService, home: Path, logs: Path, params: Settings, texts: list[str],
                 watch: Watch) -> StepRunner:
     """How one step runs: a fresh local server that stops at a certain failure, or a whole cluster run; the
     machine probe read over it, so that each step records the machine state it was measured in."""
@@ -38,10 +47,7 @@ def step_runner(name: str, built: BuiltService, home: Path, logs: Path, params: 
         log = logs / f"{name}-{rate:.2f}.log"
         spec = RunSpec(name, built, params, "capacity", scenario, texts, WARMUP_REQUESTS, log)
         with watch.span() as span:
-            if params.loadtest.target == "cluster":
-                served = cluster_served_run(spec, name)
-            else:
-                served = served_run(spec, home, scrape_interval_s=5.0, stop_when=certain_failure)
+            served = run_on_target(spec, name, home, scrape_interval_s=5.0, stop_when=certain_failure)
         return dataclasses.replace(served, machine=span.state)
 
     return run
@@ -51,7 +57,7 @@ def main() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, limits=LIMITS_JSON,
                           logs=LOGS_DIR / "capacity", out=CAPACITY_JSON)
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(Settings, args.params)
     bentos = read_result(args.bentos, Bentos)
     texts = read_corpus(args.dataset / CORPUS_FILE)
     limits = read_optional_result(args.limits, Limits)

@@ -16,8 +16,9 @@ from stages.common.artifacts import CAPACITY_JSON, LOADTEST_DIR, RESULTS_DIR, RU
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_optional_result, write_result
-from stages.common.params import load_params
-from stages.common.results import Capacity
+from stages.params.base import load_params
+from stages.records.capacity import Capacity
+from stages.stats.design import AnalysisSettings
 from stages.stats.experiment import compare_experiment, one_line
 from stages.stats.samples import read_scenario
 
@@ -26,7 +27,7 @@ def main() -> None:
     parser = stage_parser(__doc__, loadtest=LOADTEST_DIR, capacity=CAPACITY_JSON,
                           out=RESULTS_DIR / "comparison.json", detail=RESULTS_DIR / "comparison_detail.json")
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(AnalysisSettings, args.params)
     missing = [name for name in params.loadtest.scenarios if not (args.loadtest / name / RUNS_INDEX).is_file()]
     if missing:
         raise ServebenchError(f"no load test results for {missing} under {args.loadtest}; run `dvc repro loadtest`")

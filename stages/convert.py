@@ -11,8 +11,13 @@ from pathlib import Path
 
 from stages.common.artifacts import MODEL_DIR, VARIANTS_DIR
 from stages.common.cli import run_stage, stage_parser
-from stages.common.params import load_params
 from stages.model.convert import CONVERTERS, convert_variant
+from stages.params.base import StageParams, load_params
+from stages.params.convert import ConvertParams
+
+
+class Settings(StageParams):
+    convert: ConvertParams = ConvertParams()
 
 
 def main() -> None:
@@ -22,11 +27,11 @@ def main() -> None:
     parser.add_argument("--export", type=Path, default=VARIANTS_DIR / "onnx-fp32")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    convert = load_params(args.params).convert
+    convert = load_params(Settings, args.params).convert
     params = convert.fp16 if args.variant == "onnx-fp16" else convert.int8
     out_dir = args.out or VARIANTS_DIR / args.variant
     info = convert_variant(args.variant, params, args.export, args.model, out_dir)
-    size = f"{info['size_bytes'] / 2**20:.1f} MiB" if params.enabled else "disabled"
+    size = f"{(info.size_bytes or 0) / 2**20:.1f} MiB" if info.enabled else "disabled"
     print(f"convert: {args.variant}: {size} -> {out_dir}")
 
 

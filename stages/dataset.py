@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from stages.common.artifacts import DATASET_DIR
 from stages.common.cli import run_stage, stage_parser
-from stages.common.params import load_params
 from stages.model.dataset import build_dataset
+from stages.params.base import StageParams, load_params
+from stages.params.data import DataParams
+
+
+class Settings(StageParams):
+    data: DataParams = DataParams()
 
 
 def main() -> None:
     parser = stage_parser(__doc__, out=DATASET_DIR)
     args = parser.parse_args()
-    info = build_dataset(load_params(args.params).data, args.out)
+    info = build_dataset(load_params(Settings, args.params).data, args.out)
     print(
-        f"dataset: {info['eval_examples']} of {info['total_examples']} examples "
-        f"{info['eval_label_counts']}, corpus {info['corpus_texts']} texts -> {args.out}"
+        f"dataset: {info.eval_examples} of {info.total_examples} examples "
+        f"{info.eval_label_counts}, corpus {info.corpus_texts} texts -> {args.out}"
     )
 
 

@@ -11,17 +11,26 @@ from __future__ import annotations
 
 from stages.common.artifacts import MODEL_DIR, TRAINING_JSON, TRAINING_LOSS_CSV
 from stages.common.cli import run_stage, stage_parser
-from stages.common.params import load_params
 from stages.model.download import download_model, write_training
+from stages.params.base import StageParams, load_params
+from stages.params.data import DataParams
+from stages.params.model import ModelParams
+from stages.params.runtime import RuntimeParams
+
+
+class Settings(StageParams):
+    model: ModelParams = ModelParams()
+    data: DataParams = DataParams()
+    runtime: RuntimeParams = RuntimeParams()
 
 
 def main() -> None:
     parser = stage_parser(__doc__, out=MODEL_DIR, training=TRAINING_JSON, training_loss=TRAINING_LOSS_CSV)
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(Settings, args.params)
     info, training = download_model(params.model, params.data, args.out, params.runtime.threads)
     write_training(training, params.model.source, args.training, args.training_loss)
-    trained = f", fine-tuned in {training['wall_s']:.0f} s, final loss {training['final_loss']:.3f}" if training else ""
+    trained = f", fine-tuned in {training.wall_s:.0f} s, final loss {training.final_loss:.3f}" if training else ""
     print(f"download: {info.id} ({info.source}) -> {args.out}, labels {info.labels}{trained}")
 
 

@@ -11,15 +11,20 @@ import sys
 from stages.common.artifacts import RESULTS_DIR
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result, write_result
-from stages.common.params import load_params
+from stages.params.base import StageParams, load_params
+from stages.params.gate import GateParams
 from stages.stats.comparison import ComparisonDetail
 from stages.stats.gate import check
+
+
+class Settings(StageParams):
+    gate: GateParams = GateParams()
 
 
 def main() -> None:
     parser = stage_parser(__doc__, detail=RESULTS_DIR / "comparison_detail.json", out=RESULTS_DIR / "gate.json")
     args = parser.parse_args()
-    result = check(read_result(args.detail, ComparisonDetail), load_params(args.params).gate)
+    result = check(read_result(args.detail, ComparisonDetail), load_params(Settings, args.params).gate)
     write_result(args.out, result)
     for condition in result.conditions:
         print(f"gate: {'pass' if condition.passed else 'FAIL'}: {condition.name}: {condition.detail}",

@@ -16,23 +16,32 @@ from pathlib import Path
 from stages.common.artifacts import BENTOS_JSON
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result
-from stages.common.params import load_params
-from stages.common.results import Bentos
 from stages.manifests.files import GENERATOR_EXAMPLE, write_generator_example, write_served_manifests
 from stages.manifests.render import ServedImage, supported_versions
+from stages.params.base import StageParams, load_params
+from stages.params.k3s import K3sParams
+from stages.params.loadtest import LoadtestParams
+from stages.params.serve import ServeParams
+from stages.records.bentos import Bentos
+
+
+class Settings(StageParams):
+    k3s: K3sParams = K3sParams()
+    serve: ServeParams = ServeParams()
+    loadtest: LoadtestParams = LoadtestParams()
 
 
 def main() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, out=Path("k3s"))
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(Settings, args.params)
     settings = params.k3s
     bento = read_result(args.bentos, Bentos).services["optimized"].bento
     served = ServedImage(image=settings.image or bento, version=bento.split(":")[-1],
                          timeout_s=params.serve.optimized.timeout_s)
     versions = supported_versions(settings.min_kubernetes_version)
     write_served_manifests(settings, served, versions, args.out)
-    write_generator_example(params, served, versions, args.out / GENERATOR_EXAMPLE)
+    write_generator_example(settings, params.loadtest.cluster, served, versions, args.out / GENERATOR_EXAMPLE)
 
 
 if __name__ == "__main__":

@@ -18,16 +18,16 @@ from stages.common.artifacts import (
 )
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import read_result, write_result
-from stages.common.params import load_params
-from stages.common.results import Bentos
-from stages.serving.limits import ArtifactPaths, limits_of, measure_service
+from stages.params.base import load_params
+from stages.records.bentos import Bentos
+from stages.serving.limits import ArtifactPaths, LimitsSettings, limits_of, measure_service
 
 
 def main() -> None:
     parser = stage_parser(__doc__, bentos=BENTOS_JSON, dataset=DATASET_DIR, model=MODEL_DIR, variants=VARIANTS_DIR,
                           logs=LOGS_DIR / "limits", out=LIMITS_JSON)
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(LimitsSettings, args.params)
     bentos = read_result(args.bentos, Bentos)
     texts = read_corpus(args.dataset / CORPUS_FILE)
     paths = ArtifactPaths(Path(bentos.bentoml_home), args.logs, args.model, args.variants)

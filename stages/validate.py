@@ -20,15 +20,15 @@ from stages.common.artifacts import (
 )
 from stages.common.cli import run_stage, stage_parser
 from stages.common.io import write_result
-from stages.common.params import load_params
-from stages.model.validation import validate_variants
+from stages.model.validation import ValidateSettings, validate_variants
+from stages.params.base import load_params
 from stages.reporting.markdown import validation_report
 
 
 def main() -> None:
     parser = stage_parser(__doc__, model=MODEL_DIR, variants=VARIANTS_DIR, dataset=DATASET_DIR, results=RESULTS_DIR)
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(ValidateSettings, args.params)
     validation, confusion = validate_variants(
         params, args.model, args.variants, args.dataset, args.results / "confusion"
     )

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import threading
+import subprocess
+import time
 from collections.abc import Generator, Iterator
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import build_bentos
 
-from stages.common.cpu_steal import STARVED_SHARE, StealMeter
+from stages.common.cpu_steal import StealMeter
+from stages.common.environment import cpu_model
 from stages.common.net import free_port
-from stages.common.params import (
-    DataParams,
-    ExportParams,
-    Fp16Params,
-    Int8Params,
-    ModelParams,
-    StandinParams,
-    TokenizerParams,
-)
 from stages.loadgen.nullserver import start_null_server
 from stages.model.convert import convert_variant
 from stages.model.dataset import build_dataset
 from stages.model.download import download_model
 from stages.model.export import export_stage
+from stages.params.convert import Fp16Params, Int8Params
+from stages.params.data import DataParams
+from stages.params.export import ExportParams
+from stages.params.model import ModelParams, StandinParams
+from stages.params.tokenizer import TokenizerParams
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ def tiny_variants(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, sm
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_variants: Path,
-          small_dataset: Path) -> dict:
+          small_dataset: Path) -> dict[str, Any]:
     """The tiny stand-in's two Bentos."""
     return build_bentos(tmp_path_factory.mktemp("build"), tiny_model, tiny_variants, small_dataset)
 
@@ -89,63 +90,78 @@ def fast_server() -> Iterator[str]:
     yield from running_null_server(fast=True)
 
 
-QUIET_PROBE_S = 1.5
-QUIET_MAX_BUSY = 0.2  # share of all cores busy (steal included) while this session sleeps
+# Fixtures that start a server or another process: a test that uses one is an integration test.
+INTEGRATION_FIXTURES = {"built", "null_server", "fast_server", "second_server", "fake_cluster", "locked_repo", "repo"}
 
 
-def busy_share(seconds: float) -> float:
-    """Share of the machine's CPU time not idle over ``seconds`` while this process sleeps: other processes,
-    the kernel and the hypervisor's steal (/proc/stat's first line)."""
-    def counters() -> list[int]:
-        return [int(field) for field in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-
-    before = counters()
-    threading.Event().wait(seconds)
-    delta = [after - start for after, start in zip(counters(), before, strict=True)]
-    idle = delta[3] + delta[4]  # idle, iowait
-    return 1.0 - idle / max(sum(delta[:8]), 1)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tiers: a test using a process-starting fixture is ``integration`` unless marked ``e2e``; the rest is
+    ``unit`` (and :func:`unit_tests_start_no_process` holds it to that)."""
+    for item in items:
+        if item.get_closest_marker("e2e") is None and INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A ``quiet`` test asserts timing that needs the cores free: on a machine already busy (another job, a
-    noisy neighbour's steal) it is skipped with the measured share, instead of failing on someone else's load.
-    The probe runs just before the test, so a machine that is quiet gets the real check."""
-    if item.get_closest_marker("quiet") is None or not Path("/proc/stat").is_file():
+@pytest.fixture(autouse=True)
+def unit_tests_start_no_process(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A unit test starts no process (the unit tier's promise: seconds, not minutes, and no machine state);
+    one that does fails, naming the marker it needs."""
+    marked = {mark.name for mark in request.node.iter_markers()}
+    if marked & {"integration", "e2e", "benchmark"}:
         return
-    share = busy_share(QUIET_PROBE_S)
-    if share > QUIET_MAX_BUSY:
-        pytest.skip(f"machine busy: {share:.0%} of the cores in use by others over {QUIET_PROBE_S} s "
-                    f"(> {QUIET_MAX_BUSY:.0%}); this timing test needs them free")
+
+    def refuse(self: subprocess.Popen[bytes], args: object, *more: object, **options: object) -> None:
+        self._child_created = False  # type: ignore[attr-defined]  # what Popen.__del__ looks at
+        raise AssertionError(f"{request.node.nodeid} starts a process ({args!r}): mark it "
+                             "@pytest.mark.integration (tests/conftest.py, the tiers)")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """Measure the hypervisor's steal while a ``quiet`` test runs (an idle probe before it cannot see steal: a
-    starved VM looks idle until something asks for its CPU)."""
-    if item.get_closest_marker("quiet") is None:
-        return (yield)
-    meter = StealMeter()
-    try:
-        with meter:
-            return (yield)
-    finally:
-        item.stash[STOLEN] = meter.share  # set when the block exits
+@dataclass
+class Timing:
+    """One timing benchmark's record: the figures it measured, the CPU share a hypervisor took meanwhile, and
+    whether its bounds held."""
+
+    name: str
+    figures: dict[str, float] = field(default_factory=dict)
+    stolen: float | None = None
+    outcome: str = "not run"
 
 
-STOLEN = pytest.StashKey[float | None]()
+TIMINGS = pytest.StashKey[dict[str, Timing]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--timing-out", type=Path, default=None,
+                     help="write the timing benchmarks' figures here (make bench-timing)")
+
+
+@pytest.fixture
+def timing_record(request: pytest.FixtureRequest) -> Iterator[Timing]:
+    """For a ``benchmark``: record figures into ``timing_record.figures``; the steal over the test is measured here."""
+    record = Timing(request.node.nodeid)
+    request.config.stash.setdefault(TIMINGS, {})[request.node.nodeid] = record
+    with StealMeter() as meter:
+        yield record
+    record.stolen = meter.share
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
                               ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A ``quiet`` test that failed while a hypervisor took more than ``STARVED_SHARE`` of the CPU time asked for
-    is reported as skipped, with the share: its timing cannot hold on a starved machine (on the development VM,
-    61 % stolen made a 1,000 req/s run's send lag p99 10.6 ms). On a machine that is not starved it fails."""
     report = yield
-    stolen = item.stash.get(STOLEN, None)
-    if call.when == "call" and report.failed and stolen is not None and stolen > STARVED_SHARE:
-        report.outcome = "skipped"
-        report.longrepr = (str(item.path), item.location[1] or 0,
-                           f"Skipped: a hypervisor took {stolen:.0%} of the CPU time asked for during the test "
-                           f"(> {STARVED_SHARE:.0%}): this timing test needs a machine that is not starved")
+    record = item.config.stash.get(TIMINGS, {}).get(item.nodeid)
+    if record is not None and call.when == "call":
+        record.outcome = report.outcome
     return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """``--timing-out``: the benchmarks' figures, outcomes and steal, with the machine they ran on."""
+    out, records = session.config.getoption("--timing-out"), session.config.stash.get(TIMINGS, {})
+    if out is None or not records:
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"cpu_model": cpu_model(), "measured_on": time.strftime("%Y-%m-%d %H:%M %Z"),
+                               "benchmarks": [asdict(record) for record in records.values()]}, indent=2) + "\n")

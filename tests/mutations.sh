@@ -21,7 +21,7 @@ run "README's paper workloads drift from params" params.yaml 'paper-gamma-1.2: {
 run "a README example that changes nothing" README.md 'dvc exp run -S loadtest.repeats=6' 'dvc exp run -S loadtest.repeats=auto' "tests/test_readme.py::test_every_readme_override_passes_the_params_check"
 run "saturation CPU divided by served requests only" stages/serving/limits.py 'event_loop_cpu_ms_per_request=per_request_ms(loop_cpu_s, handled)' 'event_loop_cpu_ms_per_request=per_request_ms(loop_cpu_s, served)' "tests/test_limits.py"
 run "a stopped capacity step passes" stages/serving/capacity.py 'passed = not stopped and p99' 'passed = p99' "tests/test_capacity_steps.py::test_a_step_that_stopped_sending_fails_and_claims_no_goodput"
-run "the report drops the resilience section" stages/reporting/document.py '"\n## Resilience: faults under load\n", resilience_section(inputs.resilience, params),' '' "tests/test_report.py"
+run "the report drops the resilience section" stages/reporting/document.py '"\n## Resilience: faults under load\n", resilience_section(inputs.resilience, params.resilience),' '' "tests/test_report.py"
 run "compare swaps reference and candidate" stages/stats/experiment.py 'scenarios, aa, family = compare_all(arms, (REFERENCE, CANDIDATE), aa_pair, params.compare)' 'scenarios, aa, family = compare_all(arms, (CANDIDATE, REFERENCE), aa_pair, params.compare)' "tests/test_report.py"
 run "a library module imports a stage layer above it" stages/loadgen/summary.py 'from __future__ import annotations' 'from __future__ import annotations
 from stages.serving import limits as _upward  # noqa' "tests/test_layers.py"

@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 
 from stages.common.errors import ServebenchError
-from stages.common.params import CapacityParams, ScenarioParams
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import ClientConfig, SendOptions, run_open_loop
 from stages.loadgen.decided import CertainFailure, breaches_that_fail
 from stages.loadgen.payloads import arrival_spec
+from stages.params.capacity import CapacityParams
+from stages.params.loadgen import ScenarioParams
 from stages.serving.capacity import censored_p99, judge_step, offered_rate, step_scenario
 
 

@@ -12,17 +12,17 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Timing
 from helpers import run_module, write_params
 
 from stages.cluster.run import cluster_served_run
 from stages.cluster.shard_log import ShardLogError, ShardResult, decode, encode
 from stages.common.net import free_port
-from stages.common.params import Params, ScenarioParams, parse_params
-from stages.common.results import BuiltService
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import GeneratorUsage, RunRecorder
 from stages.loadgen.nullserver import start_null_server
@@ -30,7 +30,12 @@ from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import scenario_summary, send_scenario
 from stages.manifests.generator import generator_job, generator_policy, served_objects
 from stages.manifests.render import ServedImage, supported_versions, validate
-from stages.serving.runs import RunSpec
+from stages.params.base import parse_params
+from stages.params.file import Params
+from stages.params.loadgen import ScenarioParams
+from stages.records.bentos import BuiltService
+from stages.serving.imports import REPO_ROOT, import_closure, with_packages
+from stages.serving.runs import RunSettings, RunSpec
 
 FAKE_K8S = Path(__file__).parent / "fake_k8s"
 IMAGE = "nullbento:1"
@@ -54,8 +59,8 @@ def fake_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return state
 
 
-def cluster_params(shards: int = 2) -> Params:
-    return Params.model_validate({"loadtest": {"target": "cluster", "cluster": {
+def cluster_params(shards: int = 2) -> RunSettings:
+    return RunSettings.model_validate({"loadtest": {"target": "cluster", "cluster": {
         "context": "fake", "namespace": "loadtest", "shards": shards, "start_lead_s": 4.0}}})
 
 
@@ -63,18 +68,18 @@ USAGE = GeneratorUsage(0.1, None)  # the generator's CPU does not enter the audi
 BUILT = BuiltService(bento=IMAGE, model="standin", variant="onnx-int8", batching={}, workers=1, threads=1)
 
 
-def run_in_cluster(params: Params, log: Path) -> pd.DataFrame:
+def run_in_cluster(params: RunSettings, log: Path) -> pd.DataFrame:
     return cluster_served_run(RunSpec("optimized", BUILT, params, "s", SCENARIO, TEXTS, 3, log), "optimized").records
 
 
-@pytest.mark.slow  # 16 s: make test-e2e runs it (make test is near its 10 min)
+@pytest.mark.e2e  # 16 s: make test-e2e runs it (make test is near its 10 min)
 def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: Path, tmp_path: Path) -> None:
     records = run_in_cluster(cluster_params(), tmp_path / "run.log")
     schedule = draw_schedule(arrival_spec(SCENARIO))
     assert records["index"].tolist() == list(range(len(schedule)))  # scheduled = recorded, in schedule order
     np.testing.assert_allclose(records["scheduled_s"], schedule)
     assert (records["outcome"] == "ok").all()
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params(Params, {}).loadgen)
     # Send lag is timing (the quiet agreement test holds it); what holds on a busy machine is the accounting.
     assert summary.requests.scheduled == len(schedule) and summary.outcomes["lost"] == 0
     calls = [json.loads(line) for line in (fake_cluster / "calls.log").read_text().splitlines()]
@@ -86,9 +91,9 @@ def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: P
     assert len(shards) == 2 and all("'lead_s'" in line for line in shards)  # each pod's clock readings
 
 
-@pytest.mark.quiet
-def test_the_cluster_run_measures_what_a_local_run_of_the_same_schedule_does(fake_cluster: Path, tmp_path: Path
-                                                                            ) -> None:
+@pytest.mark.benchmark
+def test_the_cluster_run_measures_what_a_local_run_of_the_same_schedule_does(fake_cluster: Path, tmp_path: Path,
+                                                                            timing_record: Timing) -> None:
     """Latency percentiles within the client agreement test's tolerance (10 % + 1 ms) of one local process."""
     clustered = run_in_cluster(cluster_params(), tmp_path / "run.log")
     port = free_port()
@@ -101,10 +106,11 @@ def test_the_cluster_run_measures_what_a_local_run_of_the_same_schedule_does(fak
     for quantile in (50, 90, 99):
         one, other = (float(np.percentile(run.loc[~run["warmup"], "latency_ms"], quantile))
                       for run in (clustered, local))
+        timing_record.figures |= {f"cluster_p{quantile}_ms": one, f"local_p{quantile}_ms": other}
         assert abs(one - other) <= 0.1 * max(one, other) + 1.0, (quantile, one, other)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_generator_pod_leaves_its_requests_lost_with_the_reason(fake_cluster: Path, tmp_path: Path) -> None:
     params = cluster_params()
     outcome: dict[str, pd.DataFrame] = {}
@@ -119,7 +125,7 @@ def test_a_killed_generator_pod_leaves_its_requests_lost_with_the_reason(fake_cl
     assert lost["index"].tolist() == list(range(1, len(schedule), 2))  # pod 1's share, all of it
     assert lost["error"].str.contains(f"generator shard 1 lost: pod {killed} Failed, Killed").all()
     assert (records.loc[records["index"] % 2 == 0, "outcome"] == "ok").all()  # pod 0 went on sending
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params(Params, {}).loadgen)
     assert not summary.audit.valid and summary.outcomes["lost"] == int((~lost["warmup"]).sum())
     assert any("lost with their generator" in reason for reason in summary.audit.reasons)
 
@@ -134,14 +140,14 @@ def kill_pod_mid_run(state_dir: Path, index: int) -> str:
         if pods and "requests from" in (state_dir / f"pod-{pods[0][0]}.log").read_text():
             time.sleep(4.0 + 2.0)  # the start lead, then 2 s of sending
             os.killpg(pods[0][1]["pid"], signal.SIGKILL)
-            return pods[0][0]
+            return str(pods[0][0])
         time.sleep(0.2)
     raise AssertionError("the generator pod never started")
 
 
 def test_shard_logs_reject_truncated_and_damaged_copies() -> None:
     records = RunRecorder(np.array([0.0, 0.1]), [0, 2]).frame(0.0)
-    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params({}).loadgen, 2)
+    summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params(Params, {}).loadgen, 2)
     lines = encode(ShardResult(records, summary, {"index": 0}))
     log = "progress line\n" + "\n".join(lines) + "\n"
     decoded = decode(log)
@@ -178,16 +184,16 @@ def test_the_run_manifests_validate_strictly_on_every_supported_version() -> Non
 def test_cluster_mode_needs_a_context_and_refuses_one_the_kubeconfig_lacks(fake_cluster: Path, tmp_path: Path
                                                                           ) -> None:
     with pytest.raises(ValueError, match=r"loadtest\.cluster\.context"):
-        Params.model_validate({"loadtest": {"target": "cluster"}})
-    params = Params.model_validate({"loadtest": {"target": "cluster", "cluster": {"context": "prod"}}})
+        RunSettings.model_validate({"loadtest": {"target": "cluster"}})
+    params = RunSettings.model_validate({"loadtest": {"target": "cluster", "cluster": {"context": "prod"}}})
     with pytest.raises(Exception, match="context 'prod' is not in the kubeconfig"):
         run_in_cluster(params, tmp_path / "run.log")
     assert "apply" not in (fake_cluster / "calls.log").read_text()  # refused before anything was created
 
 
 @pytest.mark.e2e
-def test_the_loadtest_stage_runs_its_blocks_in_the_fake_cluster(fake_cluster: Path, tmp_path: Path, built: dict,
-                                                                 small_dataset: Path,
+def test_the_loadtest_stage_runs_its_blocks_in_the_fake_cluster(fake_cluster: Path, tmp_path: Path,
+                                                                 built: dict[str, Any], small_dataset: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """``python -m stages.loadtest`` with ``loadtest.target: cluster``: each run a fresh Deployment (here a real
     ``bentoml serve`` of the stand-in Bento) and 2 generator pods; blocks, runs.json and records as locally."""
@@ -227,13 +233,13 @@ import sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_cluster_loadtest import cluster_params, run_in_cluster
-from stages.common.signals import cleanup_on_signals
+from stages.experiment.signals import cleanup_on_signals
 with cleanup_on_signals():
     run_in_cluster(cluster_params(), Path({log!r}))
 """
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_a_signalled_run_deletes_what_it_created(fake_cluster: Path, tmp_path: Path, sig: signal.Signals) -> None:
     script = RUN_UNTIL_SIGNALLED.format(tests=str(Path(__file__).parent), log=str(tmp_path / "run.log"))
@@ -251,3 +257,14 @@ def test_a_signalled_run_deletes_what_it_created(fake_cluster: Path, tmp_path: P
 def read_state(state_dir: Path) -> str:
     path = state_dir / "state.json"
     return path.read_text() if path.is_file() else "{}"
+
+
+def test_the_generator_image_holds_every_module_its_pod_imports() -> None:
+    """k3s/Containerfile.loadgen copies whole packages: each file ``python -m stages.cluster.pod`` imports must
+    lie in one of them (the image has no other source of the code)."""
+    copied = [line.split()[1] for line in (REPO_ROOT / "k3s" / "Containerfile.loadgen").read_text().splitlines()
+              if line.startswith("COPY stages")]
+    needed = {str(path.relative_to(REPO_ROOT)) for path in with_packages(import_closure(["stages.cluster.pod"]))}
+    missing = sorted(path for path in needed if not any(path == item or path.startswith(item.rstrip("/") + "/")
+                                                        for item in copied))
+    assert missing == []

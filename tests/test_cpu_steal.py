@@ -16,11 +16,11 @@ from stages.common.cpu_steal import (
     stolen_share,
     stolen_summary,
 )
-from stages.common.params import LoadgenParams
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.client import ClientConfig, SendOptions, run_open_loop
 from stages.loadgen.run import one_line
 from stages.loadgen.summary import summarize
+from stages.params.loadgen import LoadgenParams
 
 # user nice system idle iowait irq softirq steal guest guest_nice
 BOOT = "cpu  1000 10 200 5000 30 0 40 150 0 0\ncpu0 500 5 100 2500 15 0 20 75 0 0\n"

@@ -7,9 +7,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from stages.common.examples import DatasetError
-from stages.common.params import DataParams
 from stages.model.dataset import build_dataset, load_examples, subsample
+from stages.model.examples import DatasetError
+from stages.params.data import DataParams
 
 LABELS = ["negative", "neutral", "positive"]
 
@@ -97,4 +97,4 @@ def test_build_writes_eval_set_corpus_and_info(tmp_path: Path, sentences: Path) 
     assert len(pd.read_parquet(tmp_path / "eval.parquet")) == 30
     corpus = [json.loads(line)["text"] for line in (tmp_path / "corpus.jsonl").read_text().splitlines()]
     assert len(corpus) == 40 and all(corpus)
-    assert info["total_examples"] == 160 and sum(info["eval_label_counts"].values()) == 30
+    assert info.total_examples == 160 and sum(info.eval_label_counts.values()) == 30

@@ -30,6 +30,7 @@ def model_params(tmp_path: Path, revision: str) -> Path:
     return write_params(tmp_path / "params.yaml", {"model": {"source": "hub", "id": REPO_ID, "revision": revision}})
 
 
+@pytest.mark.e2e  # the download stage run whole, as a user runs it offline
 @pytest.mark.parametrize("revision", [COMMIT, "main"])
 def test_hub_model_resolves_from_local_cache_offline(tmp_path: Path, tiny_model: Path, revision: str) -> None:
     cache = tmp_path / "hub"
@@ -47,6 +48,7 @@ def test_hub_model_resolves_from_local_cache_offline(tmp_path: Path, tiny_model:
     assert result.returncode == 0, result.stderr
     info = json.loads((out / "model_info.json").read_text())
     assert info == {
+        "format_version": 1,
         "source": "hub",
         "standin": False,
         "id": REPO_ID,
@@ -57,6 +59,7 @@ def test_hub_model_resolves_from_local_cache_offline(tmp_path: Path, tiny_model:
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
 
 
+@pytest.mark.e2e  # the download stage run whole
 def test_absent_model_offline_fails_clearly(tmp_path: Path) -> None:
     result = run_module(
         "stages.download",
@@ -74,6 +77,7 @@ def test_absent_model_offline_fails_clearly(tmp_path: Path) -> None:
         assert option in result.stderr
 
 
+@pytest.mark.e2e  # the download stage run whole
 def test_unreachable_hub_fails_fast_without_retries(tmp_path: Path) -> None:
     started = time.monotonic()
     result = run_module(
@@ -91,6 +95,7 @@ def test_unreachable_hub_fails_fast_without_retries(tmp_path: Path) -> None:
     assert time.monotonic() - started < 20
 
 
+@pytest.mark.integration
 def test_hub_dataset_resolves_from_local_cache_offline(tmp_path: Path, small_dataset: Path) -> None:
     filename = "sentiment/test-00000-of-00001.parquet"
     cache = tmp_path / "hub"
@@ -111,13 +116,15 @@ def test_hub_dataset_resolves_from_local_cache_offline(tmp_path: Path, small_dat
     assert info["total_examples"] == 48 and info["eval_examples"] == 10
 
 
+@pytest.mark.e2e  # the download stage run whole
 def test_local_model_folder(tmp_path: Path, tiny_model: Path) -> None:
     params = write_params(tmp_path / "params.yaml", {"model": {"source": "local", "local_path": str(tiny_model)}})
     out = tmp_path / "model"
     result = run_module("stages.download", *training_outputs(tmp_path), "--params", str(params), "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert json.loads((out / "model_info.json").read_text())["source"] == "local"
-    assert json.loads((tmp_path / "training.json").read_text()) == {"source": "local", "trained": False}
+    untrained = {"format_version": 1, "source": "local", "trained": False}
+    assert json.loads((tmp_path / "training.json").read_text()) == untrained
     assert (tmp_path / "training_loss.csv").read_text().strip() == "step,epoch,loss"
     missing = write_params(tmp_path / "bad.yaml", {"model": {"source": "local", "local_path": str(tmp_path / "x")}})
     result = run_module("stages.download", *training_outputs(tmp_path), "--params", str(missing), "--out", str(out))

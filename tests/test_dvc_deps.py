@@ -1,4 +1,4 @@
-"""dvc.yaml tells the truth: every stage lists the code it runs and every path it reads.
+"""dvc.yaml tells the truth: every stage lists the code it runs (and no other) and every path it reads.
 
 For each stage, the code is the transitive closure of ``stages.*`` / ``service.*`` imports of the module its
 command runs (parsed with ``ast``, so imports inside functions count too; the one-line package ``__init__``
@@ -10,53 +10,25 @@ covered by a dependency (the path itself or a folder above it).
 from __future__ import annotations
 
 import argparse
-import ast
 import importlib
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from stages.common.artifacts import LOGS_DIR
+from stages.serving.imports import REPO_ROOT, import_closure, imported_modules, module_file
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # The build stage copies the service into each Bento: what the service imports is part of what it builds.
 EXTRA_ROOTS = {"build": ["service.service"]}
 
 
-def module_file(module: str) -> Path | None:
-    """The source file of a ``stages``/``service`` module or package (its ``__main__`` for ``-m package``)."""
-    base = REPO_ROOT.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__main__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] in ("stages", "service")}
-
-
 def code_closure(roots: list[str]) -> set[str]:
-    """Repository-relative source files reachable by import from ``roots``."""
-    files: set[Path] = set()
-    pending = list(roots)
-    while pending:
-        path = module_file(pending.pop())
-        if path is None or path in files:
-            continue
-        files.add(path)
-        pending.extend(imported_modules(path))
-    return {str(path.relative_to(REPO_ROOT)) for path in files if path.name != "__init__.py"}
+    """Repository-relative source files reachable by import from ``roots``, package ``__init__`` files left out."""
+    return {str(path.relative_to(REPO_ROOT)) for path in import_closure(roots) if path.name != "__init__.py"}
 
 
 class Parsed(Exception):
@@ -91,11 +63,11 @@ def holds_outputs(path: str, outs: list[str]) -> bool:
     return any(out.startswith(path.rstrip("/") + "/") for out in outs)
 
 
-def stage_entries(stage: dict, key: str) -> list[str]:
+def stage_entries(stage: dict[str, Any], key: str) -> list[str]:
     return [next(iter(item)) if isinstance(item, dict) else item for item in stage.get(key, [])]
 
 
-def resolve(reference: object, params: dict) -> object:
+def resolve(reference: object, params: dict[str, Any]) -> object:
     """``${a.b}`` -> params["a"]["b"], as DVC resolves a ``foreach`` over a params list."""
     if isinstance(reference, str) and reference.startswith("${") and reference.endswith("}"):
         value: object = params
@@ -105,7 +77,7 @@ def resolve(reference: object, params: dict) -> object:
     return reference
 
 
-def expand(stages: dict, params: dict) -> dict[str, dict]:
+def expand(stages: dict[str, Any], params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``foreach`` stages become one stage per item, as DVC expands them (``${item}``, ``${key}``)."""
     flat = {}
     for name, stage in stages.items():
@@ -132,6 +104,8 @@ def check_stages(dvc_yaml: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
         code = code_closure([module, *EXTRA_ROOTS.get(name.split("@")[0], [])])
         problems += [f"{name}: runs {file} but does not depend on it" for file in sorted(code)
                      if not covered(file, deps)]
+        problems += [f"{name}: depends on {file} but does not run it" for file in deps
+                     if file.startswith("stages/") and file not in code]
         for path in sorted(command_paths(module, argv, monkeypatch)):
             written_only = covered(path, [str(LOGS_DIR)])  # server logs: diagnostics the stage writes, never reads
             if not (covered(path, outs) or holds_outputs(path, outs) or covered(path, deps) or written_only
@@ -148,7 +122,7 @@ def test_every_stage_depends_on_the_code_it_runs_and_the_paths_it_reads(monkeypa
 @pytest.mark.parametrize(("stage", "dependency"), [
     ("limits", "stages/model/classifier.py"),
     ("limits", "data/variants"),
-    ("validate", "stages/common/params.py"),
+    ("validate", "stages/params/base.py"),
 ])
 def test_the_check_fails_when_a_dependency_is_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str,
                                                       dependency: str) -> None:
@@ -168,3 +142,14 @@ def test_no_stage_module_imports_another_stage_module() -> None:
     for path in (REPO_ROOT / "stages").rglob("*.py"):
         imported = imported_modules(path) & stage_modules
         assert not imported, f"{path.relative_to(REPO_ROOT)} imports stage module(s) {sorted(imported)}"
+
+
+def test_the_check_fails_when_a_stage_depends_on_code_it_does_not_run(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale dependency reruns a stage for nothing: validate does not read the resilience schema."""
+    monkeypatch.chdir(REPO_ROOT)
+    pipeline = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())
+    pipeline["stages"]["validate"]["deps"].append("stages/params/resilience.py")
+    doctored = tmp_path / "dvc.yaml"
+    doctored.write_text(yaml.safe_dump(pipeline))
+    assert "validate: depends on stages/params/resilience.py but does not run it" in check_stages(doctored, monkeypatch)

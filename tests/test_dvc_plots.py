@@ -4,6 +4,7 @@ series, labelled axes with units, log axes for latency, and offline PNGs of ever
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,7 +17,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
+def specs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every plot's Vega-Lite spec, from ``dvc plots show --json`` in a clean copy of the repository."""
     root = copy_repo(tmp_path_factory.mktemp("repo"))
     with pytest.MonkeyPatch.context() as patch:
@@ -47,13 +48,14 @@ def test_the_resilience_plots_draw_every_fault_the_results_hold() -> None:
                 assert set(columns) == set(header) - {definition["x"]}, (name, path)
 
 
-def series_names(spec: dict) -> set[str]:
+def series_names(spec: dict[str, Any]) -> set[str]:
     """The series the template colours by: what varies among DVC's rows (file and column, column, or file)."""
     return {row.get("filename::field") or row.get("field") or row.get("filename") or row.get("rev")
             for row in spec["data"]["values"]}
 
 
-def test_every_series_of_a_plot_has_its_own_colour(specs: dict[str, dict]) -> None:
+@pytest.mark.integration
+def test_every_series_of_a_plot_has_its_own_colour(specs: dict[str, dict[str, Any]]) -> None:
     counts = defined_series()
     assert counts.keys() <= specs.keys()
     for name, count in counts.items():
@@ -63,7 +65,8 @@ def test_every_series_of_a_plot_has_its_own_colour(specs: dict[str, dict]) -> No
         assert len(series_names(spec)) == count, (name, series_names(spec))
 
 
-def test_axes_are_titled_with_units_and_latency_is_on_a_log_axis(specs: dict[str, dict]) -> None:
+@pytest.mark.integration
+def test_axes_are_titled_with_units_and_latency_is_on_a_log_axis(specs: dict[str, dict[str, Any]]) -> None:
     for name in defined_series():
         x, y = specs[name]["encoding"]["x"], specs[name]["encoding"]["y"]
         for axis in (x, y):
@@ -73,7 +76,8 @@ def test_axes_are_titled_with_units_and_latency_is_on_a_log_axis(specs: dict[str
                 assert axis["scale"] == {"type": "log"}, (name, axis)
 
 
-def test_every_plot_renders_offline_to_a_png(specs: dict[str, dict], tmp_path: Path) -> None:
+@pytest.mark.integration
+def test_every_plot_renders_offline_to_a_png(specs: dict[str, dict[str, Any]], tmp_path: Path) -> None:
     written = render(specs, tmp_path, scale=1.0)
     assert [path.name for path in written] == [file_name(name) for name in specs]
     for path in written:

@@ -7,6 +7,7 @@ import pytest
 from stages.common.environment import REFERENCE_SPEED, fingerprint, slowdown, speed_summary
 
 
+@pytest.mark.integration  # the fingerprint asks git for the revision
 def test_the_speed_fingerprint_says_how_much_slower_than_the_reference_machine() -> None:
     measured = fingerprint()["speed"]
     assert measured["python_loop_ms"] > 0 and measured["matmul_gflops"] > 0

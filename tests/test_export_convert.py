@@ -1,17 +1,21 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 
-from stages.common.params import ExportParams, Int8Params, RuntimeParams, TokenizerParams
+from stages.common.io import read_result
 from stages.model.classifier import OnnxBackend, SentimentClassifier, choose_providers
 from stages.model.convert import convert_variant
 from stages.model.export import ParityError, export_stage
 from stages.model.variants import parse_variant, produced_variants
+from stages.params.convert import Int8Params
+from stages.params.export import ExportParams
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
+from stages.records.model import VariantInfo
 
 TEXTS = ["I love this!", "worst day ever, everything broke", "the meeting is at 3pm", "meh " * 40]
 RUNTIME = RuntimeParams(threads=1, providers="cpu")
@@ -23,10 +27,11 @@ def load(name: str, model: Path, variants: Path, tokenizing: TokenizerParams | N
 
 
 def test_export_records_parity_on_padded_batches(tiny_variants: Path) -> None:
-    info = json.loads((tiny_variants / "onnx-fp32" / "variant.json").read_text())
-    assert [row["batch"] for row in info["parity"]] == [1, 4, 8]
-    assert any(row["padded_fraction"] > 0.3 for row in info["parity"])
-    assert info["parity_max_abs_logit_diff"] <= info["parity_atol"]
+    info = read_result(tiny_variants / "onnx-fp32" / "variant.json", VariantInfo)
+    assert [row.batch for row in info.parity] == [1, 4, 8]
+    assert any(row.padded_fraction > 0.3 for row in info.parity)
+    assert info.parity_max_abs_logit_diff is not None and info.parity_atol is not None
+    assert info.parity_max_abs_logit_diff <= info.parity_atol
 
 
 def test_parity_gate_fails_the_export(tmp_path: Path, tiny_model: Path, small_dataset: Path) -> None:
@@ -96,7 +101,7 @@ def test_disabled_variant_is_recorded_and_skipped(tmp_path: Path, tiny_model: Pa
     info = convert_variant(
         "onnx-int8", Int8Params(enabled=False), variants / "onnx-fp32", tiny_model, variants / "onnx-int8"
     )
-    assert info["enabled"] is False and not (variants / "onnx-int8" / "model.onnx").exists()
+    assert info.enabled is False and not (variants / "onnx-int8" / "model.onnx").exists()
     names = [v.name for v in produced_variants(tiny_model, variants)]
     assert names == ["pytorch-fp32", "onnx-fp32", "onnx-fp16"]
 

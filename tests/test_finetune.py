@@ -18,23 +18,21 @@ from helpers import build_bentos, classify, run_module, training_outputs, write_
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertConfig, BertModel, BertTokenizerFast  # type: ignore[attr-defined]
 
-from stages.common.params import (
-    DataParams,
-    ExportParams,
-    FinetuneParams,
-    Int8Params,
-    ModelParams,
-    ParamsError,
-    RuntimeParams,
-    TokenizerParams,
-    parse_params,
-)
 from stages.model.classifier import SentimentClassifier
 from stages.model.convert import convert_variant
 from stages.model.download import download_model
 from stages.model.export import export_stage
 from stages.model.finetune import FinetuneError, finetune, resolve_base
 from stages.model.variants import parse_variant
+from stages.params.base import ParamsError, parse_params
+from stages.params.convert import Int8Params
+from stages.params.data import DataParams
+from stages.params.export import ExportParams
+from stages.params.file import Params
+from stages.params.model import FinetuneParams, ModelParams
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
+from stages.records.model import TrainingRun
 from stages.serving.server import BentoServer
 
 TEXTS = ["what a great day", "this is awful, worst service ever", "the meeting is at noon", "meh"]
@@ -65,7 +63,7 @@ def training_params(base: Path, sentences: Path, **changes: object) -> FinetuneP
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, sentences: Path) -> tuple[Path, dict]:
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path, sentences: Path) -> tuple[Path, TrainingRun]:
     """Fine-tuned through the download stage's own function, so the folder is what every later stage reads."""
     out = tmp_path_factory.mktemp("trained") / "model"
     params = ModelParams(source="finetune", finetune=training_params(tiny_bert, sentences))
@@ -78,29 +76,30 @@ def weights_digest(folder: Path) -> str:
     return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
 
 
-def test_finetune_writes_a_standard_classifier_checkpoint_and_learns(trained: tuple[Path, dict]) -> None:
+def test_finetune_writes_a_standard_classifier_checkpoint_and_learns(trained: tuple[Path, TrainingRun]) -> None:
     out, record = trained
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
     assert config["architectures"] == ["BertForSequenceClassification"]
-    assert (out / "tokenizer.json").is_file() and record["examples"] == 96
-    assert record["steps"] == 18 and [row["step"] for row in record["loss_curve"]] == list(range(1, 19))
-    first, last = (np.mean([r["loss"] for r in record["loss_curve"] if r["epoch"] == e]) for e in (1, 3))
+    assert (out / "tokenizer.json").is_file() and record.examples == 96
+    assert record.steps == 18 and [point.step for point in record.loss_curve] == list(range(1, 19))
+    first, last = (np.mean([point.loss for point in record.loss_curve if point.epoch == e]) for e in (1, 3))
     assert last < first, f"training loss did not fall: epoch 1 {first:.3f}, epoch 3 {last:.3f}"
 
 
-def test_finetune_is_deterministic(tmp_path: Path, trained: tuple[Path, dict], tiny_bert: Path,
+def test_finetune_is_deterministic(tmp_path: Path, trained: tuple[Path, TrainingRun], tiny_bert: Path,
                                    sentences: Path) -> None:
     again = finetune(training_params(tiny_bert, sentences), evaluation(sentences), tmp_path, threads=1)
     assert weights_digest(tmp_path) == weights_digest(trained[0])
-    assert again["loss_curve"] == trained[1]["loss_curve"]
+    assert again.loss_curve == trained[1].loss_curve
     reseeded = finetune(training_params(tiny_bert, sentences, seed=4), evaluation(sentences), tmp_path / "other",
                         threads=1)
-    assert reseeded["loss_curve"] != trained[1]["loss_curve"]
+    assert reseeded.loss_curve != trained[1].loss_curve
 
 
 @pytest.fixture(scope="module")
-def bert_variants(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Path, dict], small_dataset: Path) -> Path:
+def bert_variants(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Path, TrainingRun],
+                  small_dataset: Path) -> Path:
     model, _ = trained
     variants = tmp_path_factory.mktemp("bert-variants")
     export_stage(model, small_dataset, variants / "onnx-fp32", ExportParams(), TokenizerParams(), threads=1)
@@ -108,7 +107,7 @@ def bert_variants(tmp_path_factory: pytest.TempPathFactory, trained: tuple[Path,
     return variants
 
 
-def test_bert_inputs_go_through_export_int8_and_the_classifier(trained: tuple[Path, dict],
+def test_bert_inputs_go_through_export_int8_and_the_classifier(trained: tuple[Path, TrainingRun],
                                                                bert_variants: Path) -> None:
     import onnx
 
@@ -126,7 +125,8 @@ def test_bert_inputs_go_through_export_int8_and_the_classifier(trained: tuple[Pa
     np.testing.assert_allclose(probabilities["onnx-int8"], probabilities["pytorch-fp32"], atol=0.1)
 
 
-def test_the_fine_tuned_bert_is_served(tmp_path: Path, trained: tuple[Path, dict], bert_variants: Path,
+@pytest.mark.e2e  # the fine-tuning chain, trained to served
+def test_the_fine_tuned_bert_is_served(tmp_path: Path, trained: tuple[Path, TrainingRun], bert_variants: Path,
                                        small_dataset: Path) -> None:
     model, _ = trained
     built = build_bentos(tmp_path, model, bert_variants, small_dataset)
@@ -165,7 +165,7 @@ def test_base_is_a_folder_or_an_installed_package(tmp_path: Path, tiny_bert: Pat
 
 def test_training_never_reads_the_evaluation_split(tmp_path: Path, tiny_bert: Path, sentences: Path) -> None:
     with pytest.raises(ParamsError, match=r"model\.finetune\.split = 'test': Input should be 'train' or 'val'"):
-        parse_params({"model": {"source": "finetune", "finetune": {"split": "test"}}})
+        parse_params(Params, {"model": {"source": "finetune", "finetune": {"split": "test"}}})
     # The validation split evaluated and trained on: refused before any training.
     with pytest.raises(FinetuneError, match=r"128 of the 128 training texts .* are in the evaluation split"):
         finetune(training_params(tiny_bert, sentences), evaluation(sentences, "val"), tmp_path, threads=1)
@@ -178,6 +178,7 @@ def test_training_never_reads_the_evaluation_split(tmp_path: Path, tiny_bert: Pa
     assert not (tmp_path / "model.safetensors").exists()
 
 
+@pytest.mark.e2e  # the fine-tuning chain, trained to served
 def test_download_stage_finetunes_and_records_training(tmp_path: Path, tiny_bert: Path, sentences: Path) -> None:
     params = write_params(tmp_path / "params.yaml", {
         "model": {"source": "finetune", "finetune": {"base": str(tiny_bert), "data_path": str(sentences),

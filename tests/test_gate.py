@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stages.calibration.synthetic import Case, Noise, synthetic_experiment, synthetic_scenario
 from stages.common.io import write_result
-from stages.common.params import CompareParams, GateParams, LoadgenParams, ScenarioParams
+from stages.params.compare import CompareParams
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
 from stages.stats.arms import compare_all
-from stages.stats.calibration import Case, Noise, synthetic_experiment, synthetic_scenario
 from stages.stats.comparison import ComparisonDetail
 from stages.stats.design import Design
 from stages.stats.gate import check
@@ -60,6 +62,7 @@ def test_a_candidate_failing_requests_fails_the_failure_condition() -> None:
                if not condition.passed)
 
 
+@pytest.mark.integration
 def test_the_stage_exits_non_zero_and_still_writes_what_it_found(tmp_path: Path) -> None:
     write_result(tmp_path / "detail.json", detail_for(Case("candidate 50 % slower", factor=1.5)))
     (tmp_path / "params.yaml").write_text("gate: {min_capacity_ratio: 2.0}\n")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from conftest import Timing
 
 from stages.model.latency import interleaved_rounds, measure_latency, round_summary
 
@@ -67,8 +68,8 @@ def python_work(iterations: int) -> Callable[[], None]:
 LIGHT, HEAVY = python_work(300_000), python_work(450_000)  # ~10 and ~15 ms: heavy costs 1.5x light
 
 
-@pytest.mark.quiet
-def test_a_disturbed_round_keeps_the_order_and_is_flagged() -> None:
+@pytest.mark.benchmark
+def test_a_disturbed_round_keeps_the_order_and_is_flagged(timing_record: Timing) -> None:
     warmup_calls = 2  # one per predictor
     round_calls = 2 * PER_ROUND
     disturbance = Disturbance(start=warmup_calls + round_calls, stop=warmup_calls + 2 * round_calls)  # round 2
@@ -79,6 +80,7 @@ def test_a_disturbed_round_keeps_the_order_and_is_flagged() -> None:
         disturbance.end()
     summaries = {name: round_summary(rounds, max_round_cv=0.25) for name, rounds in timing.by_round.items()}
     light_p50, heavy_p50 = summaries["light"].p50, summaries["heavy"].p50
+    timing_record.figures |= {"light_p50_ms": light_p50 or float("nan"), "heavy_p50_ms": heavy_p50 or float("nan")}
     assert light_p50 is not None and heavy_p50 is not None and light_p50 < heavy_p50
     for summary in summaries.values():
         assert summary.disturbed and summary.rounds == ROUNDS and summary.count == ROUNDS * PER_ROUND

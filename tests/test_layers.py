@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -53,11 +54,13 @@ def test_no_module_imports_a_stage_module() -> None:
     assert stage_module_violations() == []
 
 
+@pytest.mark.integration
 def test_the_package_graph_contracts_hold() -> None:
     result = lint_imports(REPO_ROOT)
     assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.integration
 def test_a_package_importing_upwards_or_sideways_breaks_the_contract(tmp_path: Path) -> None:
     for part in ("stages", "service", "pyproject.toml"):
         copy = shutil.copytree if (REPO_ROOT / part).is_dir() else shutil.copy
@@ -71,3 +74,12 @@ def test_a_package_importing_upwards_or_sideways_breaks_the_contract(tmp_path: P
 @pytest.mark.parametrize("test_file", sorted((REPO_ROOT / "tests").glob("*.py")), ids=lambda path: path.name)
 def test_tests_import_libraries_not_stage_modules(test_file: Path) -> None:
     assert [name for name in imported_modules(test_file) if is_stage(name)] == []
+
+
+def test_the_distribution_lists_every_package() -> None:
+    """pyproject.toml names the packages setuptools ships: a package missing there is missing from a
+    non-editable install (the import graph above cannot tell)."""
+    listed = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(REPO_ROOT).parts) for top in ("stages", "service")
+             for path in (REPO_ROOT / top).rglob("__init__.py")}
+    assert listed == found

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from stages.common.results import BuiltService, LimitsRound
+from stages.records.bentos import BuiltService
+from stages.records.limits import LimitsRound
 from stages.serving.limits import (
     BACK_RUN,
     PooledSamples,

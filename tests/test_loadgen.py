@@ -15,15 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Timing
 from helpers import run_module, write_params
 
 from stages.common.net import free_port
-from stages.common.params import LoadgenParams
 from stages.loadgen.arrivals import ArrivalSpec, TraceError, draw_schedule, realised_fit, schedule_fit
 from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, Users, run_closed_loop, run_open_loop
 from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import merge_runs
 from stages.loadgen.summary import summarize
+from stages.params.loadgen import LoadgenParams
 
 BODY = json.dumps({"texts": ["hello"]}).encode()
 DEFAULT_LIMITS = ClientConfig()
@@ -34,7 +35,7 @@ QUIET = SendOptions(progress_every_s=None)  # no progress lines in the test log
 @pytest.fixture(params=CLIENTS)
 def client(request: pytest.FixtureRequest) -> str:
     """Each behaviour test runs through both HTTP clients: every outcome class must mean the same in both."""
-    return request.param
+    return str(request.param)
 
 
 def fit_pvalue(gaps: np.ndarray, spec: ArrivalSpec) -> float:
@@ -152,6 +153,7 @@ def test_a_closed_loop_hides_the_same_stall(null_server: str) -> None:
     assert np.percentile(records["service_ms"], 99) < 1500
 
 
+@pytest.mark.integration
 def test_seeded_schedules_are_identical_across_runs_and_processes() -> None:
     spec = ArrivalSpec("gamma", rate=5.0, shape=0.25, requests=1000, seed=7)
     first, again = draw_schedule(spec), draw_schedule(spec)
@@ -199,6 +201,7 @@ def test_duration_and_trace_schedules(tmp_path: Path) -> None:
         draw_schedule(ArrivalSpec("trace", trace_file=str(tmp_path / "missing.txt")))
 
 
+@pytest.mark.e2e  # generator processes started, synchronised and merged: the cluster shards' whole path
 def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("good\nbad\nfine\n")
@@ -219,14 +222,17 @@ def test_sharded_processes_merge_to_one_run(tmp_path: Path, null_server: str) ->
     assert len(pd.read_csv(tmp_path / "p1" / "interarrival.csv")) == 200
 
 
-@pytest.mark.quiet
-def test_a_faithful_high_rate_run_passes_the_audit(fast_server: str) -> None:
+@pytest.mark.benchmark
+def test_a_faithful_high_rate_run_passes_the_audit(fast_server: str, timing_record: Timing) -> None:
     """1,000 req/s for 4 s against the protocol-level server: every request sent on time, the audit agrees."""
     spec = ArrivalSpec("exponential", rate=1000.0, duration_s=4.0, seed=5)
     schedule = draw_schedule(spec)
     records, usage = run_open_loop(f"{fast_server}/ok", schedule, [BODY] * len(schedule),
                                    ClientConfig(client="lean"), 0.5, QUIET)
     summary = summarize(records, spec, LoadgenParams(), usage)
+    timing_record.figures |= {"sent": float(summary.requests.measured), "generator_cpu": usage.cpu,
+                       **{f"lag_{key}_ms": value for key, value in summary.audit.lag_ms.model_dump().items()
+                          if isinstance(value, float)}}
     assert summary.outcomes["ok"] == summary.requests.measured > 3000
     assert summary.audit.valid, summary.audit.reasons
     assert summary.audit.realised_gap_fit is not None and summary.audit.realised_gap_fit.n > 3000
@@ -268,8 +274,8 @@ def test_a_schedule_from_the_wrong_distribution_fails_the_sampler_audit(fast_ser
     assert any("drawn schedule does not follow" in reason for reason in summary.audit.reasons)
 
 
-@pytest.mark.quiet
-def test_both_clients_measure_the_same_schedule_alike(null_server: str) -> None:
+@pytest.mark.benchmark
+def test_both_clients_measure_the_same_schedule_alike(null_server: str, timing_record: Timing) -> None:
     """Agreement: one seeded Poisson schedule (60 req/s, 6 s) against a server with a known capacity (one request
     at a time, 10 ms each: 60 % busy, so queues form and clear as in the load tests). Both clients must give the
     same outcomes, latency percentiles within 10 % + 1 ms of each other, and per-request latencies whose median
@@ -289,6 +295,8 @@ def test_both_clients_measure_the_same_schedule_alike(null_server: str) -> None:
     # 1 ms held on a quiet machine; with another process spinning on one core the scheduling jitter of two
     # separate runs grew it to 1.24 ms (percentiles still within 10 % + 1 ms): allow 5 % of the median on top.
     typical = float(aiohttp_run["latency_ms"].median())
+    timing_record.figures |= {"median_latency_ms": typical, "paired_difference_median_ms": float(paired.median()),
+                       "bound_ms": 1.0 + 0.05 * typical}
     assert float(paired.median()) < 1.0 + 0.05 * typical, (typical, paired.describe())
 
 

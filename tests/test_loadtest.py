@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from stages.calibration.synthetic import CASES, Noise, synthetic_load_test, synthetic_scenario
 from stages.common.errors import ServebenchError
-from stages.common.params import LoadgenParams, Params, ParamsError, ScenarioParams, parse_params
-from stages.common.results import LoadtestRun, OfferedLoad
-from stages.experiment.loadtest import Scenario, require_measured, run_folder, run_order, scenario_arms, sizing
-from stages.stats.calibration import CASES, Noise, synthetic_load_test, synthetic_scenario
+from stages.experiment.loadtest import (
+    LoadtestSettings,
+    Scenario,
+    require_measured,
+    run_folder,
+    run_order,
+    scenario_arms,
+    sizing,
+)
+from stages.params.base import ParamsError, parse_params
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.records.load import OfferedLoad
+from stages.records.loadtest import LoadtestRun
 from stages.stats.samples import ScenarioRuns
 
 BOUNDS = LoadgenParams()
@@ -20,9 +31,9 @@ BOUNDS = LoadgenParams()
 SCENARIOS = {"loadgen": {"scenarios": {"a": {"rate": 2.0, "duration_s": 5}, "b": {"rate": 2.0, "duration_s": 5}}}}
 
 
-def params(**loadtest: object):
-    return parse_params({**SCENARIOS, "loadtest": {"scenarios": ["a", "b"], "switchback": {"enabled": False},
-                                                   **loadtest}})
+def params(**loadtest: object) -> LoadtestSettings:
+    return parse_params(LoadtestSettings, {**SCENARIOS, "loadtest": {"scenarios": ["a", "b"],
+                                                                  "switchback": {"enabled": False}, **loadtest}})
 
 
 def test_the_aa_scenario_serves_the_aa_service_twice() -> None:
@@ -33,7 +44,7 @@ def test_the_aa_scenario_serves_the_aa_service_twice() -> None:
 
 
 @pytest.mark.parametrize("aa", [{"service": None, "scenario": "a"}, {"service": "optimized", "scenario": "c"}])
-def test_no_aa_arm_when_it_is_off_or_its_scenario_is_not_run(aa: dict) -> None:
+def test_no_aa_arm_when_it_is_off_or_its_scenario_is_not_run(aa: dict[str, Any]) -> None:
     chosen = params(aa=aa)
     assert chosen.loadtest.aa_scenario is None
     assert all(len(scenario_arms(chosen, name)) == 2 for name in ("a", "b"))
@@ -110,7 +121,7 @@ def test_repeats_auto_takes_its_bounds_and_refuses_a_minimum_above_the_maximum()
         params(repeats="auto", auto={"min_repeats": 6, "max_repeats": 4})
 
 
-def scenario_from(runs: ScenarioRuns, chosen: Params) -> Scenario:
+def scenario_from(runs: ScenarioRuns, chosen: LoadtestSettings) -> Scenario:
     """A load test's state after ``runs`` (synthetic ones: the stopping rule reads only their records)."""
     state = Scenario("a", chosen, chosen.loadgen.scenarios["a"], None, [], Path("."),  # type: ignore[arg-type]
                      {"baseline": "baseline", "optimized": "optimized"}, OfferedLoad(rate_per_s=2.0), Path("logs"))

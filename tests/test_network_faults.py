@@ -10,17 +10,20 @@ import time
 import urllib.request
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 
-from stages.common.params import ResilienceParams, ScenarioParams
+from stages.common.artifacts import CLASSIFY
 from stages.faults.local import Target, inject
 from stages.faults.proxy import FaultyProxy
 from stages.faults.recovery import recovery
 from stages.faults.run import faulted_run
-from stages.serving.runs import CLASSIFY, warm_up
+from stages.loadgen.run import warm_up
+from stages.params.loadgen import ScenarioParams
+from stages.params.resilience import ResilienceParams
 from stages.serving.server import BentoServer
 
 TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"] * 10
@@ -63,13 +66,13 @@ def test_a_partition_holds_traffic_and_new_connections_until_it_heals(null_serve
         assert proxy.connections >= 1
 
 
-def serve_optimized(built: dict, log: Path) -> BentoServer:
+def serve_optimized(built: dict[str, Any], log: Path) -> BentoServer:
     return BentoServer(built["bentos"]["services"]["optimized"]["bento"], built["home"], log, ready_timeout_s=120)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("fault", ["network-delay", "partition"])
-def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built: dict, tmp_path: Path,
+def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built: dict[str, Any], tmp_path: Path,
                                                                           fault: str) -> None:
     with serve_optimized(built, tmp_path / f"{fault}.log") as server, \
             FaultyProxy(server.host, server.port) as proxy:
@@ -89,8 +92,9 @@ def test_a_network_fault_under_load_breaks_then_restores_the_steady_state(built:
     assert figures.outage_s is not None and 1.5 < figures.outage_s < 6.0
 
 
-@pytest.mark.slow
-def test_packet_loss_under_load_delays_requests_past_the_objective_then_stops(built: dict, tmp_path: Path) -> None:
+@pytest.mark.e2e
+def test_packet_loss_under_load_delays_requests_past_the_objective_then_stops(built: dict[str, Any],
+                                                                              tmp_path: Path) -> None:
     """60 % loss per try for 5 s: chunks lost three times or more (22 %) wait >= 1.4 s, so requests in the window
     breach the objective; the steady state returns when the loss is lifted, and every request is recorded."""
     lossy = FAULTS.model_copy(update={"loss_share": 0.6, "retransmit_ms": 200.0, "network_s": 5.0})

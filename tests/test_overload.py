@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stages.common.params import CompareParams, LoadgenParams
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.client import OUTCOMES, GeneratorUsage
 from stages.loadgen.summary import summarize
+from stages.params.compare import CompareParams
+from stages.params.loadgen import LoadgenParams
 from stages.stats.arms import overload_of, run_overloaded
 from stages.stats.samples import RunSample, run_sample, window_backlog
 

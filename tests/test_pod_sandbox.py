@@ -11,13 +11,14 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from helpers import classify
 
-from stages.common.params import K3sParams
 from stages.manifests.render import TMP
+from stages.params.k3s import K3sParams
 from stages.serving.server import BentoServer
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
@@ -47,7 +48,7 @@ def scratch() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_the_bento_serves_read_only_as_non_root_with_only_the_pod_s_empty_dirs_writable(built: dict,
+def test_the_bento_serves_read_only_as_non_root_with_only_the_pod_s_empty_dirs_writable(built: dict[str, Any],
                                                                                         scratch: Path) -> None:
     uid = K3sParams().run_as_user
     bento = image_layout(Path(built["home"]), built["bentos"]["services"]["optimized"]["bento"], scratch / "image")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from stages.loadgen.client import ClientConfig, run_open_loop
 from stages.serving.process_usage import process_cost, read_tree
 
 
-def test_a_served_run_costs_cpu_per_request_split_into_loop_and_inference_and_memory(built: dict) -> None:
+def test_a_served_run_costs_cpu_per_request_split_into_loop_and_inference_and_memory(built: dict[str, Any]) -> None:
     bodies = [json.dumps({"texts": [text]}).encode() for text in TEXTS * 10]
     with serve(built, "optimized", "cost.log") as server:
         workers = server.workers()

@@ -28,6 +28,7 @@ def test_the_wait_returns_after_two_quiet_readings_in_a_row(capsys: pytest.Captu
     assert capsys.readouterr().err.count("quiet probe:") == 2
 
 
+@pytest.mark.integration
 def test_the_command_answers_with_its_exit_status() -> None:
     answer = run_module("stages.common.quiet", "--max-stolen", "1.0", timeout=120)
     assert answer.returncode == 0 and answer.stdout.startswith("quiet probe: round trip +"), answer.stderr

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common.params import parse_params
+from stages.params.base import parse_params
+from stages.params.file import Params
 from stages.reporting.readme import BLOCKS, documents, refresh
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -64,5 +65,5 @@ def test_every_readme_override_passes_the_params_check(overrides: list[str]) -> 
             section = section[part]
         assert leaf in section, f"{key}: the README sets a knob params.yaml does not have"
         section[leaf] = yaml.safe_load(value)
-    committed = parse_params(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()))
-    assert parse_params(params) != committed  # the example changes something
+    committed = parse_params(Params, yaml.safe_load((REPO_ROOT / "params.yaml").read_text()))
+    assert parse_params(Params, params) != committed  # the example changes something

@@ -6,10 +6,12 @@ import pytest
 from helpers import REPO_ROOT
 
 from stages.common.errors import ServebenchError
-from stages.common.params import ParamsError, RelativeRate, ScenarioParams, load_params, parse_params
-from stages.common.results import Capacity, ServiceCapacity
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.relative import as_offered, describe, offered_load, resolve
+from stages.params.base import ParamsError, load_params, parse_params
+from stages.params.file import Params
+from stages.params.loadgen import RelativeRate, ScenarioParams
+from stages.records.capacity import Capacity, ServiceCapacity
 
 
 def capacity(baseline: float | None, optimized: float | None, saturation: float | None = 1.3) -> Capacity:
@@ -26,7 +28,7 @@ FAST, SLOW = capacity(15.19, 91.33), capacity(3.72, 16.2)
 
 
 def test_the_committed_scenarios_ask_the_same_question_on_a_fast_and_a_slow_machine() -> None:
-    scenarios = load_params(REPO_ROOT / "params.yaml").loadgen.scenarios
+    scenarios = load_params(Params, REPO_ROOT / "params.yaml").loadgen.scenarios
     for name in ("steady", "bursty", "high-intensity"):
         fast, slow = (resolve(name, scenarios[name], machine) for machine in (FAST, SLOW))
         assert fast.rate != slow.rate
@@ -75,12 +77,25 @@ def test_a_relative_rate_without_a_measured_capacity_is_refused_by_name() -> Non
 def test_relative_rates_are_checked_against_what_the_capacity_stage_measures() -> None:
     relative = {"process": "exponential", "rate": {"of": "optimized", "fraction": 0.5}, "requests": 100}
     with pytest.raises(ParamsError, match=r"loadgen.scenarios.s.rate.of = 'optimized'.*measures"):
-        parse_params({"loadgen": {"scenarios": {"s": relative}},
+        parse_params(Params, {"loadgen": {"scenarios": {"s": relative}},
                       "loadtest": {"scenarios": ["s"], "services": ["baseline"], "aa": {"service": None}}})
-    with pytest.raises(ParamsError, match="resilience scenario needs a rate in req/s"):
-        parse_params({"loadgen": {"scenarios": {"s": relative}}, "resilience": {"scenario": "s"}})
+    baseline_only = {"services": ["baseline"], "aa": {"service": None}}
+    for resilience in ({"scenario": "s", "near_capacity": {"faults": []}}, {"near_capacity": {"scenario": "s"}}):
+        with pytest.raises(ParamsError, match=r"loadgen.scenarios.s.rate.of = 'optimized'.*measures"):
+            parse_params(Params, {"loadgen": {"scenarios": {"s": relative}}, "loadtest": baseline_only,
+                          "resilience": resilience})
+    both = {"scenario": "s", "near_capacity": {"scenario": "s"}}
+    chosen = parse_params(Params, {"loadgen": {"scenarios": {"s": relative}}, "resilience": both})
+    assert chosen.resilience.scenario == "s"
+    with pytest.raises(ParamsError, match=r"near_capacity.scenario = 'resilience-near-capacity'.*faults: \[\]"):
+        parse_params(Params, {"loadgen": {"scenarios": {"s": relative}}, "resilience": {"scenario": "s"}})
+    with pytest.raises(ParamsError, match=r"resilience.near_capacity.scenario = 'nope': must be a name under"):
+        parse_params(Params, {"loadgen": {"scenarios": {"s": relative}},
+                              "resilience": {"near_capacity": {"scenario": "nope"}}})
+    with pytest.raises(ParamsError, match=r"cpu-stress.*strike the whole machine"):
+        parse_params(Params, {"resilience": {"failover": {"faults": ["kill-server", "cpu-stress"]}}})
     with pytest.raises(ParamsError, match="trace sets its own arrival times"):
-        parse_params({"loadgen": {"scenarios": {"t": {**relative, "process": "trace", "trace_file": "x.csv"}}}})
+        parse_params(Params, {"loadgen": {"scenarios": {"t": {**relative, "process": "trace", "trace_file": "x.csv"}}}})
     with pytest.raises(ParamsError, match="fraction"):
-        parse_params({"loadgen": {"scenarios": {"s": {**relative, "rate": {"of": "baseline", "fraction": 0}}}}})
+        parse_params(Params, {"loadgen": {"scenarios": {"s": {**relative, "rate": {"of": "baseline", "fraction": 0}}}}})
 

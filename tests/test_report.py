@@ -11,13 +11,17 @@ import pytest
 import yaml
 
 from stages.common.io import read_result
-from stages.common.params import Params, parse_params
-from stages.common.results import Capacity, Limits, Resilience, Validation
+from stages.params.base import parse_params
+from stages.records.capacity import Capacity
+from stages.records.limits import Limits
+from stages.records.resilience import Resilience
+from stages.records.validation import Validation
 from stages.reporting.document import ReportInputs, render_report
 from stages.reporting.figures import draw_figures
 from stages.reporting.headline import headline_metrics
 from stages.reporting.html_report import render_page
 from stages.reporting.page import page_figures
+from stages.reporting.settings import ReportSettings
 from stages.reporting.verdicts import verdict_table
 from stages.stats.comparison import Calibration, ComparisonDetail
 from stages.stats.experiment import compare_experiment, one_line
@@ -28,7 +32,7 @@ FIXTURE = Path(__file__).resolve().parent / "data" / "results"
 
 
 @pytest.fixture(scope="module")
-def params() -> Params:
+def params() -> ReportSettings:
     """The committed params, with the fixture's one scenario and no A/A arm (the excerpt has none)."""
     raw = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     raw["loadtest"]["scenarios"] = ["bursty"]
@@ -36,11 +40,11 @@ def params() -> Params:
     raw["loadtest"]["repeats"] = 3  # one look: the excerpt's blocks, as if fixed
     raw["compare"]["min_units"] = 3  # the excerpt's blocks pass the floor here; the default's 8 is tested below
     raw["loadtest"]["auto"] |= {"target_p50_change": 0.5, "target_tail_ratio": 4.0}  # 3 blocks have power for x2
-    return parse_params(raw)
+    return parse_params(ReportSettings, raw)
 
 
 @pytest.fixture(scope="module")
-def detail(params: Params) -> ComparisonDetail:
+def detail(params: ReportSettings) -> ComparisonDetail:
     arms = {"bursty": read_scenario(FIXTURE / "loadtest" / "bursty")}
     detail, headline = compare_experiment(arms, params, read_result(FIXTURE / "capacity.json", Capacity))
     assert headline.scenarios["bursty"].blocks == 3 and headline.aa is None
@@ -52,7 +56,7 @@ def test_the_comparison_of_three_blocks_is_paired_and_holds_one_verdict_per_prim
     bursty = detail.scenarios["bursty"]
     assert bursty.comparable and bursty.blocks == [0, 1, 2] and detail.primary_family == 3
     assert bursty.primary is not None and set(bursty.primary) == {"p50", "tail", "cost"}
-    assert bursty.primary["cost"].verdict.startswith("not measured")  # the excerpt predates CPU per request
+    assert bursty.primary["cost"].verdict == "not measured"  # the excerpt predates CPU per request
     p50 = bursty.primary["p50"]
     assert p50.ratio is not None and p50.ratio.low <= p50.ratio.estimate <= p50.ratio.high
     # The optimized INT8 service answered bursts far faster than FP32 PyTorch in every block of this repro.
@@ -64,19 +68,20 @@ def test_the_comparison_of_three_blocks_is_paired_and_holds_one_verdict_per_prim
 
 
 def test_fewer_blocks_than_the_floor_are_insufficient_data_in_the_report_with_the_ratio_beside(
-        params: Params) -> None:
+        params: ReportSettings) -> None:
     floored = params.model_copy(update={"compare": params.compare.model_copy(update={"min_units": 8})})
     detail, headline = compare_experiment({"bursty": read_scenario(FIXTURE / "loadtest" / "bursty")}, floored,
                                           None)
-    assert (headline.scenarios["bursty"].p50_verdict or "").startswith("insufficient data: 3 blocks")
+    assert headline.scenarios["bursty"].p50_verdict == "insufficient data"
+    assert (detail.scenarios["bursty"].primary or {})["p50"].said.startswith("insufficient data: 3 blocks")
     row = next(line for line in verdict_table(detail.scenarios).splitlines() if line.startswith("| bursty"))
     primary = detail.scenarios["bursty"].primary
     assert primary is not None and (ratio := primary["p50"].ratio) is not None
     assert f"x{ratio.estimate:.3g} [x{ratio.low:.3g}, x{ratio.high:.3g}] **insufficient data**" in row
 
 
-def test_the_report_its_figures_and_metrics_come_from_the_results_files(params: Params, detail: ComparisonDetail,
-                                                                        tmp_path: Path) -> None:
+def test_the_report_its_figures_and_metrics_come_from_the_results_files(
+        params: ReportSettings, detail: ComparisonDetail, tmp_path: Path) -> None:
     inputs = ReportInputs(params=params, validation=read_result(FIXTURE / "validation.json", Validation),
                           detail=detail, limits=read_result(FIXTURE / "limits.json", Limits),
                           scenarios={"bursty": read_runs(FIXTURE / "loadtest" / "bursty")},
@@ -101,7 +106,7 @@ def test_the_report_its_figures_and_metrics_come_from_the_results_files(params: 
     assert inputs.validation.model in report.splitlines()[0]
 
 
-def test_a_report_without_the_optional_results_says_so(params: Params, detail: ComparisonDetail) -> None:
+def test_a_report_without_the_optional_results_says_so(params: ReportSettings, detail: ComparisonDetail) -> None:
     inputs = ReportInputs(params=params, validation=read_result(FIXTURE / "validation.json", Validation),
                           detail=detail, limits=read_result(FIXTURE / "limits.json", Limits),
                           scenarios={"bursty": read_runs(FIXTURE / "loadtest" / "bursty")})
@@ -111,7 +116,7 @@ def test_a_report_without_the_optional_results_says_so(params: Params, detail: C
 
 
 def test_the_html_page_holds_the_reports_sections_tables_and_interactive_figures_with_nothing_fetched(
-        params: Params, detail: ComparisonDetail, tmp_path: Path) -> None:
+        params: ReportSettings, detail: ComparisonDetail, tmp_path: Path) -> None:
     inputs = ReportInputs(params=params, validation=read_result(FIXTURE / "validation.json", Validation),
                           detail=detail, limits=read_result(FIXTURE / "limits.json", Limits),
                           scenarios={"bursty": read_runs(FIXTURE / "loadtest" / "bursty")},

@@ -19,7 +19,8 @@ import yaml
 from dvc.repo import Repo
 from helpers import copy_repo, run_module
 
-from stages.common.params import load_params
+from stages.params.base import load_params
+from stages.params.file import Params
 from stages.reporting.plan import rerun_plan
 
 
@@ -71,7 +72,7 @@ def repo(locked_repo: Path) -> Iterator[Path]:
 
 def experiment(root: Path) -> set[str]:
     """Every stage that serves the Bentos, for the copy's configured scenarios."""
-    scenarios = load_params(root / "params.yaml").loadtest.scenarios
+    scenarios = load_params(Params, root / "params.yaml").loadtest.scenarios
     return {*(f"loadtest@{name}" for name in scenarios), "capacity", "compare", "gate", "calibrate", "resilience",
             "report"}
 
@@ -115,15 +116,32 @@ def test_touching_the_classifier_reruns_what_runs_it_and_nothing_upstream(repo: 
                       *experiment(repo)}
 
 
+def test_a_schema_edit_reruns_only_the_stages_that_read_its_section(repo: Path) -> None:
+    """Each section's schema is one module (stages/params/<section>.py): a stage depends on the schemas of the
+    sections it reads, so an edit to the resilience schema (a comment will do) reruns the resilience stage and
+    the report that shows its results, not validate, capacity or the load tests."""
+    touch(repo / "stages" / "params" / "resilience.py")
+    assert rerun_scope(repo) == ({"resilience", "report"}, {"resilience", "report"})
+
+
+def test_the_k3s_schema_reruns_the_manifests_and_the_runs_that_can_deploy_them(repo: Path) -> None:
+    """Cluster-mode runs render their Deployment from the k3s section, so its schema is theirs too."""
+    touch(repo / "stages" / "params" / "k3s.py")
+    direct, _ = rerun_scope(repo)
+    loadtests = {stage for stage in experiment(repo) if stage.startswith("loadtest@")}
+    assert direct == {"k3s", "capacity", *loadtests}
+
+
 def test_touching_the_arrivals_reruns_only_what_runs_the_generator(repo: Path) -> None:
     touch(repo / "stages" / "loadgen" / "arrivals.py")
     direct, reruns = rerun_scope(repo)
-    assert direct == {"limits", *experiment(repo)} - {"compare", "gate"}
+    # The report reads their records, it does not run the generator: it reruns for their new outputs only.
+    assert direct == {"limits", *experiment(repo)} - {"compare", "gate", "report"}
     assert reruns == {"limits", *experiment(repo)}
 
 
 def test_one_scenario_knob_reruns_only_that_scenario(repo: Path) -> None:
-    scenario = load_params(repo / "params.yaml").loadtest.scenarios[0]
+    scenario = load_params(Params, repo / "params.yaml").loadtest.scenarios[0]
     set_param(repo, f"loadgen.scenarios.{scenario}.rate", 3.0)
     # The report states every scenario's parameters in its methods section; the calibration replays every
     # scenario's schedule.
@@ -132,13 +150,14 @@ def test_one_scenario_knob_reruns_only_that_scenario(repo: Path) -> None:
 
 
 def test_a_capacity_knob_reruns_the_load_tests_whose_rates_it_sets(repo: Path) -> None:
-    """The default scenarios state their rates against the measured capacities: a new capacity is a new rate."""
+    """The default scenarios state their rates against the measured capacities, the near-capacity faults' too: a
+    new capacity is a new rate."""
     set_param(repo, "capacity.slo_p99_ms", 500)
-    scenarios = load_params(repo / "params.yaml").loadtest.scenarios
+    scenarios = load_params(Params, repo / "params.yaml").loadtest.scenarios
     direct, reruns = rerun_scope(repo)
     assert direct == {"capacity"}
     assert reruns == {"capacity", *(f"loadtest@{name}" for name in scenarios), "compare", "gate", "calibrate",
-                      "report"}
+                      "resilience", "report"}
 
 
 def test_a_k3s_knob_reruns_only_the_manifests(repo: Path) -> None:
@@ -166,7 +185,7 @@ def test_a_statistics_knob_reruns_the_verdicts_not_the_load_tests(repo: Path) ->
 def test_the_aa_knob_reruns_the_load_tests_it_changes(repo: Path) -> None:
     set_param(repo, "loadtest.aa.service", None)
     direct, reruns = rerun_scope(repo)
-    scenarios = {f"loadtest@{name}" for name in load_params(repo / "params.yaml").loadtest.scenarios}
+    scenarios = {f"loadtest@{name}" for name in load_params(Params, repo / "params.yaml").loadtest.scenarios}
     # the calibration simulates the A/A arm (and takes its noise from the load tests)
     assert direct == {*scenarios, "compare", "calibrate", "report"} and reruns == direct | {"gate"}
 
@@ -176,6 +195,8 @@ def test_a_gate_knob_reruns_the_gate_and_the_calibration_of_its_false_alarms(rep
     assert rerun_scope(repo) == ({"gate", "calibrate"}, {"gate", "calibrate", "report"})
 
 
+@pytest.mark.integration
+@pytest.mark.e2e  # a git clone and DVC on it, as a new user gets them
 def test_a_fresh_clone_is_told_what_dvc_repro_would_run(tmp_path: Path) -> None:
     """A clone has no ``data/``: ``dvc repro --dry`` stops at ``export`` (DVC hashes its missing input), the plan
     answers from DVC's status and graph. The committed lock comes from the offline overrides, so the Hub defaults of
@@ -194,6 +215,7 @@ def test_a_fresh_clone_is_told_what_dvc_repro_would_run(tmp_path: Path) -> None:
     assert "output not in the cache: data/model" in answer.stdout
 
 
+@pytest.mark.integration
 def test_the_paced_repro_takes_the_stages_in_dvc_repro_s_order() -> None:
     """``make repro-offline-paced`` waits for a quiet machine before each timing stage: it must reach every stage
     after what it reads (``dvc stage list`` would give loadtest before capacity, which sets its rate)."""

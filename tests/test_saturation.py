@@ -7,7 +7,7 @@ import asyncio
 import pandas as pd
 import pytest
 
-from stages.common.params import LimitsParams
+from stages.params.limits import LimitsParams
 from stages.serving.saturation import (
     ClosedLoopBlock,
     closed_loop_step,

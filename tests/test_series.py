@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stages.common.results import Capacity, CapacityStep, ServiceCapacity
+from stages.records.capacity import Capacity, CapacityStep, ServiceCapacity
 from stages.reporting.series import latency_vs_load, served_fraction
 from stages.stats.samples import ArmRuns, RunSample
 

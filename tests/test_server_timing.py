@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from typing import Any
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ def test_the_header_format_reads_back_and_survives_what_other_servers_send() -> 
 
 
 @pytest.mark.parametrize(("name", "client"), [("optimized", "aiohttp"), ("optimized", "lean"), ("baseline", "lean")])
-def test_every_answer_carries_server_timing_and_the_latency_parts_add_up(built: dict, name: str, client: str) -> None:
+def test_every_answer_carries_server_timing_and_the_latency_parts_add_up(built: dict[str, Any], name: str,
+                                                                         client: str) -> None:
     """16 requests in a 50 ms burst: the batched service (optimized) reports its batcher's wait and batch sizes,
     the unbatched one (baseline) its model call alone; no part is negative, so no server time exceeds what the
     client saw, and no wait and compute exceed the app's time."""

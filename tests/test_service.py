@@ -13,24 +13,29 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from conftest import Timing
 from helpers import SERVE, classify, post_many, run_module, write_params
 
 from stages.common.errors import ServebenchError
 from stages.common.io import ResultFileError, read_result
-from stages.common.params import RuntimeParams, TokenizerParams, parse_params
-from stages.common.results import Validation
 from stages.model.classifier import SentimentClassifier
 from stages.model.variants import parse_variant
+from stages.params.base import ParamsError, parse_params
+from stages.params.file import Params
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
+from stages.records.validation import Validation
 from stages.serving.bentos import check_gate, resolve_variant
 from stages.serving.server import BentoServer, ServerStartError, group_alive
 from stages.serving.startup import PHASES
 from stages.serving.startup import breakdown as startup_breakdown
 
 TEXTS = ["I love this phone", "worst service ever", "the train leaves at 9", "not sure how I feel"]
-def serve(built: dict, name: str, log: str | None = None) -> BentoServer:
+def serve(built: dict[str, Any], name: str, log: str | None = None) -> BentoServer:
     return BentoServer(built["bentos"]["services"][name]["bento"], built["home"],
                        built["root"] / (log or f"{name}.log"), ready_timeout_s=120)
 
@@ -48,7 +53,7 @@ def adaptive_batch_sizes(url: str) -> tuple[float, float]:
     return total, count
 
 
-def test_bentos_json_names_both_services(built: dict) -> None:
+def test_bentos_json_names_both_services(built: dict[str, Any]) -> None:
     services = built["bentos"]["services"]
     assert services["baseline"]["variant"] == "pytorch-fp32" and services["optimized"]["variant"] == "onnx-fp32"
     assert services["baseline"]["bento"].startswith("servebench-baseline:")
@@ -57,7 +62,7 @@ def test_bentos_json_names_both_services(built: dict) -> None:
 
 
 @pytest.mark.parametrize("name", ["baseline", "optimized"])
-def test_served_labels_match_the_in_process_classifier(built: dict, tiny_model: Path, tiny_variants: Path,
+def test_served_labels_match_the_in_process_classifier(built: dict[str, Any], tiny_model: Path, tiny_variants: Path,
                                                        name: str) -> None:
     variant = built["bentos"]["services"][name]["variant"]
     local = SentimentClassifier.load(parse_variant(variant, tiny_model, tiny_variants), tiny_model,
@@ -72,7 +77,8 @@ def test_served_labels_match_the_in_process_classifier(built: dict, tiny_model: 
 
 
 @pytest.mark.parametrize(("name", "batched"), [("optimized", True), ("baseline", False)])
-def test_concurrent_requests_are_batched_only_when_batching_is_on(built: dict, name: str, batched: bool) -> None:
+def test_concurrent_requests_are_batched_only_when_batching_is_on(built: dict[str, Any], name: str,
+                                                                  batched: bool) -> None:
     with serve(built, name) as server:
         bodies = [json.dumps({"texts": [text]}).encode() for text in TEXTS * 4]
         answers = asyncio.run(post_many(server.url, bodies))
@@ -99,7 +105,7 @@ BAD_INPUTS = {
 }
 
 
-def test_bad_inputs_get_4xx_and_the_server_stays_up(built: dict) -> None:
+def test_bad_inputs_get_4xx_and_the_server_stays_up(built: dict[str, Any]) -> None:
     with serve(built, "optimized", "bad-input.log") as server:
         answers = asyncio.run(post_many(server.url, list(BAD_INPUTS.values())))
         for (case, _), (status, text) in zip(BAD_INPUTS.items(), answers, strict=True):
@@ -132,7 +138,7 @@ async def post_with_headers(url: str, body: bytes, cases: dict[str, dict[str, st
         return dict(zip(cases, answers, strict=True))
 
 
-def test_a_body_that_is_not_plain_json_gets_415_and_client_errors_log_one_line(built: dict) -> None:
+def test_a_body_that_is_not_plain_json_gets_415_and_client_errors_log_one_line(built: dict[str, Any]) -> None:
     body = json.dumps({"texts": ["fine"]}).encode()
     with serve(built, "optimized", "headers.log") as server:
         answers = asyncio.run(post_with_headers(server.url, body, BAD_HEADERS))
@@ -149,7 +155,7 @@ def test_a_body_that_is_not_plain_json_gets_415_and_client_errors_log_one_line(b
     assert len(re.findall(r"WARNING.*client error ValidationError", log)) == 2, log[-3000:]
 
 
-def test_the_onnx_bento_needs_neither_torch_nor_transformers(built: dict, tmp_path: Path) -> None:
+def test_the_onnx_bento_needs_neither_torch_nor_transformers(built: dict[str, Any], tmp_path: Path) -> None:
     """Its requirements leave both out, and it serves with both made unimportable in every process."""
     home = Path(built["home"])
     tag = built["bentos"]["services"]["optimized"]["bento"]
@@ -187,7 +193,7 @@ def test_the_learned_dispatcher_wait_is_capped() -> None:
     def learned_after_burst() -> float:
         optimizer = dispatcher.Optimizer(max_latency=2.0)
         optimizer.o_stat.extend((8, 0.02 + 0.001 * k, 0.45) for k in range(50))  # batches that queued 450 ms
-        optimizer.trigger_refresh()
+        optimizer.trigger_refresh()  # type: ignore[no-untyped-call]  # BentoML's, unannotated
         return optimizer.wait
 
     try:
@@ -230,8 +236,8 @@ async def sequential_latencies(url: str, count: int) -> list[float]:
     return latencies
 
 
-@pytest.mark.quiet
-def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict) -> None:
+@pytest.mark.benchmark
+def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict[str, Any], timing_record: Timing) -> None:
     """The tiny stand-in, batching on: a burst of 400 concurrent requests (served or shed with 503, as the
     dispatcher decides: how many depends on the machine), then lone requests again."""
     with serve(built, "optimized", "after-burst.log") as server:
@@ -240,10 +246,11 @@ def test_quiet_requests_after_a_burst_are_as_fast_as_before_it(built: dict) -> N
         statuses = Counter(status for status, _ in burst)
         assert set(statuses) <= {200, 503} and statuses[200] > 0, statuses
         after = sorted(asyncio.run(sequential_latencies(server.url, 15)))[7]
+    timing_record.figures |= {"p50_before_ms": before, "p50_after_ms": after, "bound_ms": 2 * before + 5.0}
     assert after <= 2 * before + 5.0, (before, after)
 
 
-def test_manager_leaves_nothing_behind_when_the_caller_fails(built: dict) -> None:
+def test_manager_leaves_nothing_behind_when_the_caller_fails(built: dict[str, Any]) -> None:
     server = serve(built, "optimized", "fail.log")
     with pytest.raises(RuntimeError, match="test failed midway"), server:
         pgid = server.process.pid if server.process else -1
@@ -254,14 +261,15 @@ def test_manager_leaves_nothing_behind_when_the_caller_fails(built: dict) -> Non
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
 
-def test_server_that_cannot_start_is_reported_and_cleaned_up(built: dict) -> None:
+def test_server_that_cannot_start_is_reported_and_cleaned_up(built: dict[str, Any]) -> None:
     server = BentoServer("servebench-missing:nope", built["home"], built["root"] / "missing.log", ready_timeout_s=60)
     with pytest.raises(ServerStartError, match="exited before it was ready"), server:
         pass
     assert server.process is None
 
 
-def test_build_refuses_a_variant_that_failed_the_gate(built: dict, tiny_model: Path, tiny_variants: Path) -> None:
+def test_build_refuses_a_variant_that_failed_the_gate(built: dict[str, Any], tiny_model: Path,
+                                                      tiny_variants: Path) -> None:
     root = built["root"]
     validation = json.loads((root / "validation.json").read_text())
     validation["variants"]["onnx-int8"] |= {"passed": False, "failed_because": ["agreement 0.5 < min_agreement 0.95"]}
@@ -288,11 +296,11 @@ def test_variant_choice_and_gate_rules(validation: Validation) -> None:
 
 
 @pytest.fixture(scope="module")
-def validation(built: dict) -> Validation:
+def validation(built: dict[str, Any]) -> Validation:
     return read_result(built["root"] / "validation.json", Validation)
 
 
-def test_a_renamed_key_in_a_results_file_fails_with_the_file_and_key(built: dict, tmp_path: Path) -> None:
+def test_a_renamed_key_in_a_results_file_fails_with_the_file_and_key(built: dict[str, Any], tmp_path: Path) -> None:
     raw = json.loads((built["root"] / "validation.json").read_text())
     raw["variants"]["onnx-fp32"]["f1"] = raw["variants"]["onnx-fp32"].pop("f1_macro")
     doctored = tmp_path / "validation.json"
@@ -302,26 +310,27 @@ def test_a_renamed_key_in_a_results_file_fails_with_the_file_and_key(built: dict
 
 
 def test_batching_params_must_fit_one_request_in_a_batch() -> None:
-    with pytest.raises(ServebenchError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(16\)"):
-        parse_params({"serve": {"optimized": {"max_texts": 64}}})
+    with pytest.raises(ParamsError, match=r"max_texts \(64\) must not exceed batching.max_batch_size \(16\)"):
+        parse_params(Params, {"serve": {"optimized": {"max_texts": 64}}})
 
 
-
-def documented_schema(document: dict, path: str, status: int) -> dict:
+def documented_schema(document: dict[str, Any], path: str, status: int) -> dict[str, Any]:
     """The JSON schema the OpenAPI document declares for one response, with components inlined."""
     response = document["paths"][path]["post"]["responses"][str(status)]
     schema = response["content"]["application/json"]["schema"]
     return {**schema, "components": document["components"]}
 
 
-def test_every_error_response_matches_the_openapi_document(built: dict, tmp_path: Path, tiny_model: Path,
+@pytest.mark.e2e  # every endpoint's error responses swept against the served document
+def test_every_error_response_matches_the_openapi_document(built: dict[str, Any], tmp_path: Path, tiny_model: Path,
                                                           tiny_variants: Path) -> None:
     """A client generated from /docs.json must parse every error the service sends: 4xx, 413 and 503."""
     import jsonschema
 
-    async def fetch(url: str) -> dict:
+    async def fetch(url: str) -> dict[str, Any]:
         async with aiohttp.ClientSession() as session, session.get(f"{url}/docs.json") as response:
-            return await response.json()
+            document: dict[str, Any] = await response.json()
+            return document
 
     with serve(built, "optimized", "openapi.log") as server:
         document = asyncio.run(fetch(server.url))
@@ -349,7 +358,7 @@ def test_every_error_response_matches_the_openapi_document(built: dict, tmp_path
         jsonschema.validate(body, documented_schema(document, "/classify", 503))
 
 
-def test_the_served_openapi_document_and_the_server_agree(built: dict) -> None:
+def test_the_served_openapi_document_and_the_server_agree(built: dict[str, Any]) -> None:
     """schemathesis, every check, against the running service's own /docs.json: no 5xx, every status and body as
     documented (the 413/415/503 added), the request body required, 405 with Allow for undeclared methods."""
     with serve(built, "optimized", "schemathesis.log") as server:
@@ -362,7 +371,7 @@ def test_the_served_openapi_document_and_the_server_agree(built: dict) -> None:
     assert "No issues found" in result.stdout or "passed" in result.stdout, result.stdout[-2000:]
 
 
-def test_a_post_to_an_undeclared_route_is_405_with_allow_and_a_short_body_one_warning(built: dict) -> None:
+def test_a_post_to_an_undeclared_route_is_405_with_allow_and_a_short_body_one_warning(built: dict[str, Any]) -> None:
     with serve(built, "optimized", "methods.log") as server:
         for path in ("/healthz", "/readyz", "/livez", "/metrics"):
             request = urllib.request.Request(f"{server.url}{path}", data=b"{}", method="POST")

@@ -1,11 +1,12 @@
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from stages.common.params import StandinParams
 from stages.model.standin import LABELS, build_config, build_standin, build_tokenizer, head_weights
 from stages.model.variants import parse_variant
+from stages.params.model import StandinParams
 
 
 def test_tokenizer_is_byte_level_bpe_with_roberta_special_ids() -> None:
@@ -31,7 +32,7 @@ def test_base_config_has_roberta_base_shapes() -> None:
     assert config.vocab_size == 50265 and config.id2label == dict(enumerate(LABELS))
 
 
-def test_tiny_standin_has_a_trained_like_logit_spread(tiny_model, small_dataset) -> None:
+def test_tiny_standin_has_a_trained_like_logit_spread(tiny_model: Path, small_dataset: Path) -> None:
     import pandas as pd
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -58,7 +59,7 @@ def test_head_calibration_is_blind_to_last_bit_differences_between_cpus() -> Non
     assert torch.equal(head_weights(-features, 3.0)[0].abs(), weight.abs())  # SVD sign choice does not leak
 
 
-def test_the_stand_in_is_byte_identical_across_builds_and_thread_counts(tmp_path) -> None:
+def test_the_stand_in_is_byte_identical_across_builds_and_thread_counts(tmp_path: Path) -> None:
     hashes = set()
     threads_before = torch.get_num_threads()
     try:

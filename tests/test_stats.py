@@ -1,7 +1,7 @@
 """The comparison statistics on synthetic experiments with known answers, through the compare stage's own path.
 
 Synthetic runs are record frames like the load generator's, audited by its own ``summarize`` and read back by
-``group_by_arm`` (stages/stats/calibration.py), so censoring, reruns, exclusions and counts are exercised as in a
+``group_by_arm`` (stages/calibration/synthetic.py), so censoring, reruns, exclusions and counts are exercised as in a
 real experiment. The capacity search runs against a real server with a known knee.
 """
 
@@ -16,16 +16,7 @@ import pytest
 from scipy import stats
 from scipy.signal import lfilter
 
-from stages.common.errors import ServebenchError
-from stages.common.params import CapacityParams, CompareParams, GateParams, LoadgenParams, ScenarioParams
-from stages.common.percentiles import min_requests
-from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
-from stages.loadgen.capacity import bracket_search
-from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
-from stages.loadgen.payloads import arrival_spec
-from stages.loadgen.summary import audited_lag_quantile, lag_bound_ms, summarize
-from stages.stats.arms import add_verdicts, compare_all, compare_arms, tail_percentile
-from stages.stats.calibration import (
+from stages.calibration.synthetic import (
     CASES,
     Case,
     Noise,
@@ -38,6 +29,18 @@ from stages.stats.calibration import (
     synthetic_records,
     synthetic_scenario,
 )
+from stages.common.errors import ServebenchError
+from stages.common.percentiles import min_requests
+from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
+from stages.loadgen.capacity import bracket_search
+from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
+from stages.loadgen.payloads import arrival_spec
+from stages.loadgen.summary import audited_lag_quantile, lag_bound_ms, summarize
+from stages.params.capacity import CapacityParams
+from stages.params.compare import CompareParams
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.stats.arms import add_verdicts, compare_all, compare_arms, tail_percentile
 from stages.stats.comparison import ScenarioComparison
 from stages.stats.counts import count_difference
 from stages.stats.design import Design
@@ -221,8 +224,8 @@ def test_a_growing_queue_is_called_overloaded_not_a_ratio() -> None:
     assert result.primary is not None
     for key in ("p50", "tail"):  # the latency verdicts; CPU per request served is still a cost (not measured here)
         stat = result.primary[key]
-        assert stat.verdict.startswith("overloaded: baseline (latency grows 8") and stat.p_holm is None
-    assert result.primary["cost"].verdict.startswith("not measured")
+        assert stat.said.startswith("overloaded: baseline (latency grows 8") and stat.p_holm is None
+    assert result.primary["cost"].verdict == "not measured"
 
 
 def test_cpu_per_request_gets_a_paired_cost_verdict_that_covers_the_truth() -> None:
@@ -275,7 +278,8 @@ def test_fewer_blocks_than_the_floor_give_insufficient_data_and_keep_the_ratio()
     result = compared(experiment(CASES["x0.5"]), chosen=design(min_units=8))
     assert result.primary is not None
     for stat in (result.primary["p50"], result.primary["tail"]):
-        assert stat.verdict.startswith("insufficient data: 4 blocks, a ratio verdict needs 8")
+        assert stat.verdict == "insufficient data"
+        assert (stat.verdict_detail or "").startswith("4 blocks, a ratio verdict needs 8")
         assert stat.ratio is not None and stat.ratio.estimate < 0.7 and stat.p_holm is None
 
 
@@ -286,7 +290,7 @@ def test_a_verdict_without_power_for_its_target_says_underpowered_whatever_its_p
     tiny = Design(family=2, min_units=2, looks=1, targets={"p50": 0.02, "tail": 0.02, "cost": 0.02}, alpha=0.05)
     stat = compared(arms, chosen=tiny).primary["p50"]  # type: ignore[index]
     assert stat.power is not None and stat.power < 0.5
-    assert stat.verdict.startswith(f"underpowered: power {stat.power:.2f} to detect x1.02 or x0.98 at 4 blocks")
+    assert stat.said.startswith(f"underpowered: power {stat.power:.2f} to detect x1.02 or x0.98 at 4 blocks")
 
 
 def test_each_look_spends_its_share_of_alpha() -> None:
@@ -402,6 +406,7 @@ def test_capacity_search_never_probes_below_its_floor() -> None:
     assert found.passed is None and rates == [8.74, 4.37, 2.185, 1.0925]
 
 
+@pytest.mark.e2e  # a whole capacity search, step after step, against a real server
 def test_capacity_search_finds_the_knee_of_a_server_with_a_known_service_time(null_server: str) -> None:
     """``/serial?ms=20`` serves one request at a time in 20 ms: nothing above 50 req/s can meet a p99 objective."""
     def probe(rate: float) -> tuple[bool, float]:

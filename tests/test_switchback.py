@@ -14,18 +14,23 @@ import pandas as pd
 import psutil
 import pytest
 
+from stages.common.artifacts import SLOT_COLUMN
 from stages.common.neighbour import NoisyNeighbour, busy_share, phases
 from stages.common.net import free_port
-from stages.common.params import LoadgenParams, NeighbourParams, ParamsError, parse_params
 from stages.common.probe import MachineProbe, ProbeSettings, correlation_time
-from stages.common.results import LoadtestIndex, MachineState, Slot
 from stages.experiment.noise_check import ConditionResult, judge, slot_correlation
 from stages.experiment.switchback import pooled_state
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.client import ClientConfig, GeneratorUsage
 from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.summary import summarize
-from stages.loadgen.switchback import SLOT_COLUMN, SentSlot, run_switchback, slot_plan
+from stages.loadgen.switchback import SentSlot, run_switchback, slot_plan
+from stages.params.base import ParamsError, parse_params
+from stages.params.file import Params
+from stages.params.loadgen import LoadgenParams
+from stages.params.machine import NeighbourParams
+from stages.records.loadtest import LoadtestIndex, Slot
+from stages.records.machine import MachineState
 from stages.reporting.sections import probe_line
 from stages.stats.carryover import carryover
 
@@ -132,11 +137,11 @@ def test_the_neighbour_burns_cpu_in_busy_phases_and_stops_with_its_block() -> No
 def test_switchback_and_neighbour_params_say_what_is_wrong() -> None:
     scenarios = {"loadgen": {"scenarios": {"a": {"rate": 2.0, "duration_s": 5}}}}
     with pytest.raises(ParamsError, match=r"fresh_per_run names \['nope'\]"):
-        parse_params({**scenarios, "loadtest": {"switchback": {"fresh_per_run": ["nope"]}}})
+        parse_params(Params, {**scenarios, "loadtest": {"switchback": {"fresh_per_run": ["nope"]}}})
     with pytest.raises(ParamsError, match=r"phase_s = \[60.0, 10.0\]: expected \[shortest, longest\]"):
-        parse_params({"machine": {"neighbour": {"phase_s": [60.0, 10.0]}}})
+        parse_params(Params, {"machine": {"neighbour": {"phase_s": [60.0, 10.0]}}})
     with pytest.raises(ParamsError, match=r"machine\.probe\.gap_s"):
-        parse_params({"machine": {"probe": {"gap_s": 0}}})
+        parse_params(Params, {"machine": {"probe": {"gap_s": 0}}})
 
 
 def test_carryover_tells_a_slot_whose_first_request_pays_for_the_slot_before() -> None:

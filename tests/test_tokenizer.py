@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from stages.common.params import RuntimeParams, TokenizerParams
 from stages.model.classifier import OnnxBackend, SentimentClassifier
 from stages.model.tokenizer import FastTokenizer
 from stages.model.variants import parse_variant
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
 
 EDGE_CASES = ["", "   ", "😀 emoji and ünïcödé", "https://t.co/xyz @user #tag", "word " * 300, "\u200b zero width"]
 

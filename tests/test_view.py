@@ -5,13 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from stages.reporting.view import differing_params, render
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def row(name: str, **values: object) -> dict:
+def row(name: str, **values: object) -> dict[str, Any]:
     base = {"Experiment": name, "rev": name, "typ": "branch_commit", "State": "Success", "p50x.steady": 0.217,
             "p50.steady": "faster", "tailx.steady": 0.172, "tail.steady": "faster", "p50x.high-intensity": 0.007,
             "p50.high-intensity": "overloaded", "tailx.high-intensity": None, "tail.high-intensity": "inconclusive",
@@ -32,6 +35,7 @@ def test_the_view_fits_120_columns_and_names_the_changed_knobs() -> None:
     assert "0.01O ?" in lines[3]  # no tail ratio claimed: only its verdict
 
 
+@pytest.mark.integration
 def test_the_view_of_this_repository_runs_through_dvc() -> None:
     result = subprocess.run([sys.executable, "-m", "stages.reporting.view"], cwd=REPO_ROOT, capture_output=True,
                             text=True, timeout=300, check=False)

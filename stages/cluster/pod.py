@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import socket
-import sys
 import time
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from stages.cluster.shard_log import ShardResult, encode
-from stages.common.params import LoadgenParams, ScenarioParams
+from stages.common.cli import configure_logging
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import SendOptions, run_open_loop
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.run import client_config, scenario_summary, warm_up
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+
+logger = logging.getLogger(__name__)
 
 RUN_FILE, BODIES_FILE, WARMUP_FILE = "run.json", "bodies.jsonl.gz", "warmup.json"
 RUN_DIR_ENV, URL_ENV, INDEX_ENV = "SERVEBENCH_RUN_DIR", "SERVEBENCH_URL", "JOB_COMPLETION_INDEX"
@@ -55,6 +58,7 @@ def unpack_bodies(packed: bytes) -> list[bytes]:
 
 
 def main() -> None:
+    configure_logging()
     started = time.time()
     run_dir, url, index = Path(os.environ[RUN_DIR_ENV]), os.environ[URL_ENV], int(os.environ[INDEX_ENV])
     run = GeneratorRun.model_validate_json((run_dir / RUN_FILE).read_text())
@@ -63,8 +67,8 @@ def main() -> None:
         warm_up(url, texts, len(texts), run.settings.timeout_s)
     ready = time.time()
     schedule = draw_schedule(arrival_spec(run.settings))
-    print(f"pod {index}/{run.shards}: {len(schedule[index::run.shards])} requests from "
-          f"{run.start_at - ready:+.1f} s -> {url}", file=sys.stderr, flush=True)
+    logger.info(f"pod {index}/{run.shards}: {len(schedule[index::run.shards])} requests from "
+                f"{run.start_at - ready:+.1f} s -> {url}")
     records, usage = run_open_loop(url, schedule, unpack_bodies((run_dir / BODIES_FILE).read_bytes()),
                                    client_config(run.settings, run.loadgen.client), run.settings.warmup_s,
                                    SendOptions((index, run.shards), run.start_at))

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import secrets
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,9 +32,8 @@ from stages.cluster.shard_log import ShardLogError, ShardResult, decode
 from stages.common.artifacts import CLASSIFY
 from stages.common.errors import ServebenchError
 from stages.common.kubectl import Kubectl, KubectlError
-from stages.common.params import Params, ScenarioParams
 from stages.loadgen.arrivals import draw_schedule
-from stages.loadgen.client import LOST, GeneratorUsage, RunRecorder
+from stages.loadgen.client import LOST, GeneratorUsage, RunRecorder, StopRule
 from stages.loadgen.payloads import arrival_spec, request_bodies
 from stages.loadgen.shards import merge_runs
 from stages.manifests.generator import (
@@ -45,8 +45,12 @@ from stages.manifests.generator import (
     served_objects,
 )
 from stages.manifests.render import ServedImage
+from stages.manifests.sizing import require_loadtest_fit
+from stages.params.loadgen import ScenarioParams
 from stages.serving.metrics import TIMELINE_COLUMNS, delta, parse_metrics
-from stages.serving.runs import RunSpec, ServedRun
+from stages.serving.runs import RunSettings, RunSpec, ServedRun, served_run
+
+logger = logging.getLogger(__name__)
 
 POLL_S = 2.0
 CONFIG_MAP_LIMIT = 1_000_000  # bytes a ConfigMap may hold (etcd's object limit is 1 MiB), with room for metadata
@@ -87,9 +91,9 @@ def deleted_on_exit(kubectl: Kubectl, name: str) -> Iterator[None]:
         try:
             delete_run(kubectl, name)
         except KubectlError as exc:
-            print(f"loadtest: could not delete run {name}: {exc}; remove it with kubectl --context "
-                  f"{kubectl.context} -n {kubectl.namespace} delete all,configmap,job,networkpolicy "
-                  f"-l {RUN_LABEL}={name}", file=sys.stderr, flush=True)
+            logger.info(f"loadtest: could not delete run {name}: {exc}; remove it with kubectl --context "
+                        f"{kubectl.context} -n {kubectl.namespace} delete all,configmap,job,networkpolicy "
+                        f"-l {RUN_LABEL}={name}")
 
 
 def metrics(kubectl: Kubectl, name: str, port_name: str = "http") -> dict[str, float]:
@@ -162,7 +166,7 @@ def merge_shards(collected: list[Shard], schedule: np.ndarray, warmup_s: float
     return records, usage, lost
 
 
-def generator_files(params: Params, scenario: str, settings: ScenarioParams, texts: list[str], requests: int,
+def generator_files(params: RunSettings, scenario: str, settings: ScenarioParams, texts: list[str], requests: int,
                     warmup_requests: int, start_at: float) -> dict[str, bytes]:
     """The ConfigMap's files: the run's settings, and the request and warm-up bodies encoded as a local run
     encodes them (same seed, same texts); refused when they would not fit a ConfigMap."""
@@ -188,6 +192,7 @@ def cluster_served_run(spec: RunSpec, arm: str) -> ServedRun:
     kubectl.require_context()
     name = run_name(arm)
     served = ServedImage(built.bento, built.bento.split(":")[-1], getattr(params.serve, spec.service).timeout_s)
+    require_loadtest_fit(params.k3s, cluster)  # no pod of the run left Pending on a node too small for it
     objects = served_objects(params.k3s, cluster, name, served, CLASSIFY)
     schedule = draw_schedule(arrival_spec(settings))
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -203,8 +208,8 @@ def cluster_served_run(spec: RunSpec, arm: str) -> ServedRun:
         last_answer_s = cluster.start_lead_s + float(schedule[-1]) + settings.timeout_s
         apply(kubectl, [generator_policy(cluster, params.k3s, name), config_map(cluster, name, files),
                         generator_job(cluster, params.k3s, name, objects.url, last_answer_s)])
-        print(f"loadtest: {name}: {cluster.shards} generator pods, common start "
-              f"{time.strftime('%H:%M:%S', time.localtime(start_at))}", file=sys.stderr, flush=True)
+        logger.info(f"loadtest: {name}: {cluster.shards} generator pods, common start "
+                    f"{time.strftime('%H:%M:%S', time.localtime(start_at))}")
         wait_for_job(kubectl, name, cluster.shards, time.time() + last_answer_s + JOB_GRACE_S)
         collected = collect(kubectl, name, cluster.shards)
         after = metrics(kubectl, name)
@@ -213,6 +218,16 @@ def cluster_served_run(spec: RunSpec, arm: str) -> ServedRun:
                           f"{shard.result.clock if shard.result else shard.lost_reason}\n")
     records, usage, lost = merge_shards(collected, schedule, settings.warmup_s)
     for reason in lost:
-        print(f"loadtest: {name}: {reason}", file=sys.stderr, flush=True)
+        logger.info(f"loadtest: {name}: {reason}")
     # No batch timeline: /metrics is read through the API server twice, not polled during the run.
     return ServedRun(records, usage, delta(before, after), pd.DataFrame(columns=TIMELINE_COLUMNS), ready_after_s)
+
+
+def run_on_target(spec: RunSpec, arm: str, home: Path, scrape_interval_s: float, stop_when: StopRule | None = None
+                  ) -> ServedRun:
+    """One fresh-server run wherever ``loadtest.target`` serves, the system under test behind one call (as MLPerf
+    LoadGen puts it behind one interface): a local ``bentoml serve`` from the store in ``home`` (stopping early
+    when ``stop_when`` says the outcome is known), or a Deployment and generator pods in the cluster."""
+    if spec.params.loadtest.target == "cluster":
+        return cluster_served_run(spec, arm)
+    return served_run(spec, home, scrape_interval_s, stop_when)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from stages.common.results import LoadSummary
+from stages.records.load import LoadSummary
 
 MARKER = "servebench-shard"
 CHUNK = 3000  # base64 characters per line: below containerd's 16 KiB split of long lines

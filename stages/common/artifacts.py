@@ -6,13 +6,13 @@ so importing a constant never loads another stage's heavy dependencies (torch, b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from stages.common.io import read_result
-from stages.common.results import ModelInfo
+from stages.records.dataset import DatasetInfo
+from stages.records.model import ModelInfo
 
 PARAMS_FILE = Path("params.yaml")
 MODEL_DIR = Path("data/model")
@@ -28,6 +28,8 @@ MODEL_INFO = "model_info.json"
 EVAL_FILE = "eval.parquet"
 CORPUS_FILE = "corpus.jsonl"
 CLASSIFY = "/classify"  # the served Bento's API route
+STARTUP_MARK = "servebench-startup"  # a served worker logs its start-up instants after it (service/startup.py)
+SLOT_COLUMN = "slot"  # in a switchback run's records: the pair (schedule segment) a request was sent in
 DATASET_INFO = "dataset_info.json"
 
 VALIDATION_JSON = RESULTS_DIR / "validation.json"
@@ -56,7 +58,7 @@ def read_corpus(path: Path) -> list[str]:
 
 def dataset_labels(dataset_dir: Path) -> list[str]:
     """Label names of a dataset built by the dataset stage, index = label id."""
-    return json.loads((dataset_dir / DATASET_INFO).read_text())["labels"]
+    return read_result(dataset_dir / DATASET_INFO, DatasetInfo).labels
 
 
 def model_info(model_dir: Path) -> ModelInfo:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from stages.common.artifacts import PARAMS_FILE
 from stages.common.errors import ServebenchError
+from stages.params.base import ParamsError
 
 
 def stage_parser(doc: str | None, **paths: Path) -> argparse.ArgumentParser:
@@ -21,10 +23,18 @@ def stage_parser(doc: str | None, **paths: Path) -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging() -> None:
+    """How a command shows what the libraries log (``logging.getLogger(__name__)``; they never print): one line
+    per message on stderr, as the stages have always shown their progress, beside the stage's own summary."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+
+
 def run_stage(name: str, main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; a :class:`ServebenchError` ends it with its message and exit status 1."""
+    """Run a stage's ``main``; a :class:`ServebenchError` or a params file it cannot run with ends it with its
+    message and exit status 1."""
+    configure_logging()
     try:
         main()
-    except ServebenchError as exc:
+    except (ServebenchError, ParamsError) as exc:
         print(f"{name}: error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -2,9 +2,8 @@
 
 On a shared VM the host runs other guests on the same physical cores; the time this guest's virtual CPUs were
 ready to run but not running is "steal". It hurts a served request, which sleeps and wakes across three processes
-(generator, event loop, inference worker), far more than a busy loop, which keeps its CPU (docs/measured.md has
-examples). Every run records the share, so that a result measured under steal says so instead of passing for the
-service's speed.
+(generator, event loop, inference worker), far more than a busy loop, which keeps its CPU. Every run records the
+share, so that a result measured under steal says so instead of passing for the service's speed.
 """
 
 from __future__ import annotations

@@ -83,8 +83,10 @@ def _cpuinfo() -> str:
 
 
 def cpu_model() -> str:
-    return next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines()
-                 if line.startswith("model name")), platform.processor() or "unknown")
+    """/proc/cpuinfo's model name; elsewhere what ``platform`` says (it runs ``uname -p``: only then)."""
+    named = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines()
+                  if line.startswith("model name")), None)
+    return named or platform.processor() or "unknown"
 
 
 def cpu_flags() -> dict[str, bool]:

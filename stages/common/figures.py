@@ -7,13 +7,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
+import numpy as np
 import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 
+def readable_log_axes(figure: plt.Figure) -> None:
+    """Every log axis labelled in plain numbers at 1, 2 and 5 of each decade (only at the decades where it spans
+    more than 2.5 of them), its minor ticks unlabelled: matplotlib's default labels every minor tick of a short
+    log axis as "2x10^1 3x10^1 ...", which overlap."""
+    for axis in figure.axes:
+        for scaled, limits in ((axis.xaxis, axis.get_xlim()), (axis.yaxis, axis.get_ylim())):
+            if scaled.get_scale() != "log" or min(limits) <= 0:
+                continue
+            decades = np.log10(max(limits) / min(limits))
+            scaled.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0,) if decades > 2.5 else (1.0, 2.0, 5.0)))
+            scaled.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+            scaled.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def save_figure(figure: plt.Figure, out: Path) -> None:
+    readable_log_axes(figure)
     figure.tight_layout()
     figure.savefig(out, dpi=100)
     plt.close(figure)

@@ -17,11 +17,11 @@ class ResultFileError(ServebenchError):
     """A results file is missing or does not have the shape its reader expects."""
 
 
-def write_result(path: Path, result: BaseModel | dict) -> None:
-    """Write a result model (or a plain mapping for free-form files) as indented JSON, creating folders."""
+def write_result(path: Path, result: BaseModel, exclude_none: bool = False) -> None:
+    """Write a record as indented JSON, creating folders; ``exclude_none`` leaves out what the record lacks (a
+    DVC metrics file with only the keys that apply)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    path.write_text(json.dumps(result.model_dump(mode="json", exclude_none=exclude_none), indent=2) + "\n")
 
 
 def read_result(path: Path, model: type[M]) -> M:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from stages.common.cpu_steal import StealMeter
 from stages.common.neighbour import NoisyNeighbour
-from stages.common.params import MachineParams
 from stages.common.probe import MachineProbe, ProbeSettings
-from stages.common.results import MachineState, NeighbourRecord
+from stages.params.machine import MachineParams
+from stages.records.machine import MachineState, NeighbourRecord
 
 
 @dataclass

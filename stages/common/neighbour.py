@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from stages.common.params import NeighbourParams
-from stages.common.results import NeighbourRecord
+from stages.params.machine import NeighbourParams
+from stages.records.machine import NeighbourRecord
 
 SPIN_CHECK_S = 0.01  # a busy hog looks at the clock this often
 STOP_JOIN_S = 5.0

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from stages.common.results import LatencyStats
+from stages.records.base import LatencyStats
 
 LATENCY_PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p99_9": 99.9}
 

@@ -27,7 +27,7 @@ from types import TracebackType
 
 import numpy as np
 
-from stages.common.results import MachineState
+from stages.records.machine import MachineState
 
 SCHEDSTAT = Path("/proc/self/schedstat")
 REPLY = struct.Struct("<ddd")  # the echo's busy wall time, its CPU time, its run-queue wait (s)

@@ -1,8 +1,8 @@
 """Is this machine quiet enough to time a served path? ``python -m stages.common.quiet [--wait]``.
 
 A busy loop keeps its virtual CPU and reads a shared VM as quiet while a served request, which sleeps and wakes
-across processes, waits for the host at every wake-up (docs/measured.md, 3 Dec: 2-9 % stolen from two busy loops,
-42-45 % from a ping-pong at the same minutes). So the probe is a ping-pong: a client and an echo process on
+across processes, waits for the host at every wake-up (measured 3 Dec: 2-9 % stolen from two busy loops, 42-45 %
+from a ping-pong at the same minutes). So the probe is a ping-pong: a client and an echo process on
 loopback exchange ``requests`` one-byte messages ``gap_s`` apart, the echo spending ``work_s`` of CPU on each, and
 the probe reports the share of the CPU time asked for meanwhile that a hypervisor took (``/proc/stat``) with the
 round trips' delay beyond that work. ``--wait`` blocks until two readings in a row are quiet: ``make

@@ -4,45 +4,54 @@ and rerun when the generator failed its audit, until the blocks so far can detec
 
 from __future__ import annotations
 
+import logging
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pydantic import model_validator
 
-from stages.cluster.run import cluster_served_run
+from stages.cluster.run import run_on_target
 from stages.common.artifacts import RUNS_INDEX, aa_arm
 from stages.common.environment import fingerprint
 from stages.common.errors import ServebenchError, present
 from stages.common.io import write_result
 from stages.common.machine import Watch, probe_note, watched_machine
-from stages.common.params import CompareParams, Params, ScenarioParams
-from stages.common.results import (
-    Bentos,
-    Capacity,
-    LoadSummary,
-    LoadtestIndex,
-    LoadtestRun,
-    MachineState,
-    OfferedLoad,
-    ProcessCost,
-    Slot,
-)
+from stages.experiment.budget import BlockShape, expected_minutes, fitted_requests
 from stages.experiment.switchback import BlockArm, switchback_block
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.density import write_density
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.relative import describe, offered_load, resolve
 from stages.loadgen.run import one_line, scenario_summary, write_run
-from stages.serving.runs import RunSpec, ServedRun, served_run
+from stages.params.compare import CompareParams
+from stages.params.loadgen import ScenarioParams
+from stages.params.loadtest import check_loadtest
+from stages.params.machine import MachineParams
+from stages.records.bentos import Bentos
+from stages.records.capacity import Capacity
+from stages.records.load import LoadSummary, OfferedLoad, ProcessCost, ServerMetrics
+from stages.records.loadtest import LoadtestIndex, LoadtestRun, Slot
+from stages.records.machine import MachineState
+from stages.serving.runs import RunSettings, RunSpec, ServedRun
 from stages.stats.carryover import carryover
-from stages.stats.design import design_of
+from stages.stats.design import AnalysisSettings, design_of
 from stages.stats.samples import ScenarioRuns, group_by_arm
 from stages.stats.sequential import decided, look
 
-SERVER_START_ESTIMATE_S = 20.0  # model load and warm-up, for the ETA only
+logger = logging.getLogger(__name__)
+
+class LoadtestSettings(RunSettings, AnalysisSettings):
+    """The sections a load test reads: the runs', the design's (its stopping rule) and the machine's."""
+
+    machine: MachineParams = MachineParams()
+
+    @model_validator(mode="after")
+    def _scenarios_named(self) -> LoadtestSettings:
+        check_loadtest(self.loadtest, self.loadgen)
+        return self
 
 
 def run_order(arms: list[str], repeats: int, seed: int) -> list[tuple[int, str]]:
@@ -56,7 +65,7 @@ def run_order(arms: list[str], repeats: int, seed: int) -> list[tuple[int, str]]
     return order
 
 
-def scenario_arms(params: Params, scenario: str) -> dict[str, str]:
+def scenario_arms(params: LoadtestSettings, scenario: str) -> dict[str, str]:
     """Arm name -> the service (Bento) it serves: every service, plus the A/A arm in the A/A scenario."""
     arms: dict[str, str] = {service: service for service in params.loadtest.services}
     aa = params.loadtest.aa
@@ -72,6 +81,27 @@ def cost_note(cost: ProcessCost | None) -> str:
     return f", server CPU {cost.cpu_ms_per_request:.2f} ms/request, RSS {cost.peak_rss_mb or 0:.0f} MB"
 
 
+def uses_switchback(params: LoadtestSettings, scenario: str) -> bool:
+    """Slots on warm servers (loadtest.switchback), unless off or this scenario runs fresh per run."""
+    switch = params.loadtest.switchback
+    return switch.enabled and scenario not in switch.fresh_per_run and params.loadtest.target == "local"
+
+
+def fit_budget(name: str, params: LoadtestSettings, settings: ScenarioParams, rate: float) -> ScenarioParams:
+    """The scenario with its runs cut to ``auto.budget_minutes`` where its stated requests overrun it."""
+    shape = BlockShape(len(scenario_arms(params, name)), fresh_per_run=not uses_switchback(params, name))
+    requests = fitted_requests(settings, rate, params.loadtest, shape)
+    if requests == settings.requests:
+        return settings
+    fitted = settings.model_copy(update={"requests": requests})
+    blocks = params.loadtest.planned_repeats
+    logger.info(f"loadtest: {name}: {blocks} blocks of {settings.requests} requests per run at {rate:.3g} req/s "
+                f"would take {expected_minutes(settings, rate, blocks, shape):.0f} min, over the budget of "
+                f"{params.loadtest.auto.budget_minutes:g}: runs cut to {requests} requests "
+                f"({expected_minutes(fitted, rate, blocks, shape):.0f} min)")
+    return fitted
+
+
 def run_folder(arm: str, repeat: int, attempt: int) -> str:
     """A run's folder under the scenario's: ``<arm>/run-<k>``, reruns ``<arm>/run-<k>-rerun-<a>``."""
     return f"{arm}/run-{repeat}" + (f"-rerun-{attempt}" if attempt else "")
@@ -82,7 +112,7 @@ class Scenario:
     """One scenario's load test as it proceeds: its settings and every run done so far, with records."""
 
     name: str
-    params: Params
+    params: LoadtestSettings
     settings: ScenarioParams
     bentos: Bentos
     texts: list[str]
@@ -99,10 +129,7 @@ class Scenario:
 
     @property
     def switchback(self) -> bool:
-        """Slots on warm servers (loadtest.switchback), unless off or this scenario runs fresh per run."""
-        switch = self.params.loadtest.switchback
-        return (switch.enabled and self.name not in switch.fresh_per_run
-                and self.params.loadtest.target == "local")
+        return uses_switchback(self.params, self.name)
 
     def record(self, arm: str, repeat: int, attempt: int, served: ServedRun, machine: MachineState | None
                ) -> LoadtestRun:
@@ -112,7 +139,7 @@ class Scenario:
         summary = scenario_summary(served.records, served.usage, self.name, self.settings, self.params.loadgen)
         write_run(out, served.records, summary)
         write_density(out, served.records, arrival_spec(self.settings))
-        write_result(out / "server_metrics.json", served.metrics_delta)
+        write_result(out / "server_metrics.json", ServerMetrics(deltas=served.metrics_delta))
         served.batch_timeline.to_csv(out / "batch_timeline.csv", index=False)
         run = LoadtestRun(service=arm, repeat=repeat, order=len(self.runs), path=path, valid=summary.audit.valid,
                           reasons=summary.audit.reasons, server_ready_s=served.ready_after_s, attempt=attempt,
@@ -120,9 +147,8 @@ class Scenario:
                           cost=served.cost)
         self.runs.append(run)
         self.records[path], self.summaries[path] = served.records, summary
-        print(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "
-              f"{one_line(self.name, summary)}{probe_note(machine)}{cost_note(served.cost)}", file=sys.stderr,
-              flush=True)
+        logger.info(f"loadtest: {arm} run {repeat}{f' (rerun {attempt})' if attempt else ''}: "
+                    f"{one_line(self.name, summary)}{probe_note(machine)}{cost_note(served.cost)}")
         return run
 
     def attempt(self, repeat: int, arm: str, attempt: int) -> LoadtestRun:
@@ -132,10 +158,7 @@ class Scenario:
         spec = RunSpec(service, built, self.params, self.name, self.settings, self.texts,
                        self.params.loadtest.warmup_requests, log)
         with present(self.watch, "the machine watch").span() as span:
-            if self.params.loadtest.target == "cluster":
-                served = cluster_served_run(spec, arm)
-            else:
-                served = served_run(spec, Path(self.bentos.bentoml_home), self.params.loadtest.scrape_interval_s)
+            served = run_on_target(spec, arm, Path(self.bentos.bentoml_home), self.params.loadtest.scrape_interval_s)
         return self.record(arm, repeat, attempt, served, span.state)
 
     def switchback_attempt(self, repeat: int, attempt: int) -> list[LoadtestRun]:
@@ -147,9 +170,8 @@ class Scenario:
                                  repeat, present(self.watch, "the machine watch"))
         self.slots += block.slots
         drains = [slot.drain_s for slot in block.slots]
-        print(f"loadtest: {self.name}: block {repeat}: {len(block.slots)} slots, drain p50 "
-              f"{1e3 * sorted(drains)[len(drains) // 2]:.0f} ms, max {1e3 * max(drains):.0f} ms",
-              file=sys.stderr, flush=True)
+        logger.info(f"loadtest: {self.name}: block {repeat}: {len(block.slots)} slots, drain p50 "
+                    f"{1e3 * sorted(drains)[len(drains) // 2]:.0f} ms, max {1e3 * max(drains):.0f} ms")
         return [self.record(arm, repeat, attempt,
                             ServedRun(result.records, block.usage, result.metrics_delta, result.batch_timeline,
                                       result.ready_after_s, cost=result.cost), result.machine)
@@ -202,15 +224,16 @@ def sizing(scenario: Scenario) -> tuple[bool, str]:
                         design))
 
 
-def load_test(name: str, params: Params, bentos: Bentos, texts: list[str], capacity: Capacity | None,
+def load_test(name: str, params: LoadtestSettings, bentos: Bentos, texts: list[str], capacity: Capacity | None,
               folders: tuple[Path, Path], params_path: Path) -> tuple[Scenario, str]:
     """One scenario's whole load test, the machine watched (and disturbed, when the neighbour is on) throughout:
     the rate resolved against ``capacity``, the blocks run, ``runs.json`` written under ``folders[0]`` (server
     logs under ``folders[1]``); the scenario with its runs, and why its blocks stopped."""
     stated = params.loadgen.scenarios[name]
-    settings = resolve(name, stated, capacity)
+    resolved = resolve(name, stated, capacity)
+    settings = fit_budget(name, params, resolved, offered_load(stated, resolved, capacity).rate_per_s)
     offered = offered_load(stated, settings, capacity)
-    print(f"loadtest: {name}: offered {describe(offered)}", file=sys.stderr, flush=True)
+    logger.info(f"loadtest: {name}: offered {describe(offered)}")
     if settings.mode != "open":
         raise ServebenchError(f"scenario {name!r} is closed-loop; the experiment compares open-loop runs")
     require_measured(name, settings)
@@ -229,8 +252,7 @@ def run_blocks(scenario: Scenario) -> str:
     loadtest, settings = scenario.params.loadtest, scenario.settings
     arms = list(scenario.arms)
     order = run_order(arms, loadtest.most_repeats, loadtest.seed)
-    rate = scenario.offered.rate_per_s
-    run_seconds = (settings.duration_s or (settings.requests or 0) / rate) + SERVER_START_ESTIMATE_S
+    shape = BlockShape(len(arms), fresh_per_run=not scenario.switchback)
     started, stopped = time.monotonic(), "the planned blocks ran"
     for repeat in range(loadtest.most_repeats + 1):
         if repeat >= loadtest.planned_repeats and loadtest.repeats == "auto":
@@ -244,9 +266,9 @@ def run_blocks(scenario: Scenario) -> str:
                 break
         if repeat == loadtest.most_repeats:
             break
-        eta = (loadtest.planned_repeats - repeat) * len(arms) * run_seconds
-        print(f"loadtest: {scenario.name}: block {repeat + 1}/{loadtest.planned_repeats}"
-              f"{' (auto)' if repeat >= loadtest.planned_repeats else ''}, runs so far {len(scenario.runs)}, "
-              f"ETA {max(eta, 0) / 60:.1f} min", file=sys.stderr, flush=True)
+        eta = expected_minutes(settings, scenario.offered.rate_per_s, max(loadtest.planned_repeats - repeat, 0), shape)
+        logger.info(f"loadtest: {scenario.name}: block {repeat + 1}/{loadtest.planned_repeats}"
+                    f"{' (auto)' if repeat >= loadtest.planned_repeats else ''}, runs so far {len(scenario.runs)}, "
+                    f"ETA {eta:.1f} min")
         scenario.block(repeat, [arm for block, arm in order if block == repeat])
     return stopped

@@ -33,14 +33,18 @@ from stages.common.artifacts import (
     RESULTS_DIR,
     read_corpus,
 )
+from stages.common.cli import configure_logging
 from stages.common.cpu_steal import STARVED_SHARE
 from stages.common.figures import save_figure
 from stages.common.io import read_optional_result, read_result, write_result
-from stages.common.params import DEFAULT_PARAMS_PATH, Params, load_params
 from stages.common.probe import correlation_time
 from stages.common.quiet import wait_until_quiet
-from stages.common.results import Bentos, Capacity, LoadtestIndex, Result, Slot
-from stages.experiment.loadtest import load_test
+from stages.experiment.loadtest import LoadtestSettings, load_test
+from stages.params.base import DEFAULT_PARAMS_PATH, load_params
+from stages.records.base import RecordFile, Result
+from stages.records.bentos import Bentos
+from stages.records.capacity import Capacity
+from stages.records.loadtest import LoadtestIndex, Slot
 from stages.stats.comparison import ScenarioComparison
 from stages.stats.experiment import CANDIDATE, REFERENCE, compare_experiment
 from stages.stats.samples import ArmRuns, read_scenario
@@ -72,7 +76,7 @@ class ConditionResult(Result):
     p50_ms: dict[str, float] = Field(default_factory=dict)
 
 
-class NoiseCheck(Result):
+class NoiseCheck(RecordFile):
     scenario: str
     conditions: dict[str, ConditionResult]
     ratio_change: float | None  # neighbour / quiet p50 ratio, minus 1
@@ -81,7 +85,7 @@ class NoiseCheck(Result):
     checks: dict[str, bool]
 
 
-def with_neighbour(params: Params, on: bool) -> Params:
+def with_neighbour(params: LoadtestSettings, on: bool) -> LoadtestSettings:
     neighbour = params.machine.neighbour.model_copy(update={"enabled": on})
     return params.model_copy(update={"machine": params.machine.model_copy(update={"neighbour": neighbour})})
 
@@ -104,7 +108,8 @@ def _primary(data: ScenarioComparison | None) -> tuple[float | None, list[float]
     return p50.ratio.estimate, [p50.ratio.low, p50.ratio.high], p50.verdict
 
 
-def condition_result(folder: Path, scenario: str, params: Params, capacity: Capacity | None) -> ConditionResult:
+def condition_result(folder: Path, scenario: str, params: LoadtestSettings, capacity: Capacity | None
+                     ) -> ConditionResult:
     """Compare the condition's load test as the compare stage would (its scenario alone, and the A/A)."""
     arms = read_scenario(folder)
     chosen = params.model_copy(update={"loadtest": params.loadtest.model_copy(update={"scenarios": [scenario]})})
@@ -199,6 +204,7 @@ def plot(check: NoiseCheck, out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    configure_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS_PATH)
     parser.add_argument("--bentos", type=Path, default=BENTOS_JSON)
@@ -211,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-width-ratio", type=float, default=2.0)
     parser.add_argument("--from-runs", action="store_true", help="judge the load tests already under --out again")
     args = parser.parse_args(argv)
-    params = load_params(args.params)
+    params = load_params(LoadtestSettings, args.params)
     capacity = read_optional_result(args.capacity, Capacity)
     results = {}
     for condition in CONDITIONS:

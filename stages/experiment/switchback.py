@@ -19,15 +19,19 @@ import psutil
 from stages.common.artifacts import CLASSIFY
 from stages.common.cpu_steal import read_ticks, stolen_share
 from stages.common.machine import Watch
-from stages.common.params import Params, ScenarioParams
-from stages.common.results import BuiltService, MachineState, ProcessCost, Slot
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import GeneratorUsage
 from stages.loadgen.payloads import arrival_spec, request_bodies
 from stages.loadgen.run import client_config, warm_up
 from stages.loadgen.switchback import SentSlot, run_switchback, slot_plan
+from stages.params.loadgen import ScenarioParams
+from stages.records.bentos import BuiltService
+from stages.records.load import ProcessCost
+from stages.records.loadtest import Slot
+from stages.records.machine import MachineState
 from stages.serving.metrics import Scraper, delta, scrape
 from stages.serving.process_usage import TreeReading, process_cost, read_tree
+from stages.serving.runs import RunSettings
 from stages.serving.server import BentoServer
 
 
@@ -98,7 +102,7 @@ def pooled_state(slots: list[Slot]) -> MachineState:
                         machine_stolen=weighted([(state.machine_stolen, state.readings) for state in read]))
 
 
-def switchback_block(arms: dict[str, BlockArm], params: Params, scenario: ScenarioParams, texts: list[str],
+def switchback_block(arms: dict[str, BlockArm], params: RunSettings, scenario: ScenarioParams, texts: list[str],
                      home: Path, repeat: int, watch: Watch) -> BlockResult:
     """Start every arm's server, warm each up, send the block's slots, read the probe per slot, stop them."""
     schedule = draw_schedule(arrival_spec(scenario))

@@ -1,40 +1,26 @@
 """Faults on processes this stage started, and nothing else: the server's process group and its workers.
 
-- ``kill-worker``: SIGKILL of BentoML's model worker process(es); BentoML's own supervisor respawns them.
-- ``kill-server``: SIGKILL of every server process; a local supervisor restarts it after ``restart_delay_s``, as
-  Kubernetes' ``restartPolicy: Always`` restarts a crashed container.
-- ``stop-start``: SIGTERM, wait for a graceful exit, start again after ``restart_delay_s``: a replica replaced
-  with nothing to take its traffic meanwhile (a rollout restart surges a new pod first; this is its worst case).
-- ``freeze``: SIGSTOP of every server process, SIGCONT after ``freeze_s``: a process that stops running without
-  dying (a stop-the-world pause, a frozen cgroup, a VM paused by its host).
-- ``cpu-throttle``: every server process under a CFS quota of ``throttle_cpus`` cores for ``throttle_s``
-  (:mod:`stages.faults.cgroups`): a CPU limit set too low, or a node short of CPU.
-- ``memory-limit``: the model workers in a memory cgroup allowed ``memory_limit_kib`` of new allocations for
-  ``memory_s`` (:mod:`stages.faults.cgroups`): the kernel OOM-kills a worker that allocates past it (64 KiB:
-  its next allocations under load), and BentoML's supervisor, outside the cgroup, respawns it;
-  the log counts the kernel's OOM kills. A pod whose limit covers the whole container would also restart a
-  respawned worker that allocates past it (CrashLoopBackOff); the container-level loss is ``kill-server``.
-- ``network-delay``: ``delay_ms`` added to every chunk both ways for ``network_s``; ``packet-loss``: a
-  ``loss_share`` of chunks lost per try and resent after TCP's doubling retransmission timeout (from
-  ``retransmit_ms``); ``partition``: nothing crosses for ``network_s``, then what was held goes through
-  (:mod:`stages.faults.proxy`, a TCP proxy the stage puts between generator and server for these faults only).
-
-BentoML's supervisor (circus) starts each worker in a session of its own, so signals go to the server's
-process group and to each of its descendants (:meth:`BentoServer.signal_tree`).
+Kill a worker or the server, stop-start, freeze, throttle the CPU, add a co-tenant, cap memory, or delay, lose or
+cut the traffic through a TCP proxy; each fault's semantics are in docs/serving.md ("Faults and Kubernetes").
+BentoML's supervisor (circus) starts each worker in a session of its own, so signals go to the server's process
+group and to each of its descendants (:meth:`BentoServer.signal_tree`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stages.common.errors import ServebenchError, present
-from stages.common.params import ResilienceParams
+from stages.common.neighbour import NoisyNeighbour
 from stages.faults.cgroups import PERIOD_US, confined, controller
 from stages.faults.proxy import FaultyProxy
+from stages.params.machine import NeighbourParams
+from stages.params.resilience import ResilienceParams
 from stages.serving.server import BentoServer
 
 NETWORK_FAULTS = ("network-delay", "packet-loss", "partition")  # sent through a FaultyProxy
@@ -47,9 +33,15 @@ class FaultLog:
     started: float | None = None
     ended: float | None = None
     actions: list[str] = field(default_factory=list)
+    aborted: threading.Event = field(default_factory=threading.Event)  # the run was stopped (SIGTERM, an error)
 
     def note(self, action: str) -> None:
         self.actions.append(f"{time.time():.3f} {action}")
+
+    def hold(self, seconds: float) -> bool:
+        """Keep the fault on for ``seconds``, or until the run is stopped (True): a stopped run lifts its fault
+        through the fault's own ``finally`` instead of leaving a frozen server or a cgroup behind."""
+        return self.aborted.wait(seconds)
 
 
 @dataclass(frozen=True)
@@ -79,7 +71,8 @@ def kill_server(target: Target, log: FaultLog, settings: ResilienceParams) -> No
     pids = server.signal_tree(signal.SIGKILL)
     process.wait()
     log.note(f"SIGKILL server {process.pid} and its processes {pids}")
-    time.sleep(settings.restart_delay_s)
+    if log.hold(settings.restart_delay_s):
+        return
     server.start()
     log.note(f"supervisor restarted the server (pid {present(server.process, 'the restarted server').pid})")
 
@@ -88,7 +81,8 @@ def stop_start(target: Target, log: FaultLog, settings: ResilienceParams) -> Non
     server = target.server
     server.stop()
     log.note("SIGTERM, graceful exit")
-    time.sleep(settings.restart_delay_s)
+    if log.hold(settings.restart_delay_s):
+        return
     server.start()
     log.note(f"started again (pid {server.process.pid if server.process else None})")
 
@@ -98,9 +92,11 @@ def freeze(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     process = present(server.process, "the server process")
     pids = server.signal_tree(signal.SIGSTOP)
     log.note(f"SIGSTOP server {process.pid} and its processes {pids}")
-    time.sleep(settings.freeze_s)
-    server.signal_tree(signal.SIGCONT)
-    log.note("SIGCONT")
+    try:
+        log.hold(settings.freeze_s)
+    finally:
+        server.signal_tree(signal.SIGCONT)
+        log.note("SIGCONT")
 
 
 def server_pids(server: BentoServer) -> list[int]:
@@ -114,10 +110,21 @@ def cpu_throttle(target: Target, log: FaultLog, settings: ResilienceParams) -> N
     quota = max(int(settings.throttle_cpus * PERIOD_US), 1000)
     with confined(pids, "cpu", quota, f"servebench-throttle-{os.getpid()}-{server.port}") as (_, group):
         log.note(f"{len(pids)} server processes under a quota of {settings.throttle_cpus:g} cores ({group})")
-        time.sleep(settings.throttle_s)
+        log.hold(settings.throttle_s)
         stat = dict(line.split() for line in (group / "cpu.stat").read_text().splitlines())
     log.note(f"quota lifted after {stat.get('nr_throttled', '?')} throttled periods of {stat.get('nr_periods', '?')}; "
              "processes back in their cgroups")
+
+
+def cpu_stress(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
+    """A co-tenant competing for the cores (the noisy neighbour of the switchback experiment, busy throughout):
+    unlike cpu-throttle's quota, the server keeps its share of a machine that has less to give."""
+    stress = NeighbourParams(enabled=True, hogs=settings.stress_hogs, duty=1.0,
+                             phase_s=[settings.stress_s, settings.stress_s], seed=settings.seed)
+    with NoisyNeighbour(stress):
+        log.note(f"{settings.stress_hogs} CPU hogs busy beside the server")
+        log.hold(settings.stress_s)
+    log.note("CPU hogs stopped")
 
 
 def memory_limit(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
@@ -130,7 +137,7 @@ def memory_limit(target: Target, log: FaultLog, settings: ResilienceParams) -> N
     limit = settings.memory_limit_kib * 1024
     with confined(pids, "memory", limit, f"servebench-memory-{os.getpid()}-{server.port}") as (found, group):
         log.note(f"{len(pids)} worker(s) allowed {settings.memory_limit_kib} KiB of new allocations ({group})")
-        time.sleep(settings.memory_s)
+        log.hold(settings.memory_s)
         kills = found.oom_kills(group)
     log.note(f"limit lifted after {'an unknown number of' if kills is None else kills} OOM kills; workers still "
              "alive back in their cgroups")
@@ -139,7 +146,7 @@ def memory_limit(target: Target, log: FaultLog, settings: ResilienceParams) -> N
 def network_delay(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     with present(target.proxy, "the FaultyProxy network faults go through").delayed(settings.delay_ms / 1000):
         log.note(f"{settings.delay_ms:g} ms added to every chunk both ways")
-        time.sleep(settings.network_s)
+        log.hold(settings.network_s)
     log.note("delay lifted")
 
 
@@ -148,21 +155,21 @@ def packet_loss(target: Target, log: FaultLog, settings: ResilienceParams) -> No
     with proxy.lossy(settings.loss_share, settings.retransmit_ms / 1000, seed=settings.seed):
         log.note(f"{settings.loss_share:.0%} of chunks lost per try, resent after {settings.retransmit_ms:g} ms "
                  "(doubling)")
-        time.sleep(settings.network_s)
+        log.hold(settings.network_s)
     log.note("loss lifted")
 
 
 def partition(target: Target, log: FaultLog, settings: ResilienceParams) -> None:
     with present(target.proxy, "the FaultyProxy network faults go through").partitioned():
         log.note("partition: nothing crosses between generator and server")
-        time.sleep(settings.network_s)
+        log.hold(settings.network_s)
     log.note("partition healed: held data and connections go through")
 
 
 LOCAL_FAULTS: dict[str, Callable[[Target, FaultLog, ResilienceParams], None]] = {
     "kill-worker": kill_worker, "kill-server": kill_server, "stop-start": stop_start, "freeze": freeze,
-    "cpu-throttle": cpu_throttle, "memory-limit": memory_limit, "network-delay": network_delay,
-    "packet-loss": packet_loss, "partition": partition,
+    "cpu-throttle": cpu_throttle, "cpu-stress": cpu_stress, "memory-limit": memory_limit,
+    "network-delay": network_delay, "packet-loss": packet_loss, "partition": partition,
 }
 CGROUP_FAULTS = {"cpu-throttle": "cpu", "memory-limit": "memory"}
 

@@ -1,25 +1,8 @@
 """Recovery figures of one fault run, computed from its per-request records only, at the requests' resolution.
 
-Times are seconds on the run's schedule clock (0 = first scheduled request); durations ``*_s`` count from the
-fault. Every scheduled request has one record, so "what became of the requests in flight at the fault" and "how
-many failed" are exact counts. Definitions, checkable against the records:
-
-- **good request**: ok, within ``slo_ms`` of its scheduled time (``resilience.slo_ms``, the capacity objective).
-  Every other request *breaches* the steady-state hypothesis.
-- **steady state before**: every measured request scheduled and answered before the fault was good. A repeat
-  whose service was not healthy when the fault landed says nothing about the fault; the summary leaves it out.
-- **affected**: requests scheduled at or after the fault, or still in flight when it struck.
-- **recovery**: the answer of the first good affected request that starts a healthy period: good requests only,
-  for at least ``healthy_s`` of schedule (the next breach, or the end of the run, that far off or further). One
-  success between failures is not a recovery. Breaches after it are counted as ``relapses``. Stamped when that
-  request was answered, as the first success is, so that recovery never precedes the first success.
-- **outage**: from the first breaching affected request (its scheduled time, or the fault for one in flight) to
-  the end of the last breach before the recovery (its answer, or its scheduled time when it has none).
-- **time to first success**: from the fault to the first ok answer of a request scheduled at or after the outage
-  began (a success before the outage, e.g. during a preStop sleep, does not count).
-- **verdict**: "held" (no affected request breached), "recovered" (within ``max_recovery_s`` of the fault), "not
-  recovered" (no recovery by then, and the run went on long enough to know: ``max_recovery_s + healthy_s`` of
-  schedule after the fault), else "not observed long enough".
+Seconds on the run's schedule clock; durations count from the fault. A good request is ok within ``slo_ms`` of
+its scheduled time. The definitions (steady state before, affected, outage, first success, recovery, relapses,
+verdict) and the one timeline they keep (outage start <= outage end <= recovery) are in docs/serving.md.
 """
 
 from __future__ import annotations
@@ -27,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stages.common.results import ErrorWindow, InFlight, RunRecovery, SteadyBefore
 from stages.loadgen.client import OUTCOMES
+from stages.records.resilience import ErrorWindow, InFlight, RunRecovery, SteadyBefore
 
 VERDICT_ORDER = ("held", "recovered", "not observed long enough", "not recovered")  # best to worst
 
@@ -104,7 +87,7 @@ def recovery(records: pd.DataFrame, fault_s: float, slo_ms: float, healthy_s: fl
         if recovered is not None:
             healthy_from, answered = recovered
             during = breaching[breaching["scheduled_s"] < healthy_from]
-            outage_end = float(during["done_s"].fillna(during["scheduled_s"]).max())
+            outage_end = min(float(during["done_s"].fillna(during["scheduled_s"]).max()), answered)
             outage_s = max(outage_end - outage_start, 0.0)
             recovery_s = answered - fault_s
             relapses = int((breaching["scheduled_s"] > healthy_from).sum())

@@ -13,12 +13,17 @@ from stages.common.artifacts import CAPACITY_JSON, CORPUS_FILE, DATASET_DIR, rea
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_optional_result
-from stages.common.params import load_params
-from stages.common.results import Capacity
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.relative import resolve
 from stages.loadgen.run import Shard, one_line, scenario_summary, send_scenario, write_run
 from stages.loadgen.shards import run_shards
+from stages.params.base import StageParams, load_params
+from stages.params.loadgen import LoadgenParams
+from stages.records.capacity import Capacity
+
+
+class GeneratorSettings(StageParams):
+    loadgen: LoadgenParams = LoadgenParams()
 
 
 def main() -> None:
@@ -31,7 +36,7 @@ def main() -> None:
     parser.add_argument("--shard", default="0/1", help="k/n: send every n-th request starting at k")
     parser.add_argument("--start-at", type=float, help="common start (unix time) of sharded processes")
     args = parser.parse_args()
-    bounds = load_params(args.params).loadgen
+    bounds = load_params(GeneratorSettings, args.params).loadgen
     if args.scenario not in bounds.scenarios:
         raise ServebenchError(f"no scenario {args.scenario!r} in {args.params}; have {sorted(bounds.scenarios)}")
     capacity = read_optional_result(args.capacity, Capacity)

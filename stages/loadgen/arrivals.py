@@ -17,7 +17,7 @@ import numpy as np
 from scipy import stats
 
 from stages.common.errors import ServebenchError
-from stages.common.results import GapFit
+from stages.records.load import GapFit
 
 Process = Literal["exponential", "gamma", "constant", "trace"]
 

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 import yaml
 
 from stages.common.cli import run_stage
 from stages.common.environment import cpu_model
 from stages.common.io import write_result
 from stages.common.net import free_port
-from stages.common.params import LoadgenParams, ScenarioParams
 from stages.loadgen.arrivals import ArrivalSpec, draw_schedule
 from stages.loadgen.capacity import bracket_search
 from stages.loadgen.client import ClientConfig, GeneratorUsage, SendOptions, run_open_loop
@@ -43,6 +43,8 @@ from stages.loadgen.nullserver import start_null_server
 from stages.loadgen.pools import CLIENTS
 from stages.loadgen.shards import run_shards
 from stages.loadgen.summary import summarize
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.records.bench import LoadgenBench
 
 BODY = b'{"texts": ["benchmark payload"]}'
 FIXED_RATES = (200, 1000, 2000, 3500, 5000, 7000, 10000)  # the table's rates, as in the issue that asked
@@ -64,9 +66,9 @@ class Poster({user_class}):
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process so far (psutil, as the servers' cost is read)."""
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
 
 
 class Bench:
@@ -76,7 +78,7 @@ class Bench:
         self.url, self.server_pid, self.seconds, self.bounds, self.client = url, server_pid, seconds, bounds, client
 
     def _row(self, rate: float, processes: int, records: pd.DataFrame, usage: GeneratorUsage, spec: ArrivalSpec,
-             server_cpu: float) -> dict:
+             server_cpu: float) -> dict[str, Any]:
         summary = summarize(records, spec, self.bounds, usage)
         audit = summary.audit
         passed = audit.valid and summary.outcomes["ok"] == summary.requests.measured
@@ -95,7 +97,7 @@ class Bench:
                 "generator_cpu": usage.cpu, "server_cpu": server_cpu, "passes_audit": passed,
                 "reasons": audit.reasons}
 
-    def one_process(self, rate: float) -> tuple[bool, dict]:
+    def one_process(self, rate: float) -> tuple[bool, dict[str, Any]]:
         spec = ArrivalSpec("exponential", rate=rate, duration_s=self.seconds, seed=int(rate))
         schedule = draw_schedule(spec)
         before = process_cpu_seconds(self.server_pid)
@@ -105,7 +107,7 @@ class Bench:
         row = self._row(rate, 1, records, usage, spec, server_cpu)
         return row["passes_audit"], row
 
-    def sharded(self, rate: float, processes: int, scratch: Path) -> tuple[bool, dict]:
+    def sharded(self, rate: float, processes: int, scratch: Path) -> tuple[bool, dict[str, Any]]:
         """The same run from ``processes`` generator processes (this package's CLI) sharing one schedule."""
         scenario = ScenarioParams(rate=rate, duration_s=self.seconds, warmup_s=WARMUP_S, seed=int(rate),
                                   max_in_flight=CLIENT.max_in_flight, connections=CLIENT.connections,
@@ -128,7 +130,7 @@ class Bench:
 
 
 def run_tool(name: str, command: list[str], core: int, parse: Callable[[str, Path], float | None],
-             scratch: Path) -> dict:
+             scratch: Path) -> dict[str, Any]:
     """Run a closed-loop tool at full speed, pinned to the generator core; parse its requests per second."""
     if shutil.which(command[0]) is None:
         return {"tool": name, "available": False, "note": f"{command[0]} not installed"}
@@ -154,7 +156,7 @@ def locust_csv_rate(_: str, scratch: Path, prefix: str) -> float | None:
     return float(frame.loc[frame["Name"] == "Aggregated", "Requests/s"].iloc[0])
 
 
-def other_tools(url: str, core: int, seconds: int, connections: int) -> list[dict]:
+def other_tools(url: str, core: int, seconds: int, connections: int) -> list[dict[str, Any]]:
     scratch = Path(tempfile.mkdtemp())
     (scratch / "post.lua").write_text(
         f"wrk.method = 'POST'\nwrk.body = '{BODY.decode()}'\nwrk.headers['Content-Type'] = 'application/json'\n"
@@ -176,13 +178,13 @@ def other_tools(url: str, core: int, seconds: int, connections: int) -> list[dic
     return [run_tool(name, command, core, parse, scratch) for name, command, parse in tools]
 
 
-def ceiling(probe: Callable[[float], tuple[bool, dict]], start: float) -> dict:
+def ceiling(probe: Callable[[float], tuple[bool, dict[str, Any]]], start: float) -> dict[str, Any]:
     found = bracket_search(probe, start=start, growth=1.5, precision=0.05, max_probes=8)
     return {"max_rate_passing_audit": found.passed, "first_rate_failing": found.failed,
             "runs": [p.detail for p in found.probes]}
 
 
-def client_agreement(scratch: Path) -> dict:
+def client_agreement(scratch: Path) -> dict[str, Any]:
     """One seeded schedule through each client against the test server's ``/serial?ms=10`` route (60 % busy):
     the same outcomes and latency percentiles are expected whichever client measured them."""
     port = free_port()
@@ -208,7 +210,7 @@ def client_agreement(scratch: Path) -> dict:
             "clients": per_client}
 
 
-def client_ceilings(bench: Bench) -> dict:
+def client_ceilings(bench: Bench) -> dict[str, Any]:
     """The fixed-rate table, then the audited ceiling from the best passing rate, for one client."""
     table = [bench.one_process(rate)[1] for rate in FIXED_RATES]
     best = max((row["rate"] for row in table if row["passes_audit"]), default=FIXED_RATES[0])
@@ -243,7 +245,7 @@ def main() -> None:
     agreement = client_agreement(scratch)
     locust = {t["tool"]: t.get("requests_per_s") for t in tools if t["tool"].startswith("locust")}
     top = single["max_rate_passing_audit"] or 0.0
-    result = {
+    result = LoadgenBench.model_validate({
         "cpu_model": cpu_model(), "generator_core": args.generator_core, "server_core": args.server_core,
         "server": "stages.loadgen.nullserver --fast (asyncio protocol, no framework)",
         "seconds_per_run": args.seconds,
@@ -253,7 +255,7 @@ def main() -> None:
         "client_agreement": agreement,
         "closed_loop_tools": tools,
         "ratio_to_locust": {name: top / rate for name, rate in locust.items() if rate},
-    }
+    })
     write_result(args.out, result)
     aiohttp_top = clients["aiohttp"]["ceiling_1_process"]["max_rate_passing_audit"] or 0.0
     print(f"loadgen_bench: one process passes its audit up to {top:.0f} req/s (lean), {aiohttp_top:.0f} req/s "

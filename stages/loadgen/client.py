@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import selectors
-import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -26,6 +26,8 @@ from stages.common.cpu_steal import StealMeter
 from stages.common.server_timing import METRICS, parse_timing
 from stages.loadgen.pools import RequestPool, open_pool
 from stages.loadgen.transport import CONNECTION_ERROR, HTTP_ERROR, OK, TIMEOUT, Answer, OnAnswer, OnSent
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 # A request's outcome: the pool's answers, or the generator's own (over the in-flight cap; never sent), or
@@ -160,8 +162,8 @@ async def _report_progress(recorder: RunRecorder, origin: float, loop: asyncio.A
         now = loop.time() - origin
         sent = int(np.count_nonzero(~np.isnan(recorder.sent)))
         answered = int(np.count_nonzero(~np.isnan(recorder.done)))
-        print(f"loadgen: {sent}/{total} sent ({sent / max(now, 1e-9):.1f}/s), {answered} answered, "
-              f"{sent - answered} in flight, ETA {max(end - now, 0):.0f} s", file=sys.stderr, flush=True)
+        logger.info(f"loadgen: {sent}/{total} sent ({sent / max(now, 1e-9):.1f}/s), {answered} answered, "
+                    f"{sent - answered} in flight, ETA {max(end - now, 0):.0f} s")
 
 
 async def send_due(pool: RequestPool, recorder: RunRecorder, rows: list[tuple[int, int]],

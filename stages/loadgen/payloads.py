@@ -7,8 +7,8 @@ import json
 import numpy as np
 
 from stages.common.errors import ServebenchError
-from stages.common.params import RelativeRate, ScenarioParams
 from stages.loadgen.arrivals import ArrivalSpec
+from stages.params.loadgen import RelativeRate, ScenarioParams
 
 
 def request_bodies(texts: list[str], count: int, texts_per_request: int, seed: int) -> list[bytes]:

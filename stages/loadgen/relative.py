@@ -12,8 +12,11 @@ from stages.common.artifacts import CAPACITY_JSON
 from stages.common.cli import run_stage, stage_parser
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result
-from stages.common.params import RelativeRate, ScenarioParams, load_params
-from stages.common.results import Capacity, OfferedLoad
+from stages.params.base import StageParams, load_params
+from stages.params.loadgen import LoadgenParams, RelativeRate, ScenarioParams
+from stages.params.loadtest import LoadtestParams
+from stages.records.capacity import Capacity
+from stages.records.load import OfferedLoad
 
 
 def capacity_of(service: str, capacity: Capacity | None) -> float | None:
@@ -65,24 +68,35 @@ def offered_load(settings: ScenarioParams, resolved: ScenarioParams, capacity: C
                        basis=relative.basis if relative else "capacity",
                        capacity_per_s={service: value for service, value in capacities.items() if value},
                        multiple_of_capacity={service: float(resolved.rate) / value
-                                             for service, value in capacities.items() if value})
+                                             for service, value in capacities.items() if value},
+                       requests_per_run=resolved.requests,
+                       cut_from=settings.requests if settings.requests != resolved.requests else None)
 
 
 def describe(load: OfferedLoad) -> str:
     """'4.41 req/s (0.5 x baseline's capacity; 0.50x baseline's, 0.10x optimized's capacity)'."""
     basis = f"{load.fraction:g} x {load.relative_to}'s {load.basis}; " if load.relative_to else ""
     multiples = ", ".join(f"{multiple:.2f}x {service}'s" for service, multiple in load.multiple_of_capacity.items())
-    return f"{load.rate_per_s:.3g} req/s" + (f" ({basis}{multiples} capacity)" if basis or multiples else "")
+    cut = (f", runs cut from {load.cut_from} to {load.requests_per_run} requests to fit the load test's budget"
+           if load.cut_from else "")
+    return f"{load.rate_per_s:.3g} req/s" + (f" ({basis}{multiples} capacity)" if basis or multiples else "") + cut
 
 
 def as_offered(name: str, settings: ScenarioParams, offered: OfferedLoad | None) -> ScenarioParams:
-    """The scenario at the rate a finished load test recorded (what later stages must model, not the params)."""
+    """The scenario at the rate and run size a finished load test recorded (what later stages must model, not the
+    params: a rate relative to capacity, requests cut to the budget)."""
     if offered is not None:
-        return settings.model_copy(update={"rate": offered.rate_per_s})
+        sized = {"requests": offered.requests_per_run} if offered.requests_per_run is not None else {}
+        return settings.model_copy(update={"rate": offered.rate_per_s, **sized})
     if isinstance(settings.rate, RelativeRate):
         raise ServebenchError(f"the load test of {name!r} recorded no offered rate and its params state one "
                               "relative to capacity: rerun `dvc repro loadtest`")
     return settings
+
+
+class RatesSettings(StageParams):
+    loadgen: LoadgenParams = LoadgenParams()
+    loadtest: LoadtestParams = LoadtestParams()
 
 
 def main() -> None:
@@ -90,7 +104,7 @@ def main() -> None:
     results, and which service it puts past its capacity, without sending anything."""
     parser = stage_parser(main.__doc__, capacity=CAPACITY_JSON)
     args = parser.parse_args()
-    params = load_params(args.params)
+    params = load_params(RatesSettings, args.params)
     capacity = read_result(args.capacity, Capacity)
     for name in params.loadtest.scenarios:
         stated = params.loadgen.scenarios[name]

@@ -7,7 +7,7 @@ percentiles, fidelity audit); callers add the gap-density figure with :func:`sta
 from __future__ import annotations
 
 import asyncio
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +17,6 @@ import pandas as pd
 from stages.common.artifacts import RECORDS_FILE, SUMMARY_FILE
 from stages.common.cpu_steal import stolen_note
 from stages.common.io import write_result
-from stages.common.params import LoadgenParams, ScenarioParams
-from stages.common.results import LoadSummary
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import (
     ClientConfig,
@@ -32,6 +30,10 @@ from stages.loadgen.client import (
 )
 from stages.loadgen.payloads import arrival_spec, request_bodies, single_text_bodies
 from stages.loadgen.summary import summarize
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.records.load import LoadSummary
+
+logger = logging.getLogger(__name__)
 
 CLOSED_LOOP_POOL = 200_000  # payloads closed-loop users draw from until the duration ends
 
@@ -64,8 +66,8 @@ def send_scenario(url: str, scenario: ScenarioParams, texts: list[str], client: 
     spec = arrival_spec(scenario)
     schedule = draw_schedule(spec) if schedule is None else schedule
     bodies = request_bodies(texts, len(schedule), scenario.texts_per_request, scenario.seed)
-    print(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
-          f"({spec.process}, {spec.rate}/s, {client} client) -> {url}", file=sys.stderr, flush=True)
+    logger.info(f"loadgen: {len(schedule) // shard.count} requests over {schedule[-1]:.1f} s "
+                f"({spec.process}, {spec.rate}/s, {client} client) -> {url}")
     return run_open_loop(url, schedule, bodies, config, scenario.warmup_s,
                          SendOptions((shard.index, shard.count), shard.start_at, progress_every_s, stop_when))
 

@@ -17,8 +17,8 @@ import pandas as pd
 from stages.common.artifacts import CAPACITY_JSON, RECORDS_FILE, SUMMARY_FILE
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result
-from stages.common.results import LoadSummary
 from stages.loadgen.client import GeneratorUsage
+from stages.records.load import LoadSummary
 
 SHARD_START_LEAD_S = 2.0  # time for shard processes to import (pandas, scipy) and connect first
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stages.common.params import LoadgenParams
 from stages.common.percentiles import latency_stats, min_requests
-from stages.common.results import Audit, GeneratorCpu, LagStats, LoadSummary, RequestCounts
 from stages.loadgen.arrivals import ArrivalSpec, realised_fit, schedule_fit
 from stages.loadgen.client import OUTCOMES, GeneratorUsage
+from stages.params.loadgen import LoadgenParams
+from stages.records.load import Audit, GeneratorCpu, LagStats, LoadSummary, RequestCounts
 
 
 def achieved_rate(times_s: np.ndarray) -> float | None:

@@ -12,8 +12,8 @@ summary, the fidelity audit and the comparison read them unchanged.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from stages.common.artifacts import SLOT_COLUMN
 from stages.loadgen.client import (
     START_LEAD_S,
     ClientConfig,
@@ -33,7 +34,7 @@ from stages.loadgen.client import (
 )
 from stages.loadgen.pools import open_pool
 
-SLOT_COLUMN = "slot"  # the pair (schedule segment) a request was sent in
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,8 @@ async def switchback(urls: dict[str, str], schedule: np.ndarray, bodies: Sequenc
                 on_slot(sent)
             if slot.order == len(urls) - 1 and (slot.pair + 1) % 10 == 0:
                 elapsed = time.monotonic() - started
-                print(f"switchback: pair {slot.pair + 1}/{pairs}, {elapsed:.0f} s, ETA "
-                      f"{elapsed / (slot.pair + 1) * (pairs - slot.pair - 1):.0f} s", file=sys.stderr, flush=True)
+                logger.info(f"switchback: pair {slot.pair + 1}/{pairs}, {elapsed:.0f} s, ETA "
+                            f"{elapsed / (slot.pair + 1) * (pairs - slot.pair - 1):.0f} s")
     finally:
         for pool in pools.values():
             await pool.close()

@@ -17,8 +17,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from stages.common.params import ClusterLoadParams, K3sParams
 from stages.manifests.render import PART_OF, ServedImage, deployment, network_policy, service
+from stages.params.k3s import K3sParams
+from stages.params.loadtest import ClusterLoadParams
 
 RUN_LABEL = "servebench.io/run"
 RUN_MOUNT = "/etc/servebench/run"

@@ -18,7 +18,7 @@ import kubernetes_validate
 from kubernetes_validate import utils as kubernetes_versions
 
 from stages.common.errors import ServebenchError
-from stages.common.params import K3sParams
+from stages.params.k3s import K3sParams
 
 # Writable paths of the read-only pod (emptyDir each): BentoML's home (it creates bentos/, models/, envs/, tmp/
 # and the Prometheus multiprocess directory under it at start) and /tmp.
@@ -124,12 +124,12 @@ def service(params: K3sParams, served: ServedImage) -> dict[str, Any]:
             "spec": {"type": params.service_type, "selector": _selector(params), "ports": [port]}}
 
 
-def disruption_budget(params: K3sParams, served: ServedImage, replicas: int) -> dict[str, Any]:
-    """With two or more replicas, voluntary disruptions (drains) keep one serving. One replica cannot be
-    protected without blocking every drain, so its budget allows the eviction and says so by its numbers."""
-    budget = {"minAvailable": 1} if replicas > 1 else {"maxUnavailable": 1}
+def disruption_budget(params: K3sParams, served: ServedImage) -> dict[str, Any]:
+    """Voluntary disruptions (evictions, drains) keep one pod serving at every replica count. With one replica
+    the Eviction API refuses (429) and a node drain waits until the Deployment is scaled up or the pod deleted:
+    a measured service is never taken down unseen by a drain (a delete is a deliberate outage, not an eviction)."""
     return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": _metadata(params, served),
-            "spec": {**budget, "selector": {"matchLabels": _selector(params)}}}
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": _selector(params)}}}
 
 
 def autoscaler(params: K3sParams, served: ServedImage, replicas: int) -> dict[str, Any]:
@@ -160,7 +160,7 @@ def namespace(params: K3sParams) -> dict[str, Any]:
 def render(params: K3sParams, served: ServedImage, replicas: int) -> list[dict[str, Any]]:
     """Every object of one deployment variant, in apply order."""
     return [namespace(params), network_policy(params, served), deployment(params, served), service(params, served),
-            disruption_budget(params, served, replicas), autoscaler(params, served, replicas)]
+            disruption_budget(params, served), autoscaler(params, served, replicas)]
 
 
 def supported_versions(minimum: str) -> list[str]:

@@ -16,9 +16,10 @@ from typing import Protocol
 import numpy as np
 
 from stages.common.errors import ServebenchError
-from stages.common.params import RuntimeParams, TokenizerParams
 from stages.model.tokenizer import Encoded, FastTokenizer
 from stages.model.variants import Variant
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
 
 
 class Backend(Protocol):

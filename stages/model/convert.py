@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import warnings
@@ -12,8 +13,11 @@ from typing import Any
 
 import onnx
 
-from stages.common.params import Fp16Params, Int8Params
 from stages.model.variants import ONNX_FILE, write_variant_info
+from stages.params.convert import Fp16Params, Int8Params
+from stages.records.model import VariantInfo
+
+logger = logging.getLogger(__name__)
 
 
 def optimize_transformer_graph(source: Path, target: Path, model_dir: Path) -> None:
@@ -48,7 +52,7 @@ def convert_fp16(source: Path, target: Path, params: Fp16Params) -> None:
         )
     onnx.save(converted, str(target))
     clipped = sum("will be truncated" in str(warning.message) for warning in truncated)
-    print(f"convert: onnx-fp16: {clipped} weights outside FP16's range clipped to its limits (1e-7 / 1e4)")
+    logger.info(f"convert: onnx-fp16: {clipped} weights outside FP16's range clipped to its limits (1e-7 / 1e4)")
 
 
 def convert_int8(source: Path, target: Path, params: Int8Params) -> None:
@@ -71,11 +75,11 @@ CONVERTERS: dict[str, Callable[[Path, Path, Any], None]] = {"onnx-fp16": convert
 
 def convert_variant(
     name: str, params: Fp16Params | Int8Params, export_dir: Path, model_dir: Path, out_dir: Path
-) -> dict:
+) -> VariantInfo:
     """Produce variant ``name`` from the exported FP32 graph into ``out_dir``; return its ``variant.json``."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    info: dict = {"variant": name, "enabled": params.enabled, **params.model_dump()}
+    size_bytes = None
     if params.enabled:
         out_dir.mkdir(parents=True)
         source = export_dir / ONNX_FILE
@@ -86,6 +90,7 @@ def convert_variant(
                 source = optimized
             CONVERTERS[name](source, out_dir / ONNX_FILE, params)
         onnx.checker.check_model(str(out_dir / ONNX_FILE))
-        info["size_bytes"] = (out_dir / ONNX_FILE).stat().st_size
+        size_bytes = (out_dir / ONNX_FILE).stat().st_size
+    info = VariantInfo.model_validate({"variant": name, "size_bytes": size_bytes, **params.model_dump()})
     write_variant_info(out_dir, info)
     return info

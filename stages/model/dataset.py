@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 
 from stages.common.artifacts import CORPUS_FILE, DATASET_INFO, EVAL_FILE
-from stages.common.examples import clean_examples, read_local_examples, read_table
 from stages.common.io import write_result
-from stages.common.params import DataParams
+from stages.model.examples import clean_examples, read_local_examples, read_table
 from stages.model.hub import fetch_file, snapshot_commit
+from stages.params.data import DataParams
+from stages.records.dataset import DatasetInfo
 
 OFFLINE_OPTIONS = (
     "set data.source=local with data.local_path=<parquet/CSV/JSONL file or TweetEval folder> "
@@ -40,7 +41,7 @@ def subsample(frame: pd.DataFrame, max_samples: int | None, seed: int) -> pd.Dat
     return frame.iloc[chosen].reset_index(names="source_row")
 
 
-def build_dataset(params: DataParams, out_dir: Path) -> dict:
+def build_dataset(params: DataParams, out_dir: Path) -> DatasetInfo:
     """Write the evaluation set, the payload corpus and a summary of both to ``out_dir``."""
     examples, origin = load_examples(params)
     evaluation = subsample(examples, params.max_samples, params.seed)
@@ -49,13 +50,13 @@ def build_dataset(params: DataParams, out_dir: Path) -> dict:
     evaluation.to_parquet(out_dir / EVAL_FILE, index=False)
     corpus[["text"]].to_json(out_dir / CORPUS_FILE, orient="records", lines=True, force_ascii=False)
     counts = np.bincount(evaluation["label"], minlength=len(params.labels))
-    info = {
+    info = DatasetInfo.model_validate({
         **origin,
         "labels": params.labels,
         "total_examples": len(examples),
         "eval_examples": len(evaluation),
         "eval_label_counts": dict(zip(params.labels, counts.tolist(), strict=True)),
         "corpus_texts": len(corpus),
-    }
-    write_result(out_dir / DATASET_INFO, info)
+    })
+    write_result(out_dir / DATASET_INFO, info, exclude_none=True)
     return info

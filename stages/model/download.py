@@ -13,11 +13,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from stages.common.artifacts import MODEL_INFO
 from stages.common.errors import ServebenchError
 from stages.common.io import write_result
-from stages.common.params import DataParams, ModelParams
-from stages.common.results import ModelInfo
 from stages.model.finetune import finetune
 from stages.model.hub import fetch_snapshot, snapshot_commit
 from stages.model.standin import build_standin
+from stages.params.data import DataParams
+from stages.params.model import ModelParams
+from stages.records.model import ModelInfo, TrainingRecord, TrainingRun
 
 HUB_FILES = [
     "config.json",
@@ -49,7 +50,7 @@ def normalise_checkpoint(source_dir: Path, out_dir: Path) -> None:
 
 
 def download_model(params: ModelParams, data: DataParams, out_dir: Path, threads: int
-                   ) -> tuple[ModelInfo, dict | None]:
+                   ) -> tuple[ModelInfo, TrainingRun | None]:
     """Materialise the model named by ``params`` into ``out_dir``; return its provenance record and, when it was
     fine-tuned here, the training record."""
     if out_dir.exists():
@@ -78,14 +79,14 @@ def download_model(params: ModelParams, data: DataParams, out_dir: Path, threads
     config = json.loads((out_dir / "config.json").read_text())
     info["labels"] = [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     record = ModelInfo.model_validate(info)
-    write_result(out_dir / MODEL_INFO, record.model_dump(exclude_none=True))
+    write_result(out_dir / MODEL_INFO, record, exclude_none=True)
     return record, training
 
 
-def write_training(training: dict | None, source: str, metrics: Path, curve: Path) -> None:
+def write_training(training: TrainingRun | None, source: str, metrics: Path, curve: Path) -> None:
     """The training record without its curve (metrics) and the loss per step (plot); empty when not trained."""
-    record = {"source": source, "trained": training is not None}
-    record |= {key: value for key, value in (training or {}).items() if key != "loss_curve"}
-    write_result(metrics, record)
-    frame = pd.DataFrame((training or {}).get("loss_curve", []), columns=["step", "epoch", "loss"])
+    run = training.model_dump(exclude={"loss_curve"}) if training is not None else {}
+    write_result(metrics, TrainingRecord(source=source, trained=training is not None, **run), exclude_none=True)
+    frame = pd.DataFrame([point.model_dump() for point in training.loss_curve] if training else [],
+                         columns=["step", "epoch", "loss"])
     frame.to_csv(curve, index=False)

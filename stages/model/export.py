@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from pathlib import Path
@@ -15,10 +16,15 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from stages.common.artifacts import EVAL_FILE
 from stages.common.errors import ServebenchError
-from stages.common.params import ExportParams, RuntimeParams, TokenizerParams
 from stages.model.classifier import OnnxBackend, TorchBackend
 from stages.model.tokenizer import FastTokenizer
 from stages.model.variants import ONNX_FILE, write_variant_info
+from stages.params.export import ExportParams
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
+from stages.records.model import ParityCheck, VariantInfo
+
+logger = logging.getLogger(__name__)
 
 
 class ParityError(ServebenchError):
@@ -116,27 +122,19 @@ def export_stage(
     params: ExportParams,
     tokenizing: TokenizerParams,
     threads: int,
-) -> dict:
+) -> VariantInfo:
     onnx_path = out_dir / ONNX_FILE
-    print(f"export: {params.exporter} exporter, opset {params.opset} ...", file=sys.stderr, flush=True)
+    logger.info(f"export: {params.exporter} exporter, opset {params.opset} ...")
     started = time.perf_counter()
     export_onnx(model_dir, onnx_path, params, tokenizing)
-    print(f"export: graph written in {time.perf_counter() - started:.0f} s; checking parity", file=sys.stderr,
-          flush=True)
+    logger.info(f"export: graph written in {time.perf_counter() - started:.0f} s; checking parity")
     texts = pd.read_parquet(dataset_dir / EVAL_FILE)["text"].tolist()
     report = parity_report(model_dir, onnx_path, texts, params.parity_shapes, threads)
     worst = max(row["max_abs_logit_diff"] for row in report)
-    info = {
-        "variant": "onnx-fp32",
-        "enabled": True,
-        "exporter": params.exporter,
-        "opset": params.opset,
-        "dynamic_axes": params.dynamic_axes,
-        "size_bytes": onnx_path.stat().st_size,
-        "parity": report,
-        "parity_atol": params.parity_atol,
-        "parity_max_abs_logit_diff": worst,
-    }
+    info = VariantInfo(variant="onnx-fp32", enabled=True, exporter=params.exporter, opset=params.opset,
+                       dynamic_axes=params.dynamic_axes, size_bytes=onnx_path.stat().st_size,
+                       parity=[ParityCheck.model_validate(row) for row in report], parity_atol=params.parity_atol,
+                       parity_max_abs_logit_diff=worst)
     write_variant_info(out_dir, info)
     if worst > params.parity_atol:
         raise ParityError(

@@ -25,8 +25,10 @@ from tqdm import tqdm
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
 
 from stages.common.errors import ServebenchError
-from stages.common.examples import read_local_examples
-from stages.common.params import DataParams, FinetuneParams
+from stages.model.examples import read_local_examples
+from stages.params.data import DataParams
+from stages.params.model import FinetuneParams
+from stages.records.model import LossPoint, TrainingRun
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 EXTRA_HINT = "pip install 'servebench[finetune]' (make setup-finetune)"
@@ -87,7 +89,7 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def finetune(params: FinetuneParams, data: DataParams, out_dir: Path, threads: int) -> dict:
+def finetune(params: FinetuneParams, data: DataParams, out_dir: Path, threads: int) -> TrainingRun:
     """Train, save a standard checkpoint (config with ``id2label``, safetensors, tokenizer) to ``out_dir``,
     and return the training record: loss per step, examples, steps and wall time."""
     base = resolve_base(params.base)
@@ -127,6 +129,7 @@ def finetune(params: FinetuneParams, data: DataParams, out_dir: Path, threads: i
     model.eval()
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    return {"base": params.base, "base_folder": str(base), "split": params.split, "examples": len(examples),
-            "epochs": params.epochs, "steps": total_steps, "wall_s": round(wall_s, 3),
-            "final_loss": float(np.mean([row["loss"] for row in losses[-batches_per_epoch:]])), "loss_curve": losses}
+    return TrainingRun(base=params.base, base_folder=str(base), split=params.split, examples=len(examples),
+                       epochs=params.epochs, steps=total_steps, wall_s=round(wall_s, 3),
+                       final_loss=float(np.mean([row["loss"] for row in losses[-batches_per_epoch:]])),
+                       loss_curve=[LossPoint.model_validate(row) for row in losses])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stages.common.percentiles import latency_stats, min_requests
-from stages.common.results import LatencyStats
+from stages.records.base import LatencyStats
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from transformers import RobertaConfig, RobertaForSequenceClassification, RobertaTokenizerFast
 
-from stages.common.params import StandinParams
+from stages.params.model import StandinParams
 
 LABELS = ("negative", "neutral", "positive")
 SPECIAL_TOKENS = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}

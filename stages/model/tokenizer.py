@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from stages.common.params import TokenizerParams
+from stages.params.tokenizer import TokenizerParams
 
 Encoded = dict[str, np.ndarray]
 """The tokenizer's arrays by name (``input_ids``, ``attention_mask``, ``token_type_ids``), int64.

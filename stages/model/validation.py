@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 from tqdm import tqdm
 
 from stages.common.artifacts import (
@@ -14,14 +15,25 @@ from stages.common.artifacts import (
     model_info,
 )
 from stages.common.errors import ServebenchError
-from stages.common.params import LatencyParams, Params, ValidateParams
-from stages.common.results import Gate, Validation, VariantValidation
 from stages.model.classifier import SentimentClassifier
 from stages.model.latency import interleaved_rounds, round_summary
 from stages.model.metrics import classification_metrics
 from stages.model.variants import REFERENCE_VARIANT, produced_variants
+from stages.params.base import StageParams
+from stages.params.runtime import RuntimeParams
+from stages.params.tokenizer import TokenizerParams
+from stages.params.validate import LatencyParams, ValidateParams
+from stages.records.validation import Gate, Validation, VariantValidation
 
 MIB = 2**20
+
+
+class ValidateSettings(StageParams):
+    """The sections the validate stage reads."""
+
+    validate_: ValidateParams = Field(ValidateParams(), alias="validate")
+    tokenizer: TokenizerParams = TokenizerParams()
+    runtime: RuntimeParams = RuntimeParams()
 
 
 def predict_in_batches(classifier: SentimentClassifier, texts: list[str], batch_size: int) -> np.ndarray:
@@ -45,12 +57,12 @@ def gate(metrics: dict, reference: dict, params: ValidateParams, standin: bool) 
     return reasons
 
 
-def score_variant(classifier: SentimentClassifier, frame: pd.DataFrame, params: Params,
+def score_variant(classifier: SentimentClassifier, frame: pd.DataFrame, batch_size: int,
                   reference_probs: np.ndarray | None, labels: list[str]) -> tuple[dict, np.ndarray]:
     """Accuracy metrics of one variant and its probabilities on the evaluation set."""
     if classifier.labels != labels:
         raise ServebenchError(f"model labels {classifier.labels} differ from dataset labels {labels}")
-    probabilities = predict_in_batches(classifier, frame["text"].tolist(), params.validate_.batch_size)
+    probabilities = predict_in_batches(classifier, frame["text"].tolist(), batch_size)
     reference = probabilities if reference_probs is None else reference_probs
     return classification_metrics(frame["label"].to_numpy(), probabilities, reference, labels), probabilities
 
@@ -74,7 +86,7 @@ def time_variants(classifiers: dict[str, SentimentClassifier], texts: list[str],
 
 
 def validate_variants(
-    params: Params, model_dir: Path, variants_dir: Path, dataset_dir: Path, plots_dir: Path
+    params: ValidateSettings, model_dir: Path, variants_dir: Path, dataset_dir: Path, plots_dir: Path
 ) -> tuple[Validation, dict[str, list[list[int]]]]:
     """Evaluate every produced variant and write confusion-matrix plot data.
 
@@ -95,7 +107,8 @@ def validate_variants(
         for variant in variants:  # the reference variant comes first
             progress.set_postfix_str(variant.name)
             classifiers[variant.name] = SentimentClassifier.load(variant, model_dir, params.tokenizer, params.runtime)
-            metrics, probabilities = score_variant(classifiers[variant.name], frame, params, reference_probs, labels)
+            metrics, probabilities = score_variant(classifiers[variant.name], frame, params.validate_.batch_size,
+                                                   reference_probs, labels)
             if variant.name == REFERENCE_VARIANT:
                 reference_probs = probabilities
             confusion[variant.name] = metrics.pop("confusion_matrix")

@@ -6,13 +6,14 @@ the report all refer to variants by these names.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
 from stages.common.artifacts import MODEL_DIR, VARIANTS_DIR
 from stages.common.errors import ServebenchError
+from stages.common.io import read_result, write_result
+from stages.records.model import VariantInfo
 
 ONNX_FILE = "model.onnx"
 VARIANT_INFO = "variant.json"
@@ -49,9 +50,8 @@ def parse_variant(name: str, model_dir: Path = MODEL_DIR, variants_dir: Path = V
     )
 
 
-def write_variant_info(variant_dir: Path, info: dict) -> None:
-    variant_dir.mkdir(parents=True, exist_ok=True)
-    (variant_dir / VARIANT_INFO).write_text(json.dumps(info, indent=2) + "\n")
+def write_variant_info(variant_dir: Path, info: VariantInfo) -> None:
+    write_result(variant_dir / VARIANT_INFO, info, exclude_none=True)
 
 
 def produced_variants(model_dir: Path = MODEL_DIR, variants_dir: Path = VARIANTS_DIR) -> list[Variant]:
@@ -59,6 +59,6 @@ def produced_variants(model_dir: Path = MODEL_DIR, variants_dir: Path = VARIANTS
     names = [REFERENCE_VARIANT, "onnx-fp32"]
     for name in CONVERTED_VARIANTS:
         info_file = variants_dir / name / VARIANT_INFO
-        if info_file.is_file() and json.loads(info_file.read_text()).get("enabled", False):
+        if info_file.is_file() and read_result(info_file, VariantInfo).enabled:
             names.append(name)
     return [parse_variant(name, model_dir, variants_dir) for name in names]

@@ -16,6 +16,7 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import yaml
@@ -42,8 +43,8 @@ class Revision:
     folder: Path
     scenarios: list[str]
     params: dict[str, object]  # as dvc.lock recorded them, dotted keys
-    metrics: dict
-    comparison: dict
+    metrics: dict[str, Any]
+    comparison: dict[str, Any]
 
 
 def fetch(name: str, into: Path, repo: Path) -> Revision:
@@ -79,7 +80,7 @@ def locked_params(lock: Path) -> dict[str, object]:
             for key, values in sorted(seen.items())}
 
 
-def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, object]:
     """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: params and metrics as dotted keys, as ``dvc params diff`` names them."""
     flat: dict[str, object] = {}
     for key, value in tree.items():
@@ -90,7 +91,7 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def side_by_side(revisions: list[Revision], trees: list[dict], only_differing: bool) -> str:
+def side_by_side(revisions: list[Revision], trees: list[dict[str, Any]], only_differing: bool) -> str:
     flat = [flatten(tree) for tree in trees]
     keys = list(dict.fromkeys(key for tree in flat for key in tree))
     if only_differing:
@@ -109,7 +110,7 @@ def format_value(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
-def verdict_cell(comparison: dict, statistic: str) -> str:
+def verdict_cell(comparison: dict[str, Any], statistic: str) -> str:
     """``faster x0.180 [x0.154, x0.211]``: the verdict, the ratio and its interval as factors."""
     verdict, _, why = str(comparison.get(f"{statistic}_verdict") or "-").partition(": ")
     ratio, interval = comparison.get(f"{statistic}_ratio"), comparison.get(f"{statistic}_ratio_ci")

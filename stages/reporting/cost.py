@@ -15,8 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from stages.common.params import Params
-from stages.common.results import Capacity, Limits, LoadtestRun
+from stages.params.cost import CostParams
+from stages.records.capacity import Capacity
+from stages.records.limits import Limits
+from stages.records.loadtest import LoadtestRun
 from stages.reporting.markdown import fmt, table
 from stages.stats.samples import ScenarioRuns
 
@@ -83,21 +85,21 @@ def cores_by_capacity(target_per_s: float, capacity_per_s: float | None, cores: 
     return target_per_s / capacity_per_s * cores if capacity_per_s else None
 
 
-def price_per_million(cpu_ms: float, rss_mb: float | None, capacity_per_s: float | None, params: Params
+def price_per_million(cpu_ms: float, rss_mb: float | None, capacity_per_s: float | None, cost: CostParams
                       ) -> float:
     """$ per million requests: their CPU time at the core price, plus a server's memory for the time one
     request occupies it at capacity (none where capacity or memory is unknown)."""
-    cpu = cpu_ms / 1e3 / 3600 * params.cost.core_hour
-    memory = (rss_mb / 1024 * params.cost.gb_hour / 3600 / capacity_per_s
+    cpu = cpu_ms / 1e3 / 3600 * cost.core_hour
+    memory = (rss_mb / 1024 * cost.gb_hour / 3600 / capacity_per_s
               if rss_mb is not None and capacity_per_s else 0.0)
     return 1e6 * (cpu + memory)
 
 
 def cost_section(scenarios: dict[str, ScenarioRuns], capacity: Capacity | None, limits: Limits | None,
-                 params: Params, cores: int) -> str:
+                 prices: CostParams, cores: int) -> str:
     """The measured table, then the derived one, with the inputs they assume."""
     measured, derived = [], []
-    target = params.cost.target_rate_per_s
+    target = prices.target_rate_per_s
     for name, runs in scenarios.items():
         for arm, cost in arm_costs(runs).items():
             measured.append([name, arm, cost.runs, f"{cost.cpu_ms:.2f} [{cost.cpu_low:.2f}, {cost.cpu_high:.2f}]",
@@ -111,7 +113,7 @@ def cost_section(scenarios: dict[str, ScenarioRuns], capacity: Capacity | None, 
                    else None)
             derived.append([name, arm, f"{cost.cpu_ms:.2f}", f"{target * cost.cpu_ms / 1e3:.2f}",
                             fmt(cores_by_capacity(target, capacity_per_s, cores), 2),
-                            f"{price_per_million(cost.cpu_ms, cost.steady_rss_mb, capacity_per_s, params):.3f}",
+                            f"{price_per_million(cost.cpu_ms, cost.steady_rss_mb, capacity_per_s, prices):.3f}",
                             fmt(raw, 2)])
     if not measured:
         return "No CPU time per request was measured (cluster runs, or load tests from before it was).\n"
@@ -122,8 +124,8 @@ def cost_section(scenarios: dict[str, ScenarioRuns], capacity: Capacity | None, 
             "inference (their other threads) / other processes (supervisor).\n\n"
             + table(["scenario", "arm", "runs", "CPU ms per request", "loop / inference / other ms",
                      "RSS MB (median)", "RSS MB (peak)", "generator CPU ms per request"], measured)
-            + f"\n**Estimates** from those and params.yaml's `cost` (${params.cost.core_hour:g} per core-hour, "
-            f"${params.cost.gb_hour:g} per GB-hour, a target of {target:g} req/s), capacity under the p99 objective "
+            + f"\n**Estimates** from those and params.yaml's `cost` (${prices.core_hour:g} per core-hour, "
+            f"${prices.gb_hour:g} per GB-hour, a target of {target:g} req/s), capacity under the p99 objective "
             f"on this machine's {cores} cores: core-seconds per 1,000 requests equal CPU ms per request; cores at "
             "100 % busy = target x CPU per request (a floor); cores by capacity = target / capacity x cores; $ per "
             "million requests = their CPU time at the core price plus one server's median RSS for the time one "

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stages.common.params import Params
-from stages.common.results import Limits, Resilience, Validation
+from stages.records.limits import Limits
+from stages.records.resilience import Resilience
+from stages.records.validation import Validation
 from stages.reporting.cost import cost_section, machine_cores
 from stages.reporting.figures import caption
 from stages.reporting.headline import Metrics, headline_section
@@ -18,6 +19,7 @@ from stages.reporting.sections import (
     limits_section,
     resilience_section,
 )
+from stages.reporting.settings import ReportSettings
 from stages.reporting.verdicts import (
     calibration_table,
     load_table,
@@ -34,7 +36,7 @@ from stages.stats.samples import ScenarioRuns
 class ReportInputs:
     """Everything the report shows, read from the results files by the stage."""
 
-    params: Params
+    params: ReportSettings
     validation: Validation
     detail: ComparisonDetail
     limits: Limits
@@ -70,10 +72,10 @@ def render_report(inputs: ReportInputs, metrics: Metrics, figures: list[str], pl
         "\n### Pooled figures per arm\n", load_table(comparisons),
         "\n### Run-to-run spread\n", spread_table(comparisons),
         "\n### Calibration: measured error rates of these verdicts\n", calibration_table(inputs.calibration),
-        "\n## Cost per request\n", cost_section(inputs.scenarios, detail.capacity, inputs.limits, params,
+        "\n## Cost per request\n", cost_section(inputs.scenarios, detail.capacity, inputs.limits, params.cost,
                                                  machine_cores(inputs.scenarios)),
         "\n## Capacity under the p99 objective\n", capacity_section(detail.capacity),
-        "\n## Resilience: faults under load\n", resilience_section(inputs.resilience, params),
+        "\n## Resilience: faults under load\n", resilience_section(inputs.resilience, params.resilience),
         "\n## Figures\n", *[f"![{name}]({plots_link / name})\n\n*{caption(name)}*\n" for name in figures],
     ]
     return "\n".join(part for part in parts if part)

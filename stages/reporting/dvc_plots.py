@@ -15,13 +15,14 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import vl_convert
 
 DEFAULT_OUT = Path("dvc_plots") / "png"
 
 
-def plot_specs(revisions: list[str], cwd: Path = Path()) -> dict[str, dict]:
+def plot_specs(revisions: list[str], cwd: Path = Path()) -> dict[str, dict[str, Any]]:
     """Every plot DVC defines, as the Vega-Lite spec it renders (plots without data, e.g. the fine-tuning loss
     of a downloaded model, are left out)."""
     command = ["plots", "diff", *revisions] if revisions else ["plots", "show"]
@@ -39,7 +40,7 @@ def file_name(plot: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", plot.removesuffix(".csv")).strip("-") + ".png"
 
 
-def render(specs: dict[str, dict], out: Path, scale: float = 2.0) -> list[Path]:
+def render(specs: dict[str, dict[str, Any]], out: Path, scale: float = 2.0) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for number, (name, spec) in enumerate(specs.items(), start=1):

@@ -13,11 +13,20 @@ from __future__ import annotations
 
 import statistics
 
-from stages.common.results import Limits, Resilience, Validation
+from pydantic import RootModel
+
+from stages.records.limits import Limits
+from stages.records.resilience import Resilience
+from stages.records.validation import Validation
 from stages.reporting.markdown import table
 from stages.stats.comparison import ComparisonDetail
 
-Metrics = dict[str, dict[str, float | str | None]]
+Metrics = dict[str, dict[str, int | float | str | None]]
+
+
+class HeadlineMetrics(RootModel[Metrics]):
+    """``results/metrics.json`` (DVC metrics): the groups as they are, no format field among the figures, so that
+    ``dvc exp show`` has a column per figure and nothing else."""
 SHORT = {"baseline": "base", "optimized": "opt"}
 # What each group holds, for the report's headline table.
 MEANINGS = {
@@ -60,8 +69,7 @@ def headline_metrics(validation: Validation, limits: Limits, detail: ComparisonD
             ratio = primary[stat].ratio if stat in primary else None
             metrics[key][scenario] = _rounded(ratio.estimate if ratio else None, 3)
         for stat in ("p50", "tail", "cost"):
-            verdict = primary[stat].verdict if stat in primary else "not compared"
-            metrics[stat][scenario] = verdict.split(":")[0]  # "too few requests: ..." -> its gist
+            metrics[stat][scenario] = str(primary[stat].verdict) if stat in primary else "not compared"
     capacity = detail.capacity
     if capacity is not None:
         metrics["cap"] = {SHORT[name]: _rounded(service.capacity_per_s, 2)

@@ -83,7 +83,7 @@ def markdown_html(text: str) -> str:
     for heading, inline in pairwise(tokens):
         if heading.type == "heading_open":
             heading.attrSet("id", slug(inline.content))
-    rendered = parser.renderer.render(tokens, parser.options, {})
+    rendered: str = parser.renderer.render(tokens, parser.options, {})
     return rendered.replace("<table>", '<div class="table-wrap"><table>').replace("</table>", "</table></div>")
 
 

@@ -5,14 +5,17 @@ and linear. Each builder returns a ``plotly.graph_objects.Figure``; :mod:`stages
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.colors import to_hex
 
 from stages.common.figures import service_colour
-from stages.common.results import FaultRecovery, LoadtestRun, Slot
 from stages.loadgen.latency_parts import PARTS
+from stages.records.loadtest import LoadtestRun, Slot
+from stages.records.resilience import FaultRecovery
 from stages.reporting.cost import ArmCost
 from stages.reporting.cost_figure import LABELS, PART_COLOURS
 from stages.stats.samples import ScenarioRuns
@@ -26,14 +29,14 @@ def colour(label: str) -> str:
     return to_hex(service_colour(label))
 
 
-def log_ticks(low: float = 0.1, high: float = 1e6) -> dict:
+def log_ticks(low: float = 0.1, high: float = 1e6) -> dict[str, Any]:
     """A log axis labelled at 1, 2 and 5 of every decade in full (20, 50, 100), not Plotly's lone minor digits."""
     values = [mantissa * 10.0**power for power in range(int(np.floor(np.log10(low))), int(np.ceil(np.log10(high))))
               for mantissa in (1, 2, 5)]
     return {"type": "log", "tickmode": "array", "tickvals": values, "ticktext": [f"{value:g}" for value in values]}
 
 
-def axis_switch(axis: str) -> dict:
+def axis_switch(axis: str) -> dict[str, Any]:
     """Buttons above a figure that switch one latency axis between log (1-2-5 labels) and linear."""
     log = {f"{axis}.{key}": value for key, value in log_ticks().items()}
     linear = {f"{axis}.type": "linear", f"{axis}.tickmode": "auto"}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stages.common.results import LatencyStats, Validation
+from stages.records.base import LatencyStats
+from stages.records.resilience import Spread
+from stages.records.validation import Validation
 
 STANDIN_BANNER = (
     "> **Stand-in model**: randomly initialised weights with the real shapes. Accuracy and F1 are chance; "
@@ -22,6 +24,21 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def fmt(value: float | None, digits: int = 1) -> str:
     """A number for a table cell; missing values show as 'n/a' rather than 'None'."""
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def spread_cell(spread: Spread, repeats: int, digits: int = 1) -> str:
+    """Median [low, high] over the repeats that had the figure, with their count when not all did."""
+    if spread.median is None:
+        return "-"
+    count = "" if spread.n == repeats else f" (n={spread.n})"
+    return f"{spread.median:.{digits}f} [{spread.low:.{digits}f}, {spread.high:.{digits}f}]{count}"
+
+
+def percent_cell(spread: Spread | None, repeats: int) -> str:
+    if spread is None or spread.median is None:
+        return "-"
+    count = "" if spread.n == repeats else f" (n={spread.n})"
+    return f"{spread.median:.1%} [{spread.low:.1%}, {spread.high:.1%}]{count}"
 
 
 def latency_cells(stats: LatencyStats) -> list[str]:

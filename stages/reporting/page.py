@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from stages.common.artifacts import RECORDS_FILE
-from stages.common.results import Resilience
+from stages.records.resilience import Resilience
 from stages.reporting import interactive
 from stages.reporting.cost import arm_costs
 from stages.reporting.document import ReportInputs

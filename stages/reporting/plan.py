@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from contextlib import chdir
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 from dvc.repo import Repo
@@ -32,7 +33,7 @@ class PlannedStage:
     after: tuple[str, ...]
 
 
-def describe_changes(entries: Iterable[str | dict]) -> tuple[str, ...]:
+def describe_changes(entries: Iterable[str | dict[str, Any]]) -> tuple[str, ...]:
     """DVC's status entries of one stage as short phrases: ``params changed: model.source``, ``missing: data/model``."""
     phrases: list[str] = []
     for entry in entries:

@@ -16,8 +16,12 @@ from pathlib import Path
 from stages.common.artifacts import RESULTS_DIR, RUNS_INDEX
 from stages.common.cpu_steal import stolen_summary
 from stages.common.environment import speed_summary
-from stages.common.io import read_result
-from stages.common.results import LoadtestIndex
+from stages.common.io import read_optional_result, read_result
+from stages.records.capacity import Capacity
+from stages.records.limits import Limits
+from stages.records.loadtest import LoadtestIndex
+from stages.records.resilience import Resilience
+from stages.records.validation import Validation
 from stages.reporting.headline import headline_section
 from stages.reporting.markdown import fmt
 from stages.reporting.verdicts import design_line, verdict_table
@@ -69,8 +73,50 @@ def load_block(results: Path) -> str:
             "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
+def _served_row(figure: str, source: str, values: dict[str, str]) -> str:
+    return f"| {figure} | {values.get('baseline', '-')} | {values.get('optimized', '-')} | `{source}` |"
+
+
+def reference_block(results: Path) -> str:
+    """The figures a reader quotes, per service, each with the file it comes from; the faults beneath."""
+    validation = read_result(results / "validation.json", Validation)
+    limits = read_result(results / "limits.json", Limits)
+    capacity = read_optional_result(results / "capacity.json", Capacity)
+    services = limits.services
+    variant = {name: service.variant for name, service in services.items()}
+
+    def per_service(value: Callable[[str], str]) -> dict[str, str]:
+        return {name: value(name) for name in services}
+
+    rows = [
+        _served_row("variant served", "results/limits.json", variant),
+        _served_row("accuracy / macro-F1 (validate)", "results/validation.json", per_service(
+            lambda name: f"{validation.variants[variant[name]].accuracy:.3f} / "
+                         f"{validation.variants[variant[name]].f1_macro:.3f}")),
+        _served_row("in-process p50 at batch 1, ms (validate)", "results/validation.json", per_service(
+            lambda name: fmt(validation.variants[variant[name]].latency_ms["bs1"].p50))),
+        _served_row("cold start, s", "results/limits.json", per_service(lambda name: fmt(services[name].cold_start_s))),
+        _served_row("served p50 at low load, ms", "results/limits.json", per_service(
+            lambda name: fmt(services[name].served.low_load_latency_ms.p50))),
+        _served_row("saturation throughput, req/s", "results/limits.json", per_service(
+            lambda name: fmt(services[name].served.saturation.throughput_per_s))),
+        _served_row("capacity at p99 <= objective, req/s", "results/capacity.json", per_service(
+            lambda name: fmt(capacity.services[name].capacity_per_s, 2)
+            if capacity is not None and name in capacity.services else "-")),
+    ]
+    resilience = read_optional_result(results / "resilience.json", Resilience)
+    faults = "" if resilience is None else (
+        f"\nFaults under load (`results/resilience.json`, {resilience.target}, service {resilience.service}): "
+        + "; ".join(f"{key} {fault.verdict}" + (f", {fmt(100 * fault.availability.median, 1)} % available"
+                                               if fault.availability and fault.availability.median is not None
+                                               else "")
+                    for key, fault in resilience.faults.items()) + ".\n")
+    return ("| figure | baseline | optimized | from |\n|---|---|---|---|\n" + "\n".join(rows) + "\n" + faults)
+
+
 BLOCKS: dict[str, Callable[[Path], str]] = {"headline": headline_block, "load": load_block,
-                                            "verdicts": verdicts_block, "calibration": calibration_block}
+                                            "verdicts": verdicts_block, "calibration": calibration_block,
+                                            "reference": reference_block}
 def documents(root: Path = Path()) -> list[Path]:
     """The files whose results blocks are rendered, relative to ``root``: the README and the documents it links."""
     return [Path("README.md"), *sorted(path.relative_to(root) for path in (root / "docs").glob("*.md"))]

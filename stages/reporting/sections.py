@@ -9,10 +9,14 @@ import numpy as np
 
 from stages.common.cpu_steal import stolen_summary
 from stages.common.environment import speed_summary
-from stages.common.params import Params
 from stages.common.percentiles import min_requests
-from stages.common.results import Capacity, Limits, LoadtestIndex, Resilience, Spread
-from stages.reporting.markdown import fmt, table
+from stages.params.resilience import ResilienceParams
+from stages.records.capacity import Capacity
+from stages.records.limits import Limits
+from stages.records.loadtest import LoadtestIndex
+from stages.records.resilience import Resilience
+from stages.reporting.failover import failover_table, loads_line
+from stages.reporting.markdown import fmt, percent_cell, spread_cell, table
 from stages.serving.startup import PHASES
 
 
@@ -140,15 +144,7 @@ def capacity_section(capacity: Capacity | None) -> str:
                     rows))
 
 
-def spread_cell(spread: Spread, repeats: int, digits: int = 1) -> str:
-    """Median [low, high] over the repeats that had the figure, with their count when not all did."""
-    if spread.median is None:
-        return "-"
-    count = "" if spread.n == repeats else f" (n={spread.n})"
-    return f"{spread.median:.{digits}f} [{spread.low:.{digits}f}, {spread.high:.{digits}f}]{count}"
-
-
-def resilience_section(resilience: Resilience | None, params: Params) -> str:
+def resilience_section(resilience: Resilience | None, settings: ResilienceParams) -> str:
     if resilience is None:
         return "No resilience results.\n"
     rows = []
@@ -162,7 +158,6 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
                      sum(run.relapses for run in fault.runs),
                      "yes" if fault.recorded_equals_scheduled else "**no**",
                      " ".join(f"[{number}]({run.timeline})" for number, run in enumerate(fault.runs, start=1))])
-    settings = params.resilience
     notes = "".join(f"\n\nSkipped `{key}`: {reason}." for key, reason in resilience.skipped.items())
     stolen = stolen_summary([run.cpu_stolen for fault in resilience.faults.values() for run in fault.runs])
     if stolen:
@@ -182,7 +177,51 @@ def resilience_section(resilience: Resilience | None, params: Params) -> str:
             "its worst repeat's.\n\n"
             + table(["fault", "workers", "steady before", "verdict (per repeat)", "failed requests", "outage s",
                      "first success s", "recovered s", "relapses", "recorded = scheduled", "timelines"], rows)
-            + notes)
+            + sre_table(resilience, settings) + failover_table(resilience, settings) + loads_line(resilience) + notes)
+
+
+def window_label(seconds: float) -> str:
+    """300 -> "5 min", 3600 -> "1 h"."""
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds / 60:g} min"
+
+
+def sre_table(resilience: Resilience, settings: ResilienceParams) -> str:
+    """Per fault, what an SRE team pages on (stages/faults/sre.py): availability, burn rates, the would-page
+    count, p99 after the fault, recovery after the fault's end, outage severity; medians [range] over the runs
+    that passed the generator's audit, with the range's confidence for the median."""
+    sre = settings.sre
+    windows = [f"{window:g}" for window in sre.windows_s]
+    after = [f"{window:g}" for window in sre.after_fault_s]
+    rows, levels = [], set()
+    for key, fault in resilience.faults.items():
+        if fault.availability is None:  # results from before these figures
+            continue
+        counted = fault.availability.n
+        levels.add(f"{fault.availability.confidence:.0%} at n = {counted}" if fault.availability.confidence
+                   else f"none at n = {counted}")
+        rows.append([key, f"{counted} ({fault.audit_failed} failed the audit)",
+                     percent_cell(fault.availability, counted),
+                     *(percent_cell(fault.availability_after_fault.get(window), counted) for window in after),
+                     *(spread_cell(burn, counted) if (burn := fault.burn_rate.get(window)) else "-"
+                       for window in windows),
+                     f"{fault.would_page}/{counted}",
+                     spread_cell(fault.p99_after_fault_ms, counted, 0) if fault.p99_after_fault_ms else "-",
+                     spread_cell(fault.recovered_after_fault_end_s, counted, 2)
+                     if fault.recovered_after_fault_end_s else "-",
+                     percent_cell(fault.outage_severity, counted)])
+    if not rows:
+        return ""
+    return (f"\n\nIn an SRE's terms, at an objective of {sre.objective:.2%} good requests: availability over the "
+            f"run and over the first {', '.join(after)} s after the fault; the error budget's burn rate in the "
+            f"worst {' and '.join(window_label(window) for window in sre.windows_s)} window (the run's own traffic "
+            "filling a window longer than the run, good outside it); would page: repeats where both burnt at "
+            f"{sre.page_burn_rate:g}x or more; p99 of the requests in the first {after[0]} s after the fault "
+            "(failures at the timeout); recovered after the fault's end; outage severity: the bad share of the "
+            "requests scheduled in the outage. Runs that failed the generator's audit were rerun and enter no "
+            f"figure. Each [range] holds the median with the confidence 1 - 2/2^n ({', '.join(sorted(levels))}).\n\n"
+            + table(["fault", "runs counted", "availability", *(f"first {window} s" for window in after),
+                     *(f"burn {window_label(window)}" for window in sre.windows_s), "would page",
+                     f"p99 first {after[0]} s (ms)", "recovered after the fault's end s", "outage severity"], rows))
 
 
 def drift_caveat(run_date: str) -> str:

@@ -4,17 +4,19 @@ README quotes the verdict table from here too (:mod:`stages.reporting.readme`), 
 
 from __future__ import annotations
 
-from stages.common.params import LoadtestParams, Params
 from stages.common.percentiles import TAIL_CANDIDATES, min_requests
-from stages.common.results import OfferedLoad
 from stages.loadgen.relative import describe
+from stages.params.loadtest import LoadtestParams
+from stages.records.load import OfferedLoad
 from stages.reporting.markdown import fmt, table
+from stages.reporting.settings import ReportSettings
 from stages.stats.comparison import (
     Calibration,
     ComparisonDetail,
     Estimate,
     ScenarioComparison,
     StatisticComparison,
+    Verdict,
 )
 from stages.stats.design import UNDERPOWERED_BELOW, design_of, factor
 
@@ -34,9 +36,9 @@ def cell(stat: StatisticComparison | None, digits: int = 3) -> str:
     if stat is None:
         return "n/a"
     if stat.ratio is None:
-        return stat.verdict
+        return stat.said
     value = factors(stat.ratio) if stat.role == "primary" else ci(stat.ratio, digits)
-    return f"{value} **{stat.verdict.split(':')[0]}**"
+    return f"{value} **{stat.verdict}**"
 
 
 def mde_cell(stat: StatisticComparison | None) -> str:
@@ -90,8 +92,9 @@ def verdict_table(comparisons: dict[str, ScenarioComparison]) -> str:
             rows.append([name, f"{data.candidate} / {data.reference}", len(data.blocks), data.reason, *[""] * 9])
             continue
         tail = data.primary["tail"]
-        overloaded = data.primary["p50"].verdict if data.primary["p50"].verdict.startswith("overloaded") else None
-        sensitivity = ", ".join(f"{k} {v.split(':')[0]}" for k, v in (data.verdicts_with_excluded_runs or {}).items())
+        p50 = data.primary["p50"]
+        overloaded = p50.said if p50.verdict == Verdict.OVERLOADED else None
+        sensitivity = ", ".join(f"{k} {v}" for k, v in (data.verdicts_with_excluded_runs or {}).items())
         rows.append([name, f"{data.candidate} / {data.reference}", len(data.blocks),
                      overloaded or cell(data.primary["p50"]), mde_cell(data.primary["p50"]),
                      (f"{tail.name.split(' ')[0]}: {cell(tail)}" if tail.ratio else cell(tail)) if not overloaded
@@ -148,14 +151,15 @@ def protocol_sentence(loadtest: LoadtestParams) -> str:
             "records the machine's steal and wake-up delay per slot.")
 
 
-def methods_section(params: Params, detail: ComparisonDetail, offered: dict[str, OfferedLoad | None]) -> str:
+def methods_section(params: ReportSettings, detail: ComparisonDetail, offered: dict[str, OfferedLoad | None]) -> str:
     """How the verdicts were made, from the params the stage ran with and the rates each load test recorded
     (a rate relative to capacity becomes req/s there): checkable in one paragraph."""
     compare, loadtest, loadgen = params.compare, params.loadtest, params.loadgen
     scenarios = "; ".join(
         f"`{name}` {s.process} {describe(load) if (load := offered.get(name)) else f'{s.rate} req/s'}"
         + (f" (gamma shape {s.shape:g})" if s.process == "gamma" else "")
-        + (f", {s.duration_s:g} s" if s.duration_s else f", {s.requests} requests")
+        + (f", {s.duration_s:g} s" if s.duration_s else
+           f", {load.requests_per_run if load and load.requests_per_run else s.requests} requests")
         + f" of which {s.warmup_s:g} s warm-up, timeout {s.timeout_s:g} s"
         for name in loadtest.scenarios if (s := params.loadgen.scenarios[name]))
     aa = (f" The A/A check serves `{loadtest.aa.service}` as both arms of `{detail.aa_scenario}` (arm "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 from collections.abc import Iterable
+from typing import Any
 
 VERDICT_MARKS = {"faster": "F", "slower": "S", "equivalent": "=", "inconclusive": "?", "overloaded": "O",
                  "more": "+", "fewer": "-"}
@@ -23,7 +24,7 @@ def _number(value: object, digits: int) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) else "-"
 
 
-def _ratio(row: dict, stat: str, scenario: str) -> str:
+def _ratio(row: dict[str, Any], stat: str, scenario: str) -> str:
     """``0.22F``: the ratio and its verdict's mark."""
     verdict = str(row.get(f"{stat}.{scenario}") or "")
     mark = VERDICT_MARKS.get(verdict.split(":")[0], "")
@@ -31,7 +32,7 @@ def _ratio(row: dict, stat: str, scenario: str) -> str:
     return f"{_number(value, 2)}{mark}" if value is not None else (mark or "-")
 
 
-def scenarios_of(rows: list[dict]) -> list[str]:
+def scenarios_of(rows: list[dict[str, Any]]) -> list[str]:
     """Scenario names in the order the metrics give them."""
     seen: dict[str, None] = {}
     for row in rows:
@@ -41,13 +42,13 @@ def scenarios_of(rows: list[dict]) -> list[str]:
     return list(seen)
 
 
-def differing_params(rows: list[dict]) -> list[str]:
+def differing_params(rows: list[dict[str, Any]]) -> list[str]:
     """Params whose values differ between the rows: what the experiments changed."""
     keys = [key for key in rows[0] if key not in NOT_PARAMS and not key.startswith(METRIC_PREFIXES)] if rows else []
     return [key for key in keys if len({repr(row.get(key)) for row in rows}) > 1]
 
 
-def render(rows: list[dict], width: int = 120) -> list[str]:
+def render(rows: list[dict[str, Any]], width: int = 120) -> list[str]:
     """The table's lines, none wider than ``width``."""
     scenarios = scenarios_of(rows)
     name_width = max([10, *(len(_name(row)) for row in rows)])
@@ -73,7 +74,7 @@ def render(rows: list[dict], width: int = 120) -> list[str]:
     return [line[:width] for line in lines]
 
 
-def _name(row: dict) -> str:
+def _name(row: dict[str, Any]) -> str:
     if row.get("typ") == "baseline":
         return str(row.get("rev") or "workspace")[:12] if row.get("rev") != "workspace" else "workspace"
     return str(row.get("Experiment") or row.get("rev") or "?")

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from stages.common.errors import ServebenchError
-from stages.common.results import Validation
+from stages.records.validation import Validation
 
 
 class BuildError(ServebenchError):

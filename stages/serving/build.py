@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from pydantic import model_validator
 
 from stages.common.artifacts import (
     MODEL_INFO,
@@ -17,15 +19,38 @@ from stages.common.artifacts import (
     model_info,
 )
 from stages.common.io import write_result
-from stages.common.params import Params, ServiceParams
-from stages.common.results import Bentos, BuiltService, Validation
-from stages.common.serving_config import ServingConfig
 from stages.model.variants import parse_variant
+from stages.params.base import StageParams
+from stages.params.convert import ConvertParams
+from stages.params.runtime import RuntimeParams
+from stages.params.servable import check_servable
+from stages.params.serve import ServeParams, ServiceParams
+from stages.params.tokenizer import TokenizerParams
+from stages.records.bentos import Bentos, BuiltService
+from stages.records.validation import Validation
 from stages.serving.bentos import BuildError, bentoml_env, check_gate, cuda_available, resolve_variant
+from stages.serving.config import ServingConfig
+from stages.serving.imports import REPO_ROOT, import_closure, with_packages
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+logger = logging.getLogger(__name__)
+
 BENTOFILE = REPO_ROOT / "service" / "bentofile.yaml"
+SERVICE_MODULE = "service.service"
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", MODEL_INFO)
+
+
+class BuildSettings(StageParams):
+    """The sections the build stage reads; ``convert`` says which variants exist to be served."""
+
+    serve: ServeParams = ServeParams()
+    tokenizer: TokenizerParams = TokenizerParams()
+    runtime: RuntimeParams = RuntimeParams()
+    convert: ConvertParams = ConvertParams()
+
+    @model_validator(mode="after")
+    def _servable(self) -> BuildSettings:
+        check_servable(self.serve, self.convert, self.runtime)
+        return self
 
 
 def import_model(name: str, variant: str, model_dir: Path, variants_dir: Path, labels: dict[str, str]) -> str:
@@ -47,6 +72,12 @@ def import_model(name: str, variant: str, model_dir: Path, variants_dir: Path, l
     return str(stored.tag)
 
 
+def bento_files() -> list[str]:
+    """What a Bento ships: the files its service imports (and their packages' ``__init__``), and its config."""
+    files = with_packages(import_closure([SERVICE_MODULE]))
+    return [*sorted(str(path.relative_to(REPO_ROOT)) for path in files), "service/serving.json"]
+
+
 def build_bento(context: Path, name: str, serving: ServingConfig, runtime: str, home: Path) -> str:
     """Lay out a build context with the service code and ``serving.json``, run ``bentoml build`` on it. The
     Bento's requirements are those of ``runtime`` (an ONNX variant's leave torch and transformers out)."""
@@ -57,6 +88,7 @@ def build_bento(context: Path, name: str, serving: ServingConfig, runtime: str, 
     bentofile |= {
         "name": name,
         "labels": {"servebench.variant": serving.variant},
+        "include": bento_files(),
         "python": bentofile["python"] | {"requirements_txt": f"service/requirements-{runtime}.txt"},
     }
     (context / "bentofile.yaml").write_text(yaml.safe_dump(bentofile))
@@ -70,7 +102,8 @@ def build_bento(context: Path, name: str, serving: ServingConfig, runtime: str, 
     return result.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
 
 
-def serving_config(name: str, variant: str, model_tag: str, service: ServiceParams, params: Params, standin: bool
+def serving_config(name: str, variant: str, model_tag: str, service: ServiceParams, params: BuildSettings,
+                   standin: bool
                    ) -> ServingConfig:
     return ServingConfig(name=name, variant=variant, model_tag=model_tag, standin=standin,
                          runtime=params.runtime.model_copy(update={"threads": service.threads}),
@@ -79,7 +112,7 @@ def serving_config(name: str, variant: str, model_tag: str, service: ServicePara
                          service=service, tokenizer=params.tokenizer)
 
 
-def build_services(params: Params, model_dir: Path, variants_dir: Path, validation: Validation, home: Path
+def build_services(params: BuildSettings, model_dir: Path, variants_dir: Path, validation: Validation, home: Path
                    ) -> Bentos:
     """Import and build both services; return the content of ``results/bentos.json``."""
     os.environ.update(bentoml_env(home))
@@ -102,5 +135,5 @@ def build_services(params: Params, model_dir: Path, variants_dir: Path, validati
         built[service_name] = BuiltService(bento=bento_tag, model=model_tag, variant=variant,
                                            batching=service.batching.model_dump(), workers=service.workers,
                                            threads=service.threads)
-        print(f"build: {service_name}: {bento_tag} ({variant})")
+        logger.info(f"build: {service_name}: {bento_tag} ({variant})")
     return Bentos(bentoml_home=str(home), cuda=cuda, standin=standin, services=built)

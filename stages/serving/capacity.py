@@ -17,7 +17,7 @@ server, or a cluster run sent whole).
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Callable
 
 import numpy as np
@@ -26,14 +26,18 @@ import pandas as pd
 from stages.common.cpu_steal import stolen_note
 from stages.common.errors import ServebenchError, present
 from stages.common.machine import probe_note
-from stages.common.params import CapacityParams, ScenarioParams
 from stages.common.percentiles import min_requests
-from stages.common.results import Capacity, CapacityStep, Limits, ServiceCapacity
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.capacity import bracket_search
 from stages.loadgen.decided import CertainFailure
 from stages.loadgen.payloads import arrival_spec
+from stages.params.capacity import CapacityParams
+from stages.params.loadgen import ScenarioParams
+from stages.records.capacity import Capacity, CapacityStep, ServiceCapacity
+from stages.records.limits import Limits
 from stages.serving.runs import ServedRun
+
+logger = logging.getLogger(__name__)
 
 P99_CLAIM_MIN_REQUESTS = min_requests(0.99, 0.99)  # MLPerf LoadGen: 459 for a p99 claim at 99 % confidence
 
@@ -103,9 +107,9 @@ def probe(name: str, run_step: StepRunner, objective: CapacityParams, rate: floa
     step = step.model_copy(update={"machine": served.machine})
     unsent = f"fail, certain after {step.measured} of {step.measured + step.unsent}"
     verdict = unsent if step.unsent else "pass" if passed else "fail"
-    print(f"capacity: {name} at {rate:.2f}/s (offered {step.offered_per_s or float('nan'):.2f}/s): p99 "
-          f"{step.p99_ms or float('inf'):.0f} ms, errors {step.error_rate:.1%}{stolen_note(step.cpu_stolen)}"
-          f"{probe_note(step.machine)} -> {verdict}", file=sys.stderr, flush=True)
+    logger.info(f"capacity: {name} at {rate:.2f}/s (offered {step.offered_per_s or float('nan'):.2f}/s): p99 "
+                f"{step.p99_ms or float('inf'):.0f} ms, errors {step.error_rate:.1%}{stolen_note(step.cpu_stolen)}"
+                f"{probe_note(step.machine)} -> {verdict}")
     return passed, step
 
 
@@ -134,8 +138,8 @@ def find_capacity(name: str, variant: str, run_step: StepRunner, params: Capacit
     steps = [step.detail for step in found.probes]
     best = next((step for step in steps if step.passed and step.rate == found.passed), None)
     if found.passed is None:
-        print(f"capacity: {name} met the objective at no rate from {start:.2f} down to {steps[-1].rate:.2f} req/s "
-              f"(capacity.min_rate {params.min_rate:g})", file=sys.stderr, flush=True)
+        logger.info(f"capacity: {name} met the objective at no rate from {start:.2f} down to {steps[-1].rate:.2f} "
+                    f"req/s (capacity.min_rate {params.min_rate:g})")
     return ServiceCapacity(variant=variant, start_rate=start,
                            capacity_per_s=None if best is None else best.offered_per_s or best.rate,
                            claim_holds=best is not None and best.p99_claim,

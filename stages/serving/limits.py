@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import random
 import sys
 import time
@@ -21,23 +22,20 @@ import pandas as pd
 import psutil
 from tqdm import tqdm
 
-from stages.common.params import LimitsParams, Params, ServiceParams
 from stages.common.percentiles import latency_stats
-from stages.common.results import (
-    BuiltService,
-    Limits,
-    LimitsRound,
-    RampStep,
-    RawLimit,
-    Saturation,
-    ServedLimits,
-    ServiceLimits,
-)
 from stages.loadgen.client import ClientConfig, Users, closed_loop
 from stages.loadgen.payloads import single_text_bodies
 from stages.model.classifier import SentimentClassifier
 from stages.model.latency import measure_latency
 from stages.model.variants import parse_variant
+from stages.params.base import StageParams
+from stages.params.limits import LimitsParams
+from stages.params.loadgen import LoadgenParams
+from stages.params.runtime import RuntimeParams
+from stages.params.serve import ServeParams, ServiceParams
+from stages.params.tokenizer import TokenizerParams
+from stages.records.bentos import BuiltService
+from stages.records.limits import Limits, LimitsRound, RampStep, RawLimit, Saturation, ServedLimits, ServiceLimits
 from stages.serving.saturation import (
     ClosedLoopBlock,
     closed_loop_block,
@@ -49,12 +47,24 @@ from stages.serving.saturation import (
 from stages.serving.server import BentoServer, ServerStartError
 from stages.serving.startup import breakdown as startup_breakdown
 
+logger = logging.getLogger(__name__)
+
 # Fixed by design, not knobs: the targets of the serving issue, and the seed of the shared text sequence.
 OVERHEAD_TARGET_MS = 3.0
 EFFICIENCY_TARGET = 0.9
 BACK_FACTOR = 2.0  # after saturation, single requests count as back once within 2x the low-load p50 ...
 BACK_RUN = 5  # ... for this many requests in a row
 SEQUENCE_SEED = 7
+
+
+class LimitsSettings(StageParams):
+    """The sections the limits stage reads."""
+
+    limits: LimitsParams = LimitsParams()
+    loadgen: LoadgenParams = LoadgenParams()
+    serve: ServeParams = ServeParams()
+    tokenizer: TokenizerParams = TokenizerParams()
+    runtime: RuntimeParams = RuntimeParams()
 
 
 @dataclass
@@ -248,7 +258,7 @@ class ArtifactPaths:
     variants_dir: Path
 
 
-def measure_service(name: str, built: BuiltService, params: Params, texts: list[str],
+def measure_service(name: str, built: BuiltService, params: LimitsSettings, texts: list[str],
                     paths: ArtifactPaths) -> ServiceLimits:
     """Serve one Bento and measure it against the same classifier in-process, in alternating rounds."""
     service: ServiceParams = getattr(params.serve, name)
@@ -268,7 +278,7 @@ def measure_service(name: str, built: BuiltService, params: Params, texts: list[
     del classifier
     gc.collect()
     limits = service_limits(built, batch_size, start, measured)
-    print(service_line(name, limits), flush=True)
+    logger.info(service_line(name, limits))
     return limits
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import psutil
 
-from stages.common.results import ProcessCost
+from stages.records.load import ProcessCost
 
 
 @dataclass(frozen=True)

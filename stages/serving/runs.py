@@ -12,13 +12,29 @@ from pathlib import Path
 import pandas as pd
 
 from stages.common.artifacts import CLASSIFY
-from stages.common.params import Params, ScenarioParams
-from stages.common.results import BuiltService, MachineState, ProcessCost
 from stages.loadgen.client import GeneratorUsage, StopRule
 from stages.loadgen.run import send_scenario, warm_up
+from stages.params.base import StageParams
+from stages.params.k3s import K3sParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.params.loadtest import LoadtestParams
+from stages.params.serve import ServeParams
+from stages.records.bentos import BuiltService
+from stages.records.load import ProcessCost
+from stages.records.machine import MachineState
 from stages.serving.metrics import Scraper, delta, scrape
 from stages.serving.process_usage import process_cost, read_tree
 from stages.serving.server import BentoServer
+
+
+class RunSettings(StageParams):
+    """The sections a served run reads: the service, the client, and for a cluster run its Deployment's pod
+    (``k3s``) and generator pods (``loadtest.cluster``)."""
+
+    serve: ServeParams = ServeParams()
+    loadgen: LoadgenParams = LoadgenParams()
+    loadtest: LoadtestParams = LoadtestParams()
+    k3s: K3sParams = K3sParams()
 
 
 @dataclass(frozen=True)
@@ -28,7 +44,7 @@ class RunSpec:
 
     service: str
     built: BuiltService
-    params: Params
+    params: RunSettings
     scenario_name: str
     scenario: ScenarioParams
     texts: list[str]

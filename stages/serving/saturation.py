@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import pandas as pd
 import psutil
 
-from stages.common.params import LimitsParams
-from stages.common.results import RampStep
 from stages.loadgen.client import ClientConfig, Users, closed_loop
 from stages.loadgen.payloads import request_bodies
+from stages.params.limits import LimitsParams
+from stages.records.limits import RampStep
 
 SATURATION_POOL = 50_000  # payloads the saturation users draw from: more than 64 users send in seconds
 SHED_STATUS = 503  # BentoML's answer to a request it expects to miss its batching deadline

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-MARK = "servebench-startup"
+from stages.common.artifacts import STARTUP_MARK
+
 PHASES = (  # (name, from instant, to instant): consecutive, so they add up to launched -> ready
     ("cli_and_spawn_s", "launched", "process_created"),  # bentoml CLI, its own import of the service, spawning
     ("worker_imports_s", "process_created", "imported"),  # Python, BentoML and this service's imports
@@ -22,7 +23,7 @@ PHASES = (  # (name, from instant, to instant): consecutive, so they add up to l
 
 def worker_instants(log_text: str) -> list[dict[str, float]]:
     """Every worker's logged instants, in log order."""
-    return [json.loads(line.split(MARK, 1)[1]) for line in log_text.splitlines() if MARK in line]
+    return [json.loads(line.split(STARTUP_MARK, 1)[1]) for line in log_text.splitlines() if STARTUP_MARK in line]
 
 
 def breakdown(log_text: str, launched: float, ready: float) -> dict[str, float] | None:

@@ -27,10 +27,10 @@ from scipy import stats
 
 from stages.common.artifacts import aa_arm
 from stages.common.errors import present
-from stages.common.params import CompareParams
 from stages.common.percentiles import TAIL_CANDIDATES, min_requests
+from stages.params.compare import CompareParams
 from stages.stats.adjusted import quiet_adjusted
-from stages.stats.comparison import Estimate, Overload, RunSpread, ScenarioComparison, StatisticComparison
+from stages.stats.comparison import Estimate, Overload, RunSpread, ScenarioComparison, StatisticComparison, Verdict
 from stages.stats.counts import count_difference, count_mde
 from stages.stats.design import UNDERPOWERED_BELOW, Design, factor
 from stages.stats.paired import MIN_BLOCKS, PairedInterval, holm, paired_ratio, verdict
@@ -77,7 +77,7 @@ def _paired(name: str, per_run: list[list[float]], pooled: tuple[float, float], 
     return StatisticComparison(name=name, role="primary", method=PAIRED_T, reference=pooled[0],
                                candidate=pooled[1], ratio=_estimate(interval.low, interval.estimate, interval.high),
                                p_value=interval.p_value, block_sd=float(logs.std(ddof=1)), level=level,
-                               quiet=quiet_adjusted(logs.tolist(), stolen, level), verdict="pending")
+                               quiet=quiet_adjusted(logs.tolist(), stolen, level), verdict=Verdict.PENDING)
 
 
 def _block_stolen(runs: dict[str, list[RunSample]], pair: tuple[str, str]) -> list[float | None]:
@@ -134,7 +134,7 @@ def _counts(name: str, bad: list[list[int]], totals: list[list[int]], params: Co
     return StatisticComparison(
         name=name, role="secondary", method=method, reference=difference.reference,
         candidate=difference.candidate, ratio=_estimate(difference.low, difference.estimate, difference.high),
-        p_value=difference.p_value, verdict="pending",
+        p_value=difference.p_value, verdict=Verdict.PENDING,
         mde=count_mde(difference.reference, min(sum(t) for t in totals), difference.dispersion, params.alpha))
 
 
@@ -158,11 +158,11 @@ def overload_of(runs: list[RunSample], params: CompareParams) -> Overload:
                     overloaded=2 * overloaded >= len(runs))
 
 
-def _overloaded_verdict(overload: dict[str, Overload]) -> str | None:
+def _overloaded_detail(overload: dict[str, Overload]) -> str | None:
+    """Why an overloaded scenario has no latency verdict (None: no arm is overloaded)."""
     names = [f"{arm} (latency grows {o.median_backlog_slope * 1e3:.0f} ms per s in {o.overloaded_runs}/{o.runs} "
              "runs)" for arm, o in overload.items() if o.overloaded]
-    return ("overloaded: " + ", ".join(names) + "; its latency depends on the run's length, no ratio is claimed"
-            if names else None)
+    return (", ".join(names) + "; its latency depends on the run's length, no ratio is claimed" if names else None)
 
 
 def _not_comparable(base: ScenarioComparison, why: str) -> ScenarioComparison:
@@ -181,9 +181,10 @@ def primary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.nd
     if tail is None:
         primary["tail"] = StatisticComparison(
             name="tail", role="primary", method=PAIRED_T,
-            verdict=f"too few requests: a run needs >= {min_requests(0.9, params.tail_confidence)} measured "
-                    f"independent requests for a tail percentile (p90), the least has {effective:.0f} (its "
-                    "requests' autocorrelation discounted)")
+            verdict=Verdict.TOO_FEW_REQUESTS,
+            verdict_detail=f"a run needs >= {min_requests(0.9, params.tail_confidence)} measured independent "
+                           f"requests for a tail percentile (p90), the least has {effective:.0f} (its requests' "
+                           "autocorrelation discounted)")
     else:
         name, quantile = tail
         primary["tail"] = _paired(
@@ -201,8 +202,9 @@ def cost_statistic(runs: dict[str, list[RunSample]], pair: tuple[str, str], leve
     costs = [[run.cpu_ms_per_request for run in runs[name]] for name in pair]
     if any(value is None or value <= 0 for side in costs for value in side):
         return StatisticComparison(name="cost", role="primary", method=PAIRED_T,
-                                   verdict="not measured: a run has no server CPU time (cluster mode, or records "
-                                           "from before it was measured)")
+                                   verdict=Verdict.NOT_MEASURED,
+                                   verdict_detail="a run has no server CPU time (cluster mode, or records from "
+                                                  "before it was measured)")
     known = [[float(value) for value in side if value is not None] for side in costs]
     stat = _paired("CPU ms per request of each run", known, (float(np.mean(known[0])), float(np.mean(known[1]))),
                    level, stolen)
@@ -218,7 +220,7 @@ def secondary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.
         secondary["p99"] = StatisticComparison(
             name="p99 of the pooled requests", role="secondary", method="paired block bootstrap (percentile)",
             reference=float(np.quantile(pooled[pair[0]], 0.99)), candidate=float(np.quantile(pooled[pair[1]], 0.99)),
-            ratio=_pooled_quantile_ratio(runs, pair, 0.99, params.level), verdict="descriptive")
+            ratio=_pooled_quantile_ratio(runs, pair, 0.99, params.level), verdict=Verdict.DESCRIPTIVE)
     totals = [[run.requests for run in runs[name]] for name in pair]
     secondary["error_rate"] = _counts("failed share", [[run.failures for run in runs[name]] for name in pair],
                                       totals, params)
@@ -229,14 +231,14 @@ def secondary_statistics(runs: dict[str, list[RunSample]], pooled: dict[str, np.
     secondary["throughput"] = StatisticComparison(
         name="ok requests per second of the schedule's window", role="secondary",
         method="pooled over blocks; both arms ran the same schedule, so its difference is the failed share's",
-        reference=served[0], candidate=served[1], verdict="descriptive")
+        reference=served[0], candidate=served[1], verdict=Verdict.DESCRIPTIVE)
     return secondary
 
 
 def insufficient(blocks: int, design: Design) -> str:
-    """The verdict of a ratio from fewer blocks than the design's floor, and what it would take."""
-    return (f"insufficient data: {blocks} blocks, a ratio verdict needs {design.min_units} (set loadtest.repeats, "
-            f"or auto.min_repeats, to {design.min_units} or more); the ratio is descriptive")
+    """Why a ratio from fewer blocks than the design's floor has no verdict, and what it would take."""
+    return (f"{blocks} blocks, a ratio verdict needs {design.min_units} (set loadtest.repeats, or auto.min_repeats, "
+            f"to {design.min_units} or more); the ratio is descriptive")
 
 
 def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, params: CompareParams, design: Design,
@@ -268,14 +270,15 @@ def compare_arms(arms: dict[str, ArmRuns], reference: str, candidate: str, param
     per_run_requests = min(run.requests for name in pair for run in runs[name])
     overload = {name: overload_of(runs[name], params) for name in pair}
     primary = primary_statistics(runs, pooled, pair, params, 1 - design.verdict_alpha)
-    overloaded = _overloaded_verdict(overload)
+    overloaded = _overloaded_detail(overload)
     thin = insufficient(len(blocks), design) if len(blocks) < design.min_units else None
     for key, stat in primary.items():
         # Overload withholds the latency verdicts (and explains a tail too short to read: a queue in every run),
         # not the cost: CPU per request served is still what serving cost.
-        withheld = thin if key == "cost" else overloaded or thin
-        if withheld and (stat.verdict == "pending" or (overloaded and key != "cost")):
-            stat.verdict, stat.p_value = withheld, None
+        withheld = ((Verdict.INSUFFICIENT_DATA, thin) if thin and (key == "cost" or not overloaded) else
+                    (Verdict.OVERLOADED, overloaded) if overloaded and key != "cost" else None)
+        if withheld and (stat.verdict == Verdict.PENDING or (overloaded and key != "cost")):
+            (stat.verdict, stat.verdict_detail), stat.p_value = withheld, None
     quantiles = {name: {stat: (Estimate(**vars(interval)) if len(values) >= min_requests(
         q, params.tail_confidence) and (interval := quantile_interval(values, q, params.level)) else None)
         for stat, q in PERCENTILES.items()} for name, values in pooled.items()}
@@ -300,11 +303,11 @@ def _band(kind: str, params: CompareParams) -> tuple[float, float]:
             else (1 - params.equivalence, 1 + params.equivalence))
 
 
-def _decide(stat: StatisticComparison, key: str, p_value: float, alpha: float, params: CompareParams) -> str:
+def _decide(stat: StatisticComparison, key: str, p_value: float, alpha: float, params: CompareParams) -> Verdict:
     kind, direction = KINDS[key]
     ratio = present(stat.ratio, f"the {key} ratio")
     interval = PairedInterval(ratio.estimate, ratio.low, ratio.high, p_value, 0)
-    return verdict(interval, p_value, alpha, _band(kind, params), kind, direction)  # type: ignore[arg-type]
+    return Verdict(verdict(interval, p_value, alpha, _band(kind, params), kind, direction))  # type: ignore[arg-type]
 
 
 def primary_family(results: list[ScenarioComparison]) -> list[StatisticComparison]:
@@ -324,12 +327,11 @@ def _power(stat: StatisticComparison, key: str, blocks: int, design: Design) -> 
 
 
 def underpowered(stat: StatisticComparison, blocks: int, design: Design, key: str) -> str:
-    """The verdict of a comparison with power below ``UNDERPOWERED_BELOW`` for its target, whatever its p: a
-    significant result at low power exaggerates the effect. Says what would reach 80 %."""
+    """Why a comparison with power below ``UNDERPOWERED_BELOW`` for its target has no verdict, whatever its p (a
+    significant result at low power exaggerates the effect), and what would reach 80 %."""
     needed = blocks_needed(present(stat.block_sd, "the block spread"), design.targets[key], design.verdict_alpha)
-    return (f"underpowered: power {present(stat.power, 'the power'):.2f} to detect {factor(design.targets[key])} "
-            f"or {factor(-design.targets[key])} at {blocks} blocks (~{needed} blocks for 0.8); the ratio is "
-            "descriptive")
+    return (f"power {present(stat.power, 'the power'):.2f} to detect {factor(design.targets[key])} or "
+            f"{factor(-design.targets[key])} at {blocks} blocks (~{needed} blocks for 0.8); the ratio is descriptive")
 
 
 def add_verdicts(results: list[ScenarioComparison], params: CompareParams, design: Design) -> None:
@@ -350,16 +352,16 @@ def add_verdicts(results: list[ScenarioComparison], params: CompareParams, desig
                 stat.p_holm = adjusted[id(stat)]
                 stat.verdict = _decide(stat, key, stat.p_holm, design.look_alpha, params)
                 if (stat.power or 0.0) < UNDERPOWERED_BELOW:
-                    stat.verdict = underpowered(stat, blocks, design, key)
+                    stat.verdict, stat.verdict_detail = Verdict.UNDERPOWERED, underpowered(stat, blocks, design, key)
         for key, stat in (result.secondary or {}).items():
-            if stat.verdict == "pending":
+            if stat.verdict == Verdict.PENDING:
                 stat.verdict = _decide(stat, key, stat.p_value if stat.p_value is not None else 1.0, params.alpha,
                                        params)
         errors = (result.secondary or {}).get("error_rate")
-        if errors is not None and errors.verdict == "more":
+        if errors is not None and errors.verdict == Verdict.MORE:
             for stat in (result.primary or {}).values():
-                if stat.verdict == "faster":
-                    stat.verdict = "inconclusive"
+                if stat.verdict == Verdict.FASTER:
+                    stat.verdict = Verdict.INCONCLUSIVE
 
 
 def compare_all(arms: dict[str, dict[str, ArmRuns]], pair: tuple[str, str], aa: tuple[str, str] | None,

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from stages.common.results import CarryOver
-from stages.loadgen.switchback import SLOT_COLUMN
+from stages.common.artifacts import SLOT_COLUMN
+from stages.records.loadtest import CarryOver
 
 MIN_SLOTS = 5  # fewer first requests than this say nothing
 

@@ -1,14 +1,16 @@
 """Typed shapes of the compare stage's files: ``comparison.json`` (the headline ``dvc exp show`` lists) and
 ``comparison_detail.json`` (everything the report renders). Written and read through these models, like the
-shared contracts in :mod:`stages.common.results`; they live here because only compare and report use them."""
+shared contracts in :mod:`stages.records`; they live here because only compare and report use them."""
 
 from __future__ import annotations
 
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from stages.common.results import Capacity, Result
+from stages.records.base import RecordFile, Result
+from stages.records.capacity import Capacity
 
 
 class Estimate(Result):
@@ -19,13 +21,37 @@ class Estimate(Result):
     high: float
 
 
+class Verdict(StrEnum):
+    """What a comparison concludes, a fixed vocabulary: a change word of its kind, no change, no call, or the
+    reason there is no verdict (said in ``verdict_detail``)."""
+
+    FASTER = "faster"
+    SLOWER = "slower"
+    HIGHER = "higher"
+    LOWER = "lower"
+    FEWER = "fewer"
+    MORE = "more"
+    CHEAPER = "cheaper"
+    COSTLIER = "costlier"
+    EQUIVALENT = "equivalent"
+    INCONCLUSIVE = "inconclusive"
+    UNDERPOWERED = "underpowered"
+    OVERLOADED = "overloaded"
+    INSUFFICIENT_DATA = "insufficient data"
+    TOO_FEW_REQUESTS = "too few requests"
+    NOT_MEASURED = "not measured"
+    DESCRIPTIVE = "descriptive"
+    PENDING = "pending"
+
+
 class StatisticComparison(Result):
     """One statistic of both arms: pooled values over the blocks used, the comparison's estimate with its CI (a
     ratio candidate / reference, or a difference of shares for counts), p-values and the verdict.
 
     ``role``: "primary" verdicts form one family across the report (Holm); "secondary" ones are descriptive, at
-    the unadjusted level. ``verdict`` is a change word, "equivalent", "inconclusive", "descriptive", or a
-    sentence saying why there is none ("too few requests: ...", "overloaded: ...", "not comparable: ...").
+    the unadjusted level. ``verdict`` is a :class:`Verdict`: a change word, "equivalent", "inconclusive",
+    "descriptive", or why there is none ("too few requests", "overloaded", "underpowered" ...), with the
+    particulars in ``verdict_detail``.
     Primary ratios: ``level`` is their interval's confidence, simultaneous over the family and the looks
     (:mod:`stages.stats.design`); ``mde_factor`` the smallest factor either way (1.25: x1.25 or x0.80) the
     verdict detects with 80 % power at that level, also at the 95 % upper bound of ``block_sd`` (the spread of
@@ -48,7 +74,22 @@ class StatisticComparison(Result):
     power: float | None = None
     mde: float | None = None
     quiet: QuietAdjusted | None = None  # the ratio at a machine that lost nothing (probe covariate), descriptive
-    verdict: str
+    verdict: Verdict
+    verdict_detail: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sentence_split(cls, data: Any) -> Any:
+        """A file written before the vocabulary held "word: why" in ``verdict``: the word, and the why apart."""
+        if isinstance(data, dict) and isinstance(data.get("verdict"), str) and ": " in data["verdict"]:
+            word, detail = data["verdict"].split(": ", 1)
+            data = {**data, "verdict": word, "verdict_detail": data.get("verdict_detail") or detail}
+        return data
+
+    @property
+    def said(self) -> str:
+        """The verdict as a sentence: its word, and the why where there is one."""
+        return f"{self.verdict}: {self.verdict_detail}" if self.verdict_detail else str(self.verdict)
 
 
 class QuietAdjusted(Result):
@@ -112,7 +153,7 @@ class ScenarioComparison(Result):
         return {**(self.primary or {}), **(self.secondary or {})}
 
 
-class ComparisonDetail(Result):
+class ComparisonDetail(RecordFile):
     scenarios: dict[str, ScenarioComparison]
     aa: ScenarioComparison | None = None  # the A/A check (loadtest.aa), None when off
     aa_scenario: str | None = None
@@ -129,24 +170,24 @@ class ScenarioHeadline(Result):
     overloaded: list[str] = Field(default_factory=list)
     p50_ratio: float | None = None
     p50_ratio_ci: list[float] | None = None
-    p50_verdict: str | None = None
+    p50_verdict: Verdict | None = None
     p50_detects: float | None = None  # the factor either way detected with 80 % power (1.25: x1.25 or x0.80)
     p50_power: float | None = None  # for the design's target change
     tail: str | None = None  # which percentile of each run the tail verdict is on
     tail_ratio: float | None = None
     tail_ratio_ci: list[float] | None = None
-    tail_verdict: str | None = None
+    tail_verdict: Verdict | None = None
     tail_detects: float | None = None
     tail_power: float | None = None
     interval_level: float | None = None  # the intervals' simultaneous confidence (family and looks)
     cost_ratio: float | None = None  # CPU time per request, candidate / reference
     cost_ratio_ci: list[float] | None = None
-    cost_verdict: str | None = None
-    error_rate_verdict: str | None = None
+    cost_verdict: Verdict | None = None
+    error_rate_verdict: Verdict | None = None
     excluded_runs: int = 0
 
 
-class Comparison(Result):
+class Comparison(RecordFile):
     scenarios: dict[str, ScenarioHeadline]
     aa: ScenarioHeadline | None = None
     capacity_ratio: float | None
@@ -179,7 +220,7 @@ class CalibrationCheck(Result):
     over: str
 
 
-class Calibration(Result):
+class Calibration(RecordFile):
     """``results/calibration.json``: the compare stage's measured error rates on synthetic experiments with the
     experiment's own schedules, block count and variance components (``noise``, per scenario)."""
 

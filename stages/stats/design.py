@@ -21,11 +21,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from stages.common.params import Params
+from stages.params.base import StageParams
+from stages.params.compare import CompareParams
+from stages.params.loadtest import LoadtestParams
 
 PRIMARY = ("p50", "tail", "cost")
 UNDERPOWERED_BELOW = 0.5  # a verdict with less power than this for its target says "underpowered"
 AA_FAMILY = len(PRIMARY)
+
+
+class AnalysisSettings(StageParams):
+    """The sections the design is read from: what every analysing stage reads at least."""
+
+    compare: CompareParams = CompareParams()
+    loadtest: LoadtestParams = LoadtestParams()
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class Design:
         return replace(self, looks=1)
 
 
-def design_of(params: Params, alpha: float | None = None) -> Design:
+def design_of(params: AnalysisSettings, alpha: float | None = None) -> Design:
     """The design the params declare; ``alpha`` overrides ``compare.alpha`` (``repeats: auto`` sizes at its own
     ``auto.alpha`` so that changing ``compare`` reruns compare only)."""
     loadtest, auto = params.loadtest, params.loadtest.auto

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 
-from stages.common.params import Params
-from stages.common.results import Capacity
+from stages.records.capacity import Capacity
 from stages.stats.arms import compare_all
 from stages.stats.comparison import (
     Comparison,
@@ -15,7 +14,7 @@ from stages.stats.comparison import (
     ScenarioHeadline,
     StatisticComparison,
 )
-from stages.stats.design import design_of, factor
+from stages.stats.design import AnalysisSettings, design_of, factor
 from stages.stats.samples import ArmRuns
 
 REFERENCE, CANDIDATE = "baseline", "optimized"
@@ -52,15 +51,15 @@ def one_line(name: str, data: ScenarioComparison) -> str:
         return f"compare: {name}: {data.reason}"
     p50 = data.primary["p50"]
     if p50.ratio is None:
-        return f"compare: {name}: p50 {p50.verdict}"
+        return f"compare: {name}: p50 {p50.said}"
     detects = f", detects x{p50.mde_factor:.3g} either way" if p50.mde_factor is not None else ""
     ratio = p50.ratio
     return (f"compare: {name}: {data.candidate} / {data.reference} p50 {p50.reference:.1f} -> {p50.candidate:.1f} ms, "
             f"{factor(_log(ratio.estimate))} [{factor(_log(ratio.low))}, {factor(_log(ratio.high))}] over "
-            f"{len(data.blocks)} blocks{detects}: {p50.verdict}")
+            f"{len(data.blocks)} blocks{detects}: {p50.said}")
 
 
-def compare_experiment(arms: dict[str, dict[str, ArmRuns]], params: Params,
+def compare_experiment(arms: dict[str, dict[str, ArmRuns]], params: AnalysisSettings,
                        capacity: Capacity | None) -> tuple[ComparisonDetail, Comparison]:
     """Every scenario's comparison and the A/A check under one Holm family; where runs were excluded, the
     verdicts they would have given as scheduled are kept beside (a sensitivity check, never the verdict)."""

@@ -9,8 +9,8 @@ capacity ratio below the floor).
 
 from __future__ import annotations
 
-from stages.common.params import GateParams
-from stages.common.results import Result
+from stages.params.gate import GateParams
+from stages.records.base import RecordFile, Result
 from stages.stats.comparison import ComparisonDetail, ScenarioComparison, StatisticComparison
 
 # A ratio shown without a verdict (too few blocks, too little power) is a description: the gate does not act on it.
@@ -23,20 +23,16 @@ class GateCondition(Result):
     detail: str
 
 
-class GateResult(Result):
+class GateResult(RecordFile):
     """``results/gate.json``: every condition checked, and whether all held."""
 
     passed: bool
     conditions: list[GateCondition]
 
 
-def _word(verdict: str) -> str:
-    return verdict.split(":")[0]
-
-
 def _ratio(stat: StatisticComparison) -> str:
     if stat.ratio is None:
-        return stat.verdict
+        return stat.said
     return (f"ratio {stat.ratio.estimate:.3f} [{stat.ratio.low:.3f}, {stat.ratio.high:.3f}]"
             + (f", Holm p {stat.p_holm:.2g}" if stat.p_holm is not None else ""))
 
@@ -49,16 +45,16 @@ def _scenario_failures(name: str, data: ScenarioComparison, params: GateParams) 
     primary, secondary = data.primary or {}, data.secondary or {}
     if params.no_slower:
         failures += [f"{name}: {data.candidate} {stat.name} is slower than {data.reference}'s: {_ratio(stat)}"
-                     for stat in primary.values() if _word(stat.verdict) == "slower"]
+                     for stat in primary.values() if stat.verdict == "slower"]
     for key, wanted, label in (("error_rate", params.no_more_failures, "failed share"),
                                ("slo_miss", params.no_more_slo_misses, "SLO-miss share")):
         stat = secondary.get(key)
-        if wanted and stat is not None and _word(stat.verdict) == "more":
+        if wanted and stat is not None and stat.verdict == "more":
             failures.append(f"{name}: {data.candidate} {label} is higher than {data.reference}'s: "
                             f"{stat.candidate:.4f} vs {stat.reference:.4f}")
     cost = primary.get("cost")
     if params.max_cost_ratio is not None and cost is not None and cost.ratio is not None \
-            and _word(cost.verdict) not in WITHOUT_VERDICT and cost.ratio.low > params.max_cost_ratio:
+            and cost.verdict not in WITHOUT_VERDICT and cost.ratio.low > params.max_cost_ratio:
         failures.append(f"{name}: {data.candidate} CPU per request is above {params.max_cost_ratio:g}x "
                         f"{data.reference}'s: {_ratio(cost)}")
     overload = (data.overload or {}).get(data.candidate)
@@ -76,12 +72,12 @@ def check(detail: ComparisonDetail, params: GateParams) -> GateResult:
         failures = _scenario_failures(name, data, params)
         conditions += [GateCondition(name=f"{name} holds", passed=False, detail=line) for line in failures]
         if not failures:
-            verdicts = ", ".join(f"{stat.name} {_word(stat.verdict)}" for stat in (data.primary or {}).values())
+            verdicts = ", ".join(f"{stat.name} {stat.verdict}" for stat in (data.primary or {}).values())
             conditions.append(GateCondition(name=f"{name} holds", passed=True,
                                             detail=verdicts or data.reason or "not comparable"))
     if params.aa_clean and detail.aa is not None:
-        called = [f"{stat.name} {_word(stat.verdict)}" for stat in (detail.aa.primary or {}).values()
-                  if _word(stat.verdict) in ("faster", "slower")]
+        called = [f"{stat.name} {stat.verdict}" for stat in (detail.aa.primary or {}).values()
+                  if stat.verdict in ("faster", "slower")]
         conditions.append(GateCondition(
             name="A/A clean", passed=not called,
             detail=(f"identical services called different ({', '.join(called)}): the verdicts cannot be trusted on "

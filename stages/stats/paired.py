@@ -6,7 +6,7 @@ block (repeat) runs both arms under the same seeded schedule, in a shuffled orde
 and compared within the block: for ratios, ``log(candidate / reference)``; for rates, the difference. The blocks'
 values get a Student t interval and test (Kalibera & Jones, "Rigorous benchmarking in reasonable time": the
 between-run level of variation is the one that matters). Its error rates are measured, not assumed:
-:mod:`stages.stats.calibration` replays synthetic runs shaped like real ones through this code.
+:mod:`stages.calibration.synthetic` replays synthetic runs shaped like real ones through this code.
 
 Verdicts, for a CI of the ratio candidate / reference, in this order:
 

@@ -1,6 +1,6 @@
 """Synthetic experiments built from the experiment's own units, with no noise model at all.
 
-The model-based calibration (:mod:`stages.stats.calibration`) can only be as right as its noise model. Here each
+The model-based calibration (:mod:`stages.calibration.synthetic`) can only be as right as its noise model. Here each
 synthetic experiment is drawn from the blocks the experiment measured: for every primary statistic, its observed
 per-block log ratios, centred (the null: no change), each given a random sign (a symmetric null with the units'
 own spread and tails: the randomisation distribution of a paired test; a bootstrap with replacement would repeat

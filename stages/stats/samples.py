@@ -23,7 +23,8 @@ from scipy import stats
 from stages.common.artifacts import RECORDS_FILE, RUNS_INDEX, SUMMARY_FILE
 from stages.common.errors import ServebenchError
 from stages.common.io import read_result
-from stages.common.results import LoadSummary, LoadtestIndex, LoadtestRun
+from stages.records.load import LoadSummary
+from stages.records.loadtest import LoadtestIndex, LoadtestRun
 from stages.stats.comparison import ExcludedRun
 
 DEFAULT_TIMEOUT_S = 30.0  # a scenario's timeout when its summary does not record one

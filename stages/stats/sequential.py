@@ -11,7 +11,7 @@ synthetic experiments, and shows that the uncorrected rule fails it (``tests/cal
 
 from __future__ import annotations
 
-from stages.common.params import CompareParams
+from stages.params.compare import CompareParams
 from stages.stats.arms import add_verdicts, compare_arms
 from stages.stats.comparison import ScenarioComparison
 from stages.stats.design import Design
@@ -37,6 +37,6 @@ def decided(result: ScenarioComparison) -> tuple[bool, str]:
         return False, result.reason or "not comparable yet"
     if any(state.overloaded for state in (result.overload or {}).values()):
         return True, "an arm is overloaded"
-    words = {key: stat.verdict.split(":")[0] for key, stat in result.primary.items()}
+    words = {key: stat.verdict for key, stat in result.primary.items()}
     said = ", ".join(f"{key} {word}" for key, word in words.items())
     return all(word in DECIDED or word in SETTLED for word in words.values()), said

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from stages.common.params import RuntimeParams, ServiceParams, TokenizerParams
+from stages.params.runtime import RuntimeParams
+from stages.params.serve import ServiceParams
+from stages.params.tokenizer import TokenizerParams
 
 
 class ServingConfig(BaseModel):

@@ -26,12 +26,15 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from stages.common.artifacts import aa_arm
-from stages.common.params import CompareParams, GateParams, LoadgenParams, ScenarioParams
-from stages.common.results import LoadSummary, LoadtestIndex, LoadtestRun, ProcessCost
 from stages.loadgen.arrivals import draw_schedule
 from stages.loadgen.client import OUTCOMES, GeneratorUsage
 from stages.loadgen.payloads import arrival_spec
 from stages.loadgen.summary import summarize
+from stages.params.compare import CompareParams
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams, ScenarioParams
+from stages.records.load import LoadSummary, ProcessCost
+from stages.records.loadtest import LoadtestIndex, LoadtestRun
 from stages.stats.arms import compare_all, overload_of
 from stages.stats.comparison import ComparisonDetail, ScenarioComparison
 from stages.stats.design import PRIMARY, Design
@@ -369,7 +372,7 @@ class Tally:
             for stat_name, stat in result.statistics().items():
                 if stat_name not in self.counts[name]:
                     continue
-                word = stat.verdict.split(":")[0]
+                word = stat.verdict
                 self.counts[name][stat_name][word] += 1
                 if stat_name not in PRIMARY:
                     continue
@@ -388,7 +391,7 @@ class Tally:
         self.all_covered += any_truth and every_covered
         if aa is not None:
             self.aa_trials += 1
-            self.aa_change += any(stat.verdict.split(":")[0] in CHANGES for stat in (aa.primary or {}).values())
+            self.aa_change += any(stat.verdict in CHANGES for stat in (aa.primary or {}).values())
         self.gate_failed += not gate.passed
         self.overloaded += any(state.overloaded for result in (*results.values(), *([aa] if aa else []))
                                for state in (result.overload or {}).values())

@@ -7,14 +7,7 @@ from pathlib import Path
 
 from scipy import stats
 
-from stages.common.artifacts import RUNS_INDEX, aa_arm
-from stages.common.errors import ServebenchError
-from stages.common.io import read_result
-from stages.common.params import Params
-from stages.common.results import LoadtestIndex
-from stages.loadgen.relative import as_offered
-from stages.stats.arms import overload_of
-from stages.stats.calibration import (
+from stages.calibration.synthetic import (
     CANDIDATE,
     CHANGES,
     REFERENCE,
@@ -23,15 +16,30 @@ from stages.stats.calibration import (
     noise_from_runs,
     synthetic_scenario,
 )
+from stages.common.artifacts import RUNS_INDEX, aa_arm
+from stages.common.errors import ServebenchError
+from stages.common.io import read_result
+from stages.loadgen.relative import as_offered
+from stages.params.gate import GateParams
+from stages.params.loadgen import LoadgenParams
+from stages.records.loadtest import LoadtestIndex
+from stages.stats.arms import overload_of
 from stages.stats.comparison import CalibrationCheck
-from stages.stats.design import PRIMARY, Design
+from stages.stats.design import PRIMARY, AnalysisSettings, Design
 from stages.stats.resampling import block_log_ratios, resampled_false_change
 from stages.stats.samples import read_scenario
 
 IDENTICAL = ("identical", "identical-heavy", "identical-stalls")
 
 
-def scenarios_from(loadtest: Path, params: Params) -> tuple[list[SyntheticScenario], list[str]]:
+class CalibrationSettings(AnalysisSettings):
+    """The sections the calibrate stage reads: the design's, the scenarios' schedules and the gate it calibrates."""
+
+    loadgen: LoadgenParams = LoadgenParams()
+    gate: GateParams = GateParams()
+
+
+def scenarios_from(loadtest: Path, params: CalibrationSettings) -> tuple[list[SyntheticScenario], list[str]]:
     """Each scenario's schedule, measured noise and block count (the complete blocks the experiment ran:
     ``repeats: auto`` may have run more than planned), and the scenarios with an overloaded arm."""
     scenarios, overloaded = [], []
@@ -57,7 +65,7 @@ def scenarios_from(loadtest: Path, params: Params) -> tuple[list[SyntheticScenar
 RESAMPLED_TRIALS = 4000  # resampled experiments are cheap: the test on a handful of numbers each
 
 
-def resampled_checks(loadtest: Path, params: Params, design: Design, seed: int) -> dict[str, float | None]:
+def resampled_checks(loadtest: Path, params: CalibrationSettings, design: Design, seed: int) -> dict[str, float | None]:
     """False changes in experiments resampled from this experiment's own units (:mod:`stages.stats.resampling`):
     the scenarios' baseline / optimized blocks where no arm is overloaded (one family), and the A/A's (its own)."""
     units, aa_units = [], []

@@ -1,0 +1,1 @@
+"""One schema per section of ``params.yaml``: a stage imports the sections it reads, and no other."""
