@@ -1,6 +1,6 @@
-"""Cluster-mode load tests through a fake ``kubectl`` whose objects really run (tests/fake_k8s): a Deployment is a
-local server, an Indexed Job is N local generator processes with ``JOB_COMPLETION_INDEX`` set. The runner is the
-one a real cluster gets (stages/cluster/run.py); only kubectl differs."""
+"""Cluster-mode load tests through a fake ``kubectl`` whose objects really run (tests/fake_cluster): a Deployment
+is a local server, an Indexed Job is N local generator processes with ``JOB_COMPLETION_INDEX`` set. The runner is
+the one a real cluster gets (stages/cluster/run.py); only kubectl differs."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ from stages.records.bentos import BuiltService
 from stages.serving.imports import REPO_ROOT, import_closure, with_packages
 from stages.serving.runs import RunSettings, RunSpec
 
-FAKE_K8S = Path(__file__).parent / "fake_k8s"
+FAKE_CLUSTER = Path(__file__).parent / "fake_cluster"
 IMAGE = "nullbento:1"
 SERVICE_MS = 10  # the stand-in server answers one request at a time, 10 ms each: queues form and clear
 TEXTS = ["good", "bad", "fine", "what a day", "meh"]
@@ -48,16 +48,21 @@ SCENARIO = ScenarioParams(process="exponential", rate=60.0, duration_s=6.0, seed
 
 @pytest.fixture
 def fake_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fake's folder: its state names the contexts, the command each image runs and the pods' python."""
     state = tmp_path / "cluster"
     state.mkdir()
-    monkeypatch.setenv("PATH", f"{FAKE_K8S}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("FAKE_K8S_DIR", str(state))
-    monkeypatch.setenv("FAKE_K8S_CONTEXTS", "fake,other")
-    monkeypatch.setenv("FAKE_K8S_IMAGES", json.dumps({IMAGE: [
-        sys.executable, "-m", "stages.loadgen.nullserver", "--port", "{port}", "--classify-ms", str(SERVICE_MS)]}))
+    images = {IMAGE: [sys.executable, "-m", "stages.loadgen.nullserver", "--port", "{port}",
+                      "--classify-ms", str(SERVICE_MS)]}
+    write_state(state, {"contexts": ["fake", "other"], "images": images, "python": sys.executable})
+    monkeypatch.setenv("PATH", f"{FAKE_CLUSTER}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
+                               f"{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_CLUSTER_DIR", str(state))
     monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parents[1]))
-    monkeypatch.setenv("FAKE_K8S_PYTHON", sys.executable)
     return state
+
+
+def write_state(state_dir: Path, state: dict[str, Any]) -> None:
+    (state_dir / "state.json").write_text(json.dumps(state))
 
 
 def cluster_params(shards: int = 2) -> RunSettings:
@@ -83,7 +88,7 @@ def test_two_generator_pods_merge_into_one_run_and_leave_nothing(fake_cluster: P
     summary = scenario_summary(records, USAGE, "s", SCENARIO, parse_params(Params, {}).loadgen)
     # Send lag is timing (the quiet agreement test holds it); what holds on a busy machine is the accounting.
     assert summary.requests.scheduled == len(schedule) and summary.outcomes["lost"] == 0
-    calls = [json.loads(line) for line in (fake_cluster / "calls.log").read_text().splitlines()]
+    calls = [json.loads(line) for line in (fake_cluster / "calls.jsonl").read_text().splitlines()]
     aimed = [call for call in calls if call[1:3] != ["config", "get-contexts"]]
     assert all(call[1:5] == ["--context", "fake", "--namespace", "loadtest"] for call in aimed)
     state = json.loads((fake_cluster / "state.json").read_text())
@@ -191,7 +196,7 @@ def test_cluster_mode_needs_a_context_and_refuses_one_the_kubeconfig_lacks(fake_
     params = RunSettings.model_validate({"loadtest": {"target": "cluster", "cluster": {"context": "prod"}}})
     with pytest.raises(Exception, match="context 'prod' is not in the kubeconfig"):
         run_in_cluster(params, tmp_path / "run.log")
-    assert "apply" not in (fake_cluster / "calls.log").read_text()  # refused before anything was created
+    assert "apply" not in (fake_cluster / "calls.jsonl").read_text()  # refused before anything was created
 
 
 @pytest.mark.e2e
@@ -202,9 +207,10 @@ def test_the_loadtest_stage_runs_its_blocks_in_the_fake_cluster(fake_cluster: Pa
     ``bentoml serve`` of the stand-in Bento) and 2 generator pods; blocks, runs.json and records as locally."""
     services = built["bentos"]["services"]
     monkeypatch.setenv("BENTOML_HOME", str(built["home"]))
-    monkeypatch.setenv("FAKE_K8S_IMAGES", json.dumps({
+    state = json.loads((fake_cluster / "state.json").read_text())
+    write_state(fake_cluster, state | {"images": {
         service["bento"]: [sys.executable, "-m", "bentoml", "serve", service["bento"], "--host", "127.0.0.1",
-                           "--port", "{port}"] for service in services.values()}))
+                           "--port", "{port}"] for service in services.values()}})
     scenario = {"process": "exponential", "rate": 8.0, "duration_s": 5.0, "seed": 4, "warmup_s": 1.0}
     params = write_params(tmp_path / "params.yaml", {
         "loadgen": {"scenarios": {"s": scenario}},
