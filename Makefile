@@ -160,7 +160,8 @@ report-check: setup
 plan: setup
 	$(BIN)/python -m stages.reporting.plan
 
-# ruff, and mypy over stages/ and service/ (pyproject.toml: every `type: ignore` must still be needed).
+# ruff; the package graph (import-linter); mypy strict over stages/, service/ and tests/ (pyproject.toml: every
+# `type: ignore` must still be needed).
 lint: setup check-params
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
