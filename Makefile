@@ -107,9 +107,11 @@ repro-offline-trained: setup-finetune
 # The test tiers (tests/conftest.py): unit tests start no process (one that does fails, naming the marker it
 # needs); integration tests run real servers, subprocesses and DVC on loopback and in temporary copies; e2e tests
 # run whole flows: the tiny pipeline, single stages as a user runs them, fault runs, API sweeps, the browser.
-# `make test` runs the first two, each with its own count and time (< 10 min on 2 cores; CI runs all three).
+# `make test` runs the first two in one session (one collection, ~20 s here), its last line each tier's count
+# and time (< 10 min on 2 cores; CI runs all three).
 UNIT = not integration and not e2e and not benchmark
-test: test-unit test-integration
+test: setup
+	$(BIN)/python -m pytest -m "not e2e and not benchmark"
 
 test-unit: setup
 	$(BIN)/python -m pytest -m "$(UNIT)"

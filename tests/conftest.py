@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from helpers import build_bentos
+from servers import SharedServers
 
 from stages.common.cpu_steal import StealMeter
 from stages.common.environment import cpu_model
@@ -70,6 +72,16 @@ def built(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path, tiny_varia
     return build_bentos(tmp_path_factory.mktemp("build"), tiny_model, tiny_variants, small_dataset)
 
 
+@pytest.fixture(scope="session")
+def servers(built: dict[str, Any]) -> Iterator[SharedServers]:
+    """One running server per service, started on first use, for the tests that only talk to it."""
+    shared = SharedServers(built)
+    try:
+        yield shared
+    finally:
+        shared.close()
+
+
 def running_null_server(fast: bool) -> Iterator[str]:
     port = free_port()
     process = start_null_server(port, fast=fast)
@@ -91,7 +103,9 @@ def fast_server() -> Iterator[str]:
 
 
 # Fixtures that start a server or another process: a test that uses one is an integration test.
-INTEGRATION_FIXTURES = {"built", "null_server", "fast_server", "second_server", "fake_cluster", "locked_repo", "repo"}
+INTEGRATION_FIXTURES = {"built", "servers", "null_server", "fast_server", "second_server", "fake_cluster",
+                        "locked_repo", "repo"}
+TIERS = ("unit", "integration", "e2e", "benchmark")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -100,6 +114,35 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("e2e") is None and INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
+
+
+@dataclass
+class TierTally:
+    """One tier's outcomes and seconds (setup, call and teardown) in this session."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+TALLIES: dict[str, TierTally] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    tier = next((name for name in reversed(TIERS) if name in report.keywords), "unit")
+    tally = TALLIES.setdefault(tier, TierTally())
+    tally.seconds += report.duration
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        tally.outcomes["error" if report.when == "setup" and report.failed else report.outcome] += 1
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Each tier's count and time, so that one run of ``make test`` says what each tier costs."""
+    parts = [f"{tier} {', '.join(f'{count} {outcome}' for outcome, count in sorted(TALLIES[tier].outcomes.items()))}"
+             f" in {int(TALLIES[tier].seconds // 60)}:{int(TALLIES[tier].seconds % 60):02d}"
+             for tier in TIERS if tier in TALLIES]
+    if parts:
+        terminalreporter.write_line(f"tiers: {'; '.join(parts)}")
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_service import TEXTS, serve
+from servers import serve
+from test_service import TEXTS
 
 from stages.loadgen.client import ClientConfig, run_open_loop
 from stages.serving.process_usage import process_cost, read_tree

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from typing import Any
 
 import numpy as np
 import pytest
-from test_service import TEXTS, serve
+from servers import SharedServers
+from test_service import TEXTS
 
 from stages.common.server_timing import format_timing, parse_timing
 from stages.loadgen.client import ClientConfig, run_open_loop
@@ -27,17 +27,17 @@ def test_the_header_format_reads_back_and_survives_what_other_servers_send() -> 
 
 
 @pytest.mark.parametrize(("name", "client"), [("optimized", "aiohttp"), ("optimized", "lean"), ("baseline", "lean")])
-def test_every_answer_carries_server_timing_and_the_latency_parts_add_up(built: dict[str, Any], name: str,
+def test_every_answer_carries_server_timing_and_the_latency_parts_add_up(servers: SharedServers, name: str,
                                                                          client: str) -> None:
     """16 requests in a 50 ms burst: the batched service (optimized) reports its batcher's wait and batch sizes,
     the unbatched one (baseline) its model call alone; no part is negative, so no server time exceeds what the
     client saw, and no wait and compute exceed the app's time."""
     bodies = [json.dumps({"texts": [text]}).encode() for text in TEXTS * 4]
-    with serve(built, name, f"timing-{name}-{client}.log") as server:
-        records, _ = run_open_loop(f"{server.url}/classify", np.linspace(0.0, 0.05, len(bodies)), bodies,
-                                   ClientConfig(client=client, timeout_s=30.0), warmup_s=0.0)
-        with urllib.request.urlopen(f"{server.url}/docs.json", timeout=10) as response:
-            document = json.load(response)
+    server = servers[name]
+    records, _ = run_open_loop(f"{server.url}/classify", np.linspace(0.0, 0.05, len(bodies)), bodies,
+                               ClientConfig(client=client, timeout_s=30.0), warmup_s=0.0)
+    with urllib.request.urlopen(f"{server.url}/docs.json", timeout=10) as response:
+        document = json.load(response)
     assert (records["outcome"] == "ok").all()
     parts = latency_parts(records)
     assert len(parts) == len(records) == 16  # every ok answer carried the header, through this client
